@@ -1,0 +1,3 @@
+from mfcli.cli import main
+
+main()

@@ -1,0 +1,75 @@
+"""The `mfcli` command line: thin Typer wrappers over library functions.
+
+Heavy imports (torch, transformers) happen inside command bodies so `--help` stays instant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from mfcli import __version__
+from mfcli.errors import MfcliError
+
+app = typer.Typer(
+    name="mfcli",
+    help="Measure and mitigate catastrophic forgetting in multimodal LLMs (EMT, Model Tailor, MDGD).\n\n"
+         "Example:  mfcli prepare digits --out data/digits && mfcli zoo tiny --out models/tiny",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"mfcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")):
+    pass
+
+
+from mfcli.cli import prepare as _prepare  # noqa: E402,F401  (registers commands)
+from mfcli.cli import zoo as _zoo  # noqa: E402,F401
+
+
+def main() -> None:
+    """Entry point: one line per error, exit 1 (usage 2); MFCLI_DEBUG=1 shows the traceback."""
+    debug = os.environ.get("MFCLI_DEBUG", "") not in ("", "0")
+    try:
+        app(standalone_mode=False)
+    except MfcliError as e:
+        if debug:
+            raise
+        print(f"error: {e.one_line()}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("interrupted; nothing half-written was left behind.", file=sys.stderr)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as e:  # click usage errors and the like
+        import click
+
+        if isinstance(e, click.exceptions.Exit):
+            sys.exit(e.exit_code)
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Abort):
+            print("aborted.", file=sys.stderr)
+            sys.exit(130)
+        if debug:
+            raise
+        print(f"error: unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+              "(rerun with MFCLI_DEBUG=1 for the traceback, and report it)", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,1 @@
+"""Datasets: built-in offline tasks, the papers' prompts, and `prepare`."""

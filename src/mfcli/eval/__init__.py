@@ -1,0 +1,1 @@
+"""Evaluation: EMT generation and the judges that score free-text answers."""

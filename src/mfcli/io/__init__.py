@@ -1,0 +1,1 @@
+"""The only code that knows file formats: JSONL records and checkpoint directories."""

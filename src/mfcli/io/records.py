@@ -1,0 +1,182 @@
+"""Typed JSONL records. Every record carries a `schema` tag; readers refuse tags they do not know.
+
+Formats are documented in docs/formats.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from mfcli.errors import MfcliError
+from mfcli.io.jsonl import iter_jsonl
+
+EVAL_SCHEMA = "mfcli.eval/1"
+TRAIN_SCHEMA = "mfcli.train/1"  # LLaVA conversation form
+SHAREGPT_SCHEMA = "mfcli.train.sharegpt/1"  # messages/images form (LLaMA-Factory, ms-swift)
+IMAGE_TOKEN = "<image>"  # LLaVA's placeholder in the human turn
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    """One EMT classification query (EMT Appendix C.1)."""
+
+    id: str  # unique within the file
+    task: str  # task name, e.g. "digits"; several tasks may share one file
+    image: str  # path relative to the JSONL file's directory
+    label: str  # the true label, a member of `labels`
+    labels: tuple[str, ...]  # the task's whole label set, in prompt order
+    prompt: str  # the EMT prompt, verbatim
+    schema: str = EVAL_SCHEMA
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["labels"] = list(self.labels)
+        return d
+
+
+@dataclass(frozen=True)
+class TrainRecord:
+    """One fine-tuning example in LLaVA's conversation format (EMT Appendix D.1).
+
+    `conversations` alternates {"from": "human"|"gpt", "value": str}; the first human turn holds
+    the `<image>` placeholder. `task` and `label` are mfcli's additions (LLaVA ignores them).
+    """
+
+    id: str
+    image: str  # relative to the JSONL file's directory
+    conversations: tuple[dict, ...]
+    task: str = ""
+    label: str = ""
+    schema: str = TRAIN_SCHEMA
+
+    @property
+    def question(self) -> str:
+        return self.conversations[0]["value"]
+
+    @property
+    def answer(self) -> str:
+        return self.conversations[1]["value"]
+
+    def to_json(self, fmt: str = "llava") -> dict:
+        if fmt == "sharegpt":
+            role = {"human": "user", "gpt": "assistant"}
+            return {
+                "schema": SHAREGPT_SCHEMA, "id": self.id, "task": self.task, "label": self.label,
+                "images": [self.image],
+                "messages": [{"role": role[t["from"]], "content": t["value"]} for t in self.conversations],
+            }
+        d = asdict(self)
+        d["conversations"] = [dict(t) for t in self.conversations]
+        return d
+
+
+def _require(obj: dict, where: str, key: str, kind: type) -> object:
+    if key not in obj:
+        raise MfcliError(f"{where}: missing field '{key}'.", "See docs/formats.md for the record layout.")
+    value = obj[key]
+    if not isinstance(value, kind):
+        raise MfcliError(f"{where}: field '{key}' must be {kind.__name__}, got {type(value).__name__}.",
+                         "See docs/formats.md for the record layout.")
+    return value
+
+
+def _check_schema(obj: dict, where: str, known: tuple[str, ...]) -> str:
+    tag = obj.get("schema", known[0])  # untagged files from other tools are read as the first form
+    if tag not in known:
+        raise MfcliError(f"{where}: unknown schema '{tag}' (this mfcli reads {', '.join(known)}).",
+                         "Re-create the file with this version of mfcli, or upgrade mfcli.")
+    return tag
+
+
+def parse_eval(obj: dict, where: str) -> EvalRecord:
+    _check_schema(obj, where, (EVAL_SCHEMA,))
+    labels = _require(obj, where, "labels", list)
+    rec = EvalRecord(
+        id=str(_require(obj, where, "id", (str, int))),  # type: ignore[arg-type]
+        task=_require(obj, where, "task", str),  # type: ignore[arg-type]
+        image=_require(obj, where, "image", str),  # type: ignore[arg-type]
+        label=str(_require(obj, where, "label", (str, int))),  # type: ignore[arg-type]
+        labels=tuple(str(x) for x in labels),
+        prompt=_require(obj, where, "prompt", str),  # type: ignore[arg-type]
+    )
+    if rec.label not in rec.labels:
+        raise MfcliError(f"{where}: label '{rec.label}' is not in its label set.",
+                         "Add it to 'labels' or fix the label.")
+    return rec
+
+
+def parse_train(obj: dict, where: str) -> TrainRecord:
+    tag = _check_schema(obj, where, (TRAIN_SCHEMA, SHAREGPT_SCHEMA)) if "schema" in obj else (
+        SHAREGPT_SCHEMA if "messages" in obj else TRAIN_SCHEMA)
+    rid = str(obj.get("id", where))
+    if tag == SHAREGPT_SCHEMA:
+        images = _require(obj, where, "images", list)
+        messages = _require(obj, where, "messages", list)
+        if len(images) != 1:
+            raise MfcliError(f"{where}: expected exactly one image, got {len(images)}.",
+                             "mfcli trains on single-image records.")
+        back = {"user": "human", "assistant": "gpt"}
+        turns = tuple({"from": back.get(m.get("role"), m.get("role")), "value": m.get("content", "")}
+                      for m in messages)
+        image = str(images[0])
+    else:
+        image = _require(obj, where, "image", str)  # type: ignore[assignment]
+        turns = tuple(dict(t) for t in _require(obj, where, "conversations", list))  # type: ignore[union-attr]
+    if len(turns) < 2 or turns[0].get("from") != "human" or turns[1].get("from") != "gpt":
+        raise MfcliError(f"{where}: a training record needs a human turn followed by a gpt answer.",
+                         "See docs/formats.md.")
+    if not str(turns[1].get("value", "")).strip():
+        raise MfcliError(f"{where}: the answer is empty.", "Give every record a non-empty answer.")
+    if IMAGE_TOKEN not in str(turns[0].get("value", "")):
+        raise MfcliError(f"{where}: the human turn has no {IMAGE_TOKEN} placeholder.",
+                         f"Put {IMAGE_TOKEN} where the image goes.")
+    return TrainRecord(id=rid, image=image, conversations=turns, task=str(obj.get("task", "")),
+                       label=str(obj.get("label", "")))
+
+
+def _read(path: str | Path, parse) -> Iterator:
+    seen: dict[str, int] = {}
+    for lineno, obj in iter_jsonl(path):
+        where = f"{path}:{lineno}"
+        rec = parse(obj, where)
+        if rec.id in seen:
+            raise MfcliError(f"{where}: duplicate id '{rec.id}' (first on line {seen[rec.id]}).",
+                             "Ids must be unique within a file.")
+        seen[rec.id] = lineno
+        yield rec
+
+
+def read_eval(path: str | Path) -> list[EvalRecord]:
+    return list(_read(path, parse_eval))
+
+
+def read_train(path: str | Path) -> list[TrainRecord]:
+    return list(_read(path, parse_train))
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """dataset.json beside train.jsonl/eval.jsonl: what `prepare` made and from what."""
+
+    name: str
+    source: str
+    labels: tuple[str, ...]
+    noun: str
+    counts: dict = field(default_factory=dict)  # {"train": {label: n}, "eval": {label: n}, "skipped": n}
+    seed: int = 0
+    eval_fraction: float = 0.2
+    format: str = "llava"
+    role: str = ""  # "pretrained" / "target" for built-in tasks
+    schema: str = "mfcli.dataset/1"
+
+
+def resolve_data_file(data: str | Path, name: str) -> Path:
+    """DATA may be a prepared directory or the JSONL file itself."""
+    p = Path(data)
+    if p.is_dir():
+        p = p / name
+    if not p.is_file():
+        raise MfcliError(f"{p}: no such file.", f"Run `mfcli prepare SOURCE --out DIR` first, then pass DIR.")
+    return p

@@ -1,0 +1,1 @@
+"""The only code that knows transformers classes and module paths."""

@@ -1,0 +1,92 @@
+"""Turning (image, prompt[, answer]) into model inputs with the processor's own chat template.
+
+Shared by the tiny build, `finetune` and `emt`, so training and evaluation see the same text.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+IGNORE_INDEX = -100  # label value the loss skips (prompt and image tokens)
+
+
+def user_messages(prompt: str) -> list[dict]:
+    """One user turn holding the image and the prompt; any `<image>` in the prompt is dropped
+    because the template places the image itself."""
+    text = " ".join(prompt.replace("<image>", " ").split())
+    return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+
+
+def generation_text(processor, prompt: str) -> str:
+    return processor.apply_chat_template(user_messages(prompt), add_generation_prompt=True)
+
+
+def training_text(processor, prompt: str, answer: str) -> tuple[str, str]:
+    """(prefix, full): the full conversation and the prefix that ends where the answer begins."""
+    prefix = generation_text(processor, prompt)
+    full = processor.apply_chat_template(
+        user_messages(prompt) + [{"role": "assistant", "content": [{"type": "text", "text": answer}]}])
+    if not full.startswith(prefix):  # templates that do not extend their own generation prompt
+        raise ValueError("chat template's full conversation does not start with its generation prompt")
+    return prefix, full
+
+
+class Encoder:
+    """Caches token ids per distinct (prompt, answer): a task has few distinct strings."""
+
+    def __init__(self, processor, dummy_image):
+        self.processor = processor
+        self.dummy = dummy_image
+        self._encode = lru_cache(maxsize=4096)(self._encode_uncached)
+
+    def _ids(self, text: str) -> list[int]:
+        # Through the processor, so the image placeholder expands to the model's image-token count.
+        out = self.processor(text=[text], images=[self.dummy], return_tensors=None)
+        ids = out["input_ids"][0]
+        return list(ids.tolist() if hasattr(ids, "tolist") else ids)
+
+    def _encode_uncached(self, prompt: str, answer: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        prefix, full = training_text(self.processor, prompt, answer)
+        ids, n_prefix = self._ids(full), len(self._ids(prefix))
+        labels = [IGNORE_INDEX] * n_prefix + ids[n_prefix:]  # loss on the answer tokens only
+        return tuple(ids), tuple(labels)
+
+    def encode(self, prompt: str, answer: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return self._encode(prompt, answer)
+
+
+def collate(batch: list[tuple[tuple[int, ...], tuple[int, ...]]], pad_id: int):
+    """Right-pad ids/labels of one batch into tensors for teacher-forced training."""
+    import torch
+
+    width = max(len(ids) for ids, _ in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+    attention = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, (ids, lab) in enumerate(batch):
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        labels[row, : len(lab)] = torch.tensor(lab)
+        attention[row, : len(ids)] = 1
+    return input_ids, labels, attention
+
+
+def generate_answers(model, processor, images, prompts, *, max_new_tokens: int = 16) -> list[str]:
+    """Greedy answers for a batch, left-padded so every row continues from its own last token."""
+    import torch
+
+    tok = processor.tokenizer
+    side = tok.padding_side
+    tok.padding_side = "left"
+    try:
+        texts = [generation_text(processor, p) for p in prompts]
+        inputs = processor(text=texts, images=list(images), return_tensors="pt", padding=True)
+    finally:
+        tok.padding_side = side
+    inputs = {k: v.to(model.device) for k, v in inputs.items()}
+    if "pixel_values" in inputs:
+        inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+    with torch.inference_mode():
+        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                             pad_token_id=tok.pad_token_id)
+    new = out[:, inputs["input_ids"].shape[1]:]
+    return [s.strip() for s in tok.batch_decode(new, skip_special_tokens=True)]

@@ -1,0 +1,105 @@
+"""Resolve a model argument (dir, hub id, `tiny`, `tiny-clip`) and load it with transformers' own classes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mfcli.errors import MfcliError, UsageError
+
+BUILTIN = ("tiny", "tiny-clip")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def resolve_device(device: str = "auto") -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise MfcliError(f"--device {device} asked for, but no CUDA device is available.", "Use --device cpu.")
+    return device
+
+
+def resolve_dtype(dtype: str, device: str):
+    import torch
+
+    if dtype not in DTYPES:
+        raise UsageError(f"--dtype must be one of {', '.join(DTYPES)}, got '{dtype}'.")
+    if dtype == "auto":  # bf16 on CUDA as the papers train; fp32 on CPU, where bf16 is slow
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return getattr(torch, dtype)
+
+
+def check_weights(path: Path, allow_pickle: bool) -> None:
+    """safetensors only, unless the user opts in: unpickling a .bin runs arbitrary code."""
+    if any(path.glob("*.safetensors")) or (path / "adapter_model.safetensors").is_file():
+        return
+    pickled = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
+    if pickled and not allow_pickle:
+        raise MfcliError(f"{path} holds only pickle weights ({pickled[0]}); loading them can run arbitrary code.",
+                         "Convert them to safetensors, or pass --allow-pickle if you trust the source.")
+    if not pickled:
+        raise MfcliError(f"{path} has no model weights (*.safetensors).",
+                         "Point at a Hugging Face checkpoint directory.")
+
+
+def resolve_model_path(spec: str, *, allow_pickle: bool = False) -> str:
+    """A local directory, a built-in name (built and cached on first use), or a hub id."""
+    if spec in BUILTIN:
+        from mfcli.models.zoo import builtin_path
+
+        return str(builtin_path(spec))
+    path = Path(spec)
+    if path.is_dir():
+        if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+            raise MfcliError(f"{path} is not a model directory (no config.json).",
+                             "Point at a Hugging Face checkpoint directory, or use `tiny`.")
+        check_weights(path, allow_pickle)
+        return str(path)
+    if path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        raise MfcliError(f"model '{spec}' is not a directory.", "Give a checkpoint directory, a hub id, or `tiny`.")
+    from mfcli.models.hub import ensure_hub_reachable
+
+    ensure_hub_reachable(spec, kind="model")
+    return spec
+
+
+@dataclass
+class Loaded:
+    model: object  # a transformers PreTrainedModel, in eval mode
+    processor: object
+    family: object  # mfcli.models.families.Family (None for CLIP)
+    path: str
+    device: str
+
+
+def load_mllm(spec: str, *, device: str = "auto", dtype: str = "auto", allow_pickle: bool = False,
+              trust_remote_code: bool = False) -> Loaded:
+    """Load a LLaVA-family model + processor through AutoModelForImageTextToText / AutoProcessor."""
+    path = resolve_model_path(spec, allow_pickle=allow_pickle)
+    dev = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+    from mfcli.models.families import family_of
+
+    config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    family = family_of(config)
+    model = AutoModelForImageTextToText.from_pretrained(
+        path, dtype=torch_dtype, trust_remote_code=trust_remote_code, use_safetensors=not allow_pickle)
+    processor = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+    model.to(dev).eval()
+    return Loaded(model, processor, family, path, dev)
+
+
+def load_clip(spec: str, *, device: str = "auto", dtype: str = "auto", allow_pickle: bool = False) -> Loaded:
+    """Load a CLIP dual encoder (the vision-encoder baseline and the `clip` judge)."""
+    path = resolve_model_path(spec, allow_pickle=allow_pickle)
+    dev = resolve_device(device)
+    from transformers import AutoProcessor, CLIPModel
+
+    model = CLIPModel.from_pretrained(path, dtype=resolve_dtype(dtype, dev), use_safetensors=not allow_pickle)
+    processor = AutoProcessor.from_pretrained(path)
+    model.to(dev).eval()
+    return Loaded(model, processor, None, path, dev)
