@@ -57,19 +57,19 @@ def main() -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as e:  # click usage errors and the like
-        import click
-
-        if isinstance(e, click.exceptions.Exit):
-            sys.exit(e.exit_code)
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
+    except Exception as e:
+        # typer vendors its own click, so recognise its exceptions by shape, not by class
+        kind = type(e).__name__
+        if kind == "Exit":
+            sys.exit(getattr(e, "exit_code", 0))
+        if kind == "Abort":
             print("aborted.", file=sys.stderr)
             sys.exit(130)
+        if hasattr(e, "show") and hasattr(e, "exit_code"):  # UsageError, BadParameter, ...
+            e.show()
+            sys.exit(e.exit_code)
         if debug:
             raise
-        print(f"error: unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+        print(f"error: unexpected {kind}: {str(e).splitlines()[0] if str(e) else ''} "
               "(rerun with MFCLI_DEBUG=1 for the traceback, and report it)", file=sys.stderr)
         sys.exit(1)

@@ -140,9 +140,13 @@ def open_source(spec: str, split: str | None = None) -> Source:
             return table_source(path)
         raise MfcliError(f"{path}: cannot read a source from a '{path.suffix}' file.",
                          "Give a folder, a .csv or .jsonl file, a built-in task or a dataset id.")
-    if "/" in spec or spec in HUB_ALIASES:
+    looks_like_path = spec.startswith((".", "/", "~")) or spec.count("/") > 1 or Path(spec).suffix
+    if not looks_like_path and ("/" in spec or spec in HUB_ALIASES):
         return _hub_source(spec, split)
     from mfcli.errors import did_you_mean
+    if looks_like_path:
+        raise MfcliError(f"source '{spec}' is neither a built-in task nor an existing path.",
+                         "Check the path, or name a built-in task: " + ", ".join(sorted(TASKS)) + ".")
     raise MfcliError(f"source '{spec}' is neither a built-in task, a path, nor a dataset id.",
                      did_you_mean(spec, TASKS))
 

@@ -41,11 +41,11 @@ class TinyRecipe:
     lm_layers: int = 2
     lm_heads: int = 4
     lm_mlp: int = 256
-    clip_steps: int = 300
+    clip_steps: int = 800
     clip_batch: int = 128
     clip_lr: float = 2e-3
     align_steps: int = 200  # (c) captions
-    instruct_steps: int = 1000  # (d) instructions
+    instruct_steps: int = 1500  # (d) instructions
     batch: int = 32
     lr: float = 1e-3  # from scratch at this width; AdamW, warm-up then cosine
     warmup: float = 0.05

@@ -1,0 +1,34 @@
+# Set-up and the two everyday commands. Works on a fresh machine with Python 3.11 and pip.
+#   make demo   set up, build the built-in tiny LLaVA and prepare a pre-trained and a target task
+#   make test   set up and run the test suite (CPU, offline)
+PYTHON ?= python3
+VENV   ?= .venv
+# CPU wheel first, so nothing later pulls a CUDA build; GPU users: make TORCH="torch" (or their own)
+TORCH  ?= torch==2.13.0
+BIN    := $(VENV)/bin
+OUT    ?= out
+
+.PHONY: setup demo test clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[hub,test]"
+	# Animal-MNIST's data lives in its wheel; it declares tensorflow, which mfcli does not need.
+	$(BIN)/pip install --quiet --no-deps animal-mnist==0.4
+	touch $@
+
+demo: setup
+	rm -rf $(OUT)/demo
+	$(BIN)/mfcli zoo tiny --out $(OUT)/demo/tiny
+	$(BIN)/mfcli prepare digits --out $(OUT)/demo/data/digits
+	$(BIN)/mfcli prepare animals --out $(OUT)/demo/data/animals
+
+test: setup
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache

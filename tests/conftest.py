@@ -1,0 +1,44 @@
+"""Tests run on CPU, offline, with a temporary HF_HOME and mfcli cache.
+
+The environment is set at import time, before huggingface_hub reads it. A session fixture builds a
+"pico" version of the built-in model into the temporary cache, so `tiny` resolves to it in seconds.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+_root = Path(tempfile.mkdtemp(prefix="mfcli-tests-"))
+os.environ.update({
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HOME": str(_root / "hf"),
+    "MFCLI_CACHE": str(_root / "cache"),
+    "TOKENIZERS_PARALLELISM": "false",
+})
+os.environ.pop("MFCLI_DEBUG", None)
+
+import pytest  # noqa: E402
+
+PICO = dict(clip_steps=30, align_steps=20, instruct_steps=60, vision_width=32, text_width=32,
+            projection_dim=32, lm_width=64, lm_mlp=128, batch=16, max_eval=24)
+
+
+@pytest.fixture(scope="session")
+def pico():
+    """Build the pico model once, where `tiny` / `tiny-clip` resolve; return the metrics and dirs."""
+    from mfcli.models.zoo import build_dirs
+    from mfcli.models.zoo.tiny import TinyRecipe, build_tiny
+
+    dirs = build_dirs()
+    metrics = build_tiny(dirs["tiny"], dirs["tiny-clip"], TinyRecipe(**PICO), progress=False)
+    return {"metrics": metrics, **dirs}
+
+
+def run_cli(*args, input=None, env=None):
+    """Invoke the real console entry point in a subprocess: exit codes and stderr exactly as users see."""
+    return subprocess.run([sys.executable, "-m", "mfcli", *map(str, args)], capture_output=True, text=True,
+                          input=input, env={**os.environ, **(env or {})}, timeout=600)

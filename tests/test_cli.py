@@ -1,0 +1,43 @@
+import subprocess
+import sys
+
+from conftest import run_cli
+
+
+def test_help_lists_only_working_commands():
+    r = run_cli("--help")
+    assert r.returncode == 0
+    assert "prepare" in r.stdout and "zoo" in r.stdout
+
+
+def test_version():
+    from mfcli import __version__
+
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"mfcli {__version__}"
+
+
+def test_cli_import_is_lazy():
+    # --help must not pay for torch/transformers: importing the CLI may not import them.
+    code = "import sys, mfcli.cli; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_every_command_help_has_an_example():
+    from mfcli.cli import app
+
+    for cmd in app.registered_commands:
+        assert "Example:" in (cmd.help or ""), cmd.name
+
+
+def test_unknown_command_is_usage_error():
+    r = run_cli("frobnicate")
+    assert r.returncode == 2
+
+
+def test_debug_shows_traceback(tmp_path):
+    r = run_cli("prepare", tmp_path / "missing-dir", "--out", tmp_path / "o", env={"MFCLI_DEBUG": "1"})
+    assert r.returncode != 0 and "Traceback" in r.stderr
+    r = run_cli("prepare", tmp_path / "missing-dir", "--out", tmp_path / "o")
+    assert r.returncode == 1 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -1,0 +1,115 @@
+import time
+
+import pytest
+
+from conftest import run_cli
+from mfcli.errors import MfcliError
+from mfcli.models.families import FAMILIES, family_of
+
+
+def test_pico_build_reports_and_loads_with_plain_transformers(pico):
+    from transformers import AutoModelForImageTextToText, AutoProcessor, CLIPModel
+
+    m = pico["metrics"]
+    assert set(m["emt_accuracy"]) == {"digits", "shapes", "animals", "counting"}
+    assert all(0.0 <= v <= 1.0 for v in m["emt_accuracy"].values())
+    model = AutoModelForImageTextToText.from_pretrained(pico["tiny"])
+    processor = AutoProcessor.from_pretrained(pico["tiny"])
+    assert type(model).__name__ == "LlavaForConditionalGeneration"
+    assert type(processor).__name__ == "LlavaProcessor"
+    clip = CLIPModel.from_pretrained(pico["tiny-clip"])
+    AutoProcessor.from_pretrained(pico["tiny-clip"])
+    # the LLaVA vision tower *is* the CLIP vision tower (recipe step b)
+    a = model.model.vision_tower.state_dict()
+    b = clip.vision_model.state_dict()
+    assert all((a[k] == b[k]).all() for k in b)
+
+
+def test_load_mllm_generates(pico):
+    from PIL import Image
+
+    from mfcli.models.chat import generate_answers
+    from mfcli.models.load import load_mllm
+
+    loaded = load_mllm("tiny", device="cpu")
+    assert loaded.family.name == "llava"
+    images = [Image.new("RGB", (24, 24), c) for c in ("white", "black", "red")]
+    prompts_ = ["What is the number in the image? <image>"] * 3
+    out = generate_answers(loaded.model, loaded.processor, images, prompts_, max_new_tokens=6)
+    assert len(out) == 3 and all(isinstance(o, str) for o in out)
+    # batch size must not change greedy outputs
+    one = [generate_answers(loaded.model, loaded.processor, [im], prompts_[:1], max_new_tokens=6)[0]
+           for im in images]
+    assert one == out
+
+
+def test_family_map_resolves_parts(pico):
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(pico["tiny"])
+    fam = family_of(model.config)
+    assert type(fam.module(model, "vision_tower")).__name__ == "CLIPVisionModel"
+    assert type(fam.module(model, "projector")).__name__ == "LlavaMultiModalProjector"
+    assert len(fam.module(model, "decoder_layers")) == model.config.text_config.num_hidden_layers
+    names = dict(model.named_parameters())
+    assert any(n.startswith(fam.prefix("projector")) for n in names)
+
+
+def test_second_family_qwen2_vl_built_offline():
+    from transformers import AutoModelForImageTextToText, Qwen2VLConfig
+
+    cfg = Qwen2VLConfig(
+        text_config=dict(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, bos_token_id=0, eos_token_id=1,
+                         rope_scaling={"type": "mrope", "mrope_section": [1, 1, 2]}),
+        vision_config=dict(depth=1, embed_dim=16, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=14,
+                           spatial_merge_size=2, temporal_patch_size=2))
+    model = AutoModelForImageTextToText.from_config(cfg)
+    fam = family_of(model.config)
+    assert fam is FAMILIES["qwen2_vl"]
+    assert len(fam.module(model, "decoder_layers")) == 2
+    assert fam.module(model, "projector") is model.model.visual.merger
+
+
+def test_unknown_family():
+    class Cfg:
+        model_type = "bert"
+
+    with pytest.raises(MfcliError, match="not a supported family"):
+        family_of(Cfg())
+
+
+def test_refuses_pickle_and_missing_weights(tmp_path, pico):
+    import shutil
+
+    from mfcli.models.load import resolve_model_path
+
+    d = tmp_path / "pickled"
+    shutil.copytree(pico["tiny"], d)
+    (d / "model.safetensors").rename(d / "pytorch_model.bin")
+    with pytest.raises(MfcliError, match="pickle"):
+        resolve_model_path(str(d))
+    assert resolve_model_path(str(d), allow_pickle=True) == str(d)
+    (d / "pytorch_model.bin").unlink()
+    with pytest.raises(MfcliError, match="no model weights"):
+        resolve_model_path(str(d))
+
+
+def test_hub_id_offline_fails_at_once():
+    from mfcli.models.load import resolve_model_path
+
+    t = time.time()
+    with pytest.raises(MfcliError, match="offline"):
+        resolve_model_path("llava-hf/llava-1.5-7b-hf")
+    assert time.time() - t < 5
+
+
+def test_zoo_cli_writes_checkpoint_with_manifest(tmp_path, pico):
+    r = run_cli("zoo", "tiny", "--out", tmp_path / "t")
+    assert r.returncode == 0, r.stderr
+    assert "digits" in r.stderr and "%" in r.stderr  # per-task accuracy printed
+    assert (tmp_path / "t" / "mfcli.json").is_file() and (tmp_path / "t" / "model.safetensors").is_file()
+    r = run_cli("zoo", "tiny", "--out", tmp_path / "t")
+    assert r.returncode == 1 and "already exists" in r.stderr
+    r = run_cli("zoo", "tinyy", "--out", tmp_path / "u")
+    assert r.returncode == 1 and "Did you mean 'tiny'" in r.stderr

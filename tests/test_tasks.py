@@ -1,0 +1,57 @@
+import pickle
+
+import numpy as np
+
+from mfcli.data import prompts
+from mfcli.data.tasks import PRETRAINED, TARGET, TASKS, split_indices
+from mfcli.eval.labels import named_labels
+
+
+def test_roles_are_fixed():
+    roles = {n: t.role for n, t in TASKS.items()}
+    assert roles["digits"] == PRETRAINED and roles["animals"] == TARGET
+    assert sum(r == PRETRAINED for r in roles.values()) >= 2 and sum(r == TARGET for r in roles.values()) >= 2
+
+
+def test_animals_load_without_unpickling(monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("pickle must not be executed")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    images, ids = TASKS["animals"].load()
+    assert images.shape == (10000, 28, 28, 3) and images.dtype == np.uint8
+    assert np.bincount(ids).tolist() == [1000] * 10
+
+
+def test_every_task_loads_with_all_labels():
+    for task in TASKS.values():
+        images, ids = task.load()
+        assert len(images) == len(ids) and images.ndim == 4 and images.shape[-1] == 3
+        assert set(np.unique(ids)) == set(range(len(task.labels)))
+        assert images.std() > 10  # real pictures, not blanks
+
+
+def test_split_is_seeded_disjoint_and_complete():
+    tr, ev = split_indices(100, 0.2, 0)
+    assert len(ev) == 20 and set(tr).isdisjoint(ev) and len(set(tr) | set(ev)) == 100
+    assert (split_indices(100, 0.2, 0)[1] == ev).all() and not (split_indices(100, 0.2, 1)[1] == ev).all()
+
+
+def test_prompts_verbatim():
+    cifar = "airplane automobile bird cat deer dog frog horse ship truck".split()
+    assert prompts.emt_prompt(cifar) == ("What is the object in the image? Please only answer a single object in "
+                                         "airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck.")
+    assert prompts.clip_prompt("number", "3") == 'a photo of the number: "3".'
+    assert prompts.clip_prompt("object", "cat") == "a photo of a cat."
+    assert prompts.train_answer("object", "airplane") == "The object is a(n) airplane."
+
+
+def test_label_matching_is_label_set_aware():
+    cifar = "airplane automobile bird cat deer dog frog horse ship truck".split()
+    assert named_labels("The object in the image is a large black bird.", cifar) == ["bird"]
+    assert named_labels("airplane, automobile, bird, cat, deer, dog, frog, horse,,", cifar)[:3] == cifar[:3]
+    assert named_labels("", cifar) == []
+    digits = [str(i) for i in range(10)]
+    assert named_labels("Number eight", digits) == ["8"] and named_labels("The number is 8.", digits) == ["8"]
+    assert named_labels("an aquarium_fish", ["aquarium fish", "fish"]) == ["aquarium fish"]
