@@ -129,3 +129,12 @@ def test_unknown_dataset_id_offline_fails_fast(tmp_path):
 def test_options_validate():
     with pytest.raises(UsageError):
         PrepareOptions(eval_fraction=0.0)
+
+
+def test_default_eval_split_is_tinys_held_out_split(tmp_path):
+    # tiny is built on split_indices(n, 0.2, 0); prepare's default eval.jsonl must be that held-out set
+    from mfcli.data.tasks import TASKS, split_indices
+
+    prepare("shapes", tmp_path / "s")
+    _, held = split_indices(len(TASKS["shapes"].load()[1]), 0.2, 0)
+    assert {e.id for e in read_eval(tmp_path / "s" / "eval.jsonl")} == {f"shapes-{i:05d}" for i in held}

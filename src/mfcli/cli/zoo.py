@@ -41,7 +41,7 @@ def _print_metrics(name: str, metrics: dict) -> None:
     rows = metrics.get("emt_accuracy" if name == "tiny" else "clip_zero_shot_accuracy", {})
     what = "EMT exact-match accuracy (held-out)" if name == "tiny" else "zero-shot accuracy (held-out)"
     print(f"{name}: {what}", file=sys.stderr)
-    for task, acc in rows.items():
+    for task, acc in sorted(rows.items(), key=lambda kv: (roles.get(kv[0], "") != "pretrained", kv[0])):
         print(f"  {task:<10} {roles.get(task, ''):<11} {100 * acc:6.1f} %", file=sys.stderr)
     if "build_seconds" in metrics:
         print(f"  built in {metrics['build_seconds']} s", file=sys.stderr)

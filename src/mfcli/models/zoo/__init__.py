@@ -61,7 +61,7 @@ def ensure_built(*, rebuild: bool = False, progress: bool = True, log=None) -> d
 
             if log:
                 log("Building the built-in tiny LLaVA (once; cached in %s) ..." % dirs["tiny"].parent)
-            build_tiny(dirs["tiny"], dirs["tiny-clip"], progress=progress)
+            build_tiny(dirs["tiny"], dirs["tiny-clip"], progress=progress, log=log)
     return dirs
 
 

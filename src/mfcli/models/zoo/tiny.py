@@ -302,13 +302,16 @@ def _generate_from_pixels(model, processor, pixels, prompt_list):
 
 
 def build_tiny(llava_out: Path, clip_out: Path, recipe: TinyRecipe = TinyRecipe(), *, progress: bool = True,
-               log=print) -> dict:
+               log=None) -> dict:
     """Build both checkpoints and return the measured figures (also stored in each manifest)."""
     import torch
     from transformers import CLIPImageProcessorPil, CLIPProcessor
 
     from mfcli.io.checkpoint import Manifest, write_checkpoint
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # our own bar (or stage lines) is the progress report
     t0 = time.time()
     torch.manual_seed(recipe.seed)
     torch.set_num_threads(max(1, min(os.cpu_count() or 1, 8)))
@@ -317,14 +320,19 @@ def build_tiny(llava_out: Path, clip_out: Path, recipe: TinyRecipe = TinyRecipe(
     data = _Data(recipe, image_processor)
 
     total = recipe.clip_steps + recipe.align_steps + recipe.instruct_steps
+    stage = (lambda text: None) if progress or log is None else log  # stage lines when no bar is shown
     with _progress(total, progress) as bar:
+        stage(f"  (a) CLIP pre-training, {recipe.clip_steps} steps")
         clip, clip_tok, prompt_of = train_clip(recipe, data, bar)
         clip_acc = clip_zero_shot(clip, clip_tok, data, prompt_of, recipe.max_eval)
         model, processor = assemble_llava(recipe, clip, data, image_processor)
+        stage(f"  (c) projector alignment, {recipe.align_steps} steps")
         _train_lm(model, processor, data, _examples(data, ("caption",)), recipe.align_steps, recipe, bar,
                   "align", recipe.seed + 1)
+        stage(f"  (d) instruction tuning, {recipe.instruct_steps} steps")
         _train_lm(model, processor, data, _examples(data, ("emt", "question")), recipe.instruct_steps, recipe,
                   bar, "instruct", recipe.seed + 2)
+    stage("  measuring held-out EMT accuracy")
     acc = emt_accuracy(model, processor, data, recipe.max_eval)
     seconds = time.time() - t0
     roles = {n: t.role for n, t in TASKS.items()}
