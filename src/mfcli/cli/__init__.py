@@ -36,8 +36,10 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     pass
 
 
-from mfcli.cli import prepare as _prepare  # noqa: E402,F401  (registers commands)
+from mfcli.cli import prepare as _prepare  # noqa: E402,F401  (registers commands, in help order)
 from mfcli.cli import zoo as _zoo  # noqa: E402,F401
+from mfcli.cli import emt as _emt  # noqa: E402,F401
+from mfcli.cli import judge as _judge  # noqa: E402,F401
 
 
 def main() -> None:

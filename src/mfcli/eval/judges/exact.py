@@ -1,0 +1,75 @@
+"""`exact`: label-set-aware string matching (METHODS.md §1, EMT §4.2 taxonomy).
+
+Where off_label begins: an answer that names exactly one label is judged on that label, *unless*
+it adds more than MAX_EXTRA_WORDS (2) content words beyond the label and a fixed answer frame ("the
+object in the image is a ..."). "The object in the image is a large black bird." keeps two extra
+words and is correct; "a blue street sign says arkansas on it" adds blue, says, arkansas: extrinsic
+hallucination (off_label), as in EMT Appendix C.4.4 (three extra words). Answers naming no label stay undecided
+for a cascade's next stage, and judged off_label when exact stands alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from mfcli.errors import MfcliError
+from mfcli.eval.judges.base import EMPTY, MULTI_LABEL, OFF_LABEL, Item, Judgement, from_match
+from mfcli.eval.labels import ARTICLES, label_pattern, named_labels, tokens
+
+MAX_EXTRA_WORDS = 2
+# The frame of an answer: words that carry no claim about the image beyond "here is my answer".
+FRAME = set(ARTICLES) | set(
+    "n object objects number numbers image picture photo photograph in of is it this that there shows show "
+    "showing depicts depicted contains answer i think believe would say likely probably appears to be "
+    "single only one its it's s with on and".split())
+
+
+def load_synonyms(path: str | None) -> dict[str, str]:
+    """A JSON object {synonym: label}, e.g. {"aeroplane": "airplane", "plane": "airplane"}."""
+    if not path:
+        return {}
+    p = Path(path)
+    if not p.is_file():
+        raise MfcliError(f"synonyms file {p} not found.", "Give a JSON object mapping synonym to label.")
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise MfcliError(f"{p}: not valid JSON ({e.msg}).", "Give a JSON object mapping synonym to label.") from None
+    if not isinstance(raw, dict):
+        raise MfcliError(f"{p}: expected a JSON object {{synonym: label}}.", "Fix the file.")
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+class ExactJudge:
+    name = "exact"
+
+    def __init__(self, synonyms: dict[str, str] | None = None, *, decisive: bool = True):
+        self.synonyms = synonyms or {}
+        self.decisive = decisive  # alone: undecided answers become off_label; in a cascade: None
+
+    def _names(self, output: str, labels: Sequence[str]) -> list[str]:
+        syn = {s: l for s, l in self.synonyms.items() if l in labels}
+        found = named_labels(output, list(labels) + list(syn))
+        return sorted({syn.get(x, x) for x in found}, key=list(labels).index)
+
+    def _extra_words(self, output: str, label: str) -> int:
+        label_words = set().union(*label_pattern(label)) if label_pattern(label) else set()
+        return sum(1 for t in tokens(output) if t not in FRAME and t not in label_words)
+
+    def judge_one(self, item: Item) -> Judgement | None:
+        if not item.output or not item.output.strip():
+            return Judgement(EMPTY, None, self.name)
+        names = self._names(item.output, item.labels)
+        if len(names) > 1:
+            return Judgement(MULTI_LABEL, None, self.name, {"named": names})
+        if len(names) == 1:
+            extra = self._extra_words(item.output, names[0])
+            if extra > MAX_EXTRA_WORDS:
+                return Judgement(OFF_LABEL, names[0], self.name, {"extra_words": extra})
+            return from_match(names[0], item.label, self.name)
+        return Judgement(OFF_LABEL, None, self.name) if self.decisive else None
+
+    def judge(self, items: list[Item]) -> list[Judgement | None]:
+        return [self.judge_one(i) for i in items]

@@ -1,0 +1,213 @@
+import json
+
+import pytest
+
+from conftest import run_cli
+from fake_openai import FakeOpenAI
+from mfcli.errors import MfcliError
+from mfcli.eval.judges import JudgeOptions, make_judge
+from mfcli.eval.judges.base import Item
+
+MNIST = tuple(str(i) for i in range(10))
+CIFAR10 = tuple("airplane automobile bird cat deer dog frog horse ship truck".split())
+CIFAR100_SOME = ("apple", "aquarium fish", "boy", "dolphin", "girl", "mushroom", "orchid", "worm")
+MINI_SOME = ("African hunting dog", "coral reef", "harvestman", "street sign", "yawl", "ladybug")
+
+# (answer, label, labels, verdict): EMT Appendix C.4 and D.2, verbatim answers
+PAPER = [
+    ("The object is a letter.", "2", MNIST, "off_label"),  # C.4.1 Otter
+    ("5.", "5", MNIST, "correct"),
+    ("7.", "7", MNIST, "correct"),
+    ("2.", "8", MNIST, "wrong_label"),
+    ("Number 4.", "4", MNIST, "correct"),
+    ("The object in the image is a frog.", "airplane", CIFAR10, "wrong_label"),  # C.4.2 LLaVA-7b
+    ("The object in the image is a large black bird.", "bird", CIFAR10, "correct"),
+    ("The object in the image is a deer.", "deer", CIFAR10, "correct"),
+    ("The object in the image is a large airplane.", "truck", CIFAR10, "wrong_label"),
+    ("bird", "orchid", CIFAR100_SOME, "off_label"),  # C.4.3 LENS: 'bird' is no CIFAR-100 label
+    ("airplane, automobile, bird, cat, deer, dog, frog, horse,,", "airplane", CIFAR10, "multi_label"),  # §4.2
+    ("a blue street sign says arkansas on it", "street sign", MINI_SOME, "off_label"),  # C.4.4 InstructBLIP
+    ("a close up of a tree branch with a ladybug on it", "harvestman", MINI_SOME, "off_label"),
+    ("a dog is standing in front of a forest with a sign that says walker hound", "African hunting dog",
+     MINI_SOME, "off_label"),
+    ("The object is a(n) airplane.", "airplane", CIFAR10, "correct"),  # D.2.1 linear
+    ("The object is a(n) automobile.", "truck", CIFAR10, "wrong_label"),
+    ("The object is a(n) aircraft carrier. The object is a(n) aircraft carrier.", "airplane", CIFAR10,
+     "off_label"),  # D.2.2 LoRA
+    ("The object is a(n) black-footed ferret.", "cat", CIFAR10, "off_label"),
+    ("The object is a(n) white wolf.", "deer", CIFAR10, "off_label"),
+    ("", "cat", CIFAR10, "empty"),
+    ("   ", "cat", CIFAR10, "empty"),
+    (", ".join(CIFAR10), "cat", CIFAR10, "multi_label"),  # every label listed: never correct
+    ("The number is eight.", "8", MNIST, "correct"),
+    ("Cats.", "cat", CIFAR10, "correct"),
+    ("an aquarium_fish", "aquarium fish", CIFAR100_SOME, "correct"),
+]
+
+
+@pytest.mark.parametrize("answer, label, labels, verdict", PAPER)
+def test_exact_on_paper_examples(answer, label, labels, verdict):
+    j = make_judge("exact").judge([Item(answer, label, labels)])[0]
+    assert j.verdict == verdict, (answer, j)
+    assert j.correct == (verdict == "correct")
+
+
+def test_exact_synonyms(tmp_path):
+    (tmp_path / "syn.json").write_text(json.dumps({"aeroplane": "airplane", "plane": "airplane"}))
+    j = make_judge("exact", JudgeOptions(synonyms=str(tmp_path / "syn.json")))
+    assert [x.verdict for x in j.judge([Item("An aeroplane.", "airplane", CIFAR10),
+                                        Item("a plane or a ship", "airplane", CIFAR10)])] == ["correct", "multi_label"]
+
+
+@pytest.fixture(scope="module")
+def embed():
+    return make_judge("embed")
+
+
+def test_embed_nearest_label_and_guards(embed):
+    got = embed.judge([Item("an aeroplane", "airplane", CIFAR10), Item("a small kitten", "cat", CIFAR10),
+                       Item(", ".join(CIFAR10), "airplane", CIFAR10), Item("", "airplane", CIFAR10),
+                       Item("a lorry on the road", "airplane", CIFAR10)])
+    assert [g.verdict for g in got] == ["correct", "correct", "multi_label", "empty", "wrong_label"]
+    assert got[4].matched == "truck" and got[0].detail["margin"] > 0.02
+
+
+def test_embed_abstains_below_margin(embed):
+    j = make_judge("embed", JudgeOptions(margin=0.99))
+    assert j.judge([Item("an aeroplane", "airplane", CIFAR10)])[0].verdict == "off_label"
+
+
+def test_cascade_records_stage(embed):
+    got = make_judge("cascade").judge([Item("The number is 8.", "8", MNIST), Item("an aeroplane", "airplane", CIFAR10)])
+    assert [(g.verdict, g.stage) for g in got] == [("correct", "exact"), ("correct", "embed")]
+
+
+def test_clip_judge_with_tiny_clip(pico):
+    j = make_judge("clip", JudgeOptions(clip_model="tiny-clip"))
+    got = j.judge([Item("a photo of a circle .", "circle", ("circle", "square")), Item("", "circle", ("circle",))])
+    assert got[1].verdict == "empty" and got[0].verdict in ("correct", "wrong_label", "off_label")
+
+
+def test_clip_judge_offline_hub_id_is_clear():
+    with pytest.raises(MfcliError, match="offline"):
+        make_judge("clip", JudgeOptions(clip_model="openai/clip-vit-large-patch14"))
+
+
+def test_unknown_judge_suggests():
+    with pytest.raises(MfcliError, match="Did you mean 'exact'"):
+        make_judge("exakt")
+
+
+# --- openai, against a real HTTP server on 127.0.0.1 -------------------------------------------
+
+ITEMS = [Item("The object is a(n) cat.", "cat", CIFAR10), Item("a dog", "cat", CIFAR10),
+         Item("a kitten on a sofa", "cat", CIFAR10), Item("", "cat", CIFAR10),
+         Item("cat, dog", "cat", CIFAR10)]
+
+
+def _openai(server, tmp_path, **kw):
+    from mfcli.eval.judges.openai_judge import OpenAIJudge
+
+    return OpenAIJudge("gpt-3.5-turbo", server.url, cache=tmp_path / "cache.jsonl", backoff=0.01, **kw)
+
+
+def test_openai_verbatim_prompt_params_and_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with FakeOpenAI() as server:
+        got = _openai(server, tmp_path).judge(ITEMS)
+        assert [g.verdict for g in got] == ["correct", "wrong_label", "off_label", "empty", "multi_label"]
+        assert len(server.requests) == 3  # empty and multi-label are decided without asking
+        body = next(r for r in server.requests if "a(n) cat" in r["messages"][0]["content"])
+        assert body["messages"][0]["content"] == ('Please only answer the question in yes or no. Is the "Prediction" '
+                                                  'correctly predicting the right "Label"? Label: cat; '
+                                                  'Prediction: The object is a(n) cat..')
+        for k, v in dict(model="gpt-3.5-turbo", temperature=0.2, max_tokens=64, top_p=1, frequency_penalty=0,
+                         presence_penalty=0).items():
+            assert body[k] == v
+        judge = _openai(server, tmp_path)
+        again = judge.judge(ITEMS)
+        assert again == got and len(server.requests) == 3 and judge.calls == 0  # a re-run costs nothing
+
+
+def test_openai_retries_429_500_and_timeouts(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with FakeOpenAI() as server:
+        server.plan = ["429", "500", "slow", "429"]
+        server.slow_seconds = 2.0
+        judge = _openai(server, tmp_path, concurrency=1, timeout=0.5)
+        got = judge.judge(ITEMS[:3])
+        assert [g.verdict for g in got] == ["correct", "wrong_label", "off_label"]
+        assert len(server.requests) == 3 + 4  # every injected failure was retried
+
+
+def test_openai_unreachable_keeps_what_was_judged(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with FakeOpenAI() as server:
+        server.fail_after = 1
+        with pytest.raises(MfcliError, match="cached; re-run"):
+            _openai(server, tmp_path, concurrency=1, max_retries=2).judge(ITEMS[:3])
+        assert len((tmp_path / "cache.jsonl").read_text().splitlines()) == 1  # the one answer is kept
+        server.fail_after = None
+        got = _openai(server, tmp_path).judge(ITEMS[:3])
+        assert [g.verdict for g in got] == ["correct", "wrong_label", "off_label"]
+
+
+def test_openai_missing_key_fails_before_work(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(MfcliError, match="OPENAI_API_KEY"):
+        make_judge("openai")
+
+
+def test_api_key_never_reaches_files_or_logs(tmp_path):
+    secret = "sk-very-secret-0123456789"
+    preds = tmp_path / "p.jsonl"
+    preds.write_text("".join(json.dumps({"id": str(i), "task": "t", "output": it.output, "label": it.label,
+                                         "labels": list(it.labels)}) + "\n" for i, it in enumerate(ITEMS)))
+    with FakeOpenAI() as server:
+        r = run_cli("judge", preds, "--judge", "openai", "--base-url", server.url, "--out", tmp_path / "j.jsonl",
+                    "--summary", tmp_path / "s.json", "--cache", tmp_path / "c.jsonl",
+                    env={"OPENAI_API_KEY": secret})
+        assert r.returncode == 0, r.stderr
+        assert server.headers[0]["authorization"] == f"Bearer {secret}"  # it was used ...
+    for f in tmp_path.iterdir():  # ... and written nowhere
+        assert secret not in f.read_text()
+    assert secret not in r.stderr + r.stdout
+
+
+# --- the judge command ------------------------------------------------------------------------
+
+def test_judge_cli_stdin_stdout_foreign_fields_and_summary(tmp_path):
+    rows = [{"answer": "The object is a(n) cat.", "gold": "cat", "classes": list(CIFAR10), "task": "c10"},
+            {"answer": "", "gold": "dog", "classes": list(CIFAR10), "task": "c10"},
+            {"answer": "cat, dog", "gold": "dog", "classes": list(CIFAR10), "task": "c10"}]
+    r = run_cli("judge", "-", "--judge", "exact", "--output-field", "answer", "--label-field", "gold",
+                "--labels-field", "classes", "--summary", tmp_path / "s.json",
+                input="".join(json.dumps(x) + "\n" for x in rows))
+    assert r.returncode == 0, r.stderr
+    out = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [o["verdict"] for o in out] == ["correct", "empty", "multi_label"]
+    assert [o["correct"] for o in out] == [True, False, False] and out[0]["matched"] == "cat"
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["c10"]["n"] == 3 and abs(s["c10"]["accuracy"] - 1 / 3) < 1e-9 and s["c10"]["verdicts"]["empty"] == 1
+    assert "multi_label" in r.stderr and "c10" in r.stderr  # the table
+
+
+@pytest.mark.parametrize("row, message", [
+    ({"output": "x", "label": "cow", "labels": ["cat"]}, "not in its label set"),
+    ({"output": "x", "label": "cat"}, "missing field 'labels'"),
+    ({"schema": "mfcli.pred/0", "output": "x", "label": "cat", "labels": ["cat"]}, "schema 'mfcli.pred/0'"),
+])
+def test_judge_cli_bad_input(tmp_path, row, message):
+    (tmp_path / "p.jsonl").write_text(json.dumps(row) + "\n")
+    r = run_cli("judge", tmp_path / "p.jsonl", "--judge", "exact", "--out", tmp_path / "j.jsonl")
+    assert r.returncode == 1 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert f"{tmp_path / 'p.jsonl'}:1:" in r.stderr
+    assert not (tmp_path / "j.jsonl").exists()
+
+
+def test_judge_cli_unknown_judge_and_missing_key(tmp_path):
+    (tmp_path / "p.jsonl").write_text(json.dumps({"output": "x", "label": "cat", "labels": ["cat"]}) + "\n")
+    r = run_cli("judge", tmp_path / "p.jsonl", "--judge", "cascad")
+    assert r.returncode == 1 and "Did you mean 'cascade'" in r.stderr
+    r = run_cli("judge", tmp_path / "p.jsonl", "--judge", "openai", env={"OPENAI_API_KEY": ""})
+    assert r.returncode == 1 and "OPENAI_API_KEY" in r.stderr
