@@ -76,11 +76,22 @@ class Loaded:
 
 def load_mllm(spec: str, *, device: str = "auto", dtype: str = "auto", allow_pickle: bool = False,
               trust_remote_code: bool = False) -> Loaded:
-    """Load a LLaVA-family model + processor through AutoModelForImageTextToText / AutoProcessor."""
+    """Load a LLaVA-family model + processor through AutoModelForImageTextToText / AutoProcessor.
+
+    A peft adapter directory loads its base (`base_model_name_or_path`, which may itself be `tiny`)
+    and merges the adapter into it for generation.
+    """
     path = resolve_model_path(spec, allow_pickle=allow_pickle)
+    adapter = Path(path) / "adapter_config.json"
+    if adapter.is_file():
+        return _load_adapter(Path(path), device=device, dtype=dtype, allow_pickle=allow_pickle,
+                             trust_remote_code=trust_remote_code)
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
     from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars would drown our own output
 
     from mfcli.models.families import family_of
 
@@ -91,6 +102,25 @@ def load_mllm(spec: str, *, device: str = "auto", dtype: str = "auto", allow_pic
     processor = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
     model.to(dev).eval()
     return Loaded(model, processor, family, path, dev)
+
+
+def _load_adapter(path: Path, **kw) -> Loaded:
+    import json
+
+    base = json.loads((path / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    if not base:
+        raise MfcliError(f"{path}/adapter_config.json names no base_model_name_or_path.",
+                         "Set it to the base checkpoint the adapter was trained on.")
+    loaded = load_mllm(base, **kw)
+    from peft import PeftModel
+
+    model = PeftModel.from_pretrained(loaded.model, str(path)).merge_and_unload()
+    if (path / "processor_config.json").is_file() or (path / "tokenizer_config.json").is_file():
+        from transformers import AutoProcessor
+
+        loaded.processor = AutoProcessor.from_pretrained(str(path))
+    loaded.model, loaded.path = model.eval(), str(path)
+    return loaded
 
 
 def load_clip(spec: str, *, device: str = "auto", dtype: str = "auto", allow_pickle: bool = False) -> Loaded:
