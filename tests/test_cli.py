@@ -41,3 +41,14 @@ def test_debug_shows_traceback(tmp_path):
     assert r.returncode != 0 and "Traceback" in r.stderr
     r = run_cli("prepare", tmp_path / "missing-dir", "--out", tmp_path / "o")
     assert r.returncode == 1 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_every_command_is_in_the_readme():
+    from pathlib import Path
+
+    from mfcli.cli import app
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for cmd in app.registered_commands:
+        name = cmd.name or cmd.callback.__name__.replace("_", "-")
+        assert f"mfcli {name}" in readme, name
