@@ -1,0 +1,1 @@
+"""Fine-tuning: one module per method over one shared training loop."""

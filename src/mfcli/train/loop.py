@@ -1,0 +1,291 @@
+"""The one training loop every method shares.
+
+AdamW with linear warm-up and cosine decay; loss on answer tokens only, normalised by the answer
+tokens of the whole optimiser step (so gradient accumulation and data-parallel processes give the
+same update as one big batch); a self-describing checkpoint after every epoch (`DIR/epoch-K`) and
+every `--save-steps` (`DIR/step-N`), each resumable bit-for-bit on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from mfcli.errors import MfcliError
+from mfcli.io.checkpoint import Manifest, write_checkpoint
+from mfcli.train.data import Batcher, load_examples
+from mfcli.train.methods import get_method
+from mfcli.train.options import TrainOptions
+from mfcli.train.state import has_state, load_state, save_state
+
+LOG = "train_log.jsonl"
+
+
+def nll_sum(logits, labels):
+    """Summed next-token NLL over answer tokens (labels != -100)."""
+    import torch
+
+    shift_logits = logits[:, :-1].float()
+    shift_labels = labels[:, 1:]
+    return torch.nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.shape[-1]),
+                                             shift_labels.reshape(-1), ignore_index=-100, reduction="sum")
+
+
+def lr_lambda(total: int, warmup_ratio: float):
+    warm = max(1, int(math.ceil(total * warmup_ratio)))
+
+    def f(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+    return f
+
+
+class Context:
+    """What a method's custom update needs from the loop."""
+
+    def __init__(self, model, ref_model, params, ref_params, image_token_id, opts, device):
+        self.model, self.ref_model, self.params, self.ref_params = model, ref_model, params, ref_params
+        self.image_token_id, self.opts, self.device = image_token_id, opts, device
+        self.nll_sum = nll_sum
+        self.step_mask = None
+
+    def inputs(self, batch):
+        return {k: v for k, v in batch.items() if k != "labels"}
+
+    def image_tokens_total(self, batches) -> int:
+        return sum(int((b["input_ids"] == self.image_token_id).sum()) for b in batches)
+
+
+def _checkpoints(out: Path) -> list[tuple[int, Path]]:
+    found = []
+    for d in out.glob("*-*"):
+        if d.is_dir() and not d.name.startswith(".") and has_state(d):
+            step = json.loads((d / "trainer_state.json").read_text())["progress"]["global_step"]
+            found.append((step, d))
+    return sorted(found)
+
+
+def _dist():
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, None
+    from accelerate import PartialState
+
+    state = PartialState()
+    return state.process_index, state.num_processes, state
+
+
+def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainOptions, *, resume: bool = False,
+                 progress: bool | None = None) -> Path:
+    import torch
+
+    from mfcli.models.load import load_mllm, resolve_model_path
+
+    out = Path(out)
+    progress = sys.stderr.isatty() if progress is None else progress
+    method = get_method(opts.method)
+    rank, world, state = _dist()
+    if method.custom_update and world > 1:
+        raise MfcliError(f"--method {opts.method} runs in one process.", "Launch it without accelerate/torchrun.")
+    existing = _checkpoints(out) if out.is_dir() else []
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise MfcliError(f"{out} already holds a run.", "Pass --resume to continue it, or choose a new --out.")
+    if resume and not existing and out.exists() and any(out.iterdir()):
+        raise MfcliError(f"{out} has no resumable checkpoint.", "Choose a new --out to start afresh.")
+    examples, files = load_examples(data)
+    parent = resolve_model_path(model_spec) if rank == 0 else None
+    if state is not None:
+        state.wait_for_everyone()
+        parent = resolve_model_path(model_spec)
+    torch.manual_seed(opts.seed)
+    if opts.device in ("auto", "cpu") and not torch.cuda.is_available():
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    from mfcli.models.load import resolve_device
+
+    device = str(state.device) if state is not None else resolve_device(opts.device)
+
+    resume_dir = existing[-1][1] if (resume and existing) else None
+    adapter_method = getattr(method, "adapter", False)
+    # a full checkpoint continues from its own weights; an adapter is re-attached to the parent in prepare()
+    load_from = str(resume_dir) if (resume_dir and not adapter_method) else parent
+    loaded = load_mllm(load_from, device=device, dtype=opts.dtype)
+    model, processor, family = loaded.model, loaded.processor, loaded.family
+    model.train()
+    if opts.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        if hasattr(model, "enable_input_require_grads"):
+            model.enable_input_require_grads()
+    model, groups = method.prepare(model, family, opts,
+                                   resume_from=str(resume_dir) if (resume_dir and adapter_method) else None)
+    names = [n for g in groups for n in g.pop("names")]
+    params = [p for g in groups for p in g["params"]]
+    if not params:
+        raise MfcliError(f"--method {opts.method} left nothing to train.", "Check --layers / --lora-targets.")
+    optimizer = torch.optim.AdamW(groups, weight_decay=opts.weight_decay)
+
+    global_batch = opts.batch_size * opts.grad_accum * world
+    steps_per_epoch = math.ceil(len(examples) / global_batch)
+    total = opts.max_steps or steps_per_epoch * opts.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total, opts.warmup_ratio))
+    done_steps = 0
+    if resume_dir is not None:
+        done_steps = load_state(resume_dir, optimizer, scheduler)["global_step"]
+
+    ref_model, ref_params = None, []
+    if getattr(method, "needs_reference", False):  # MDGD: the frozen starting model
+        ref = load_mllm(parent, device=device, dtype=opts.dtype).model
+        ref.eval()
+        ref_named = dict(ref.named_parameters())
+        for p in ref.parameters():
+            p.requires_grad_(False)
+        ref_params = [ref_named[n] for n in names]
+        for p in ref_params:
+            p.requires_grad_(True)  # for ∇L_t(θ_pre); never stepped
+        ref_model = ref
+    tok = processor.tokenizer
+    image_token = getattr(processor, "image_token", None) or getattr(tok, "image_token", "<image>")
+    ctx = Context(model, ref_model, params, ref_params, tok.convert_tokens_to_ids(image_token), opts, device)
+    batcher = Batcher(processor)
+    train_model = model
+    if state is not None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model = DistributedDataParallel(model)
+
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / LOG
+    if rank == 0:
+        _trim_log(log_path, done_steps)
+
+    def save(name: str, progress_state: dict, rng_state) -> Path:
+        if rank != 0:
+            return out / name
+        m = Manifest("finetune", options={"method": opts.method, **asdict(opts)}, parents=[parent], seed=opts.seed,
+                     metrics={"global_step": progress_state["global_step"], "epoch": progress_state["epoch"]})
+        for f in files:
+            m.add_data(f)
+
+        def write(d: Path):
+            method.save(model, processor, d, parent)
+            cur = torch.get_rng_state()
+            torch.set_rng_state(rng_state)
+            save_state(d, optimizer, scheduler, progress_state)
+            torch.set_rng_state(cur)
+        return write_checkpoint(out / name, write, m, overwrite=True)
+
+    from tqdm.auto import tqdm
+
+    step = done_steps
+    bar = tqdm(total=total, initial=step, desc=f"finetune {opts.method}", unit="step", disable=not progress or rank)
+    last_good = existing[-1][1] if existing else None
+    try:
+        while step < total:
+            epoch = step // steps_per_epoch
+            in_epoch = step % steps_per_epoch
+            gen = torch.Generator().manual_seed(opts.seed * 100003 + epoch)
+            order = torch.randperm(len(examples), generator=gen).tolist()
+            rng_at_step = torch.get_rng_state()
+            for s in range(in_epoch, steps_per_epoch):
+                if step >= total:
+                    break
+                rng_at_step = torch.get_rng_state()
+                t0 = time.perf_counter()
+                chunk = [examples[i] for i in order[s * global_batch:(s + 1) * global_batch]]
+                micro = [chunk[i:i + opts.batch_size * world] for i in range(0, len(chunk), opts.batch_size * world)]
+                n_tok = sum(_answer_tokens(batcher, m) for m in micro)  # the whole step, every process
+                optimizer.zero_grad(set_to_none=True)
+                batches = [_to(batcher(m[rank::world]), device, model.dtype) for m in micro]
+                before = None
+                if method.custom_update:
+                    loss_value, extras = method.update(ctx, batches, n_tok)
+                    if ctx.step_mask is not None:
+                        before = [p.detach().clone() for p in params]
+                else:
+                    loss_value, extras = 0.0, {}
+                    for b in batches:
+                        o = train_model(**ctx.inputs(b))
+                        loss = nll_sum(o.logits, b["labels"]) / n_tok * world  # DDP averages over world
+                        loss.backward()
+                        loss_value += float(loss) / world
+                if state is not None:
+                    t = torch.tensor([loss_value], device=device)
+                    torch.distributed.all_reduce(t)
+                    loss_value = float(t)
+                if not math.isfinite(loss_value):
+                    where = f"; the last good checkpoint is {last_good}" if last_good else ""
+                    raise MfcliError(f"the loss became {loss_value} at step {step + 1}{where}.",
+                                     "Lower --lr, or check the data.")
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(params, opts.max_grad_norm))
+                lr_now = scheduler.get_last_lr()[0]
+                optimizer.step()
+                if before is not None:  # MDGD-GM: only masked entries change this step
+                    with torch.no_grad():
+                        for p, b0, m in zip(params, before, ctx.step_mask):
+                            p.copy_(torch.where(m, p, b0))
+                    ctx.step_mask = None
+                scheduler.step()
+                step += 1
+                row = {"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": round(loss_value, 6),
+                       "lr": lr_now, "grad_norm": round(grad_norm, 6), "seconds": round(time.perf_counter() - t0, 4),
+                       **{k: round(v, 6) for k, v in extras.items()}}
+                if rank == 0:
+                    with open(log_path, "a", encoding="utf-8") as f:
+                        f.write(json.dumps(row) + "\n")
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_value:.4f}")
+                prog = {"global_step": step, "epoch": epoch + (1 if s + 1 == steps_per_epoch else 0),
+                        "steps_per_epoch": steps_per_epoch, "total_steps": total}
+                if s + 1 == steps_per_epoch:
+                    last_good = save(f"epoch-{epoch + 1}", prog, torch.get_rng_state())
+                elif opts.save_steps and step % opts.save_steps == 0 or step == total:
+                    last_good = save(f"step-{step}", prog, torch.get_rng_state())
+    except KeyboardInterrupt:
+        bar.close()
+        if step > done_steps or resume_dir is None:
+            prog = {"global_step": step, "epoch": step // steps_per_epoch, "steps_per_epoch": steps_per_epoch,
+                    "total_steps": total}
+            d = save(f"step-{step}", prog, rng_at_step)
+            print(f"interrupted: resumable checkpoint at {d}; continue with --resume", file=sys.stderr)
+        raise
+    bar.close()
+    if rank == 0 and opts.merge and opts.method == "lora":
+        merged = model.merge_and_unload()
+        m = Manifest("finetune --merge", options={"method": opts.method, **asdict(opts)}, parents=[parent],
+                     seed=opts.seed)
+        for f in files:
+            m.add_data(f)
+        write_checkpoint(out / "merged", lambda d: (merged.save_pretrained(d), processor.save_pretrained(d)), m,
+                         overwrite=True)
+    if state is not None:
+        state.wait_for_everyone()
+    return out
+
+
+def _answer_tokens(batcher, examples) -> int:
+    n = 0
+    for ex in examples:
+        _, labels = batcher.encoder.encode(ex.question, ex.answer)
+        n += sum(1 for x in labels[1:] if x != -100)
+    return max(1, n)
+
+
+def _to(batch: dict, device: str, dtype=None) -> dict:
+    out = {k: v.to(device) for k, v in batch.items()}
+    if dtype is not None:
+        out["pixel_values"] = out["pixel_values"].to(dtype)
+    return out
+
+
+def _trim_log(path: Path, keep_steps: int) -> None:
+    """On resume, drop log rows past the checkpoint we continue from."""
+    if not path.is_file():
+        return
+    rows = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [r for r in rows if json.loads(r)["step"] <= keep_steps]
+    path.write_text("".join(r + "\n" for r in kept))

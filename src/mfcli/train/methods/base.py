@@ -1,0 +1,46 @@
+"""What every method shares: freezing, parameter groups, saving a full checkpoint."""
+
+from __future__ import annotations
+
+
+class Method:
+    name = ""
+    default_lr = 2e-5  # LLaVA-1.5's fine-tuning learning rate for full models
+    custom_update = False  # True: the method forms its own update (MDGD) instead of loss.backward()
+
+    def trainable(self, model, family, opts) -> list[str]:
+        """Names of the parameters this method trains."""
+        raise NotImplementedError
+
+    def prepare(self, model, family, opts, resume_from=None):
+        """Freeze everything but the trainable set; return (model, optimiser parameter groups)."""
+        names = set(self.trainable(model, family, opts))
+        for n, p in model.named_parameters():
+            p.requires_grad_(n in names)
+        lr = opts.lr or self.default_lr
+        chosen = [(n, p) for n, p in model.named_parameters() if n in names]
+        return model, [{"params": [p for _, p in chosen], "lr": lr, "names": [n for n, _ in chosen]}]
+
+    def save(self, model, processor, d, parent: str) -> None:
+        model.save_pretrained(d)
+        processor.save_pretrained(d)
+
+
+def last_layer_names(model, family, n: int) -> list[str]:
+    layers = family.module(model, "decoder_layers")
+    if n > len(layers):
+        from mfcli.errors import MfcliError
+
+        raise MfcliError(f"--layers {n} asked for, but the model has {len(layers)} decoder layers.",
+                         f"Use --layers {len(layers)} or fewer.")
+    prefixes = tuple(f"{family.decoder_layers}.{i}." for i in range(len(layers) - n, len(layers)))
+    return [name for name, _ in model.named_parameters() if name.startswith(prefixes)]
+
+
+def projector_names(model, family) -> list[str]:
+    return [n for n, _ in model.named_parameters() if n.startswith(family.prefix("projector"))]
+
+
+def default_layers(model, family) -> int:
+    """Model Tailor's share: the last 12 of 32 decoder layers (3/8), at least one."""
+    return max(1, round(len(family.module(model, "decoder_layers")) * 12 / 32))

@@ -1,0 +1,12 @@
+from mfcli.train.methods.base import Method
+
+
+class Full(Method):
+    """The whole language model + projector; the vision tower stays frozen unless --train-vision."""
+
+    name = "full"
+    default_lr = 2e-5
+
+    def trainable(self, model, family, opts):
+        vision = family.prefix("vision_tower")
+        return [n for n, _ in model.named_parameters() if opts.train_vision or not n.startswith(vision)]

@@ -1,0 +1,12 @@
+from mfcli.train.methods.base import Method, default_layers, last_layer_names, projector_names
+
+
+class LastN(Method):
+    """Projector + the last N decoder layers, fully (Model Tailor: 12 of 32; MDGD: 6 of 32)."""
+
+    name = "lastn"
+    default_lr = 2e-5
+
+    def trainable(self, model, family, opts):
+        n = opts.layers or default_layers(model, family)
+        return projector_names(model, family) + last_layer_names(model, family, n)
