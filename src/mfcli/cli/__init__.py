@@ -47,7 +47,9 @@ def main() -> None:
     """Entry point: one line per error, exit 1 (usage 2); MFCLI_DEBUG=1 shows the traceback."""
     debug = os.environ.get("MFCLI_DEBUG", "") not in ("", "0")
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:  # typer turns Ctrl-C into Exit(130) and returns its code
+            sys.exit(code)
     except MfcliError as e:
         if debug:
             raise

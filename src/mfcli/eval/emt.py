@@ -194,17 +194,6 @@ def _prepare_output(out: Path, settings: dict, opts: EmtOptions, batch_sizes: di
     return set()
 
 
-def _dist():
-    """(rank, world, barrier, gather) under accelerate launch / torchrun; (0, 1, ...) otherwise."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, None
-    from accelerate import PartialState
-
-    state = PartialState()
-    return state.process_index, state.num_processes, state
-
-
 def predict_to_file(predictor, queries: list[Query], out: Path, settings: dict, opts: EmtOptions,
                     progress: bool = True) -> None:
     batches = [queries[i:i + opts.batch_size] for i in range(0, len(queries), opts.batch_size)]
@@ -291,13 +280,16 @@ def run_emt(model_spec: str, data: list[str], out: str | Path, opts: EmtOptions 
     if opts.shard:
         i, n = parse_shard(opts.shard)
         queries = queries[i::n]
-    rank, world, state = _dist()
+    from mfcli.dist import init_dist
+
+    dist = init_dist()
+    rank, world = dist.rank, dist.world
     path = resolve_model_path(model_spec, allow_pickle=opts.allow_pickle) if rank == 0 else None
-    if state is not None:
-        state.wait_for_everyone()  # rank 0 builds/resolves `tiny` once; the others then find it cached
+    if dist.active:
+        dist.barrier()  # rank 0 builds/resolves `tiny` once; the others then find it cached
         path = resolve_model_path(model_spec, allow_pickle=opts.allow_pickle)
     kind = model_kind(path)
-    device = str(state.device) if state is not None else opts.device
+    device = dist.device or opts.device
     if kind == "clip":
         predictor = ClipPredictor(load_clip(path, device=device, dtype=opts.dtype, allow_pickle=opts.allow_pickle))
     else:
@@ -315,7 +307,7 @@ def run_emt(model_spec: str, data: list[str], out: str | Path, opts: EmtOptions 
     predict_to_file(predictor, mine, part,
                     _settings(model_spec, path, kind, opts, files, part_shard, len(mine)), opts,
                     progress and rank == 0)
-    state.wait_for_everyone()
+    dist.barrier()
     if rank == 0:
         parts = [out.with_name(f".{out.name}.part{r}-of-{world}") for r in range(world)]
         merge_predictions(parts, out, overwrite=True)
@@ -326,5 +318,5 @@ def run_emt(model_spec: str, data: list[str], out: str | Path, opts: EmtOptions 
         for p in parts:
             p.unlink()
             _meta_path(p).unlink()
-    state.wait_for_everyone()
+    dist.barrier()
     return out

@@ -71,16 +71,6 @@ def _checkpoints(out: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def _dist():
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, None
-    from accelerate import PartialState
-
-    state = PartialState()
-    return state.process_index, state.num_processes, state
-
-
 def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainOptions, *, resume: bool = False,
                  progress: bool | None = None) -> Path:
     import torch
@@ -90,7 +80,10 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
     out = Path(out)
     progress = sys.stderr.isatty() if progress is None else progress
     method = get_method(opts.method)
-    rank, world, state = _dist()
+    from mfcli.dist import init_dist
+
+    dist = init_dist()
+    rank, world = dist.rank, dist.world
     if method.custom_update and world > 1:
         raise MfcliError(f"--method {opts.method} runs in one process.", "Launch it without accelerate/torchrun.")
     existing = _checkpoints(out) if out.is_dir() else []
@@ -100,15 +93,15 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
         raise MfcliError(f"{out} has no resumable checkpoint.", "Choose a new --out to start afresh.")
     examples, files = load_examples(data)
     parent = resolve_model_path(model_spec) if rank == 0 else None
-    if state is not None:
-        state.wait_for_everyone()
+    if dist.active:
+        dist.barrier()  # rank 0 builds/resolves `tiny` once
         parent = resolve_model_path(model_spec)
     torch.manual_seed(opts.seed)
     if opts.device in ("auto", "cpu") and not torch.cuda.is_available():
         torch.use_deterministic_algorithms(True, warn_only=True)
     from mfcli.models.load import resolve_device
 
-    device = str(state.device) if state is not None else resolve_device(opts.device)
+    device = dist.device or resolve_device(opts.device)
 
     resume_dir = existing[-1][1] if (resume and existing) else None
     adapter_method = getattr(method, "adapter", False)
@@ -153,7 +146,7 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
     ctx = Context(model, ref_model, params, ref_params, tok.convert_tokens_to_ids(image_token), opts, device)
     batcher = Batcher(processor)
     train_model = model
-    if state is not None:
+    if dist.active:
         from torch.nn.parallel import DistributedDataParallel
 
         train_model = DistributedDataParallel(model)
@@ -213,10 +206,7 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
                         loss = nll_sum(o.logits, b["labels"]) / n_tok * world  # DDP averages over world
                         loss.backward()
                         loss_value += float(loss) / world
-                if state is not None:
-                    t = torch.tensor([loss_value], device=device)
-                    torch.distributed.all_reduce(t)
-                    loss_value = float(t)
+                loss_value = dist.all_reduce_sum(loss_value)
                 if not math.isfinite(loss_value):
                     where = f"; the last good checkpoint is {last_good}" if last_good else ""
                     raise MfcliError(f"the loss became {loss_value} at step {step + 1}{where}.",
@@ -262,8 +252,7 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
             m.add_data(f)
         write_checkpoint(out / "merged", lambda d: (merged.save_pretrained(d), processor.save_pretrained(d)), m,
                          overwrite=True)
-    if state is not None:
-        state.wait_for_everyone()
+    dist.barrier()
     return out
 
 

@@ -1,0 +1,56 @@
+"""Multi-process runs under `accelerate launch` or torchrun, read from the launcher's environment.
+
+Both launchers set RANK / WORLD_SIZE / LOCAL_RANK. We use torch.distributed directly (NCCL on CUDA,
+gloo on CPU) rather than accelerate's state object, which reports a single process for CPU runs
+that were not launched with `accelerate launch --cpu`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    device: str | None = None  # the device this process must use; None: the user's --device
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+    def barrier(self) -> None:
+        if self.active:
+            import torch.distributed as td
+
+            td.barrier()
+
+    def all_reduce_sum(self, value: float) -> float:
+        if not self.active:
+            return value
+        import torch
+        import torch.distributed as td
+
+        t = torch.tensor([value], dtype=torch.float64)
+        if td.get_backend() == "nccl":
+            t = t.to(self.device)
+        td.all_reduce(t)
+        return float(t)
+
+
+def init_dist() -> Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    import torch
+    import torch.distributed as td
+
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = torch.cuda.is_available()
+    if not td.is_initialized():
+        td.init_process_group(backend="nccl" if cuda else "gloo")
+    if cuda:
+        torch.cuda.set_device(local)
+    return Dist(td.get_rank(), td.get_world_size(), f"cuda:{local}" if cuda else "cpu")

@@ -1,0 +1,170 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import run_cli
+from mfcli.errors import MfcliError
+from mfcli.train.loop import run_finetune
+from mfcli.train.methods.mdgd import project_onto, project_out, topq_mask
+from mfcli.train.options import TrainOptions
+
+SMALL = dict(batch_size=4, epochs=2, lora_r=4, lora_alpha=8)
+
+
+@pytest.fixture(scope="module")
+def train_data(tmp_path_factory):
+    from mfcli.data.prepare import PrepareOptions, prepare
+
+    root = tmp_path_factory.mktemp("ft-data")
+    prepare("animals", root / "animals", PrepareOptions(limit=20))  # 16 train -> 4 steps/epoch at batch 4
+    return root / "animals"
+
+
+def weights(d):
+    name = "adapter_model.safetensors" if (d / "adapter_model.safetensors").is_file() else "model.safetensors"
+    return load_file(str(d / name))
+
+
+@pytest.mark.parametrize("method", ["linear", "lora", "lastn", "full", "mdgd", "mdgd-gm"])
+def test_every_method_runs_and_checkpoints_load(pico, train_data, tmp_path, method):
+    from transformers import AutoModelForImageTextToText
+
+    out = run_finetune("tiny", [str(train_data)], tmp_path / "run", TrainOptions(method=method, **SMALL),
+                       progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["epoch-1", "epoch-2", "train_log.jsonl"]
+    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(1, 9)) and all(r["loss"] > 0 for r in log)
+    manifest = json.loads((out / "epoch-1" / "mfcli.json").read_text())
+    assert manifest["options"]["method"] == method and manifest["parents"] == [str(pico["tiny"])]
+    assert manifest["data"][0]["path"].endswith("train.jsonl") and len(manifest["data"][0]["sha256"]) == 64
+    if method == "lora":
+        from peft import PeftModel
+
+        base = AutoModelForImageTextToText.from_pretrained(pico["tiny"])
+        PeftModel.from_pretrained(base, out / "epoch-2")
+        keys = weights(out / "epoch-2")
+        assert any("lora_A" in k for k in keys) and any("multi_modal_projector" in k for k in keys)
+        assert not any("vision_tower" in k for k in keys)  # LoRA stays out of the CLIP tower
+    else:
+        model = AutoModelForImageTextToText.from_pretrained(out / "epoch-2")
+        base = AutoModelForImageTextToText.from_pretrained(pico["tiny"])
+        changed = {n for (n, a), (_, b) in zip(model.named_parameters(), base.named_parameters()) if not torch.equal(a, b)}
+        assert changed and not any("vision_tower" in n for n in changed)
+        if method == "linear":
+            assert all("multi_modal_projector" in n for n in changed)
+    if method.startswith("mdgd"):
+        assert {"visual_loss", "cos_grad_pre"} <= set(log[-1])
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_resume_is_bit_identical(pico, train_data, tmp_path, method):
+    opts = TrainOptions(method=method, **SMALL)
+    ref = run_finetune("tiny", [str(train_data)], tmp_path / "ref", opts, progress=False)
+    cut = run_finetune("tiny", [str(train_data)], tmp_path / "cut", opts, progress=False)
+    import shutil
+
+    shutil.rmtree(cut / "epoch-2")  # as if killed during epoch 2
+    r = run_cli("finetune", "tiny", train_data, "--out", cut, "--method", method, "--epochs", "2", "--batch-size", "4",
+                "--lora-r", "4", "--lora-alpha", "8", "--resume")
+    assert r.returncode == 0, r.stderr
+    a, b = weights(ref / "epoch-2"), weights(cut / "epoch-2")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    la = [json.loads(x)["loss"] for x in (ref / "train_log.jsonl").read_text().splitlines()]
+    lb = [json.loads(x)["loss"] for x in (cut / "train_log.jsonl").read_text().splitlines()]
+    assert la == lb
+
+
+def test_two_process_ddp_matches_single_process(pico, train_data, tmp_path):
+    single = run_finetune("tiny", [str(train_data)], tmp_path / "one",
+                          TrainOptions(method="lastn", batch_size=4, epochs=1), progress=False)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "mfcli",
+           "finetune", "tiny", str(train_data), "--out", str(tmp_path / "two"), "--method", "lastn",
+           "--batch-size", "2", "--epochs", "1", "--device", "cpu"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    a, b = weights(single / "epoch-1"), weights(tmp_path / "two" / "epoch-1")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert any(not torch.equal(a[k], weights(pico["tiny"])[k]) for k in a)  # it did train
+
+
+def test_mdgd_gm_updates_only_masked_fraction(pico, train_data, tmp_path):
+    out = run_finetune("tiny", [str(train_data)], tmp_path / "gm",
+                       TrainOptions(method="mdgd-gm", batch_size=4, max_steps=1, mask_ratio=0.1), progress=False)
+    a, b = weights(pico["tiny"]), weights(out / "step-1")
+    changed = sum(int((a[k] != b[k]).sum()) for k in a if "vision_tower" not in k)
+    total = sum(a[k].numel() for k in a if "vision_tower" not in k)
+    assert 0 < changed <= 0.1 * total + 1
+
+
+def test_projections():
+    torch.manual_seed(0)
+    g = [torch.randn(5, 3), torch.randn(4)]
+    v = [torch.randn(5, 3), torch.randn(4)]
+    for per_tensor in (False, True):
+        perp = project_out(g, v, per_tensor)
+        dots = [float((x * y).sum()) for x, y in zip(perp, v)]
+        assert abs(sum(dots)) < 1e-4 if not per_tensor else all(abs(d) < 1e-4 for d in dots)
+        onto = project_onto(g, v, per_tensor)
+        assert all(torch.allclose(o / (o.norm() + 1e-12), y / y.norm() * torch.sign((o * y).sum()), atol=1e-5)
+                   for o, y in zip(onto, v)) if per_tensor else True
+    assert project_out(g, [torch.zeros(5, 3), torch.zeros(4)], False)[0].equal(g[0])  # v = 0: nothing removed
+    mask = topq_mask([torch.arange(10.0), torch.arange(10.0)], 0.1, False)
+    assert sum(int(m.sum()) for m in mask) == 2
+
+
+def test_bad_inputs(pico, train_data, tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "train_log.jsonl").write_text("")
+    r = run_cli("finetune", "tiny", train_data, "--out", tmp_path / "taken", "--method", "linear")
+    assert r.returncode == 1 and "already holds a run" in r.stderr
+    r = run_cli("finetune", "tiny", train_data, "--out", tmp_path / "t", "--lora-targets", "nope_proj",
+                "--lora-r", "4", "--max-steps", "1")
+    assert r.returncode == 1 and "matches no module" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("finetune", "tiny", train_data, "--out", tmp_path / "m", "--method", "fulll")
+    assert r.returncode == 1 and "Did you mean 'full'" in r.stderr
+    import shutil
+
+    from safetensors.torch import save_file
+
+    poisoned = tmp_path / "poisoned"  # a checkpoint with a NaN weight: the loss is NaN at step 1
+    shutil.copytree(pico["tiny"], poisoned)
+    w = weights(poisoned)
+    w[next(k for k in w if "lm_head" in k)].view(-1)[0] = float("nan")
+    save_file(w, str(poisoned / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(MfcliError, match=r"the loss became nan at step 1"):
+        run_finetune(str(poisoned), [str(train_data)], tmp_path / "nan", TrainOptions(method="linear", batch_size=4),
+                     progress=False)
+    assert not any(d.name.startswith(("epoch", "step")) for d in (tmp_path / "nan").iterdir())
+    bad = tmp_path / "bad"
+
+    shutil.copytree(train_data, bad)
+    first = json.loads((bad / "train.jsonl").read_text().splitlines()[0])
+    (bad / first["image"]).write_bytes(b"broken")
+    r = run_cli("finetune", "tiny", bad, "--out", tmp_path / "b", "--method", "linear", "--max-steps", "1")
+    assert r.returncode == 1 and "cannot read image" in r.stderr and first["id"] in r.stderr
+
+
+def test_ctrl_c_writes_resumable_checkpoint(pico, train_data, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "mfcli", "finetune", "tiny", str(train_data), "--out", str(out), "--method", "full",
+           "--batch-size", "2", "--epochs", "50"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        log = out / "train_log.jsonl"
+        if log.is_file() and len(log.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "resumable checkpoint" in err
+    steps = [d for d in out.iterdir() if d.name.startswith("step-")]
+    assert steps and (steps[0] / "trainer_state.safetensors").is_file()
