@@ -205,7 +205,7 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
                         o = train_model(**ctx.inputs(b))
                         loss = nll_sum(o.logits, b["labels"]) / n_tok * world  # DDP averages over world
                         loss.backward()
-                        loss_value += float(loss) / world
+                        loss_value += float(loss.detach()) / world
                 loss_value = dist.all_reduce_sum(loss_value)
                 if not math.isfinite(loss_value):
                     where = f"; the last good checkpoint is {last_good}" if last_good else ""

@@ -111,8 +111,8 @@ class Mdgd(Full):
                 for a, b in zip(acc, new):
                     if b is not None:
                         a.add_(b)
-            task_total += float(task)
-            vis_total += float(vis)
+            task_total += float(task.detach())
+            vis_total += float(vis.detach())
         update, mask, g_perp = self.combine(g, v, g_pre, ctx.opts)
         for p, u in zip(params, update):
             p.grad = u
