@@ -34,6 +34,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--limit", type=int, default=2500, help="target-task examples (80 %% train)")
     ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--projector-lr", type=float, default=None)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--lora-r", type=int, default=16)
     ap.add_argument("--lora-alpha", type=int, default=32)
@@ -56,6 +57,7 @@ def main():
         if not run.exists():
             run_finetune("tiny", [str(data[args.target])], run,
                          TrainOptions(method=method, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                                      projector_lr=args.projector_lr,
                                       lora_r=args.lora_r, lora_alpha=args.lora_alpha, layers=args.layers),
                          progress=False)
         seconds = time.time() - t
