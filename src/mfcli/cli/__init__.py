@@ -41,6 +41,7 @@ from mfcli.cli import zoo as _zoo  # noqa: E402,F401
 from mfcli.cli import emt as _emt  # noqa: E402,F401
 from mfcli.cli import judge as _judge  # noqa: E402,F401
 from mfcli.cli import finetune as _finetune  # noqa: E402,F401
+from mfcli.cli import tailor as _tailor  # noqa: E402,F401
 
 
 def main() -> None:

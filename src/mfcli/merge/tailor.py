@@ -1,0 +1,348 @@
+"""`mfcli tailor`: Model Tailor (Zhu et al., ICML 2024) and merge baselines at the same kept budget.
+
+    Θ_fused = M ⊙ (Θ_sft + C) + (1 − M) ⊙ Θ_pre                                    (Eq. 3)
+
+Per tensor that differs between PRE and SFT:
+- linear weights whose inputs were captured on calibration data take the Hessian path: score
+  (Eq. 11) = ω·norm(|Δ|) + (1 − ω)·norm(Δ²/(2[H⁻¹]_mm)), keep the top ρ of the changed entries,
+  then the decorator (Thm 4.5, mfcli.merge.obs) compensates what was reverted;
+- every other tensor (norms, biases, embeddings, the vision tower, tensors without calibration
+  inputs) takes salience only: keep the top ρ by |Δ|, no compensation.
+Several SFTs (Appendix B.2): union of masks, mean deltas, mean compensation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from mfcli.errors import MfcliError, UsageError
+from mfcli.merge import obs
+
+METHODS = ("tailor", "dare", "grafting", "task-arithmetic", "ties")
+
+
+@dataclass(frozen=True)
+class TailorOptions:
+    sparsity: float = 0.1  # fraction of the fine-tuned changes KEPT (the paper's ρ: 10 % keeps 28.8M of 288M)
+    method: str = "tailor"
+    data: str | None = None  # calibration train.jsonl; default: the data recorded in SFT's manifest
+    nsamples: int = 128  # calibration examples, as the authors' code
+    omega: float = 0.8  # Eq. 11 weight of salience vs sensitivity (the authors' code: 0.8 / 0.2)
+    score_norm: str = "minmax"  # Eq. 11's norm: min-max in the paper; zscore as the authors' code
+    mask_scope: str = "layer"  # top-ρ per tensor ("layer") or per row
+    block_size: int = 128  # SparseGPT lazy-update block
+    damp: float = 0.01  # damping, as a fraction of mean(diag H) (SparseGPT, authors)
+    refine_steps: int = 10  # conjugate-gradient steps after OBS (0: OBS only)
+    compensate: bool = True  # --no-compensate: the paper's ablation (Table 4)
+    layers: str | None = None  # restrict to decoder layers, e.g. "20-31" (the authors' code)
+    lam: float = 1.0  # task-arithmetic / ties scaling λ
+    seed: int = 0  # DARE's random drop
+    device: str = "auto"
+
+    def __post_init__(self):
+        if not 0.0 < self.sparsity <= 1.0:
+            raise UsageError(f"--sparsity must be in (0, 1] (the fraction of changes kept), got {self.sparsity}.")
+        if self.method not in METHODS:
+            from mfcli.errors import did_you_mean
+
+            raise MfcliError(f"unknown merge method '{self.method}'.", did_you_mean(self.method, METHODS))
+        if self.score_norm not in ("minmax", "zscore") or self.mask_scope not in ("layer", "row"):
+            raise UsageError("--score-norm must be minmax|zscore and --mask-scope layer|row.")
+        if not 0.0 <= self.omega <= 1.0:
+            raise UsageError(f"--omega must be in [0, 1], got {self.omega}.")
+
+
+def _norm(x: torch.Tensor, how: str) -> torch.Tensor:
+    if how == "zscore":
+        return (x - x.mean()) / (x.std() + 1e-12)
+    lo, hi = x.min(), x.max()
+    return (x - lo) / (hi - lo + 1e-12)
+
+
+def top_mask(score: torch.Tensor, changed: torch.Tensor, rho: float, scope: str) -> torch.Tensor:
+    """Keep the fraction ρ of the *changed* entries with the highest score (per tensor or per row)."""
+    score = torch.where(changed, score.float(), torch.full_like(score, float("-inf"), dtype=torch.float32))
+    if scope == "row" and score.dim() == 2:
+        k = torch.clamp((changed.sum(1).float() * rho).round().long(), min=0)
+        order = torch.argsort(score, dim=1, descending=True)
+        ranks = torch.empty_like(order)
+        ranks.scatter_(1, order, torch.arange(score.shape[1]).expand_as(order))
+        return (ranks < k.unsqueeze(1)) & changed
+    n = int(round(int(changed.sum()) * rho))
+    mask = torch.zeros(score.numel(), dtype=torch.bool)
+    if n > 0:
+        mask[torch.topk(score.flatten(), n).indices] = True
+    return mask.view(score.shape) & changed
+
+
+@dataclass
+class TensorReport:
+    name: str
+    changed: int
+    kept: int
+    path: str  # "hessian" or "salience"
+    error_masked: float | None = None
+    error_fused: float | None = None
+    damp: float | None = None
+    retries: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class Report:
+    tensors: list = field(default_factory=list)
+
+    def summary(self) -> dict:
+        changed = sum(t.changed for t in self.tensors)
+        kept = sum(t.kept for t in self.tensors)
+        return {"changed_params": changed, "kept_params": kept, "kept_fraction": kept / changed if changed else 0.0,
+                "tensors": [asdict(t) for t in self.tensors]}
+
+
+def capture_hessians(model, batches, names: set[str]) -> dict[str, obs.HessianAccumulator]:
+    """Forward hooks on the chosen nn.Linear modules accumulate H = 2XXᵀ/n on answer... all tokens."""
+    acc: dict[str, obs.HessianAccumulator] = {}
+    hooks = []
+    for name, mod in model.named_modules():
+        if name in names and isinstance(mod, torch.nn.Linear):
+            acc[name] = obs.HessianAccumulator(mod.in_features)
+
+            def hook(m, inp, out, name=name):
+                acc[name].add(inp[0].detach())
+            hooks.append(mod.register_forward_hook(hook))
+    try:
+        with torch.inference_mode():
+            for b in batches:
+                model(**{k: v for k, v in b.items() if k != "labels"})
+    finally:
+        for h in hooks:
+            h.remove()
+    return acc
+
+
+def loss_gradients(model, batches, names: set[str]) -> dict[str, torch.Tensor]:
+    """Grafting's signal: ∇ of the target-task loss at the fine-tuned weights."""
+    params = {n: p for n, p in model.named_parameters() if n in names}
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in params)
+    for b in batches:
+        model(**b).loss.backward()
+    return {n: p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for n, p in params.items()}
+
+
+def in_scope(name: str, layers: set[int] | None, decoder_prefix: str) -> bool:
+    if layers is None:
+        return True
+    if not name.startswith(decoder_prefix):
+        return False
+    return int(name[len(decoder_prefix):].split(".")[0]) in layers
+
+
+def parse_layers(spec: str | None) -> set[int] | None:
+    if not spec:
+        return None
+    out = set()
+    for part in spec.split(","):
+        a, _, b = part.partition("-")
+        out.update(range(int(a), int(b or a) + 1))
+    return out
+
+
+def merge_state(pre: dict, sfts: list[dict], opts: TailorOptions, *, hessians: list[dict] | None = None,
+                grads: list[dict] | None = None, linear_of: dict[str, str] | None = None,
+                layer_filter=None) -> tuple[dict, Report]:
+    """The fused state dict and a per-tensor report; works on plain tensors (testable with randn).
+
+    linear_of maps a weight's parameter name to its nn.Linear module name (the Hessian key)."""
+    from peft.utils import merge_utils
+
+    report = Report()
+    out = {}
+    gen = torch.Generator().manual_seed(opts.seed)
+    for name, w_pre in pre.items():
+        deltas = [s[name].float() - w_pre.float() for s in sfts]
+        changed = torch.zeros_like(deltas[0], dtype=torch.bool)
+        for d in deltas:
+            changed |= d != 0
+        for i, d in enumerate(deltas):
+            if not torch.isfinite(d).all():
+                raise MfcliError(f"tensor '{name}' holds NaN or inf (in PRE or SFT #{i + 1}).",
+                                 "Check that checkpoint; mfcli will not merge non-finite weights.")
+        if not changed.any() or (layer_filter is not None and not layer_filter(name)):
+            out[name] = w_pre.clone()  # unchanged, or outside --layers: the pre-trained value
+            continue
+        t0 = time.perf_counter()
+        rho = opts.sparsity
+        rep = TensorReport(name, int(changed.sum()), 0, "salience")
+        if opts.method in ("dare", "ties", "task-arithmetic"):
+            weights = torch.full((len(deltas),), opts.lam if opts.method != "dare" else 1.0)
+            if opts.method == "dare":
+                torch.manual_seed(opts.seed)  # peft's random_pruning draws from the global RNG
+                merged = merge_utils.dare_linear(deltas, weights / len(deltas), rho)
+            elif opts.method == "ties":
+                merged = merge_utils.ties(deltas, weights, rho)
+            else:  # task arithmetic at the same budget: magnitude-pruned to ρ, then λ·Δ
+                merged = merge_utils.task_arithmetic(
+                    [merge_utils.prune(d, rho, "magnitude") for d in deltas], weights / len(deltas))
+            rep.kept = int((merged != 0).sum())
+            out[name] = (w_pre.float() + merged).to(w_pre.dtype)
+        else:
+            masks, fused = [], []
+            for i, d in enumerate(deltas):
+                key = (linear_of or {}).get(name)
+                H = hessians[i].get(key).H if (hessians and key in hessians[i]) else None
+                if opts.method == "grafting":
+                    g = grads[i].get(name) if grads else None
+                    score = (d * g).abs() if g is not None else d.abs()  # first-order loss change of reverting
+                    m = top_mask(score, d != 0, rho, opts.mask_scope)
+                    masks.append(m)
+                    fused.append(torch.where(m, d, torch.zeros_like(d)))
+                elif H is not None and d.dim() == 2:
+                    rep.path = "hessian"
+                    inv = obs.damped_inverse(H, opts.damp)
+                    score = opts.omega * _norm(d.abs(), opts.score_norm) + (1 - opts.omega) * _norm(
+                        obs.sensitivity(d, inv), opts.score_norm)  # Eq. 9-11
+                    m = top_mask(score, d != 0, rho, opts.mask_scope)
+                    res = obs.tailor_linear(d, m, H, damp=opts.damp, block_size=opts.block_size,
+                                            refine_steps=opts.refine_steps, compensate_=opts.compensate, inv=inv)
+                    masks.append(m)
+                    fused.append(res.delta)
+                    rep.error_masked = (rep.error_masked or 0.0) + res.error_masked
+                    rep.error_fused = (rep.error_fused or 0.0) + res.error_fused
+                    rep.damp, rep.retries = res.damp, max(rep.retries, res.retries)
+                else:
+                    m = top_mask(d.abs(), d != 0, rho, opts.mask_scope)  # Eq. 10, salience only
+                    masks.append(m)
+                    fused.append(torch.where(m, d, torch.zeros_like(d)))
+            union = torch.zeros_like(masks[0])
+            for m in masks:
+                union |= m
+            # Appendix B.2: M_agg ⊙ (mean Δ_i + mean C_i), with C_i = fused_i − Δ_i on M_i
+            mean_delta = sum(deltas) / len(deltas)
+            mean_comp = sum(torch.where(m, f - d, torch.zeros_like(d)) for m, f, d in zip(masks, fused, deltas)) / len(deltas)
+            patch = torch.where(union, mean_delta + mean_comp, torch.zeros_like(mean_delta))
+            rep.kept = int(union.sum())
+            out[name] = (w_pre.float() + patch).to(w_pre.dtype)
+        if not torch.isfinite(out[name]).all():
+            raise MfcliError(f"tensor '{name}' became NaN/inf while merging.", "Raise --damp, or check the inputs.")
+        rep.seconds = round(time.perf_counter() - t0, 4)
+        report.tensors.append(rep)
+    return out, report
+
+
+def _state(model) -> dict:
+    return {n: p.detach() for n, p in model.state_dict().items()}
+
+
+def _calibration(sft_path: str, opts: TailorOptions):
+    """Calibration train.jsonl: --data, or the training data recorded in SFT's manifest."""
+    from mfcli.io.checkpoint import read_manifest
+
+    if opts.data:
+        return opts.data
+    manifest = read_manifest(sft_path) or {}
+    files = [d["path"] for d in manifest.get("data", []) if str(d.get("path", "")).endswith(".jsonl")]
+    if not files:
+        raise MfcliError(f"no calibration data: {sft_path} records no training data in mfcli.json.",
+                         "Pass --data path/to/train.jsonl (the target task's training data).")
+    if not Path(files[0]).is_file():
+        raise MfcliError(f"the calibration data recorded for {sft_path} ({files[0]}) is gone.", "Pass --data.")
+    return files[0]
+
+
+def _batches(processor, data: str, n: int, batch_size: int = 8):
+    from mfcli.train.data import Batcher, load_examples
+
+    examples, _ = load_examples([data])
+    examples = examples[:n]
+    batcher = Batcher(processor)
+    return [batcher(examples[i:i + batch_size]) for i in range(0, len(examples), batch_size)]
+
+
+def run_tailor(pre_spec: str, sft_specs: list[str], out: str | Path, opts: TailorOptions = TailorOptions(),
+               log=None) -> dict:
+    from mfcli.io.checkpoint import Manifest, refuse_existing, write_checkpoint
+    from mfcli.models.load import load_mllm, resolve_model_path
+
+    out = Path(out)
+    refuse_existing(out)
+    pre = load_mllm(pre_spec, device="cpu", dtype="float32")
+    pre_state = {k: v.clone() for k, v in _state(pre.model).items()}
+    decoder_prefix = pre.family.decoder_layers + "."
+    layers = parse_layers(opts.layers)
+    sft_states, hessians, grads, calib = [], [], [], []
+    linear_names = {n for n, m in pre.model.named_modules() if isinstance(m, torch.nn.Linear)}
+    for spec in sft_specs:
+        sft = load_mllm(spec, device="cpu", dtype="float32")  # a LoRA adapter is merged into its base here
+        state = _state(sft.model)
+        if state.keys() != pre_state.keys():
+            missing = sorted(set(pre_state) ^ set(state))[0]
+            raise MfcliError(f"{spec} and {pre_spec} have different architectures (first differing tensor: {missing}).",
+                             "Tailor a fine-tune of PRE, not another model.")
+        for k, v in pre_state.items():
+            if state[k].shape != v.shape:
+                raise MfcliError(f"{spec} and {pre_spec} differ in shape at {k} ({tuple(state[k].shape)} vs "
+                                 f"{tuple(v.shape)}).", "Tailor a fine-tune of PRE, not another model.")
+        sft_path = resolve_model_path(spec)
+        needs_data = opts.method in ("tailor", "grafting")
+        changed_linears = {n.rsplit(".", 1)[0] for n in state if n.endswith(".weight")
+                           and n.rsplit(".", 1)[0] in linear_names and not torch.equal(state[n], pre_state[n])
+                           and in_scope(n, layers, decoder_prefix)}
+        if needs_data and changed_linears:
+            data = _calibration(sft_path, opts)
+            calib.append(data)
+            batches = _batches(sft.processor, data, opts.nsamples)
+            if opts.method == "tailor":
+                hessians.append(capture_hessians(sft.model, batches, changed_linears))
+            else:
+                grads.append(loss_gradients(sft.model, batches, {n + ".weight" for n in changed_linears}))
+        else:
+            hessians.append({})
+        sft_states.append({k: v.clone() for k, v in state.items()})
+        del sft
+    if all(all(torch.equal(s[k], pre_state[k]) for k in pre_state) for s in sft_states):
+        if log:
+            log(f"warning: every SFT equals {pre_spec}; writing PRE unchanged.")
+    linear_of = {n + ".weight": n for n in linear_names}
+    fused, report = merge_state(pre_state, sft_states, opts, hessians=hessians or None, grads=grads or None,
+                                linear_of=linear_of, layer_filter=(lambda n: in_scope(n, layers, decoder_prefix))
+                                if layers else None)
+    pre.model.load_state_dict(fused)
+    summary = report.summary()
+    m = Manifest("tailor", options=asdict(opts), parents=[resolve_model_path(pre_spec)] + [resolve_model_path(s) for s in sft_specs],
+                 seed=opts.seed, metrics={k: v for k, v in summary.items() if k != "tensors"} | {"tensors": summary["tensors"]})
+    for d in dict.fromkeys(calib):
+        m.add_data(d)
+    write_checkpoint(out, lambda d: (pre.model.save_pretrained(d), pre.processor.save_pretrained(d)), m)
+    check_coverage(resolve_model_path(pre_spec), out)
+    return summary
+
+
+def _tensor_index(ckpt: str | Path) -> dict[str, tuple]:
+    from safetensors import safe_open
+
+    out = {}
+    for f in sorted(Path(ckpt).glob("*.safetensors")):
+        with safe_open(str(f), "pt") as sf:
+            for k in sf.keys():
+                t = sf.get_slice(k)
+                out[k] = (tuple(t.get_shape()), t.get_dtype())
+    return out
+
+
+def check_coverage(pre_dir: str | Path, out_dir: str | Path) -> None:
+    """The output must have exactly PRE's tensor names, shapes and dtypes (a public merge tool once
+    dropped a VLM's visual tensors silently)."""
+    a, b = _tensor_index(pre_dir), _tensor_index(out_dir)
+    if a != b:
+        diff = sorted(set(a) ^ set(b)) or sorted(k for k in a if a[k] != b.get(k))
+        import shutil
+
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise MfcliError(f"internal: the merged checkpoint does not cover PRE's tensors ({diff[0]}).",
+                         "Report this as a bug; nothing was written.")
