@@ -1,0 +1,136 @@
+import json
+
+import pytest
+import torch
+
+from conftest import run_cli
+from mfcli.errors import MfcliError, UsageError
+from mfcli.merge.obs import HessianAccumulator
+from mfcli.merge.tailor import TailorOptions, merge_state, top_mask
+
+
+def toy(n_sft=1, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    pre = {"lin.weight": torch.randn(8, 16, generator=g), "norm.weight": torch.ones(16), "frozen": torch.zeros(3)}
+    sfts = []
+    for i in range(n_sft):
+        s = {k: v.clone() for k, v in pre.items()}
+        s["lin.weight"] += torch.randn(8, 16, generator=g) * 0.1
+        s["norm.weight"] += torch.randn(16, generator=g) * 0.01
+        sfts.append(s)
+    acc = HessianAccumulator(16)
+    acc.add(torch.randn(200, 16, generator=g))
+    return pre, sfts, [{"lin": acc} for _ in range(n_sft)]
+
+
+@pytest.mark.parametrize("method", ["tailor", "dare", "task-arithmetic", "ties", "grafting"])
+def test_same_kept_budget_and_coverage(method):
+    pre, sfts, hs = toy()
+    fused, report = merge_state(pre, sfts, TailorOptions(method=method, sparsity=0.25), hessians=hs,
+                                linear_of={"lin.weight": "lin"})
+    assert fused.keys() == pre.keys() and all(fused[k].shape == pre[k].shape for k in pre)
+    assert torch.equal(fused["frozen"], pre["frozen"])  # unchanged tensors stay PRE
+    lin = next(t for t in report.tensors if t.name == "lin.weight")
+    tol = 12 if method == "dare" else 1  # DARE keeps each change with probability ρ: the budget in expectation
+    assert lin.changed == 128 and abs(lin.kept - 32) <= tol  # 25 % of the changes
+    assert int((fused["lin.weight"] != pre["lin.weight"]).sum()) <= 32 + tol
+    if method == "tailor":
+        assert lin.path == "hessian" and lin.error_fused <= lin.error_masked
+        assert next(t for t in report.tensors if t.name == "norm.weight").path == "salience"
+
+
+def test_no_compensate_is_plain_masking_of_the_top_scores():
+    pre, sfts, hs = toy()
+    opts = TailorOptions(sparsity=0.25, compensate=False, omega=1.0)  # salience only
+    fused, _ = merge_state(pre, sfts, opts, hessians=hs, linear_of={"lin.weight": "lin"})
+    d = sfts[0]["lin.weight"] - pre["lin.weight"]
+    m = top_mask(d.abs(), d != 0, 0.25, "layer")
+    assert torch.allclose(fused["lin.weight"], pre["lin.weight"] + d * m)
+
+
+def test_multi_task_union_and_mean():
+    pre, sfts, hs = toy(n_sft=2)
+    fused, report = merge_state(pre, sfts, TailorOptions(sparsity=0.25, compensate=False, omega=1.0), hessians=hs,
+                                linear_of={"lin.weight": "lin"})
+    d = [s["lin.weight"] - pre["lin.weight"] for s in sfts]
+    union = top_mask(d[0].abs(), d[0] != 0, 0.25, "layer") | top_mask(d[1].abs(), d[1] != 0, 0.25, "layer")
+    assert torch.allclose(fused["lin.weight"], pre["lin.weight"] + union * (d[0] + d[1]) / 2, atol=1e-6)
+
+
+def test_row_scope_keeps_rho_per_row():
+    score = torch.rand(4, 10)
+    m = top_mask(score, torch.ones(4, 10, dtype=torch.bool), 0.3, "row")
+    assert m.sum(1).tolist() == [3, 3, 3, 3]
+
+
+def test_nan_is_named():
+    pre, sfts, hs = toy()
+    sfts[0]["norm.weight"][0] = float("nan")
+    with pytest.raises(MfcliError, match="'norm.weight' holds NaN"):
+        merge_state(pre, sfts, TailorOptions(), hessians=hs, linear_of={"lin.weight": "lin"})
+
+
+def test_options():
+    for bad in (0.0, 1.5):
+        with pytest.raises(UsageError, match="fraction of changes kept"):
+            TailorOptions(sparsity=bad)
+    with pytest.raises(MfcliError, match="Did you mean 'ties'"):
+        TailorOptions(method="tie")
+
+
+@pytest.fixture(scope="module")
+def sft(pico, tmp_path_factory):
+    from mfcli.data.prepare import PrepareOptions, prepare
+    from mfcli.train.loop import run_finetune
+    from mfcli.train.options import TrainOptions
+
+    root = tmp_path_factory.mktemp("tailor")
+    prepare("counting", root / "counting", PrepareOptions(limit=40))
+    run_finetune("tiny", [str(root / "counting")], root / "full", TrainOptions(method="full", lr=1e-3, max_steps=4,
+                                                                              batch_size=4), progress=False)
+    run_finetune("tiny", [str(root / "counting")], root / "lora", TrainOptions(method="lora", lora_r=4, lora_alpha=8,
+                                                                              max_steps=2, batch_size=4), progress=False)
+    return root
+
+
+def test_cli_tailor_end_to_end(pico, sft, tmp_path):
+    from transformers import AutoModelForImageTextToText
+
+    r = run_cli("tailor", "tiny", sft / "full" / "step-4", "--sparsity", "0.1", "--nsamples", "8", "--out", tmp_path / "t")
+    assert r.returncode == 0, r.stderr
+    assert "kept" in r.stderr
+    AutoModelForImageTextToText.from_pretrained(tmp_path / "t")
+    m = json.loads((tmp_path / "t" / "mfcli.json").read_text())
+    assert m["command"] == "tailor" and abs(m["metrics"]["kept_fraction"] - 0.1) < 0.01
+    hess = [t for t in m["metrics"]["tensors"] if t["path"] == "hessian"]
+    assert hess and all(t["error_fused"] <= t["error_masked"] * (1 + 1e-5) for t in hess)
+    assert m["data"] and m["data"][0]["path"].endswith("train.jsonl")  # calibration found via SFT's manifest
+    # the output has exactly PRE's tensors
+    from mfcli.merge.tailor import _tensor_index
+
+    assert _tensor_index(pico["tiny"]) == _tensor_index(tmp_path / "t")
+
+
+def test_cli_tailor_lora_and_multitask(pico, sft, tmp_path):
+    r = run_cli("tailor", "tiny", sft / "lora" / "step-2", sft / "full" / "step-4", "--nsamples", "8",
+                "--out", tmp_path / "m")
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads((tmp_path / "m" / "mfcli.json").read_text())["parents"]) == 3
+
+
+def test_cli_bad_inputs(pico, sft, tmp_path):
+    r = run_cli("tailor", "tiny", "tiny", "--out", tmp_path / "same")
+    assert r.returncode == 0 and "warning" in r.stderr  # identical: PRE copied
+    r = run_cli("tailor", "tiny", sft / "full" / "step-4", "--sparsity", "0", "--out", tmp_path / "z")
+    assert r.returncode == 2 and "(0, 1]" in r.stderr
+    r = run_cli("tailor", "tiny", sft / "full" / "step-4", "--out", tmp_path / "same")
+    assert r.returncode == 1 and "already exists" in r.stderr
+    import shutil
+
+    bare = tmp_path / "bare"
+    shutil.copytree(sft / "full" / "step-4", bare)
+    (bare / "mfcli.json").unlink()
+    r = run_cli("tailor", "tiny", bare, "--out", tmp_path / "nodata")
+    assert r.returncode == 1 and "--data" in r.stderr and not (tmp_path / "nodata").exists()
+    r = run_cli("tailor", "tiny", pico["tiny-clip"], "--out", tmp_path / "arch")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
