@@ -15,13 +15,8 @@ from mfcli.data.tasks import PRETRAINED, TASKS
 from mfcli.eval.emt import EmtOptions, run_emt
 from mfcli.eval.judges import make_judge
 from mfcli.eval.judging import judge_file
+from mfcli.eval.metrics import h_score
 from mfcli.merge.tailor import TailorOptions, run_tailor
-
-
-def h_score(origin: list[float], target: list[float]) -> float:
-    """P_H = 2·Avg(P_origin)·Avg(P_target) / (Avg(P_origin) + Avg(P_target))   (App. D.2)"""
-    a, b = sum(origin) / len(origin), sum(target) / len(target)
-    return 2 * a * b / (a + b) if a + b else 0.0
 
 
 def main():

@@ -134,3 +134,9 @@ def test_cli_bad_inputs(pico, sft, tmp_path):
     assert r.returncode == 1 and "--data" in r.stderr and not (tmp_path / "nodata").exists()
     r = run_cli("tailor", "tiny", pico["tiny-clip"], "--out", tmp_path / "arch")
     assert r.returncode == 1 and "Traceback" not in r.stderr
+
+
+def test_h_score_matches_model_tailor_table_4():
+    from mfcli.eval.metrics import h_score
+
+    assert round(h_score([92.94], [94.40]), 2) == 93.67  # InstructBLIP "After Decoration"
