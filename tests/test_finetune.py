@@ -168,3 +168,18 @@ def test_ctrl_c_writes_resumable_checkpoint(pico, train_data, tmp_path):
     assert "resumable checkpoint" in err
     steps = [d for d in out.iterdir() if d.name.startswith("step-")]
     assert steps and (steps[0] / "trainer_state.safetensors").is_file()
+
+
+def test_clip_method_on_tiny_clip(pico, train_data, tmp_path):
+    from transformers import CLIPModel
+
+    from mfcli.eval.emt import EmtOptions, run_emt
+
+    out = run_finetune("tiny-clip", [str(train_data)], tmp_path / "clip",
+                       TrainOptions(method="clip", epochs=2, batch_size=8, lr=1e-3), progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["epoch-1", "epoch-2", "train_log.jsonl"]
+    tuned, base = CLIPModel.from_pretrained(out / "epoch-2"), CLIPModel.from_pretrained(pico["tiny-clip"])
+    changed = {n for (n, a), (_, b) in zip(tuned.named_parameters(), base.named_parameters()) if not torch.equal(a, b)}
+    assert changed and all(n.startswith(("vision_model.", "visual_projection.")) for n in changed)
+    run_emt(str(out / "epoch-2"), [str(train_data)], tmp_path / "p.jsonl", EmtOptions(), progress=False)
+    assert json.loads((out / "epoch-1" / "mfcli.json").read_text())["options"]["method"] == "clip"

@@ -20,7 +20,8 @@ def finetune(
     model: Annotated[str, typer.Argument(help="Model dir, hub id, or tiny.")],
     data: Annotated[list[str], typer.Argument(help="train.jsonl files or prepared dirs (mixed tasks allowed).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory.")],
-    method: Annotated[str, typer.Option(help="linear, lora, lastn, full, mdgd, mdgd-gm.")] = "lora",
+    method: Annotated[str, typer.Option(help="linear, lora, lastn, full, mdgd, mdgd-gm; clip for a CLIP "
+                                                 "encoder (tiny-clip).")] = "lora",
     epochs: Annotated[int, typer.Option(help="Epochs (EMT: 3).")] = 3,
     lr: Annotated[Optional[float], typer.Option(help="Learning rate (default: lora 2e-4, others 2e-5).")] = None,
     projector_lr: Annotated[Optional[float], typer.Option(help="lora: projector lr (LLaVA: 2e-5).")] = None,

@@ -128,7 +128,9 @@ def load_clip(spec: str, *, device: str = "auto", dtype: str = "auto", allow_pic
     path = resolve_model_path(spec, allow_pickle=allow_pickle)
     dev = resolve_device(device)
     from transformers import AutoProcessor, CLIPModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     model = CLIPModel.from_pretrained(path, dtype=resolve_dtype(dtype, dev), use_safetensors=not allow_pickle)
     processor = AutoProcessor.from_pretrained(path)
     model.to(dev).eval()

@@ -79,6 +79,10 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
 
     out = Path(out)
     progress = sys.stderr.isatty() if progress is None else progress
+    if opts.method == "clip":  # EMT §3.2: a CLIP dual encoder, not an MLLM
+        from mfcli.train.clip_finetune import run_clip_finetune
+
+        return run_clip_finetune(model_spec, data, out, opts, progress=progress)
     method = get_method(opts.method)
     from mfcli.dist import init_dist
 

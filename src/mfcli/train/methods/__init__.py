@@ -19,7 +19,7 @@ def _registry():
     }
 
 
-METHODS = ("linear", "lora", "lastn", "full", "mdgd", "mdgd-gm")
+METHODS = ("linear", "lora", "lastn", "full", "mdgd", "mdgd-gm", "clip")  # clip: mfcli.train.clip_finetune
 
 
 def get_method(name: str):
