@@ -100,7 +100,7 @@ def test_mdgd_gm_updates_only_masked_fraction(pico, train_data, tmp_path):
     a, b = weights(pico["tiny"]), weights(out / "step-1")
     changed = sum(int((a[k] != b[k]).sum()) for k in a if "vision_tower" not in k)
     total = sum(a[k].numel() for k in a if "vision_tower" not in k)
-    assert 0 < changed <= 0.1 * total + 1
+    assert 0.08 * total < changed <= 0.12 * total  # the threshold is estimated on a sample above 65,536 entries
 
 
 def test_projections():

@@ -52,20 +52,28 @@ def cosine(a, b) -> float:
     return float(num / den) if den > 0 else 0.0
 
 
+SAMPLE = 65536  # above this many entries the threshold is estimated on an evenly strided sample
+
+
+def _threshold(flat, q: float):
+    """The score above which a fraction q of entries lies. Exact top-k on small sets; on large ones,
+    the same on an evenly strided sample (deterministic, so resume stays bit-identical) — a full
+    top-k over every trainable entry would cost more than the step it selects for."""
+    import torch
+
+    if flat.numel() > SAMPLE:
+        flat = flat[:: flat.numel() // SAMPLE]
+    k = max(1, int(round(q * flat.numel())))
+    return torch.topk(flat, k).values[-1]
+
+
 def topq_mask(score, q: float, per_tensor: bool):
     """Keep the fraction q of entries with the highest score (over all tensors, or per tensor)."""
     import torch
 
     if per_tensor:
-        out = []
-        for s in score:
-            k = max(1, int(round(q * s.numel())))
-            thresh = torch.topk(s.flatten(), k).values[-1]
-            out.append(s >= thresh)
-        return out
-    flat = torch.cat([s.flatten() for s in score])
-    k = max(1, int(round(q * flat.numel())))
-    thresh = torch.topk(flat, k).values[-1]
+        return [s >= _threshold(s.flatten(), q) for s in score]
+    thresh = _threshold(torch.cat([s.flatten() for s in score]), q)
     return [s >= thresh for s in score]
 
 
