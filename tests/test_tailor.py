@@ -139,4 +139,4 @@ def test_cli_bad_inputs(pico, sft, tmp_path):
 def test_h_score_matches_model_tailor_table_4():
     from mfcli.eval.metrics import h_score
 
-    assert round(h_score([92.94], [94.40]), 2) == 93.67  # InstructBLIP "After Decoration"
+    assert abs(h_score([92.94], [94.40]) - 93.67) < 0.01  # InstructBLIP "After Decoration" (from rounded inputs)

@@ -18,6 +18,7 @@ class Family:
     vision_tower: str  # attribute path from the *ForConditionalGeneration model
     projector: str  # vision -> language connector (LLaVA's "adapter")
     decoder_layers: str  # the language model's ModuleList of decoder layers
+    final_norm: str = "model.language_model.norm"  # applied after the last decoder layer
     lm_head: str = "lm_head"
 
     def module(self, model, part: str):

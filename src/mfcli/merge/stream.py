@@ -1,0 +1,120 @@
+"""Streaming access for `tailor`: checkpoints read tensor by tensor, a model run one decoder layer
+at a time, and the output written shard by shard — so peak memory is one layer plus what does not
+belong to any layer (vision tower, embeddings, head), whatever the depth.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import torch
+
+from mfcli.errors import MfcliError
+
+SKIP = {"model", "language_model", "base_model"}
+
+
+def normalize(name: str) -> str:
+    """A name both module paths and file keys agree on: transformers 5 nests LLaVA's parts under
+    `model.` while checkpoints keep the older `language_model.model.` layout."""
+    return ".".join(p for p in name.split(".") if p not in SKIP)
+
+
+class LazyCheckpoint:
+    """The tensors of a safetensors checkpoint (single file or sharded), read one at a time."""
+
+    def __init__(self, path: str | Path):
+        from safetensors import safe_open
+
+        self.path = Path(path)
+        index = self.path / "model.safetensors.index.json"
+        if index.is_file():
+            weight_map = json.loads(index.read_text())["weight_map"]
+            files = sorted(set(weight_map.values()))
+        else:
+            files = [f.name for f in sorted(self.path.glob("*.safetensors")) if f.name != "trainer_state.safetensors"]
+            weight_map = None
+        if not files:
+            raise MfcliError(f"{self.path} has no safetensors weights.", "Point at a checkpoint directory.")
+        self._handles = {f: safe_open(str(self.path / f), "pt") for f in files}
+        self.file_of = weight_map or {k: f for f, h in self._handles.items() for k in h.keys()}
+        self.by_norm = {}
+        for k in self.file_of:
+            n = normalize(k)
+            if n in self.by_norm:
+                raise MfcliError(f"{self.path}: tensors '{self.by_norm[n]}' and '{k}' cannot be told apart.",
+                                 "Report this checkpoint layout as a bug.")
+            self.by_norm[n] = k
+
+    def keys(self) -> list[str]:
+        return list(self.file_of)
+
+    def key_for(self, module_name: str) -> str:
+        try:
+            return self.by_norm[normalize(module_name)]
+        except KeyError:
+            raise MfcliError(f"{self.path} has no tensor for parameter '{module_name}'.",
+                             "Is it a checkpoint of the same architecture?") from None
+
+    def get(self, key: str) -> torch.Tensor:
+        return self._handles[self.file_of[key]].get_tensor(key)
+
+    def meta(self, key: str) -> tuple[tuple, str]:
+        s = self._handles[self.file_of[key]].get_slice(key)
+        return tuple(s.get_shape()), s.get_dtype()
+
+
+class _Stop(Exception):
+    pass
+
+
+class _Catcher(torch.nn.Module):
+    """Stands in for decoder layer 0: records its inputs, then stops the forward pass."""
+
+    def __init__(self, store: list):
+        super().__init__()
+        self.store = store
+
+    def forward(self, hidden_states, *args, **kwargs):
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("past_key_values", "use_cache")}
+        self.store.append((hidden_states.detach(), kwargs))
+        raise _Stop
+
+
+def head_model(config):
+    """The model with a single decoder layer: vision tower, projector, embeddings, norms, head, and
+    rotary/position buffers built for real; only layer 0 is a placeholder."""
+    from transformers import AutoModelForImageTextToText
+
+    cfg = copy.deepcopy(config)
+    cfg.text_config.num_hidden_layers = 1
+    return AutoModelForImageTextToText.from_config(cfg).eval()
+
+
+def load_params(module: torch.nn.Module, ckpt: LazyCheckpoint, prefix: str) -> None:
+    """Fill a module's parameters from the checkpoint (module names under `prefix`)."""
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            t = ckpt.get(ckpt.key_for(prefix + name))
+            if t.shape != p.shape:
+                raise MfcliError(f"shape mismatch for {prefix + name}: {tuple(t.shape)} vs {tuple(p.shape)}.",
+                                 "Is it a checkpoint of the same architecture?")
+            p.copy_(t.to(p.dtype))
+
+
+def linear_hooks(module: torch.nn.Module, prefix: str, names: set[str], acc: dict):
+    """Forward hooks accumulating H for the nn.Linear modules whose full names are in `names`."""
+    from mfcli.merge.obs import HessianAccumulator
+
+    hooks = []
+    for name, mod in module.named_modules():
+        full = prefix + name
+        if full in names and isinstance(mod, torch.nn.Linear):
+            acc.setdefault(full, HessianAccumulator(mod.in_features))
+
+            def hook(m, inp, out, full=full):
+                acc[full].add(inp[0].detach())
+            hooks.append(mod.register_forward_hook(hook))
+    return hooks
