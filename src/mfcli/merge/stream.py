@@ -38,8 +38,13 @@ class LazyCheckpoint:
             weight_map = None
         if not files:
             raise MfcliError(f"{self.path} has no safetensors weights.", "Point at a checkpoint directory.")
-        self._handles = {f: safe_open(str(self.path / f), "pt") for f in files}
-        self.file_of = weight_map or {k: f for f, h in self._handles.items() for k in h.keys()}
+        if weight_map is None:
+            weight_map = {}
+            for f in files:
+                with safe_open(str(self.path / f), "pt") as h:
+                    weight_map.update({k: f for k in h.keys()})
+        self.file_of = weight_map
+        self._meta: dict[str, tuple] = {}
         self.by_norm = {}
         for k in self.file_of:
             n = normalize(k)
@@ -58,12 +63,23 @@ class LazyCheckpoint:
             raise MfcliError(f"{self.path} has no tensor for parameter '{module_name}'.",
                              "Is it a checkpoint of the same architecture?") from None
 
+    def _open(self, key: str):
+        from safetensors import safe_open
+
+        # Opened per read: a handle kept open keeps every page it ever touched mapped (and counted
+        # in RSS), so reading a whole checkpoint through one handle would look like loading it.
+        return safe_open(str(self.path / self.file_of[key]), "pt")
+
     def get(self, key: str) -> torch.Tensor:
-        return self._handles[self.file_of[key]].get_tensor(key)
+        with self._open(key) as h:
+            return h.get_tensor(key).clone()
 
     def meta(self, key: str) -> tuple[tuple, str]:
-        s = self._handles[self.file_of[key]].get_slice(key)
-        return tuple(s.get_shape()), s.get_dtype()
+        if key not in self._meta:
+            with self._open(key) as h:
+                s = h.get_slice(key)
+                self._meta[key] = (tuple(s.get_shape()), s.get_dtype())
+        return self._meta[key]
 
 
 class _Stop(Exception):
