@@ -43,6 +43,7 @@ def finetune(
     lambda_visual: Annotated[float, typer.Option(help="mdgd: weight of the visual alignment gradient.")] = 1.0,
     mask_ratio: Annotated[float, typer.Option(help="mdgd-gm: fraction of parameters updated per step.")] = 0.1,
     projection: Annotated[str, typer.Option(help="mdgd: global or per-tensor projections.")] = "global",
+    mask_refresh: Annotated[int, typer.Option(help="mdgd-gm: re-select the mask every N steps (0: once).")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue the run in DIR from its last checkpoint.")] = False,
     device: Device = "auto", dtype: Dtype = "auto",
 ):
@@ -54,6 +55,6 @@ def finetune(
                         seed=seed, gradient_checkpointing=gradient_checkpointing, layers=layers,
                         train_vision=train_vision, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                         lora_targets=lora_targets, merge=merge, lambda_visual=lambda_visual, mask_ratio=mask_ratio,
-                        projection=projection, device=device, dtype=dtype)
+                        projection=projection, mask_refresh=mask_refresh, device=device, dtype=dtype)
     run_finetune(model, data, out, opts, resume=resume)
     print(str(out))

@@ -53,7 +53,9 @@ class Context:
         self.model, self.ref_model, self.params, self.ref_params = model, ref_model, params, ref_params
         self.image_token_id, self.opts, self.device = image_token_id, opts, device
         self.nll_sum = nll_sum
-        self.step_mask = None
+        self.step_mask = None  # MDGD-GM: entries updated this step
+        self.gm_mask = None  # MDGD-GM: the selected mask, kept across steps and resumes
+        self.step = 0
 
     def inputs(self, batch):
         return {k: v for k, v in batch.items() if k != "labels"}
@@ -132,7 +134,11 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total, opts.warmup_ratio))
     done_steps = 0
     if resume_dir is not None:
-        done_steps = load_state(resume_dir, optimizer, scheduler)["global_step"]
+        restored = load_state(resume_dir, optimizer, scheduler)
+        done_steps = restored["global_step"]
+        resumed_extra = restored["extra"]
+    else:
+        resumed_extra = {}
 
     ref_model, ref_params = None, []
     if getattr(method, "needs_reference", False):  # MDGD: the frozen starting model
@@ -148,6 +154,8 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
     tok = processor.tokenizer
     image_token = getattr(processor, "image_token", None) or getattr(tok, "image_token", "<image>")
     ctx = Context(model, ref_model, params, ref_params, tok.convert_tokens_to_ids(image_token), opts, device)
+    if resumed_extra:
+        ctx.gm_mask = [resumed_extra[f"gm_mask.{i}"].to(device) for i in range(len(params))]
     batcher = Batcher(processor)
     train_model = model
     if dist.active:
@@ -172,7 +180,8 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
             method.save(model, processor, d, parent)
             cur = torch.get_rng_state()
             torch.set_rng_state(rng_state)
-            save_state(d, optimizer, scheduler, progress_state)
+            extra = {f"gm_mask.{i}": m for i, m in enumerate(ctx.gm_mask)} if ctx.gm_mask is not None else None
+            save_state(d, optimizer, scheduler, progress_state, extra)
             torch.set_rng_state(cur)
         return write_checkpoint(out / name, write, m, overwrite=True)
 
@@ -200,8 +209,11 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
                 batches = [_to(batcher(m[rank::world]), device, model.dtype) for m in micro]
                 before = None
                 if method.custom_update:
+                    ctx.step = step
                     loss_value, extras = method.update(ctx, batches, n_tok)
-                    if ctx.step_mask is not None:
+                    # a mask that never changes (and no weight decay) leaves unmasked entries with zero
+                    # gradients and zero Adam moments, so AdamW cannot move them: no snapshot needed
+                    if ctx.step_mask is not None and (opts.mask_refresh or opts.weight_decay):
                         before = [p.detach().clone() for p in params]
                 else:
                     loss_value, extras = 0.0, {}

@@ -32,6 +32,7 @@ class TrainOptions:
     lambda_visual: float = 1.0  # mdgd: weight of the visual alignment gradient (Eq. 8-9); 0 = "w/o visual align"
     mask_ratio: float = 0.1  # mdgd-gm: fraction of parameters updated (Eq. 10-11; MDGD-GM ~10 %)
     projection: str = "global"  # mdgd: inner products over all trainable parameters, or per tensor
+    mask_refresh: int = 0  # mdgd-gm: re-select the mask every N steps (0: once, at the first step)
     device: str = "auto"
     dtype: str = "auto"  # bf16 on CUDA, fp32 on CPU
 
@@ -44,5 +45,7 @@ class TrainOptions:
             raise UsageError(f"--projection must be global or per-tensor, got '{self.projection}'.")
         if not 0.0 < self.mask_ratio <= 1.0:
             raise UsageError(f"--mask-ratio must be in (0, 1], got {self.mask_ratio}.")
+        if self.mask_refresh < 0:
+            raise UsageError("--mask-refresh must be 0 (select once) or a positive step count.")
         if self.layers is not None and self.layers < 1:
             raise UsageError("--layers must be at least 1.")

@@ -9,7 +9,8 @@ STATE_TENSORS = "trainer_state.safetensors"
 STATE_JSON = "trainer_state.json"
 
 
-def save_state(d: Path, optimizer, scheduler, progress: dict) -> None:
+def save_state(d: Path, optimizer, scheduler, progress: dict, extra: dict | None = None) -> None:
+    """extra: method tensors that must survive a resume (MDGD-GM's mask), stored as `extra.NAME`."""
     import torch
     from safetensors.torch import save_file
 
@@ -21,6 +22,8 @@ def save_state(d: Path, optimizer, scheduler, progress: dict) -> None:
             else:
                 scalars[f"opt.{idx}.{k}"] = v
     tensors["rng.torch"] = torch.get_rng_state()
+    for k, v in (extra or {}).items():
+        tensors[f"extra.{k}"] = v.detach().contiguous().cpu()
     meta = {"progress": progress, "scheduler": scheduler.state_dict(), "opt_scalars": scalars,
             "param_groups": [{k: v for k, v in g.items() if k != "params"} for g in optimizer.state_dict()["param_groups"]]}
     save_file(tensors, str(d / STATE_TENSORS))
@@ -45,7 +48,8 @@ def load_state(d: Path, optimizer, scheduler) -> dict:
     optimizer.load_state_dict({"state": state, "param_groups": sd["param_groups"]})
     scheduler.load_state_dict(meta["scheduler"])
     torch.set_rng_state(tensors["rng.torch"])
-    return meta["progress"]
+    extra = {k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")}
+    return {**meta["progress"], "extra": extra}
 
 
 def has_state(d: Path) -> bool:

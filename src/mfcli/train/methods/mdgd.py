@@ -10,7 +10,9 @@ The paper's equations did not survive extraction; this is the project's reading 
                 so nothing is removed from it
     Eq. 8-9     d = (⟨g⊥, g⊥_pre⟩ / ||g⊥_pre||²) g⊥_pre + λ v     (the update handed to AdamW)
     Eq. 10-11   MDGD-GM: M = top-q of g⊥ ⊙ g⊥_pre (agreement, elementwise); d = M ⊙ (g⊥ + λ v),
-                and only the masked entries change in that step
+                and only the masked entries ever change. M is selected at the first step (and every
+                `--mask-refresh` steps): "optimiser state is needed only for them" (METHODS.md §3)
+                implies a set that stays put, and between selections ∇L_t(θ_pre) is not needed
 
 Inner products run over all trainable parameters (`--projection global`) or per tensor.
 """
@@ -88,43 +90,53 @@ class Mdgd(Full):
             return projector_names(model, family) + last_layer_names(model, family, opts.layers)
         return super().trainable(model, family, opts)
 
-    def combine(self, g, v, g_pre, opts):
+    def combine(self, g, v, g_pre, ctx):
+        opts = ctx.opts
         per_tensor = opts.projection == "per-tensor"
         g_perp = project_out(g, v, per_tensor)
         d = project_onto(g_perp, g_pre, per_tensor)
         return [a + opts.lambda_visual * b for a, b in zip(d, v)], None, g_perp
+
+    def needs_pre_gradient(self, ctx) -> bool:
+        return True
 
     def update(self, ctx, micro_batches, n_tokens: int) -> tuple[float, dict]:
         """Accumulate g, v and g_pre over the step's micro-batches, then set .grad to the update."""
         import torch
 
         params, ref_params = ctx.params, ctx.ref_params
+        with_pre = self.needs_pre_gradient(ctx)
         g = [torch.zeros_like(p) for p in params]
         v = [torch.zeros_like(p) for p in params]
         g_pre = [torch.zeros_like(p) for p in params]
         task_total, vis_total = 0.0, 0.0
         for batch in micro_batches:
             out = ctx.model(**ctx.inputs(batch), output_hidden_states=True)
-            ref = ctx.ref_model(**ctx.inputs(batch), output_hidden_states=True)
+            with torch.set_grad_enabled(with_pre):  # the frozen copy needs a graph only for ∇L_t(θ_pre)
+                ref = ctx.ref_model(**ctx.inputs(batch), output_hidden_states=True)
             task = ctx.nll_sum(out.logits, batch["labels"]) / n_tokens
-            ref_task = ctx.nll_sum(ref.logits, batch["labels"]) / n_tokens
             img = batch["input_ids"] == ctx.image_token_id
             h, h_pre = out.hidden_states[-1][img], ref.hidden_states[-1][img].detach()
             # Eq. 5, weighted by this micro-batch's share of image tokens
             vis = ((h - h_pre) ** 2).sum(-1).sum() / max(1, ctx.image_tokens_total(micro_batches))
             gt = torch.autograd.grad(task, params, retain_graph=True, allow_unused=True)
             gv = torch.autograd.grad(vis, params, allow_unused=True)
-            gp = torch.autograd.grad(ref_task, ref_params, allow_unused=True)
+            gp = [None] * len(ref_params)
+            if with_pre:
+                ref_task = ctx.nll_sum(ref.logits, batch["labels"]) / n_tokens
+                gp = torch.autograd.grad(ref_task, ref_params, allow_unused=True)
             for acc, new in ((g, gt), (v, gv), (g_pre, gp)):
                 for a, b in zip(acc, new):
                     if b is not None:
                         a.add_(b)
             task_total += float(task.detach())
             vis_total += float(vis.detach())
-        update, mask, g_perp = self.combine(g, v, g_pre, ctx.opts)
+        update, mask, g_perp = self.combine(g, v, g_pre if with_pre else None, ctx)
         for p, u in zip(params, update):
             p.grad = u
-        extras = {"visual_loss": vis_total, "cos_grad_pre": cosine(g, g_pre), "cos_gperp_pre": cosine(g_perp, g_pre)}
+        extras = {"visual_loss": vis_total}
+        if with_pre:
+            extras.update(cos_grad_pre=cosine(g, g_pre), cos_gperp_pre=cosine(g_perp, g_pre))
         if mask is not None:
             ctx.step_mask = mask
             extras["masked_fraction"] = float(sum(m.sum() for m in mask) / sum(m.numel() for m in mask))
@@ -134,9 +146,16 @@ class Mdgd(Full):
 class MdgdGm(Mdgd):
     name = "mdgd-gm"
 
-    def combine(self, g, v, g_pre, opts):
+    def needs_pre_gradient(self, ctx) -> bool:
+        refresh = ctx.opts.mask_refresh
+        return ctx.gm_mask is None or bool(refresh and ctx.step % refresh == 0)
+
+    def combine(self, g, v, g_pre, ctx):
+        opts = ctx.opts
         per_tensor = opts.projection == "per-tensor"
         g_perp = project_out(g, v, per_tensor)
-        mask = topq_mask([a * b for a, b in zip(g_perp, g_pre)], opts.mask_ratio, per_tensor)
+        if g_pre is not None:  # (re)select the mask
+            ctx.gm_mask = topq_mask([a * b for a, b in zip(g_perp, g_pre)], opts.mask_ratio, per_tensor)
+        mask = ctx.gm_mask
         update = [(a + opts.lambda_visual * b) * m for a, b, m in zip(g_perp, v, mask)]
         return update, mask, g_perp
