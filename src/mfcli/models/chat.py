@@ -70,18 +70,26 @@ def collate(batch: list[tuple[tuple[int, ...], tuple[int, ...]]], pad_id: int):
     return input_ids, labels, attention
 
 
-def generate_answers(model, processor, images, prompts, *, max_new_tokens: int = 16) -> list[str]:
-    """Greedy answers for a batch, left-padded so every row continues from its own last token."""
+def generate_answers(model, processor, images, prompts, *, max_new_tokens: int = 16, pixel_values=None) -> list[str]:
+    """Greedy answers for a batch, left-padded so every row continues from its own last token.
+
+    `pixel_values` (already processed) replaces `images`; the processor still expands the image
+    placeholders, from small stand-in images."""
     import torch
+    from PIL import Image
 
     tok = processor.tokenizer
     side = tok.padding_side
     tok.padding_side = "left"
+    if pixel_values is not None:
+        images = [Image.new("RGB", (8, 8))] * len(prompts)
     try:
         texts = [generation_text(processor, p) for p in prompts]
         inputs = processor(text=texts, images=list(images), return_tensors="pt", padding=True)
     finally:
         tok.padding_side = side
+    if pixel_values is not None:
+        inputs["pixel_values"] = pixel_values
     inputs = {k: v.to(model.device) for k, v in inputs.items()}
     if "pixel_values" in inputs:
         inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)

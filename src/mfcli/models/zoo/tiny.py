@@ -257,8 +257,6 @@ def _examples(data: _Data, kinds: tuple[str, ...]) -> list[tuple[str, int, str, 
 
 def emt_accuracy(model, processor, data: _Data, max_eval: int, batch: int = 64) -> dict[str, float]:
     """Exact-match accuracy with the EMT prompt on each task's held-out split."""
-    import torch
-
     from mfcli.eval.labels import exact_correct
     from mfcli.models.chat import generate_answers
 
@@ -271,34 +269,11 @@ def emt_accuracy(model, processor, data: _Data, max_eval: int, batch: int = 64) 
         for s in range(0, len(held), batch):
             idx = held[s:s + batch]
             inputs_pix = d["pixels"][idx]
-            answers = _generate_from_pixels(model, processor, inputs_pix, [prompt] * len(idx))
+            answers = generate_answers(model, processor, None, [prompt] * len(idx), max_new_tokens=12,
+                                       pixel_values=inputs_pix)
             hits += sum(exact_correct(a, t.labels[int(d["ids"][i])], t.labels) for a, i in zip(answers, idx))
         acc[name] = hits / max(1, len(held))
     return acc
-
-
-def _generate_from_pixels(model, processor, pixels, prompt_list):
-    """generate_answers for already-processed pixels (the build keeps tensors, not PIL images)."""
-    import torch
-
-    from mfcli.models.chat import generation_text
-
-    tok = processor.tokenizer
-    texts = [generation_text(processor, p) for p in prompt_list]
-    # expand the image placeholder exactly as the processor does, via a dummy-image call
-    side, tok.padding_side = tok.padding_side, "left"
-    try:
-        from PIL import Image
-
-        dummy = [Image.new("RGB", (8, 8))] * len(texts)
-        inputs = processor(text=texts, images=dummy, return_tensors="pt", padding=True)
-    finally:
-        tok.padding_side = side
-    with torch.inference_mode():
-        out = model.generate(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                             pixel_values=pixels, max_new_tokens=12, do_sample=False,
-                             pad_token_id=tok.pad_token_id)
-    return [s.strip() for s in tok.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)]
 
 
 def build_tiny(llava_out: Path, clip_out: Path, recipe: TinyRecipe = TinyRecipe(), *, progress: bool = True,
