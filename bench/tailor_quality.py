@@ -11,10 +11,10 @@ import argparse
 import json
 from pathlib import Path
 
+from forgetting import accuracy  # bench/ is on sys.path when this script runs
+
 from mfcli.data.tasks import PRETRAINED, TASKS
-from mfcli.eval.emt import EmtOptions, run_emt
 from mfcli.eval.judges import make_judge
-from mfcli.eval.judging import judge_file
 from mfcli.eval.metrics import h_score
 from mfcli.merge.tailor import TailorOptions, run_tailor
 
@@ -35,10 +35,7 @@ def main():
     judge = make_judge("exact")
 
     def acc(model, tag):
-        p = out / f"emt-{tag}.jsonl"
-        run_emt(model, [str(d) for d in data.values()], p, EmtOptions(batch_size=64, max_new_tokens=16), progress=False)
-        s = judge_file(str(p), str(p.with_suffix(".judged.jsonl")), judge)
-        return {t: 100 * s[t]["accuracy"] for t in data}
+        return {t: 100 * a for t, a in accuracy(model, data, out / f"emt-{tag}.jsonl", judge).items()}
 
     rows = {"tiny (PRE)": acc("tiny", "pre"), "fine-tuned (SFT)": acc(args.sft, "sft")}
     for m in args.methods.split(","):

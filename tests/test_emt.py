@@ -8,6 +8,7 @@ import pytest
 from conftest import run_cli
 from mfcli.errors import MfcliError
 from mfcli.eval.emt import EmtOptions, run_emt
+from mfcli.eval.judges import make_judge
 from mfcli.eval.judging import judge_file
 
 
@@ -121,8 +122,7 @@ def test_missing_image_is_an_error_record(pico, data, tmp_path):
     rs = rows(out)
     assert len(rs) == 8 and rs[0]["error"] and rs[1]["error"] and rs[0]["output"] is None
     assert all("error" not in r for r in rs[2:])
-    summary = judge_file(str(out), str(tmp_path / "j.jsonl"), __import__("mfcli.eval.judges", fromlist=["x"])
-                         .make_judge("exact"))
+    summary = judge_file(str(out), str(tmp_path / "j.jsonl"), make_judge("exact"))
     assert summary["shapes"]["verdicts"]["error"] == 2 and summary["shapes"]["n"] == 8
 
 

@@ -118,10 +118,13 @@ def test_projections():
     for per_tensor in (False, True):
         perp = project_out(g, v, per_tensor)
         dots = [float((x * y).sum()) for x, y in zip(perp, v)]
-        assert abs(sum(dots)) < 1e-4 if not per_tensor else all(abs(d) < 1e-4 for d in dots)
-        onto = project_onto(g, v, per_tensor)
-        assert all(torch.allclose(o / (o.norm() + 1e-12), y / y.norm() * torch.sign((o * y).sum()), atol=1e-5)
-                   for o, y in zip(onto, v)) if per_tensor else True
+        if per_tensor:  # each tensor orthogonal to its own v
+            assert all(abs(d) < 1e-4 for d in dots)
+            onto = project_onto(g, v, per_tensor)  # and the projection is parallel to v, tensor by tensor
+            assert all(torch.allclose(o / (o.norm() + 1e-12), y / y.norm() * torch.sign((o * y).sum()), atol=1e-5)
+                       for o, y in zip(onto, v))
+        else:  # orthogonal over all tensors at once
+            assert abs(sum(dots)) < 1e-4
     assert project_out(g, [torch.zeros(5, 3), torch.zeros(4)], False)[0].equal(g[0])  # v = 0: nothing removed
     mask = topq_mask([torch.arange(10.0), torch.arange(10.0)], 0.1, False)
     assert sum(int(m.sum()) for m in mask) == 2

@@ -10,7 +10,6 @@ main process writes the one output file.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -133,8 +132,8 @@ class ClipPredictor:
             feats = image_features(self.loaded.model, pix.to(self.loaded.device, self.loaded.model.dtype))
         out = []
         for f, q in zip(feats, queries):
-            sims = self._label_features(q.record.labels) @ f.to(self._label_features(q.record.labels).dtype)
-            out.append(q.record.labels[int(sims.argmax())])
+            labels = self._label_features(q.record.labels)
+            out.append(q.record.labels[int((labels @ f.to(labels.dtype)).argmax())])
         return out
 
 

@@ -142,7 +142,6 @@ def merge_state(pre: dict, sfts: list[dict], opts: TailorOptions, *, hessians: l
 
     report = Report()
     out = {}
-    gen = torch.Generator().manual_seed(opts.seed)
     for name, w_pre in pre.items():
         deltas = [s[name].float() - w_pre.float() for s in sfts]
         changed = torch.zeros_like(deltas[0], dtype=torch.bool)
@@ -260,11 +259,9 @@ def run_tailor(pre_spec: str, sft_specs: list[str], out: str | Path, opts: Tailo
     import shutil
     import tempfile
 
-    from safetensors.torch import save_file
-    from transformers import AutoConfig, AutoProcessor
+    from transformers import AutoConfig
 
-    from mfcli.io.checkpoint import Manifest, refuse_existing, staged_dir
-    from mfcli.io.jsonl import write_json_atomic
+    from mfcli.io.checkpoint import refuse_existing
     from mfcli.models.families import family_of
     from mfcli.models.load import resolve_model_path
     from mfcli.merge import stream

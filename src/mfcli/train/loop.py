@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict
@@ -77,7 +76,7 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
                  progress: bool | None = None) -> Path:
     import torch
 
-    from mfcli.models.load import load_mllm, resolve_model_path
+    from mfcli.models.load import load_mllm, resolve_device, resolve_model_path
 
     out = Path(out)
     progress = sys.stderr.isatty() if progress is None else progress
@@ -105,8 +104,6 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
     torch.manual_seed(opts.seed)
     if opts.device in ("auto", "cpu") and not torch.cuda.is_available():
         torch.use_deterministic_algorithms(True, warn_only=True)
-    from mfcli.models.load import resolve_device
-
     device = dist.device or resolve_device(opts.device)
 
     resume_dir = existing[-1][1] if (resume and existing) else None
