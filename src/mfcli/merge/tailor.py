@@ -114,6 +114,13 @@ def loss_gradients(model, batches, names: set[str]) -> dict[str, torch.Tensor]:
     return {n: p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for n, p in params.items()}
 
 
+def tensor_seed(seed: int, name: str) -> int:
+    """A reproducible seed per (run seed, tensor name)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "little") & (2 ** 63 - 1)
+
+
 def in_scope(name: str, layers: set[int] | None, decoder_prefix: str) -> bool:
     if layers is None:
         return True
@@ -160,8 +167,12 @@ def merge_state(pre: dict, sfts: list[dict], opts: TailorOptions, *, hessians: l
         if opts.method in ("dare", "ties", "task-arithmetic"):
             weights = torch.full((len(deltas),), opts.lam if opts.method != "dare" else 1.0)
             if opts.method == "dare":
-                torch.manual_seed(opts.seed)  # peft's random_pruning draws from the global RNG
-                merged = merge_utils.dare_linear(deltas, weights / len(deltas), rho)
+                # peft's random_pruning draws from the global RNG: a seed of this tensor's own (not one
+                # seed reset per tensor, which drew the same mask for every tensor of a shape), forked
+                # so the caller's RNG is untouched
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(tensor_seed(opts.seed, name))
+                    merged = merge_utils.dare_linear(deltas, weights / len(deltas), rho)
             elif opts.method == "ties":
                 merged = merge_utils.ties(deltas, weights, rho)
             else:  # task arithmetic at the same budget: magnitude-pruned to ρ, then λ·Δ
