@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -162,23 +163,59 @@ def test_bad_inputs(pico, train_data, tmp_path):
     assert r.returncode == 1 and "cannot read image" in r.stderr and first["id"] in r.stderr
 
 
-def test_ctrl_c_writes_resumable_checkpoint(pico, train_data, tmp_path):
+def same_weights(a_dir, b_dir) -> bool:
+    a, b = weights(a_dir), weights(b_dir)
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def losses(run_dir) -> list[float]:
+    return [json.loads(x)["loss"] for x in (run_dir / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_mid_epoch_resume_is_bit_identical(pico, train_data, tmp_path):
+    """Resume from a `--save-steps` checkpoint in the middle of an epoch: the epoch goes on from its
+    next batch (same order), not from its first."""
+    import shutil
+
+    ref = run_finetune("tiny", [str(train_data)], tmp_path / "ref", TrainOptions(method="full", **SMALL), progress=False)
+    cut = run_finetune("tiny", [str(train_data)], tmp_path / "cut", TrainOptions(method="full", save_steps=3, **SMALL),
+                       progress=False)
+    for d in cut.iterdir():  # as if killed at step 5: only step-3 (mid epoch 1, 4 steps an epoch) survives
+        if d.is_dir() and d.name != "step-3":
+            shutil.rmtree(d)
+    r = run_cli("finetune", "tiny", train_data, "--out", cut, "--method", "full", "--epochs", "2", "--batch-size", "4",
+                "--save-steps", "3", "--resume")
+    assert r.returncode == 0, r.stderr
+    assert same_weights(ref / "epoch-1", cut / "epoch-1") and same_weights(ref / "epoch-2", cut / "epoch-2")
+    assert losses(ref) == losses(cut)
+
+
+def test_ctrl_c_checkpoint_resumes_to_the_uninterrupted_run(pico, train_data, tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "mfcli", "finetune", "tiny", str(train_data), "--out", str(out), "--method", "full",
-           "--batch-size", "2", "--epochs", "50"]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+    args = ["finetune", "tiny", str(train_data), "--out", str(out), "--method", "full", "--batch-size", "2",
+            "--epochs", "12"]
+    p = subprocess.Popen([sys.executable, "-m", "mfcli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=os.environ)
     deadline = time.time() + 120
     while time.time() < deadline:
         log = out / "train_log.jsonl"
         if log.is_file() and len(log.read_text().splitlines()) >= 3:
             break
-        time.sleep(0.2)
+        time.sleep(0.05)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130, err
-    assert "resumable checkpoint" in err
-    steps = [d for d in out.iterdir() if d.name.startswith("step-")]
-    assert steps and (steps[0] / "trainer_state.safetensors").is_file()
+    assert "resumable checkpoint" in err and "Traceback" not in err
+    ckpt = Path(err.split("resumable checkpoint at ")[1].split(";")[0])
+    assert (ckpt / "trainer_state.safetensors").is_file()
+    stopped_at = json.loads((ckpt / "trainer_state.json").read_text())["progress"]["global_step"]
+    assert 3 <= stopped_at < 96 and len(losses(out)) == stopped_at  # the log agrees with the checkpoint
+    r = run_cli(*args, "--resume")
+    assert r.returncode == 0, r.stderr
+    ref = run_finetune("tiny", [str(train_data)], tmp_path / "ref",
+                       TrainOptions(method="full", batch_size=2, epochs=12), progress=False)
+    assert same_weights(ref / "epoch-12", out / "epoch-12")
+    assert losses(ref) == losses(out)
 
 
 def test_clip_method_on_tiny_clip(pico, train_data, tmp_path):

@@ -1,6 +1,8 @@
+import json
 import time
 
 import pytest
+import torch
 
 from conftest import run_cli
 from mfcli.errors import MfcliError
@@ -113,3 +115,39 @@ def test_zoo_cli_writes_checkpoint_with_manifest(tmp_path, pico):
     assert r.returncode == 1 and "already exists" in r.stderr
     r = run_cli("zoo", "tinyy", "--out", tmp_path / "u")
     assert r.returncode == 1 and "Did you mean 'tiny'" in r.stderr
+
+
+def test_adapter_dir_loads_base_plus_scaled_ba(pico, tmp_path):
+    """A LoRA adapter dir loads as W = W_base + (alpha/r)·B·A (peft's LoRA), with B ≠ 0 so an adapter
+    that is never applied cannot pass for an untrained one."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText
+
+    from mfcli.models.load import load_mllm
+
+    base = AutoModelForImageTextToText.from_pretrained(pico["tiny"])
+    base_sd = {k: v.clone() for k, v in base.state_dict().items()}
+    r, alpha = 4, 12
+    peft_model = get_peft_model(base, LoraConfig(r=r, lora_alpha=alpha, target_modules=r".*language_model.*\.q_proj"))
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for n, p in peft_model.named_parameters():
+            if "lora_B" in n:  # peft starts B at zero; a trained adapter's B is not
+                p.copy_(torch.randn(p.shape, generator=g))
+    ab = {n.split(".lora_")[0].replace("base_model.model.", ""): {} for n, _ in peft_model.named_parameters() if "lora_" in n}
+    for n, p in peft_model.named_parameters():
+        if "lora_" in n:
+            ab[n.split(".lora_")[0].replace("base_model.model.", "")][n.split(".lora_")[1][0]] = p.detach().clone()
+    assert ab
+    peft_model.save_pretrained(tmp_path / "adapter")
+    cfg = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    cfg["base_model_name_or_path"] = str(pico["tiny"])
+    (tmp_path / "adapter" / "adapter_config.json").write_text(json.dumps(cfg))
+
+    merged = load_mllm(str(tmp_path / "adapter"), device="cpu", dtype="float32").model.state_dict()
+    for module, w in ab.items():
+        want = base_sd[module + ".weight"] + (alpha / r) * w["B"] @ w["A"]
+        assert torch.allclose(merged[module + ".weight"], want, atol=1e-5), module
+        assert not torch.allclose(want, base_sd[module + ".weight"])
+    untouched = [k for k in base_sd if "q_proj" not in k]
+    assert all(torch.equal(merged[k], base_sd[k]) for k in untouched)

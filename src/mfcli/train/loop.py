@@ -18,6 +18,7 @@ from pathlib import Path
 from mfcli.errors import MfcliError
 from mfcli.io.checkpoint import Manifest, write_checkpoint
 from mfcli.train.data import Batcher, load_examples
+from mfcli.train.interrupt import DeferredInterrupt
 from mfcli.train.methods import get_method
 from mfcli.train.options import TrainOptions
 from mfcli.train.state import has_state, load_state, save_state
@@ -187,17 +188,18 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
     step = done_steps
     bar = tqdm(total=total, initial=step, desc=f"finetune {opts.method}", unit="step", disable=not progress or rank)
     last_good = existing[-1][1] if existing else None
+    saved_step = done_steps if resume_dir is not None else None
+    stop = DeferredInterrupt()
     try:
+        stop.__enter__()
         while step < total:
             epoch = step // steps_per_epoch
             in_epoch = step % steps_per_epoch
             gen = torch.Generator().manual_seed(opts.seed * 100003 + epoch)
             order = torch.randperm(len(examples), generator=gen).tolist()
-            rng_at_step = torch.get_rng_state()
             for s in range(in_epoch, steps_per_epoch):
                 if step >= total:
                     break
-                rng_at_step = torch.get_rng_state()
                 t0 = time.perf_counter()
                 chunk = [examples[i] for i in order[s * global_batch:(s + 1) * global_batch]]
                 micro = [chunk[i:i + opts.batch_size * world] for i in range(0, len(chunk), opts.batch_size * world)]
@@ -245,17 +247,26 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
                 prog = {"global_step": step, "epoch": epoch + (1 if s + 1 == steps_per_epoch else 0),
                         "steps_per_epoch": steps_per_epoch, "total_steps": total}
                 if s + 1 == steps_per_epoch:
-                    last_good = save(f"epoch-{epoch + 1}", prog, torch.get_rng_state())
+                    last_good, saved_step = save(f"epoch-{epoch + 1}", prog, torch.get_rng_state()), step
                 elif opts.save_steps and step % opts.save_steps == 0 or step == total:
-                    last_good = save(f"step-{step}", prog, torch.get_rng_state())
+                    last_good, saved_step = save(f"step-{step}", prog, torch.get_rng_state()), step
+                if stop.requested:  # Ctrl-C during this step: it is complete, stop here
+                    raise KeyboardInterrupt
     except KeyboardInterrupt:
         bar.close()
-        if step > done_steps or resume_dir is None:
+        if stop.requested and step == saved_step:
+            print(f"interrupted: resumable checkpoint at {last_good}; continue with --resume", file=sys.stderr)
+        elif stop.requested:  # between steps: weights, optimiser, scheduler and RNG all belong to `step`
             prog = {"global_step": step, "epoch": step // steps_per_epoch, "steps_per_epoch": steps_per_epoch,
                     "total_steps": total}
-            d = save(f"step-{step}", prog, rng_at_step)
+            d = save(f"step-{step}", prog, torch.get_rng_state())
             print(f"interrupted: resumable checkpoint at {d}; continue with --resume", file=sys.stderr)
+        else:  # a second Ctrl-C, mid-step: this state may be half-updated, so nothing new is written
+            where = f"the last checkpoint is {last_good}" if last_good else "no checkpoint was written"
+            print(f"interrupted mid-step: {where}; continue with --resume", file=sys.stderr)
         raise
+    finally:
+        stop.__exit__()
     bar.close()
     if rank == 0 and opts.merge and opts.method == "lora":
         merged = model.merge_and_unload()

@@ -1,0 +1,31 @@
+"""Ctrl-C during training: finish the step, then stop with a consistent checkpoint.
+
+A KeyboardInterrupt raised at an arbitrary point can land between `optimizer.step()` and the step
+counter, and a checkpoint written then resumes one step off. So the first SIGINT only asks the loop
+to stop at the next step boundary; a second one interrupts at once (nothing new is saved then).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+
+class DeferredInterrupt:
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handler(self, signum, frame):
+        if self.requested:  # asked twice: the user wants out now
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> "DeferredInterrupt":
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
