@@ -15,7 +15,7 @@ from forgetting import accuracy  # bench/ is on sys.path when this script runs
 
 from mfcli.data.tasks import PRETRAINED, TASKS
 from mfcli.eval.judges import make_judge
-from mfcli.eval.metrics import h_score
+from mfcli.report.stats import h_score
 from mfcli.merge.tailor import TailorOptions, run_tailor
 
 

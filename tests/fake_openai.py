@@ -20,7 +20,7 @@ class FakeOpenAI:
     def __init__(self):
         self.requests: list[dict] = []
         self.headers: list[dict] = []
-        self.plan: list[str] = []  # per request, in order: "429", "500", "slow", or "ok"
+        self.plan: list[str] = []  # per request, in order: "429", "500", "401", "slow", or "ok"
         self.slow_seconds = 1.0
         self.fail_after: int | None = None  # answer 500 to every request after this many
         self.lock = threading.Lock()
@@ -42,6 +42,11 @@ class FakeOpenAI:
                         action = "500"
                 if action == "slow":
                     time.sleep(server.slow_seconds)
+                if action == "401":  # as the real API does, the refusal quotes the key it was given
+                    key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                    self._send(401, {"error": {"message": f"Incorrect API key provided: {key}.",
+                                               "type": "invalid_request_error", "code": "invalid_api_key"}})
+                    return
                 if action in ("429", "500"):
                     self._send(int(action), {"error": {"message": "injected", "type": "server_error"}})
                     return

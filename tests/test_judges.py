@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -83,9 +84,19 @@ def test_cascade_records_stage(embed):
 
 
 def test_clip_judge_with_tiny_clip(pico):
-    j = make_judge("clip", JudgeOptions(clip_model="tiny-clip"))
-    got = j.judge([Item("a photo of a circle .", "circle", ("circle", "square")), Item("", "circle", ("circle",))])
-    assert got[1].verdict == "empty" and got[0].verdict in ("correct", "wrong_label", "off_label")
+    """An answer that *is* a label's CLIP prompt has similarity 1 with that label (the nearest one, with
+    no abstention margin); the pico CLIP barely tells its shapes apart, so the default margin abstains."""
+    from mfcli.data.prompts import clip_prompt
+
+    shapes = ("circle", "square")
+    items = [Item(clip_prompt("object", "circle"), "circle", shapes), Item(clip_prompt("object", "square"), "circle", shapes),
+             Item("", "circle", ("circle",))]
+    got = make_judge("clip", JudgeOptions(clip_model="tiny-clip", margin=0.0)).judge(items)
+    assert [(g.verdict, g.matched) for g in got] == [("correct", "circle"), ("wrong_label", "square"), ("empty", None)]
+    assert got[0].detail["similarity"] == pytest.approx(1.0, abs=1e-5)
+    margin = got[0].detail["margin"]
+    abstained = make_judge("clip", JudgeOptions(clip_model="tiny-clip", margin=margin + 1e-3)).judge(items[:1])
+    assert abstained[0].verdict == "off_label"
 
 
 def test_clip_judge_offline_hub_id_is_clear():
@@ -158,20 +169,49 @@ def test_openai_missing_key_fails_before_work(monkeypatch):
         make_judge("openai")
 
 
-def test_api_key_never_reaches_files_or_logs(tmp_path):
-    secret = "sk-very-secret-0123456789"
-    preds = tmp_path / "p.jsonl"
+SECRET = "sk-very-secret-0123456789"
+
+
+def _files_hold_secret(*roots) -> list[str]:
+    return [str(f) for root in roots for f in Path(root).rglob("*") if f.is_file() and SECRET.encode() in f.read_bytes()]
+
+
+@pytest.mark.parametrize("refused", [False, True])
+def test_api_key_never_reaches_files_or_logs(tmp_path, refused):
+    """Success and refusal (a 401 whose body quotes the key, as the real API's does), through the CLI,
+    with the default reply cache under MFCLI_CACHE: the key is in no file and on no output."""
+    preds = tmp_path / "run" / "p.jsonl"
+    preds.parent.mkdir()
     preds.write_text("".join(json.dumps({"id": str(i), "task": "t", "output": it.output, "label": it.label,
                                          "labels": list(it.labels)}) + "\n" for i, it in enumerate(ITEMS)))
+    cache = tmp_path / "mfcli-cache"
     with FakeOpenAI() as server:
-        r = run_cli("judge", preds, "--judge", "openai", "--base-url", server.url, "--out", tmp_path / "j.jsonl",
-                    "--summary", tmp_path / "s.json", "--cache", tmp_path / "c.jsonl",
-                    env={"OPENAI_API_KEY": secret})
+        server.plan = ["401"] * 20 if refused else []
+        r = run_cli("judge", preds, "--judge", "openai", "--base-url", server.url, "--out", tmp_path / "run" / "j.jsonl",
+                    "--summary", tmp_path / "run" / "s.json", env={"OPENAI_API_KEY": SECRET, "MFCLI_CACHE": str(cache)})
+        assert server.headers[0]["authorization"] == f"Bearer {SECRET}"  # it was used ...
+    if refused:
+        assert r.returncode == 1 and "refused the request (HTTP 401)" in r.stderr
+    else:
         assert r.returncode == 0, r.stderr
-        assert server.headers[0]["authorization"] == f"Bearer {secret}"  # it was used ...
-    for f in tmp_path.iterdir():  # ... and written nowhere
-        assert secret not in f.read_text()
-    assert secret not in r.stderr + r.stdout
+        assert (cache / "judge-cache" / "openai.jsonl").is_file()  # the default cache was written
+    assert not _files_hold_secret(tmp_path)  # ... and written nowhere
+    assert SECRET not in r.stderr + r.stdout
+
+
+def test_api_key_never_reaches_server_failure_messages(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    monkeypatch.setenv("MFCLI_CACHE", str(tmp_path / "mfcli-cache"))
+    from mfcli.eval.judges.openai_judge import OpenAIJudge
+
+    with FakeOpenAI() as server:
+        server.fail_after = 1
+        judge = OpenAIJudge("gpt-3.5-turbo", server.url, concurrency=1, max_retries=1, backoff=0.01)
+        with pytest.raises(MfcliError) as err:
+            judge.judge(ITEMS[:3])
+    assert judge.cache_path.is_relative_to(tmp_path / "mfcli-cache")
+    assert SECRET not in str(err.value) + " ".join(map(str, err.value.args))
+    assert not _files_hold_secret(tmp_path)
 
 
 # --- the judge command ------------------------------------------------------------------------

@@ -14,7 +14,6 @@ def test_pico_build_reports_and_loads_with_plain_transformers(pico):
 
     m = pico["metrics"]
     assert set(m["emt_accuracy"]) == {"digits", "shapes", "animals", "counting"}
-    assert all(0.0 <= v <= 1.0 for v in m["emt_accuracy"].values())
     model = AutoModelForImageTextToText.from_pretrained(pico["tiny"])
     processor = AutoProcessor.from_pretrained(pico["tiny"])
     assert type(model).__name__ == "LlavaForConditionalGeneration"

@@ -139,10 +139,11 @@ def test_refinement_obeys_the_cg_bound_at_product_defaults(seed):
     rows, cols = 6, 24
     delta, H, _ = layer(rows, cols, 400, seed)
     keep = torch.rand(rows, cols, generator=torch.Generator().manual_seed(100 + seed)) < 0.9
-    defaults = dict(damp=0.01, refine_steps=10)
-    assert tailor_linear.__kwdefaults__["damp"] == defaults["damp"]
-    assert tailor_linear.__kwdefaults__["refine_steps"] == defaults["refine_steps"]
-    res = tailor_linear(delta, keep, H, block_size=8)
+    from mfcli.merge.tailor import TailorOptions
+
+    product = TailorOptions()  # what `mfcli tailor` runs with
+    assert (product.damp, product.refine_steps) == (0.01, 10)
+    res = tailor_linear(delta, keep, H, block_size=8, damp=product.damp, refine_steps=product.refine_steps)
     Hd = H.double() + 0.01 * torch.mean(torch.diag(H.double())) * torch.eye(cols, dtype=torch.float64)
     best = best_for_mask(delta, keep, Hd)
     obs = compensate(delta, keep, damped_inverse(H, 0.01), 8).double()

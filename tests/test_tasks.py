@@ -50,7 +50,7 @@ def test_prompts_verbatim():
 def test_label_matching_is_label_set_aware():
     cifar = "airplane automobile bird cat deer dog frog horse ship truck".split()
     assert named_labels("The object in the image is a large black bird.", cifar) == ["bird"]
-    assert named_labels("airplane, automobile, bird, cat, deer, dog, frog, horse,,", cifar)[:3] == cifar[:3]
+    assert named_labels("airplane, automobile, bird, cat, deer, dog, frog, horse,,", cifar) == cifar[:8]
     assert named_labels("", cifar) == []
     digits = [str(i) for i in range(10)]
     assert named_labels("Number eight", digits) == ["8"] and named_labels("The number is 8.", digits) == ["8"]

@@ -1,0 +1,50 @@
+"""The figures a forgetting report is made of: H-score, intervals, paired tests, backward transfer.
+
+Pure functions over numbers, so each is tested against hand-computed values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def mean(xs: Sequence[float]) -> float:
+    return sum(xs) / len(xs)
+
+
+def h_score(origin: Sequence[float], target: Sequence[float]) -> float:
+    """Model Tailor App. D.2: the harmonic mean of the two task-group *averages*,
+    P_H = 2·Avg(P_origin)·Avg(P_target) / (Avg(P_origin) + Avg(P_target))."""
+    a, b = mean(origin), mean(target)
+    return 2 * a * b / (a + b) if a + b else 0.0
+
+
+def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion k/n (well behaved at 0 and n, unlike the Wald one)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value for paired outcomes: b = right before / wrong after, c = the
+    reverse. Under H0 the b + c discordant pairs split Binomial(b + c, ½)."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
+def backward_transfer(acc: dict[tuple[int, str], float], tasks: Sequence[str]) -> float | None:
+    """Lopez-Paz & Ranzato 2017: BWT = mean over i < T of (R[T, task_i] − R[i, task_i]), where R[k, t] is
+    the score on task t after the k-th fine-tune of a sequence (1-based) trained on tasks[0..T-1]."""
+    T = len(tasks)
+    diffs = [acc[(T, t)] - acc[(i + 1, t)] for i, t in enumerate(tasks[:-1])
+             if (T, t) in acc and (i + 1, t) in acc]
+    return mean(diffs) if diffs else None
