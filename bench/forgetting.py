@@ -24,7 +24,7 @@ from mfcli.train.options import TrainOptions
 def accuracy(model: str, data: dict[str, Path], out: Path, judge) -> dict[str, float]:
     run_emt(model, [str(p) for p in data.values()], out, EmtOptions(batch_size=64, max_new_tokens=16), progress=False)
     summary = judge_file(str(out), str(out.with_suffix(".judged.jsonl")), judge)
-    return {task: summary[task]["accuracy"] for task in data}
+    return {task: summary["tasks"][task]["accuracy"] for task in data}
 
 
 def main():

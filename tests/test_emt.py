@@ -123,7 +123,7 @@ def test_missing_image_is_an_error_record(pico, data, tmp_path):
     assert len(rs) == 8 and rs[0]["error"] and rs[1]["error"] and rs[0]["output"] is None
     assert all("error" not in r for r in rs[2:])
     summary = judge_file(str(out), str(tmp_path / "j.jsonl"), make_judge("exact"))
-    assert summary["shapes"]["verdicts"]["error"] == 2 and summary["shapes"]["n"] == 8
+    assert summary["tasks"]["shapes"]["verdicts"]["error"] == 2 and summary["tasks"]["shapes"]["n"] == 8
 
 
 def test_clip_baseline_and_inline_judge(pico, data, tmp_path):
@@ -132,7 +132,7 @@ def test_clip_baseline_and_inline_judge(pico, data, tmp_path):
     rs = rows(tmp_path / "c.jsonl")
     assert all(x["output"] in x["labels"] for x in rs)  # zero-shot: the answer is a label
     summary = json.loads((tmp_path / "c.summary.json").read_text())
-    assert summary["digits"]["n"] == 12 and (tmp_path / "c.judged.jsonl").is_file()
+    assert summary["tasks"]["digits"]["n"] == 12 and (tmp_path / "c.judged.jsonl").is_file()
     assert "accuracy" not in r.stdout and "digits" in r.stderr
 
 

@@ -24,7 +24,7 @@ def test_full_tiny_build_meets_quality_bar(tmp_path):
         # targets are only checked for "near chance", so 200 of animals' 2,000 held-out images suffice
         run_emt(str(tmp_path / "tiny"), [str(tmp_path / "data" / name)], preds,
                 EmtOptions(batch_size=64, limit=None if task.role == PRETRAINED else 200), progress=False)
-        acc = judge_file(str(preds), str(tmp_path / f"{name}.judged.jsonl"), make_judge("exact"))[name]
+        acc = judge_file(str(preds), str(tmp_path / f"{name}.judged.jsonl"), make_judge("exact"))["tasks"][name]
         measured = acc["accuracy"]
         if task.role == PRETRAINED:
             assert measured >= 0.90, (name, measured)  # >= 90 % on every pre-trained task's held-out split

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -9,9 +10,10 @@ from typing import Annotated, Optional
 import typer
 
 from mfcli.cli import app
-from mfcli.cli.judge import (BaseUrl, Cache, ClipModel, Concurrency, LlmModel, Margin, Synonyms, UseOpenai,
-                             judge_options)
+from mfcli.cli.judge import (BaseUrl, Cache, ClipModel, Concurrency, JsonOut, LlmModel, Margin, Synonyms,
+                             UseOpenai, judge_options)
 from mfcli.cli.options import AllowPickle, Device, Dtype
+from mfcli.errors import UsageError
 
 
 @app.command(help="Evaluate a model as an image classifier with the EMT prompt (or a CLIP zero-shot).\n\n"
@@ -36,11 +38,15 @@ def emt(
     synonyms: Synonyms = None, margin: Margin = 0.02, clip_model: ClipModel = "tiny-clip",
     model_name: LlmModel = "gpt-3.5-turbo", base_url: BaseUrl = None, concurrency: Concurrency = 16,
     cache: Cache = None, openai: UseOpenai = False,
+    summary: Annotated[Optional[str], typer.Option(help="With --judge: also write the summary JSON here.")] = None,
+    json_out: JsonOut = False,
 ):
     from mfcli.eval.emt import EmtOptions, run_emt
 
     opts = EmtOptions(batch_size=batch_size, max_new_tokens=max_new_tokens, device=device, dtype=dtype, shard=shard,
                       resume=resume, overwrite=overwrite, limit=limit, allow_pickle=allow_pickle)
+    if (summary or json_out) and not judge:
+        raise UsageError("--summary and --json describe the judged run: add --judge NAME.")
     j = None
     if judge:  # build the judge first: a missing API key or unknown name fails before any generation
         from mfcli.eval.judges import make_judge
@@ -56,8 +62,11 @@ def emt(
         from mfcli.eval.judging import format_summary, judge_file
 
         stem = out.with_suffix("")
-        summary = judge_file(str(out), f"{stem}.judged.jsonl", j, summary_path=f"{stem}.summary.json")
-        print(format_summary(summary), file=sys.stderr)
+        result = judge_file(str(out), f"{stem}.judged.jsonl", j, summary_path=summary or f"{stem}.summary.json")
+        print(format_summary(result), file=sys.stderr)
+        if json_out:
+            print(json.dumps(result, indent=1))
+            return
     print(str(out))
 
 

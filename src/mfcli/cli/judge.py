@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Annotated, Optional
 
 import typer
 
 from mfcli.cli import app
+from mfcli.errors import UsageError
 
 JudgeName = Annotated[str, typer.Option("--judge", help="exact, embed, clip, openai, or cascade (exact, then embed, "
                                                          "then openai with --openai).")]
@@ -28,6 +30,7 @@ BaseUrl = Annotated[Optional[str], typer.Option(help="OpenAI-compatible server U
 Concurrency = Annotated[int, typer.Option(help="openai requests in flight.")]
 Cache = Annotated[Optional[str], typer.Option(help="openai reply cache file (default in the mfcli cache dir).")]
 UseOpenai = Annotated[bool, typer.Option("--openai", help="cascade: send undecided answers to the openai judge.")]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print the summary record as JSON on stdout.")]
 
 
 @app.command(help="Score free-text answers against their label sets; print a per-task summary on stderr.\n\n"
@@ -46,10 +49,16 @@ def judge(
     synonyms: Synonyms = None, margin: Margin = 0.02, clip_model: ClipModel = "tiny-clip",
     model: LlmModel = "gpt-3.5-turbo", base_url: BaseUrl = None, concurrency: Concurrency = 16,
     cache: Cache = None, openai: UseOpenai = False,
+    json_out: JsonOut = False,
 ):
     from mfcli.eval.judges import make_judge
     from mfcli.eval.judging import Fields, format_summary, judge_file
 
+    if json_out and out == "-":
+        raise UsageError("--json prints the summary on stdout, where --out - already writes the judged records.",
+                         "Give --out a file, or use --summary FILE.")
     j = make_judge(judge_name, judge_options(synonyms, margin, clip_model, model, base_url, concurrency, cache, openai))
     result = judge_file(preds, out, j, fields=Fields(output_field, label_field, labels_field), summary_path=summary)
     print(format_summary(result), file=sys.stderr)
+    if json_out:
+        print(json.dumps(result, indent=1))

@@ -217,7 +217,8 @@ def predict_to_file(predictor, queries: list[Query], out: Path, settings: dict, 
             lines = []
             for q in qs:
                 r = q.record
-                row = {"schema": PRED_SCHEMA, "id": r.id, "index": q.index, "task": r.task, "label": r.label,
+                row = {"schema": PRED_SCHEMA, "model": settings["model"], "id": r.id, "index": q.index,
+                       "task": r.task, "label": r.label,
                        "labels": list(r.labels), "prompt": r.prompt, "image": r.image,
                        "output": answers.get(r.id), "batch": b, "batch_size": len(qs), "batch_seconds": seconds}
                 if r.id in errors:

@@ -14,6 +14,7 @@ from mfcli.io.jsonl import dumps, iter_jsonl, write_json_atomic, write_jsonl_ato
 
 PRED_SCHEMA = "mfcli.pred/1"
 JUDGED_SCHEMA = "mfcli.judged/1"
+SUMMARY_SCHEMA = "mfcli.summary/1"
 
 
 @dataclass(frozen=True)
@@ -65,24 +66,29 @@ def judge_rows(rows: list[dict], items: list[Item | None], judge) -> list[dict]:
     return out
 
 
-def summarize(judged: list[dict]) -> dict:
-    """Per task (and overall): n, accuracy, and a count per verdict."""
+def summarize(judged: list[dict], model: str | None = None) -> dict:
+    """A `mfcli.summary/1` record: per task (and overall) n, accuracy and a count per verdict. Tasks sit
+    under "tasks", so a task named like a summary key cannot collide with it."""
     by_task: dict[str, list[dict]] = defaultdict(list)
     for r in judged:
         by_task[str(r.get("task", ""))].append(r)
-    summary = {}
-    for task, rows in sorted(by_task.items()) + [("ALL", judged)]:
+
+    def figures(rows: list[dict]) -> dict:
         counts = Counter(r["verdict"] for r in rows)
         n = len(rows)
-        summary[task] = {"n": n, "accuracy": (counts["correct"] / n) if n else 0.0,
-                         "verdicts": {v: counts.get(v, 0) for v in VERDICTS}}
-    return summary
+        return {"n": n, "accuracy": (counts["correct"] / n) if n else 0.0,
+                "verdicts": {v: counts.get(v, 0) for v in VERDICTS}}
+
+    models = {str(r["model"]) for r in judged if r.get("model")}
+    return {"schema": SUMMARY_SCHEMA, "model": model or (models.pop() if len(models) == 1 else None),
+            "metric": "accuracy", "tasks": {t: figures(rows) for t, rows in sorted(by_task.items())},
+            "overall": figures(judged)}
 
 
 def format_summary(summary: dict) -> str:
     head = f"{'task':<14}{'n':>6}{'acc %':>8}" + "".join(f"{v:>13}" for v in VERDICTS)
     lines = [head]
-    for task, s in summary.items():
+    for task, s in list(summary["tasks"].items()) + [("(all)", summary["overall"])]:
         lines.append(f"{task:<14}{s['n']:>6}{100 * s['accuracy']:>8.1f}"
                      + "".join(f"{s['verdicts'][v]:>13}" for v in VERDICTS))
     return "\n".join(lines)

@@ -1,0 +1,200 @@
+"""`mfcli rank`: effective rank of a model's visual representation on each task (MDGD Eq. 4, Fig. 4).
+
+The representation is the language model's hidden state at the image-token positions:
+- layer "last": the last decoder layer's output *after* the final norm (captured from the norm
+  module itself, so it does not depend on how a transformers version fills `hidden_states`);
+- layer i (0 … L): `hidden_states[i]`, i.e. the embeddings (0) or decoder layer i's output, before
+  any norm.
+Default: one matrix per (model, task) stacking the image tokens of `nsamples` images drawn at random
+(seeded) from the task's eval records (MDGD App. C). Its Gram matrix is accumulated batch by batch in
+float64, so memory stays at dims² whatever the number of tokens, and the SVD is an eigen-decomposition
+of a dims × dims matrix. `per_image` gives the mean (and spread) of per-image values instead.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from mfcli.errors import MfcliError, UsageError
+
+RANK_SCHEMA = "mfcli.rank/1"
+
+
+@dataclass(frozen=True)
+class RankOptions:
+    nsamples: int = 256  # images per task: enough tokens that the dims, not the sample, bound the rank
+    per_image: bool = False  # mean of per-image eranks instead of one stacked matrix per task
+    layers: str = "last"  # last | all | comma-separated hidden-state indices (0 = embeddings)
+    batch_size: int = 16
+    top: int = 16  # leading singular values stored with each record
+    seed: int = 0  # which images are sampled
+    device: str = "auto"
+    dtype: str = "auto"
+
+    def __post_init__(self):
+        if self.nsamples < 1 or self.batch_size < 1:
+            raise UsageError("--nsamples and --batch-size must be at least 1.")
+        parse_layers(self.layers, 1)  # syntax check; the range is checked against the model
+
+
+def parse_layers(spec: str, n_layers: int) -> list:
+    """"last", "all" (every hidden state and the normed last one), or "i,j" indices 0 … n_layers."""
+    if spec == "last":
+        return ["last"]
+    if spec == "all":
+        return list(range(n_layers + 1)) + ["last"]
+    try:
+        idx = [int(x) for x in spec.split(",")]
+    except ValueError:
+        raise UsageError(f"--layers must be last, all, or indices like 0,2; got '{spec}'.") from None
+    return idx
+
+
+def sample_records(records: list, n: int, seed: int) -> list:
+    """A seeded random sample (eval files are often grouped by label: the first n would be one class)."""
+    if len(records) <= n:
+        return list(records)
+    picked = sorted(random.Random(seed).sample(range(len(records)), n))
+    return [records[i] for i in picked]
+
+
+class GramAccumulator:
+    def __init__(self):
+        self.G = None
+        self.tokens = 0
+
+    def add(self, Z):
+        import torch
+
+        Z = Z.detach().to(torch.float64)
+        self.G = Z.T @ Z if self.G is None else self.G.add_(Z.T @ Z)
+        self.tokens += Z.shape[0]
+
+    def singular_values(self):
+        import torch
+
+        return torch.linalg.eigvalsh(self.G).clamp_min(0.0).flip(0).sqrt()
+
+
+def _features(model, processor, family, images, prompts, layers: list, device):
+    """{layer: list of (image tokens × dims) float tensors, one per image}."""
+    import torch
+
+    from mfcli.models.chat import generation_text
+
+    texts = [generation_text(processor, p) for p in prompts]
+    inputs = processor(text=texts, images=images, return_tensors="pt", padding=True)
+    inputs = {k: v.to(device) for k, v in inputs.items()}
+    if "pixel_values" in inputs:
+        inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+    tok = processor.tokenizer
+    image_token = getattr(processor, "image_token", None) or "<image>"
+    is_image = inputs["input_ids"] == tok.convert_tokens_to_ids(image_token)
+    captured = {}
+    hook = family.module(model, "final_norm").register_forward_hook(lambda m, i, o: captured.__setitem__("last", o))
+    try:
+        with torch.inference_mode():
+            out = model(**inputs, output_hidden_states=any(x != "last" for x in layers))
+    finally:
+        hook.remove()
+    feats = {}
+    for layer in layers:
+        h = captured["last"] if layer == "last" else out.hidden_states[layer]
+        feats[layer] = [h[b][is_image[b]].float().cpu() for b in range(h.shape[0])]
+    return feats
+
+
+def rank_model(spec: str, tasks: dict[str, list], root_of: dict[str, Path], opts: RankOptions, *,
+               want_tsne: bool = False, log=None) -> tuple[list[dict], dict]:
+    """Records for one model over every task; with want_tsne, also mean-pooled last-layer features."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from mfcli.analysis.erank import effective_rank, effective_rank_from_sigma
+    from mfcli.models.load import load_mllm
+
+    loaded = load_mllm(spec, device=opts.device, dtype=opts.dtype)
+    model, processor, family = loaded.model, loaded.processor, loaded.family
+    n_layers = len(family.module(model, "decoder_layers"))
+    layers = parse_layers(opts.layers, n_layers)
+    bad = [x for x in layers if x != "last" and not 0 <= x <= n_layers]
+    if bad:
+        raise UsageError(f"--layers {opts.layers}: {spec} has hidden states 0 … {n_layers}.")
+    records, tsne = [], {}
+    for task, recs in tasks.items():
+        recs = sample_records(recs, opts.nsamples, opts.seed)
+        grams = {layer: GramAccumulator() for layer in layers}
+        per_image = {layer: [] for layer in layers}
+        pooled, labels = [], []
+        for s in range(0, len(recs), opts.batch_size):
+            chunk = recs[s:s + opts.batch_size]
+            images = []
+            for r in chunk:
+                with Image.open(root_of[task] / r.image) as im:
+                    images.append(im.convert("RGB"))
+            feats = _features(model, processor, family, images, [r.prompt for r in chunk], layers, loaded.device)
+            for layer, zs in feats.items():
+                for z in zs:
+                    if opts.per_image:
+                        per_image[layer].append(effective_rank(z))
+                    grams[layer].add(z)
+            if want_tsne:
+                last = feats[layers[-1]]
+                pooled.extend(z.mean(0).numpy() for z in last)
+                labels.extend(r.label for r in chunk)
+        for layer in layers:
+            g = grams[layer]
+            sigma = g.singular_values()
+            rec = {"schema": RANK_SCHEMA, "model": spec, "model_path": loaded.path, "task": task, "layer": layer,
+                   "mode": "per-image" if opts.per_image else "stacked", "n_images": len(recs),
+                   "n_tokens": g.tokens, "dims": int(g.G.shape[0]),
+                   "top_singular_values": [round(float(x), 6) for x in sigma[:opts.top]]}
+            if opts.per_image:
+                vals = torch.tensor(per_image[layer], dtype=torch.float64)
+                rec.update(erank=float(vals.mean()), erank_std=float(vals.std()) if len(vals) > 1 else 0.0)
+            else:
+                rec["erank"] = effective_rank_from_sigma(sigma)
+            records.append(rec)
+            if log:
+                log(f"{spec}  {task:<12} layer {layer!s:<5} erank {rec['erank']:8.3f}  ({g.tokens} tokens)")
+        if want_tsne:
+            tsne[task] = (np.stack(pooled), labels)
+    del model
+    return records, tsne
+
+
+def run_rank(models: list[str], data: list[str], out: str | Path, opts: RankOptions = RankOptions(), *,
+             tsne_png: str | None = None, log=None) -> list[dict]:
+    from mfcli.io.jsonl import write_jsonl_atomic
+    from mfcli.io.records import read_eval, resolve_data_file
+
+    tasks: dict[str, list] = {}
+    root_of: dict[str, Path] = {}
+    for d in data:
+        f = resolve_data_file(d, "eval.jsonl")
+        for r in read_eval(f):
+            tasks.setdefault(r.task, []).append(r)
+            root_of[r.task] = f.parent
+    if not tasks:
+        raise MfcliError("no eval records in the DATA given.", "Pass prepared dirs (mfcli prepare) or eval.jsonl files.")
+    rows, features = [], {}
+    for spec in models:
+        recs, feats = rank_model(spec, tasks, root_of, opts, want_tsne=bool(tsne_png), log=log)
+        rows.extend(recs)
+        features[spec] = feats
+    if str(out) == "-":
+        from mfcli.io.jsonl import dumps
+
+        sys.stdout.write("".join(dumps(r) + "\n" for r in rows))
+    else:
+        write_jsonl_atomic(Path(out), rows)
+    if tsne_png:
+        from mfcli.report.plots import tsne_grid
+
+        tsne_grid(features, tsne_png, seed=opts.seed)
+    return rows
+

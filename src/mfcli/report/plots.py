@@ -1,0 +1,119 @@
+"""Report figures with matplotlib (Agg: no display needed), in a colour-blind-safe palette."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Okabe & Ito (2008), safe for the common colour-vision deficiencies; tab20 beyond eight series
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def palette(n: int) -> list:
+    if n <= len(OKABE_ITO):
+        return OKABE_ITO[:n]
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab20"]
+    return [cmap(i % 20) for i in range(n)]
+
+
+def epoch_curves(curves: dict[str, dict[str, list[tuple[float, float]]]], path: Path, ylabel: str) -> Path:
+    """curves[run][task] = [(epoch, score)]: one panel per run, one line per task (EMT Figs. 6-7)."""
+    plt = _plt()
+    runs = sorted(curves)
+    tasks = sorted({t for r in runs for t in curves[r]})
+    colours = dict(zip(tasks, palette(len(tasks))))
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.4), squeeze=False, sharey=True)
+    for ax, run in zip(axes[0], runs):
+        for task in tasks:
+            pts = sorted(curves[run].get(task, []))
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=colours[task], label=task)
+        ax.set_title(run, fontsize=10)
+        ax.set_xlabel("epoch (0 = before fine-tuning)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def grouped_bars(values: dict[str, dict[str, float]], path: Path, ylabel: str, title: str) -> Path:
+    """values[model][series] as grouped bars (e.g. accuracy per task, or verdict shares)."""
+    plt = _plt()
+    models = list(values)
+    series = sorted({s for m in models for s in values[m]})
+    colours = palette(len(series))
+    width = 0.8 / max(1, len(series))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(models) + 2), 3.6))
+    for j, s in enumerate(series):
+        xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(models))]
+        ax.bar(xs, [values[m].get(s, 0.0) for m in models], width, label=s, color=colours[j])
+    ax.set_xticks(range(len(models)))
+    ax.set_xticklabels(models, rotation=25, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, ncol=min(4, len(series)))
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def lines(series: dict[str, list[tuple[float, float]]], path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.0, 3.4))
+    for colour, (name, pts) in zip(palette(len(series)), sorted(series.items())):
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], color=colour, label=name, linewidth=1.2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def tsne_grid(features: dict[str, dict[str, tuple]], path: str | Path, seed: int = 0) -> Path:
+    """MDGD Fig. 5: per task, each model's mean-pooled visual features in 2-D (scikit-learn t-SNE),
+    side by side, coloured by class."""
+    import numpy as np
+    from sklearn.manifold import TSNE
+
+    plt = _plt()
+    models = list(features)
+    tasks = sorted({t for m in models for t in features[m]})
+    fig, axes = plt.subplots(len(tasks), len(models), figsize=(3.6 * len(models), 3.4 * len(tasks)), squeeze=False)
+    for i, task in enumerate(tasks):
+        for j, model in enumerate(models):
+            X, labels = features[model][task]
+            ax = axes[i][j]
+            classes = sorted(set(labels))
+            colours = dict(zip(classes, palette(len(classes))))
+            emb = TSNE(n_components=2, perplexity=min(30.0, max(2.0, (len(X) - 1) / 3)), random_state=seed,
+                       init="pca").fit_transform(np.asarray(X, dtype=np.float64))
+            for c in classes:
+                sel = [k for k, lab in enumerate(labels) if lab == c]
+                ax.scatter(emb[sel, 0], emb[sel, 1], s=8, color=colours[c], label=c)
+            ax.set_title(f"{model} — {task}", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[i][-1].legend(fontsize=6, markerscale=1.5, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
