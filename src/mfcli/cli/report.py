@@ -1,0 +1,49 @@
+"""`mfcli report INPUTS... --out report.html`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from mfcli.cli import app
+from mfcli.errors import UsageError
+
+
+@app.command(help="A forgetting-first report from any mix of results: accuracy matrix with 95 % intervals, "
+                  "change against the pre-trained model with exact McNemar tests, H-score, backward transfer, "
+                  "per-epoch curves, verdict breakdown, effective rank and training curves.\n\n"
+                  "INPUTS: judged JSONL, summary JSON, rank JSONL, run or checkpoint dirs, train_log.jsonl, a "
+                  "model,task,score CSV/JSONL table, lmms-eval *_results.json. --out by extension: .md (default, "
+                  "stdout), .html (self-contained), .csv, .json, .tex.\n\n"
+                  "Example:  mfcli report runs/*.judged.jsonl runs/lora rank.jsonl --out report.html")
+def report(
+    inputs: Annotated[list[str], typer.Argument(help="Result files and run/checkpoint directories.")],
+    out: Annotated[Optional[str], typer.Option("--out", "-o", help="report.md|.html|.csv|.json|.tex, or - "
+                                                                   "(Markdown on stdout).")] = None,
+    target: Annotated[Optional[list[str]], typer.Option("--target", help="A fine-tuning target task (repeat); "
+                                                                         "other tasks count as pre-trained.")] = None,
+    base: Annotated[Optional[str], typer.Option(help="The pre-trained model changes are measured against "
+                                                     "(default: found from the manifests).")] = None,
+    last_wins: Annotated[bool, typer.Option("--last-wins", help="Two results for one (model, task): keep the "
+                                                                "later input's.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the table as JSON on stdout.")] = False,
+):
+    from mfcli.report.render import FORMATS
+
+    if out not in (None, "-") and not out.lower().endswith(FORMATS):
+        raise UsageError(f"--out {out}: unknown format (use one of {', '.join(FORMATS)}).")
+    from mfcli.report.build import build
+    from mfcli.report.render import as_json, write
+    from mfcli.report.table import collect
+
+    rep = build(collect(inputs, targets=target or [], last_wins=last_wins), base=base)
+    text = write(rep, None if json_out and out in (None, "-") else out)
+    if json_out:
+        print(json.dumps(as_json(rep), indent=1))
+    elif text is not None:
+        sys.stdout.write(text)
+    else:
+        print(out)

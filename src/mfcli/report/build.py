@@ -1,0 +1,141 @@
+"""From a results table to the report's figures: the accuracy matrix with intervals, the change
+against the pre-trained model with paired tests, H-score, backward transfer, per-epoch curves,
+verdict breakdowns, effective rank and training curves. Rendering is report/render.py's job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mfcli.errors import MfcliError
+from mfcli.report.stats import backward_transfer, h_score, mcnemar_exact, mean, wilson
+from mfcli.report.table import PRETRAINED, TARGET, Results, Row
+
+ALPHA = 0.05  # a change whose exact McNemar p is above this is marked "not significant"
+
+
+@dataclass
+class Cell:
+    score: float
+    n: int | None
+    interval: tuple[float, float] | None = None  # 95 % Wilson, in percent
+    delta: float | None = None  # against the pre-trained model, same task
+    p_value: float | None = None  # exact McNemar on the records both were scored on
+    metric: str = "accuracy"
+
+
+@dataclass
+class Report:
+    tasks: list  # pre-trained tasks first, then targets
+    roles: dict
+    models: list  # base first, then the vision-encoder baseline, then the rest in input order
+    base: str | None
+    cells: dict  # (model, task) → Cell
+    summary: dict  # model → {"avg_pretrained", "avg_target", "h_score", "method", "epoch", "kind"}
+    curves: dict = field(default_factory=dict)  # run → task → [(epoch, score)]
+    verdicts: dict = field(default_factory=dict)  # model → {verdict: share %}
+    ranks: dict = field(default_factory=dict)  # (model, task) → erank (last layer)
+    logs: dict = field(default_factory=dict)
+    bwt: dict = field(default_factory=dict)  # last model of a sequence → backward transfer
+
+
+def _pick_base(res: Results, base: str | None) -> str | None:
+    names = {r.model for r in res.rows}
+    if base:
+        if base not in names:
+            raise MfcliError(f"--base '{base}' has no results in the inputs.", f"Known models: {', '.join(sorted(names))}.")
+        return base
+    pre = [m for m in names if res.models.get(m) and res.models[m].method == "pre-trained"
+           and res.models[m].kind == "mllm"]
+    if len(pre) == 1:
+        return pre[0]
+    paths = {res.models[m].path: m for m in names if m in res.models and res.models[m].path}
+    roots = {paths[p] for m in names if m in res.models for p in res.models[m].parents[:1] if p in paths}
+    return sorted(roots)[0] if len(roots) == 1 else None
+
+
+def build(res: Results, base: str | None = None) -> Report:
+    base = _pick_base(res, base)
+    tasks = sorted({r.task for r in res.rows}, key=lambda t: (res.roles.get(t) != PRETRAINED, t))
+    order = list(dict.fromkeys(r.model for r in res.rows))
+    encoders = [m for m in order if res.models.get(m) and res.models[m].kind == "vision-encoder"]
+    models = ([base] if base else []) + encoders + [m for m in order if m != base and m not in encoders]
+    rows = {(r.model, r.task): r for r in res.rows}
+    cells = {}
+    for (m, t), r in rows.items():
+        cell = Cell(r.score, r.n, metric=r.metric)
+        if r.correct is not None and r.n:
+            lo, hi = wilson(r.correct, r.n)
+            cell.interval = (100 * lo, 100 * hi)
+        ref = rows.get((base, t)) if base and m != base else None
+        if ref is not None and ref.metric == r.metric:
+            cell.delta = r.score - ref.score
+            if r.outcomes and ref.outcomes:
+                shared = r.outcomes.keys() & ref.outcomes.keys()
+                b = sum(1 for i in shared if ref.outcomes[i] and not r.outcomes[i])
+                c = sum(1 for i in shared if not ref.outcomes[i] and r.outcomes[i])
+                cell.p_value = mcnemar_exact(b, c)
+        cells[(m, t)] = cell
+    summary = {}
+    for m in models:
+        info = res.models.get(m)
+        pre = [cells[(m, t)].score for t in tasks if (m, t) in cells and res.roles[t] == PRETRAINED]
+        tgt = [cells[(m, t)].score for t in tasks if (m, t) in cells and res.roles[t] == TARGET]
+        summary[m] = {"avg_pretrained": mean(pre) if pre else None, "avg_target": mean(tgt) if tgt else None,
+                      "h_score": h_score(pre, tgt) if pre and tgt else None,
+                      "method": info.method if info else None, "epoch": info.epoch if info else None,
+                      "kind": info.kind if info else "mllm"}
+    rep = Report(tasks, {t: res.roles[t] for t in tasks}, models, base, cells, summary, logs=res.logs)
+    _curves(rep, res, rows)
+    for m in models:
+        counts: dict[str, int] = {}
+        for t in tasks:
+            r = rows.get((m, t))
+            for v, k in ((r.verdicts or {}) if r else {}).items():
+                counts[v] = counts.get(v, 0) + k
+        total = sum(counts.values())
+        if total:
+            rep.verdicts[m] = {v: 100.0 * k / total for v, k in counts.items()}
+    for r in res.ranks:
+        if r.get("layer") == "last":
+            rep.ranks[(r["model"], r["task"])] = float(r["erank"])
+    _backward_transfer(rep, res)
+    return rep
+
+
+def _curves(rep: Report, res: Results, rows: dict[tuple, Row]) -> None:
+    """Per-epoch checkpoints of one run (EMT Figs. 6-7); epoch 0 is the pre-trained model."""
+    from pathlib import Path
+
+    for m in rep.models:
+        info = res.models.get(m)
+        if not info or info.epoch is None:
+            continue
+        run = Path(info.path or m).parent.name or m
+        for t in rep.tasks:
+            if (m, t) in rows:
+                pts = rep.curves.setdefault(run, {}).setdefault(t, [])
+                pts.append((float(info.epoch), rows[(m, t)].score))
+                if rep.base and (rep.base, t) in rows and not any(e == 0 for e, _ in pts):
+                    pts.append((0.0, rows[(rep.base, t)].score))
+
+
+def _backward_transfer(rep: Report, res: Results) -> None:
+    """A sequence: each fine-tune's parent is the previous fine-tune (on another target task)."""
+    by_path = {info.path: m for m, info in res.models.items() if info.path}
+    for m in rep.models:
+        chain = [m]
+        while True:
+            info = res.models.get(chain[0])
+            parent = by_path.get(info.parents[0]) if info and info.parents else None
+            if parent is None or res.models[parent].method in (None, "pre-trained") or parent in chain:
+                break
+            chain.insert(0, parent)
+        if len(chain) < 2:
+            continue
+        tasks = [res.models[c].targets[0] for c in chain if res.models[c].targets]
+        if len(tasks) != len(chain):
+            continue
+        acc = {(k + 1, t): rep.cells[(c, t)].score for k, c in enumerate(chain) for t in tasks if (c, t) in rep.cells}
+        value = backward_transfer(acc, tasks)
+        if value is not None:
+            rep.bwt[m] = {"sequence": chain, "tasks": tasks, "bwt": value}

@@ -1,0 +1,204 @@
+"""Render a Report as Markdown, HTML (one self-contained file, plots as data URIs), CSV, JSON or
+booktabs LaTeX. Plots are PNGs written beside the report."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+from pathlib import Path
+
+from mfcli.report.build import ALPHA, Report
+
+FORMATS = (".md", ".html", ".csv", ".json", ".tex")
+
+
+def _fmt(x, digits: int = 1) -> str:
+    return "" if x is None else f"{x:.{digits}f}"
+
+
+def _cell_text(rep: Report, m: str, t: str, *, interval: bool = True) -> str:
+    c = rep.cells.get((m, t))
+    if c is None:
+        return ""  # missing, never zero
+    s = _fmt(c.score)
+    if interval and c.interval:
+        s += f" [{c.interval[0]:.1f}, {c.interval[1]:.1f}]"
+    return s
+
+
+def _delta_text(rep: Report, m: str, t: str) -> str:
+    c = rep.cells.get((m, t))
+    if c is None or c.delta is None:
+        return ""
+    s = f"{c.delta:+.1f}"
+    if c.p_value is None:
+        return s + " (unpaired)"
+    return s + ("" if c.p_value <= ALPHA else " n.s.") + f" (p={c.p_value:.3g})"
+
+
+def tables(rep: Report) -> dict[str, tuple[list[str], list[list[str]]]]:
+    """The report's tables as header + string rows, shared by Markdown and HTML."""
+    out = {}
+    head = ["model", "method", "epoch"] + [f"{t} ({'pre' if rep.roles[t] == 'pretrained' else 'target'})"
+                                           for t in rep.tasks] + ["avg pre", "avg target", "H"]
+    body = []
+    for m in rep.models:
+        s = rep.summary[m]
+        method = "vision encoder" if s["kind"] == "vision-encoder" else (s["method"] or "")
+        body.append([m, method, _fmt(s["epoch"], 0)] + [_cell_text(rep, m, t) for t in rep.tasks]
+                    + [_fmt(s["avg_pretrained"]), _fmt(s["avg_target"]), _fmt(s["h_score"])])
+    out["Scores (%, with 95 % Wilson interval)"] = (head, body)
+    if rep.base:
+        head = ["model"] + rep.tasks
+        body = [[m] + [_delta_text(rep, m, t) for t in rep.tasks] for m in rep.models if m != rep.base]
+        if body:
+            out[f"Change against {rep.base} (points; exact McNemar on the same records; n.s. = p > {ALPHA})"] = (head, body)
+    if rep.verdicts:
+        kinds = sorted({v for d in rep.verdicts.values() for v in d})
+        out["Where the answers go (% of records)"] = (["model"] + kinds, [[m] + [_fmt(rep.verdicts[m].get(v, 0.0)) for v in kinds]
+                                                                       for m in rep.models if m in rep.verdicts])
+    if rep.ranks:
+        rtasks = sorted({t for _, t in rep.ranks})
+        rmodels = list(dict.fromkeys([m for m in rep.models if any((m, t) in rep.ranks for t in rtasks)]
+                                     + [m for m, _ in rep.ranks]))
+        out["Effective rank of visual features (last layer, after the final norm)"] = (
+            ["model"] + rtasks, [[m] + [_fmt(rep.ranks.get((m, t)), 2) for t in rtasks] for m in rmodels])
+    if rep.bwt:
+        out["Backward transfer over fine-tuning sequences"] = (
+            ["model", "sequence", "tasks", "BWT"],
+            [[m, " → ".join(v["sequence"]), ", ".join(v["tasks"]), _fmt(v["bwt"])] for m, v in rep.bwt.items()])
+    return out
+
+
+def plots(rep: Report, folder: Path) -> list[tuple[str, Path]]:
+    from mfcli.report import plots as P
+
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    scores = {m: {t: rep.cells[(m, t)].score for t in rep.tasks if (m, t) in rep.cells} for m in rep.models}
+    made.append(("Scores per task", P.grouped_bars(scores, folder / "scores.png", "score (%)", "Held-out score per task")))
+    if rep.curves:
+        made.append(("Per-epoch scores", P.epoch_curves(rep.curves, folder / "epochs.png", "score (%)")))
+    if rep.verdicts:
+        made.append(("Verdicts", P.grouped_bars(rep.verdicts, folder / "verdicts.png", "% of records",
+                                                "Where the answers go")))
+    if rep.ranks:
+        ranks = {m: {t: v for (mm, t), v in rep.ranks.items() if mm == m} for m in dict.fromkeys(m for m, _ in rep.ranks)}
+        made.append(("Effective rank", P.grouped_bars(ranks, folder / "erank.png", "effective rank",
+                                                      "Effective rank of visual features")))
+    loss = {Path(run).name: [(r["step"], r["loss"]) for r in rows if "loss" in r] for run, rows in rep.logs.items()}
+    if any(loss.values()):
+        made.append(("Training loss", P.lines(loss, folder / "loss.png", "step", "loss", "Training loss")))
+    cos = {Path(run).name: [(r["step"], r["cos_grad_pre"]) for r in rows if "cos_grad_pre" in r]
+           for run, rows in rep.logs.items()}
+    if any(cos.values()):
+        made.append(("MDGD gradient cosine", P.lines({k: v for k, v in cos.items() if v}, folder / "mdgd_cos.png",
+                                                    "step", "cos(∇L_t(θ), ∇L_t(θ_pre))", "MDGD: task-gradient agreement")))
+    return made
+
+
+def markdown(rep: Report, images: list[tuple[str, Path]] = (), rel_to: Path | None = None) -> str:
+    lines = ["# mfcli report", ""]
+    for title, (head, body) in tables(rep).items():
+        lines += [f"## {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in body] + [""]
+    lines += [_notes(rep), ""]
+    for title, png in images:
+        rel = png.relative_to(rel_to) if rel_to else png
+        lines += [f"![{title}]({rel.as_posix()})", ""]
+    return "\n".join(lines)
+
+
+def _notes(rep: Report) -> str:
+    pre = [t for t in rep.tasks if rep.roles[t] == "pretrained"]
+    tgt = [t for t in rep.tasks if rep.roles[t] == "target"]
+    metrics = sorted({c.metric for c in rep.cells.values()})
+    s = (f"Pre-trained tasks: {', '.join(pre) or '—'}; targets: {', '.join(tgt) or '—'}. "
+         "H = 2·avg(pre)·avg(target)/(avg(pre) + avg(target)) (Model Tailor App. D.2). ")
+    if len(metrics) > 1:
+        s += f"Metrics differ ({', '.join(metrics)}): each stays on its own scale in the averages, as Model Tailor's tables do. "
+    return s + "Empty cells: no result."
+
+
+def html_page(rep: Report, images: list[tuple[str, Path]]) -> str:
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>mfcli report</title><style>",
+             "body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}",
+             "table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #bbb;padding:4px 8px;"
+             "text-align:right}td:first-child,th:first-child{text-align:left}th{background:#eef}",
+             "img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}</style></head><body>",
+             "<h1>mfcli report</h1>"]
+    for title, (head, body) in tables(rep).items():
+        parts.append(f"<h2>{html.escape(title)}</h2><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+                     + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body]
+        parts.append("</table>")
+    parts.append(f"<p>{html.escape(_notes(rep))}</p>")
+    for title, png in images:
+        data = base64.b64encode(png.read_bytes()).decode()
+        parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def long_rows(rep: Report) -> list[dict]:
+    rows = []
+    for (m, t), c in rep.cells.items():
+        rows.append({"model": m, "task": t, "role": rep.roles[t], "metric": c.metric, "score": c.score, "n": c.n,
+                     "ci_low": c.interval[0] if c.interval else None, "ci_high": c.interval[1] if c.interval else None,
+                     "delta": c.delta, "p_value": c.p_value, "method": rep.summary[m]["method"],
+                     "epoch": rep.summary[m]["epoch"]})
+    return rows
+
+
+def as_json(rep: Report) -> dict:
+    return {"schema": "mfcli.report/1", "base": rep.base, "tasks": rep.tasks, "roles": rep.roles,
+            "rows": long_rows(rep), "models": rep.summary, "bwt": rep.bwt,
+            "ranks": [{"model": m, "task": t, "erank": v} for (m, t), v in rep.ranks.items()]}
+
+
+def csv_text(rep: Report) -> str:
+    buf = io.StringIO()
+    rows = long_rows(rep)
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["model", "task", "score"])
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def latex(rep: Report) -> str:
+    def esc(s: str) -> str:
+        return s.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
+
+    cols = "l" + "r" * (len(rep.tasks) + 3)
+    lines = [r"% \usepackage{booktabs}", r"\begin{tabular}{" + cols + "}", r"\toprule",
+             " & ".join(["Model"] + [esc(t) for t in rep.tasks] + ["Avg pre", "Avg target", "H"]) + r" \\", r"\midrule"]
+    for m in rep.models:
+        s = rep.summary[m]
+        lines.append(" & ".join([esc(m)] + [_cell_text(rep, m, t, interval=False) for t in rep.tasks]
+                                + [_fmt(s["avg_pretrained"]), _fmt(s["avg_target"]), _fmt(s["h_score"])]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", ""]
+    return "\n".join(lines)
+
+
+def write(rep: Report, out: str | None) -> str | None:
+    """Write OUT by its extension (Markdown on stdout when OUT is None or '-'); returns the text for stdout."""
+    from mfcli.io.jsonl import write_text_atomic
+
+    if out in (None, "-"):
+        return markdown(rep)
+    path = Path(out)
+    ext = path.suffix.lower()
+    if ext in (".md", ".html"):
+        images = plots(rep, path.with_name(path.stem + "_files"))
+        text = markdown(rep, images, rel_to=path.parent) if ext == ".md" else html_page(rep, images)
+    elif ext == ".csv":
+        text = csv_text(rep)
+    elif ext == ".json":
+        text = json.dumps(as_json(rep), indent=1)
+    else:
+        text = latex(rep)
+    write_text_atomic(path, text)
+    return None

@@ -1,0 +1,303 @@
+"""One results table from any mix of inputs: rows of (model, task, metric, score, n, …).
+
+Inputs (what `mfcli report` accepts):
+- judged JSONL (`mfcli.judged/1`): per-record verdicts → accuracy per (model, task), with the record ids
+  kept for paired tests;
+- summary JSON (`mfcli.summary/1`, or the untagged form older mfcli wrote);
+- rank JSONL (`mfcli.rank/1`);
+- run directories (train_log.jsonl + epoch-K checkpoints) and checkpoint directories (mfcli.json);
+- a plain CSV/JSONL table with columns model, task, score (optional role, metric, n);
+- lmms-eval's `*_results.json` ({"results": {task: {"metric,filter": value}}, "config": {...}}).
+Scores are percentages (accuracies ×100); metrics on their own scale (CIDEr, …) keep it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mfcli.errors import MfcliError
+
+PRETRAINED, TARGET = "pretrained", "target"
+KNOWN_SCHEMAS = {"mfcli.judged/1", "mfcli.summary/1", "mfcli.rank/1"}
+OWN_SCALE = ("cider", "bleu", "rouge", "meteor", "spice", "score", "perplexity", "loss")
+
+
+@dataclass
+class Row:
+    model: str
+    task: str
+    score: float  # percent for accuracies
+    metric: str = "accuracy"
+    n: int | None = None
+    role: str | None = None
+    source: str = ""
+    correct: int | None = None  # hits behind an accuracy (for the Wilson interval)
+    verdicts: dict | None = None
+    outcomes: dict | None = field(default=None, repr=False)  # record id → correct, for McNemar
+
+
+@dataclass
+class ModelInfo:
+    """What a checkpoint's manifest says: how it was made and what it was fine-tuned on."""
+    name: str
+    path: str | None = None
+    kind: str = "mllm"  # or "vision-encoder"
+    method: str | None = None
+    parents: list = field(default_factory=list)
+    epoch: float | None = None
+    targets: list = field(default_factory=list)
+
+
+@dataclass
+class Results:
+    rows: list = field(default_factory=list)
+    ranks: list = field(default_factory=list)  # rank records as dicts
+    logs: dict = field(default_factory=dict)  # run name → train_log rows
+    models: dict = field(default_factory=dict)  # model name → ModelInfo
+    roles: dict = field(default_factory=dict)  # task → role
+
+
+def _resolved(p: str | None) -> str | None:
+    if not p:
+        return None
+    q = Path(p)
+    return str(q.resolve()) if q.exists() else p
+
+
+def task_of_train_file(path: str) -> str | None:
+    info = Path(path).parent / "dataset.json"
+    if info.is_file():
+        return json.loads(info.read_text()).get("name")
+    return None
+
+
+def model_info(name: str, path: str | None) -> ModelInfo:
+    """Read the manifest of a checkpoint (if it has one): method, parents, epoch and target tasks; a
+    tailored model inherits its SFTs' targets, a built-in name is the pre-trained base."""
+    from mfcli.io.checkpoint import read_manifest
+
+    info = ModelInfo(name, _resolved(path))
+    if name in ("tiny-clip",):
+        info.kind = "vision-encoder"
+    p = Path(path) if path else None
+    if p is None or not p.is_dir():
+        if name == "tiny":
+            info.method = "pre-trained"
+        return info
+    cfg = p / "config.json"
+    if cfg.is_file() and json.loads(cfg.read_text()).get("model_type") == "clip":
+        info.kind = "vision-encoder"
+    m = read_manifest(p) or {}
+    cmd = m.get("command", "")
+    opts = m.get("options", {})
+    info.parents = [_resolved(x) for x in m.get("parents", [])]
+    if cmd.startswith("finetune"):
+        info.method = opts.get("method")
+        info.epoch = (m.get("metrics") or {}).get("epoch")
+        info.targets = [t for t in (task_of_train_file(d["path"]) for d in m.get("data", [])) if t]
+    elif cmd == "tailor":
+        info.method = opts.get("method", "tailor")
+        for parent in info.parents[1:]:
+            info.targets += [t for t in model_info(parent, parent).targets if t not in info.targets]
+    elif cmd.startswith("zoo"):
+        info.method = "pre-trained"
+    return info
+
+
+def _role_from_eval_files(files: list) -> dict:
+    roles = {}
+    for f in files:
+        d = Path(f.get("path", "")).parent / "dataset.json"
+        if d.is_file():
+            info = json.loads(d.read_text())
+            if info.get("role"):
+                roles[info.get("name")] = info["role"]
+    return roles
+
+
+def _meta_for(judged: Path) -> dict:
+    name = judged.name.replace(".judged.jsonl", ".jsonl")
+    meta = judged.with_name(name + ".meta.json")
+    return json.loads(meta.read_text()) if meta.is_file() else {}
+
+
+def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
+    from mfcli.io.jsonl import iter_jsonl
+
+    return list(iter_jsonl(path))
+
+
+def _check_schema(tag, where: str) -> None:
+    if tag is not None and tag not in KNOWN_SCHEMAS and str(tag).startswith("mfcli."):
+        raise MfcliError(f"{where}: schema '{tag}' is not one this mfcli reports on ({', '.join(sorted(KNOWN_SCHEMAS))}).",
+                         "Re-create the file with this version of mfcli, or upgrade mfcli.")
+
+
+def load_judged(path: Path, res: Results) -> None:
+    meta = _meta_for(path)
+    settings = meta.get("settings", {})
+    res.roles.update(_role_from_eval_files(settings.get("data", [])))
+    by: dict[tuple[str, str], list[dict]] = {}
+    for lineno, r in _read_jsonl(path):
+        _check_schema(r.get("schema"), f"{path}:{lineno}")
+        if "verdict" not in r:
+            raise MfcliError(f"{path}:{lineno}: a judged record needs 'verdict'.", "Judge it first: mfcli judge.")
+        model = str(r.get("model") or settings.get("model") or path.name.split(".")[0])
+        by.setdefault((model, str(r.get("task", ""))), []).append(r)
+    for (model, task), rows in by.items():
+        if model not in res.models:
+            res.models[model] = model_info(model, settings.get("model_path") if settings.get("model") == model else model)
+            if settings.get("kind") == "clip" and settings.get("model") == model:
+                res.models[model].kind = "vision-encoder"
+        k = sum(1 for r in rows if r["verdict"] == "correct")
+        verdicts: dict[str, int] = {}
+        for r in rows:
+            verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + 1
+        res.rows.append(Row(model, task, 100.0 * k / len(rows), "accuracy", len(rows), source=str(path), correct=k,
+                            verdicts=verdicts, outcomes={str(r["id"]): r["verdict"] == "correct" for r in rows}))
+
+
+def load_summary(path: Path, obj: dict, res: Results) -> None:
+    if obj.get("schema") == "mfcli.summary/1":
+        tasks, model = obj["tasks"], obj.get("model") or path.name.split(".")[0]
+    else:  # the untagged form: {task: {...}, "ALL": {...}}
+        tasks, model = {t: v for t, v in obj.items() if t != "ALL"}, path.name.split(".")[0]
+    res.models.setdefault(model, model_info(model, model))
+    for task, s in tasks.items():
+        n = int(s["n"])
+        res.rows.append(Row(model, task, 100.0 * float(s["accuracy"]), obj.get("metric", "accuracy"), n,
+                            source=str(path), correct=round(float(s["accuracy"]) * n), verdicts=s.get("verdicts")))
+
+
+def load_lmms_eval(path: Path, obj: dict, res: Results) -> None:
+    cfg = obj.get("config", {})
+    model = obj.get("model_name") or cfg.get("model_name") or str(cfg.get("model_args", "")).split("pretrained=")[-1].split(",")[0] \
+        or cfg.get("model") or path.stem
+    res.models.setdefault(model, ModelInfo(model))
+    n_samples = obj.get("n-samples", {})
+    for task, metrics in obj["results"].items():
+        for key, value in metrics.items():
+            if "," not in key or "_stderr" in key or not isinstance(value, (int, float)):
+                continue
+            metric = key.split(",")[0]
+            own = any(w in metric.lower() for w in OWN_SCALE)
+            score = float(value) if own or value > 1 else 100.0 * float(value)
+            n = (n_samples.get(task) or {}).get("effective")
+            res.rows.append(Row(model, task, score, metric, n, source=str(path)))
+
+
+def load_table(path: Path, res: Results) -> None:
+    if path.suffix == ".csv":
+        with open(path, newline="", encoding="utf-8") as f:
+            items = list(enumerate(csv.DictReader(f), start=2))
+    else:
+        items = _read_jsonl(path)
+    for lineno, r in items:
+        where = f"{path}:{lineno}"
+        missing = [k for k in ("model", "task", "score") if not r.get(k) and r.get(k) != 0]
+        if missing:
+            raise MfcliError(f"{where}: missing column '{missing[0]}'.", "A table needs model, task and score columns.")
+        try:
+            score = float(r["score"])
+        except ValueError:
+            raise MfcliError(f"{where}: score '{r['score']}' is not a number.", "Fix the table.") from None
+        res.models.setdefault(str(r["model"]), ModelInfo(str(r["model"])))
+        if r.get("role"):
+            res.roles[str(r["task"])] = str(r["role"])
+        n = int(r["n"]) if r.get("n") not in (None, "") else None
+        res.rows.append(Row(str(r["model"]), str(r["task"]), score, str(r.get("metric") or "accuracy"), n,
+                            source=str(path), correct=round(score / 100 * n) if n and not r.get("metric") else None))
+
+
+def load_run_dir(path: Path, res: Results) -> None:
+    log = path / "train_log.jsonl"
+    if log.is_file():
+        res.logs[str(path)] = [r for _, r in _read_jsonl(log)]
+    for d in sorted(path.iterdir()):
+        if (d / "mfcli.json").is_file():
+            res.models.setdefault(str(d), model_info(str(d), str(d)))
+
+
+def load_input(spec: str, res: Results) -> None:
+    path = Path(spec)
+    if not path.exists():
+        raise MfcliError(f"{spec}: no such file or directory.", "Pass judged files, summaries, rank files, run dirs or tables.")
+    if path.is_dir():
+        if (path / "mfcli.json").is_file():
+            res.models.setdefault(str(path), model_info(str(path), str(path)))
+        elif (path / "train_log.jsonl").is_file() or any((d / "mfcli.json").is_file() for d in path.iterdir() if d.is_dir()):
+            load_run_dir(path, res)
+        else:
+            raise MfcliError(f"{spec}: a directory with neither mfcli.json nor train_log.jsonl.",
+                             "Pass a checkpoint or run directory, or the files inside it.")
+        return
+    if path.name.endswith("train_log.jsonl"):
+        res.logs[str(path.parent)] = [r for _, r in _read_jsonl(path)]
+        return
+    if path.suffix == ".csv":
+        return load_table(path, res)
+    if path.suffix == ".json":
+        obj = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(obj, dict) and "results" in obj and ("config" in obj or "configs" in obj):
+            return load_lmms_eval(path, obj, res)
+        if isinstance(obj, dict) and (obj.get("schema") == "mfcli.summary/1" or
+                                      (obj and all(isinstance(v, dict) and "accuracy" in v for v in obj.values()))):
+            return load_summary(path, obj, res)
+        _check_schema(obj.get("schema") if isinstance(obj, dict) else None, str(path))
+        raise MfcliError(f"{spec}: a JSON file that is neither an mfcli summary nor lmms-eval results.",
+                         "See docs/formats.md for what report reads.")
+    if path.suffix == ".jsonl":
+        first = next(iter(_read_jsonl(path)), (0, {}))[1]
+        tag = first.get("schema")
+        _check_schema(tag, f"{path}:1")
+        if tag == "mfcli.rank/1":
+            res.ranks += [r for _, r in _read_jsonl(path)]
+            for r in res.ranks:
+                res.models.setdefault(r["model"], model_info(r["model"], r.get("model_path")))
+            return
+        if "verdict" in first:
+            return load_judged(path, res)
+        if {"model", "task", "score"} <= set(first):
+            return load_table(path, res)
+        raise MfcliError(f"{spec}: JSONL that is neither judged records, rank records nor a model,task,score table.",
+                         "Judge predictions first (mfcli judge), or see docs/formats.md.")
+    raise MfcliError(f"{spec}: cannot tell what this is from its extension '{path.suffix}'.",
+                     "report reads .jsonl, .json, .csv files and run/checkpoint directories.")
+
+
+def collect(inputs: list[str], *, targets: list[str] = (), last_wins: bool = False) -> Results:
+    """Read every input; refuse two rows for the same (model, task, metric) from different files."""
+    from mfcli.data.tasks import TASKS
+
+    res = Results()
+    for spec in inputs:
+        load_input(spec, res)
+    seen: dict[tuple, Row] = {}
+    for row in res.rows:
+        key = (row.model, row.task, row.metric)
+        if key in seen and not last_wins:
+            raise MfcliError(f"two results for model '{row.model}', task '{row.task}': {seen[key].source} and {row.source}.",
+                             "Pass only one of them, or --last-wins to keep the later file's.")
+        seen[key] = row
+    res.rows = list(seen.values())
+    for t, task in TASKS.items():  # built-in tasks have fixed roles
+        res.roles.setdefault(t, task.role)
+    for t in targets:
+        res.roles[t] = TARGET
+    if targets:  # the user named the targets: every other task is what the model knew before
+        for r in res.rows:
+            res.roles.setdefault(r.task, PRETRAINED)
+    for info in res.models.values():  # what a checkpoint was fine-tuned on is a target for the report
+        for t in info.targets:
+            res.roles.setdefault(t, TARGET)
+    missing = sorted({r.task for r in res.rows} - set(res.roles))
+    if missing:
+        raise MfcliError(f"task '{missing[0]}' has no role (pre-trained or target) in any input.",
+                         f"Name the fine-tuning targets with --target {missing[0]} (the other tasks count as "
+                         "pre-trained), or add a role column.")
+    for r in res.rows:
+        r.role = res.roles[r.task]
+    return res

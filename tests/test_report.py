@@ -1,0 +1,188 @@
+"""`mfcli rank` and `mfcli report` on the outputs of a tiny run, and every input kind report reads."""
+
+import csv
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import run_cli
+from mfcli.errors import MfcliError
+from mfcli.report.build import build
+from mfcli.report.table import collect
+
+
+@pytest.fixture(scope="module")
+def tiny_run(pico, tmp_path_factory):
+    """base + a 2-epoch full fine-tune on counting, judged on digits (pre-trained) and counting (target),
+    the CLIP baseline, and rank records."""
+    from mfcli.data.prepare import PrepareOptions, prepare
+    from mfcli.eval.emt import EmtOptions, run_emt
+    from mfcli.eval.judges import make_judge
+    from mfcli.eval.judging import judge_file
+    from mfcli.train.loop import run_finetune
+    from mfcli.train.options import TrainOptions
+
+    root = tmp_path_factory.mktemp("report")
+    for task in ("digits", "counting"):
+        prepare(task, root / "data" / task, PrepareOptions(limit=40))
+    data = [str(root / "data" / t) for t in ("digits", "counting")]
+    run = run_finetune("tiny", [data[1]], root / "full", TrainOptions(method="full", lr=1e-3, epochs=2, batch_size=8),
+                       progress=False)
+    judged = []
+    for name, model in (("base", "tiny"), ("clip", "tiny-clip"), ("e1", str(run / "epoch-1")),
+                        ("e2", str(run / "epoch-2"))):
+        run_emt(model, data, root / f"{name}.jsonl", EmtOptions(max_new_tokens=8), progress=False)
+        judge_file(str(root / f"{name}.jsonl"), str(root / f"{name}.judged.jsonl"), make_judge("exact"))
+        judged.append(root / f"{name}.judged.jsonl")
+    r = run_cli("rank", "tiny", run / "epoch-2", "--data", data[0], "--data", data[1], "--nsamples", "6",
+                "--out", root / "rank.jsonl")
+    assert r.returncode == 0, r.stderr
+    return root, judged, run
+
+
+def _judged_accuracy(path):
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    out = {}
+    for r in rows:
+        out.setdefault(r["task"], []).append(r["verdict"] == "correct")
+    return {t: 100.0 * sum(v) / len(v) for t, v in out.items()}
+
+
+def test_rank_records(tiny_run):
+    root, _, run = tiny_run
+    recs = [json.loads(x) for x in (root / "rank.jsonl").read_text().splitlines()]
+    assert [(r["model"], r["task"]) for r in recs] == [("tiny", "digits"), ("tiny", "counting"),
+                                                      (str(run / "epoch-2"), "digits"), (str(run / "epoch-2"), "counting")]
+    for r in recs:
+        assert r["schema"] == "mfcli.rank/1" and r["layer"] == "last" and r["n_images"] == 6
+        assert r["n_tokens"] == 6 * 16  # tiny: 16 image tokens an image
+        assert 1.0 <= r["erank"] <= r["dims"]
+        sv = r["top_singular_values"]
+        assert sv == sorted(sv, reverse=True)
+
+
+def test_rank_matches_erank_of_the_stacked_matrix(pico, tiny_run):
+    """The Gram-accumulated stacked erank equals effective_rank of the explicitly stacked features."""
+    import torch
+
+    from mfcli.analysis.erank import effective_rank
+    from mfcli.analysis.rank import RankOptions, _features, rank_model, sample_records
+    from mfcli.io.records import read_eval
+    from mfcli.models.load import load_mllm
+    from PIL import Image
+
+    root, _, _ = tiny_run
+    recs = read_eval(root / "data" / "digits" / "eval.jsonl")
+    opts = RankOptions(nsamples=5, batch_size=2)
+    got, _ = rank_model("tiny", {"digits": recs}, {"digits": root / "data" / "digits"}, opts)
+    loaded = load_mllm("tiny", device="cpu", dtype="float32")
+    picked = sample_records(recs, 5, 0)
+    assert len({r.label for r in picked}) > 1  # a random sample, not the first (one-class) records
+    images = [Image.open(root / "data" / "digits" / r.image).convert("RGB") for r in picked]
+    feats = _features(loaded.model, loaded.processor, loaded.family, images, [r.prompt for r in picked], ["last"], "cpu")
+    Z = torch.cat(feats["last"])
+    assert got[0]["erank"] == pytest.approx(effective_rank(Z), rel=1e-6)
+
+
+def test_report_numbers_equal_the_judged_files_all_formats(tiny_run, tmp_path):
+    root, judged, run = tiny_run
+    inputs = [*judged, root / "rank.jsonl", run]
+    for ext in (".md", ".html", ".csv", ".json", ".tex"):
+        r = run_cli("report", *inputs, "--out", tmp_path / f"report{ext}")
+        assert r.returncode == 0, r.stderr
+        assert (tmp_path / f"report{ext}").stat().st_size > 200
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert rep["base"] == "tiny" and rep["roles"] == {"digits": "pretrained", "counting": "target"}
+    want = {}
+    for name, path in zip(("tiny", "tiny-clip", str(run / "epoch-1"), str(run / "epoch-2")), judged):
+        for task, acc in _judged_accuracy(path).items():
+            want[(name, task)] = acc
+    got = {(r["model"], r["task"]): r["score"] for r in rep["rows"]}
+    assert got == pytest.approx(want)
+    e2 = str(run / "epoch-2")
+    m = rep["models"][e2]
+    assert m["method"] == "full" and m["epoch"] == 2
+    from mfcli.report.stats import h_score
+
+    assert m["h_score"] == pytest.approx(h_score([want[(e2, "digits")]], [want[(e2, "counting")]]))
+    assert rep["models"]["tiny-clip"]["kind"] == "vision-encoder"
+    with open(tmp_path / "report.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["model"], r["task"]) for r in rows} == set(want)
+    md = (tmp_path / "report.md").read_text()
+    assert "Change against tiny" in md and "H" in md and (tmp_path / "report_files" / "epochs.png").is_file()
+    assert "data:image/png;base64," in (tmp_path / "report.html").read_text()
+    assert r"\toprule" in (tmp_path / "report.tex").read_text()
+    ranks = {(x["model"], x["task"]) for x in rep["ranks"]}
+    assert ("tiny", "digits") in ranks
+
+
+def test_report_paired_test_and_interval(tiny_run):
+    root, judged, run = tiny_run
+    rep = build(collect([str(p) for p in judged]))
+    cell = rep.cells[(str(run / "epoch-2"), "digits")]
+    base = rep.cells[("tiny", "digits")]
+    assert cell.delta == pytest.approx(cell.score - base.score)
+    assert 0.0 <= cell.p_value <= 1.0 and cell.interval[0] <= cell.score <= cell.interval[1]
+    assert rep.curves and sorted(e for e, _ in rep.curves["full"]["counting"]) == [0.0, 1.0, 2.0]
+
+
+def test_report_html_renders_in_chromium(tiny_run, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if not browser:
+        pytest.skip("no headless Chromium installed (Debian: apt-get install chromium)")
+    root, judged, run = tiny_run
+    assert run_cli("report", *judged, run, "--out", tmp_path / "r.html").returncode == 0
+    png = tmp_path / "shot.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={png}",
+                    "--window-size=1200,1600", (tmp_path / "r.html").as_uri()], capture_output=True, timeout=120)
+    from PIL import Image
+
+    im = Image.open(png).convert("L")
+    lo, hi = im.getextrema()
+    assert hi - lo > 100  # not a blank page
+
+
+def test_plain_table_and_lmms_eval_inputs(tmp_path):
+    (tmp_path / "paper.csv").write_text("model,task,score,role,n\nbase,mnist,90.0,pretrained,100\n"
+                                        "base,cifar,40.0,target,100\nsft,mnist,60.0,pretrained,100\n"
+                                        "sft,cifar,80.0,target,100\n")
+    lmms = {"results": {"ok_vqa": {"alias": "ok_vqa", "exact_match,none": 0.5, "exact_match_stderr,none": 0.01},
+                        "flickr30k": {"flickr_CIDEr,none": 0.62}},
+            "config": {"model": "llava", "model_args": "pretrained=liuhaotian/llava-v1.5-7b"},
+            "n-samples": {"ok_vqa": {"original": 5046, "effective": 5046}}}
+    (tmp_path / "llava_results.json").write_text(json.dumps(lmms))
+    res = collect([str(tmp_path / "paper.csv"), str(tmp_path / "llava_results.json")],
+                  targets=["cifar", "flickr30k"])
+    got = {(r.model, r.task, r.metric): (r.score, r.n) for r in res.rows}
+    assert got[("liuhaotian/llava-v1.5-7b", "ok_vqa", "exact_match")] == (50.0, 5046)
+    assert got[("liuhaotian/llava-v1.5-7b", "flickr30k", "flickr_CIDEr")] == (0.62, None)  # CIDEr keeps its scale
+    rep = build(res, base="base")
+    assert rep.summary["sft"]["h_score"] == pytest.approx(2 * 60 * 80 / 140)
+    assert rep.cells[("sft", "mnist")].delta == pytest.approx(-30.0)
+    assert rep.cells[("sft", "mnist")].interval == pytest.approx((50.2, 69.1), abs=0.1)
+
+
+def test_report_bad_inputs(tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("model,task,score\nm,t,1\n")
+    b.write_text("model,task,score\nm,t,2\n")
+    r = run_cli("report", a, b, "--target", "t")
+    assert r.returncode == 1 and "a.csv" in r.stderr and "b.csv" in r.stderr and "--last-wins" in r.stderr
+    r = run_cli("report", a, b, "--target", "t", "--last-wins", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["rows"][0]["score"] == 2.0
+    r = run_cli("report", a)
+    assert r.returncode == 1 and "--target t" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("report", a, "--target", "t", "--out", tmp_path / "x.docx")
+    assert r.returncode == 2 and "unknown format" in r.stderr
+    (tmp_path / "odd.txt").write_text("hello")
+    r = run_cli("report", tmp_path / "odd.txt")
+    assert r.returncode == 1 and "extension" in r.stderr
+    (tmp_path / "future.jsonl").write_text(json.dumps({"schema": "mfcli.judged/9", "verdict": "correct"}) + "\n")
+    r = run_cli("report", tmp_path / "future.jsonl")
+    assert r.returncode == 1 and "mfcli.judged/9" in r.stderr
+    with pytest.raises(MfcliError, match="score 'x' is not a number"):
+        (tmp_path / "bad.csv").write_text("model,task,score\nm,t,x\n")
+        collect([str(tmp_path / "bad.csv")], targets=["t"])
