@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 OUT    ?= out
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test mutants clean
 
 setup: $(VENV)/.installed
 
@@ -30,5 +30,11 @@ demo: setup
 test: setup
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest
 
+# Mutation testing of the numerical cores and the judges (not part of CI: tens of minutes on 2 cores).
+mutants: setup
+	$(BIN)/pip install --quiet mutmut==3.8.1
+	rm -rf mutants
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/mutmut run; $(BIN)/mutmut results | grep -v "no tests" || true
+
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache
+	rm -rf $(VENV) $(OUT) .pytest_cache mutants
