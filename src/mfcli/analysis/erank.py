@@ -17,9 +17,12 @@ def singular_values(Z: torch.Tensor) -> torch.Tensor:
     """σ of Z (descending, float64) from the smaller Gram matrix: Z has many more tokens than dims (or
     the reverse), so the eigenvalues of the min(n, d)² Gram matrix cost a fraction of a full SVD."""
     Z = Z.detach().to(torch.float64)
-    G = Z.T @ Z if Z.shape[0] >= Z.shape[1] else Z @ Z.T
-    ev = torch.linalg.eigvalsh(G).clamp_min(0.0)  # tiny negative round-off is zero
-    return ev.flip(0).sqrt()
+    return sigma_from_gram(Z.T @ Z if Z.shape[0] >= Z.shape[1] else Z @ Z.T)
+
+
+def sigma_from_gram(G: torch.Tensor) -> torch.Tensor:
+    """σ (descending) from G = ZᵀZ or ZZᵀ: the square roots of its eigenvalues."""
+    return torch.linalg.eigvalsh(G).clamp_min(0.0).flip(0).sqrt()  # tiny negative round-off is zero
 
 
 def effective_rank_from_sigma(sigma: torch.Tensor) -> float:

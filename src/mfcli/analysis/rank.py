@@ -74,9 +74,9 @@ class GramAccumulator:
         self.tokens += Z.shape[0]
 
     def singular_values(self):
-        import torch
+        from mfcli.analysis.erank import sigma_from_gram
 
-        return torch.linalg.eigvalsh(self.G).clamp_min(0.0).flip(0).sqrt()
+        return sigma_from_gram(self.G)
 
 
 def _features(model, processor, family, images, prompts, layers: list, device):
