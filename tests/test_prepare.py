@@ -138,3 +138,15 @@ def test_default_eval_split_is_tinys_held_out_split(tmp_path):
     prepare("shapes", tmp_path / "s")
     _, held = split_indices(len(TASKS["shapes"].load()[1]), 0.2, 0)
     assert {e.id for e in read_eval(tmp_path / "s" / "eval.jsonl")} == {f"shapes-{i:05d}" for i in held}
+
+
+def test_splits_are_written_in_a_seeded_random_order(tmp_path):
+    # issue 12.1: rows grouped by label made `head -n` (and tailor's calibration) one class
+    prepare("digits", tmp_path / "d")
+    tr = read_train(tmp_path / "d" / "train.jsonl")
+    ev = read_eval(tmp_path / "d" / "eval.jsonl")
+    assert len({r.label for r in tr[:40]}) >= 8 and len({r.label for r in ev[:40]}) >= 8
+    ids = [r.id for r in tr]
+    assert ids != sorted(ids)
+    prepare("digits", tmp_path / "e")
+    assert [r.id for r in read_train(tmp_path / "e" / "train.jsonl")] == ids  # same seed, same order

@@ -134,3 +134,14 @@ def test_cli_bad_inputs(pico, sft, tmp_path):
     assert r.returncode == 1 and "--data" in r.stderr and not (tmp_path / "nodata").exists()
     r = run_cli("tailor", "tiny", pico["tiny-clip"], "--out", tmp_path / "arch")
     assert r.returncode == 1 and "Traceback" not in r.stderr
+
+
+def test_calibration_sample_is_seeded_and_spread_over_the_file():
+    from mfcli.merge.tailor import calibration_sample
+
+    a = calibration_sample(1000, 128, seed=0)
+    assert a == calibration_sample(1000, 128, seed=0) and a != calibration_sample(1000, 128, seed=1)
+    assert len(set(a)) == 128 and a != list(range(128))
+    # a file grouped into 10 blocks (one per class): the sample reaches every block
+    assert len({i // 100 for i in a}) == 10
+    assert calibration_sample(50, 128, seed=0) == list(range(50))

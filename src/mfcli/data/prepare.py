@@ -91,8 +91,13 @@ def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions(
         if not train_rows or not eval_rows:
             raise MfcliError(f"'{source}' gave too few readable images to split ({len(train_rows) + len(eval_rows)}).",
                              "Add images, or raise --eval-fraction / --limit.")
-        write_jsonl_atomic(tmp / "train.jsonl", train_rows)
-        write_jsonl_atomic(tmp / "eval.jsonl", eval_rows)
+        # rows in a seeded random order, not grouped by label: `head -n` of either file (and any
+        # consumer that takes the first N records) is then a fair sample of the classes
+        import numpy as np
+
+        rng = np.random.default_rng([opts.seed, 1])
+        write_jsonl_atomic(tmp / "train.jsonl", [train_rows[i] for i in rng.permutation(len(train_rows))])
+        write_jsonl_atomic(tmp / "eval.jsonl", [eval_rows[i] for i in rng.permutation(len(eval_rows))])
         info = DatasetInfo(
             name=src.name, source=src.description, labels=labels, noun=noun,
             counts={"train": dict(sorted(counts["train"].items())), "eval": dict(sorted(counts["eval"].items())),

@@ -41,7 +41,7 @@ class TailorOptions:
     compensate: bool = True  # --no-compensate: the paper's ablation (Table 4)
     layers: str | None = None  # restrict to decoder layers, e.g. "20-31" (the authors' code)
     lam: float = 1.0  # task-arithmetic / ties scaling λ
-    seed: int = 0  # DARE's random drop
+    seed: int = 0  # DARE's random drop and the calibration sample
     device: str = "auto"
 
     def __post_init__(self):
@@ -240,11 +240,20 @@ def _calibration(sft_path: str, opts: TailorOptions):
     return files[0]
 
 
-def _batches(processor, data: str, n: int, batch_size: int = 8):
+def calibration_sample(n_total: int, n: int, seed: int) -> list[int]:
+    """Indices of a seeded random sample of n records (the file's first n could all be one class)."""
+    import numpy as np
+
+    if n >= n_total:
+        return list(range(n_total))
+    return sorted(np.random.default_rng(seed).choice(n_total, size=n, replace=False).tolist())
+
+
+def _batches(processor, data: str, n: int, seed: int, batch_size: int = 8):
     from mfcli.train.data import Batcher, load_examples
 
     examples, _ = load_examples([data])
-    examples = examples[:n]
+    examples = [examples[i] for i in calibration_sample(len(examples), n, seed)]
     batcher = Batcher(processor)
     return [batcher(examples[i:i + batch_size]) for i in range(0, len(examples), batch_size)]
 
@@ -350,12 +359,12 @@ def _stream_merge(pre_spec, pre_path, pre, sft_specs, sources, sfts, config, fam
 
                 m = load_mllm(src, device="cpu", dtype="float32")
                 names = {n for n, _ in m.model.named_parameters()}
-                g = loss_gradients(m.model, _batches(m.processor, data, opts.nsamples), names)
+                g = loss_gradients(m.model, _batches(m.processor, data, opts.nsamples, opts.seed), names)
                 grads.append({pre.key_for(n): v for n, v in g.items()})
                 del m
             else:
                 processor = AutoProcessor.from_pretrained(sft.path)
-                batches = _batches(processor, data, opts.nsamples)
+                batches = _batches(processor, data, opts.nsamples, opts.seed)
                 stream.load_params(head, sft, "")  # the non-decoder parts, and layer 0 (replaced below)
                 changed = {n for n in linears if _changed(pre, sft, pre.key_for(n + ".weight"))}
                 hooks = stream.linear_hooks(head, "", changed, H)
