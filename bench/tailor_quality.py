@@ -16,7 +16,8 @@ from forgetting import accuracy  # bench/ is on sys.path when this script runs
 from mfcli.data.tasks import PRETRAINED, TASKS
 from mfcli.eval.judges import make_judge
 from mfcli.report.stats import h_score
-from mfcli.merge.tailor import TailorOptions, run_tailor
+from mfcli.merge.options import TailorOptions
+from mfcli.merge.run import run_tailor
 
 
 def main():

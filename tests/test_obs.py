@@ -139,7 +139,7 @@ def test_refinement_obeys_the_cg_bound_at_product_defaults(seed):
     rows, cols = 6, 24
     delta, H, _ = layer(rows, cols, 400, seed)
     keep = torch.rand(rows, cols, generator=torch.Generator().manual_seed(100 + seed)) < 0.9
-    from mfcli.merge.tailor import TailorOptions
+    from mfcli.merge.options import TailorOptions
 
     product = TailorOptions()  # what `mfcli tailor` runs with
     assert (product.damp, product.refine_steps) == (0.01, 10)

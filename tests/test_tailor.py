@@ -6,7 +6,9 @@ import torch
 from conftest import run_cli
 from mfcli.errors import MfcliError, UsageError
 from mfcli.merge.obs import HessianAccumulator
-from mfcli.merge.tailor import TailorOptions, merge_state, top_mask
+from mfcli.merge.fuse import merge_state
+from mfcli.merge.masks import top_mask
+from mfcli.merge.options import TailorOptions
 
 
 def toy(n_sft=1, seed=0):
@@ -106,7 +108,7 @@ def test_cli_tailor_end_to_end(pico, sft, tmp_path):
     assert hess and all(t["error_fused"] <= t["error_masked"] * (1 + 1e-5) for t in hess)
     assert m["data"] and m["data"][0]["path"].endswith("train.jsonl")  # calibration found via SFT's manifest
     # the output has exactly PRE's tensors
-    from mfcli.merge.tailor import _tensor_index
+    from mfcli.merge.run import _tensor_index
 
     assert _tensor_index(pico["tiny"]) == _tensor_index(tmp_path / "t")
 
@@ -137,7 +139,7 @@ def test_cli_bad_inputs(pico, sft, tmp_path):
 
 
 def test_calibration_sample_is_seeded_and_spread_over_the_file():
-    from mfcli.merge.tailor import calibration_sample
+    from mfcli.merge.calibration import calibration_sample
 
     a = calibration_sample(1000, 128, seed=0)
     assert a == calibration_sample(1000, 128, seed=0) and a != calibration_sample(1000, 128, seed=1)
@@ -145,3 +147,55 @@ def test_calibration_sample_is_seeded_and_spread_over_the_file():
     # a file grouped into 10 blocks (one per class): the sample reaches every block
     assert len({i // 100 for i in a}) == 10
     assert calibration_sample(50, 128, seed=0) == list(range(50))
+
+
+# --- the exact kept set on a hand-made Δ (Eq. 9-11): the most salient / sensitive changes, never the least ---
+
+HAND_DELTA = torch.tensor([[0.5, -0.1, 0.05, -0.9],
+                           [0.2, 0.0, -0.3, 0.01]])  # 7 changed entries; (1, 1) is unchanged
+
+
+def hand_case(h_diag):
+    pre = {"lin.weight": torch.zeros(2, 4)}
+    sft = {"lin.weight": HAND_DELTA.clone()}
+    acc = HessianAccumulator(4)
+    acc.H, acc.n = torch.diag(torch.tensor(h_diag)), 1  # diagonal H: OBS moves nothing, the mask is all there is
+    return pre, [sft], [{"lin": acc}]
+
+
+def kept_entries(fused):
+    return {tuple(i) for i in torch.nonzero(fused["lin.weight"]).tolist()}
+
+
+@pytest.mark.parametrize("omega, expected", [
+    (1.0, {(0, 3), (0, 0), (1, 2)}),  # Eq. 10 salience |Δ|: 0.9, 0.5, 0.3
+    # Eq. 9 sensitivity Δ²/(2[H⁻¹]_mm) = Δ²·h/2 with h = (0.01, 100, 1, 0.01): 0.5, 0.045, 0.0041 lead
+    (0.0, {(0, 1), (1, 2), (0, 3)}),
+])
+def test_tailor_keeps_exactly_the_top_scored_changes(omega, expected):
+    pre, sfts, hs = hand_case([0.01, 100.0, 1.0, 0.01])
+    opts = TailorOptions(sparsity=3 / 7, omega=omega, damp=1e-9, compensate=False)
+    fused, report = merge_state(pre, sfts, opts, hessians=hs, linear_of={"lin.weight": "lin"})
+    assert report.tensors[0].path == "hessian"
+    assert kept_entries(fused) == expected
+    for r, c in expected:  # kept entries carry the fine-tuned value itself
+        assert fused["lin.weight"][r, c] == HAND_DELTA[r, c]
+
+
+def test_salience_path_and_row_scope_keep_the_largest():
+    pre = {"norm.weight": torch.zeros(2, 4)}  # no Hessian: salience only
+    fused, _ = merge_state(pre, [{"norm.weight": HAND_DELTA.clone()}], TailorOptions(sparsity=3 / 7))
+    assert kept_entries({"lin.weight": fused["norm.weight"]}) == {(0, 3), (0, 0), (1, 2)}
+    m = top_mask(HAND_DELTA.abs(), HAND_DELTA != 0, 0.5, "row")  # row 0: 4 changed → 2; row 1: 3 changed → 2 (1.5 rounds up)
+    assert {tuple(i) for i in torch.nonzero(m).tolist()} == {(0, 3), (0, 0), (1, 2), (1, 0)}
+
+
+def test_dare_seeds_differ_by_tensor_and_repeat():
+    g = torch.Generator().manual_seed(0)
+    pre = {"a": torch.zeros(20, 20), "b": torch.zeros(20, 20)}
+    sft = {"a": torch.randn(20, 20, generator=g) + 3, "b": torch.randn(20, 20, generator=g) + 3}
+    opts = TailorOptions(method="dare", sparsity=0.3, seed=7)
+    one, _ = merge_state(pre, [sft], opts)
+    two, _ = merge_state(pre, [sft], opts)
+    assert all(torch.equal(one[k], two[k]) for k in one)  # reproducible for a seed
+    assert not torch.equal(one["a"] != 0, one["b"] != 0)  # but not the same mask for every tensor of a shape

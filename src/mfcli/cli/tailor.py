@@ -36,7 +36,8 @@ def tailor(
     lam: Annotated[float, typer.Option("--lambda", help="task-arithmetic / ties scale.")] = 1.0,
     seed: Annotated[int, typer.Option(help="DARE's random seed.")] = 0,
 ):
-    from mfcli.merge.tailor import TailorOptions, run_tailor
+    from mfcli.merge.options import TailorOptions
+    from mfcli.merge.run import run_tailor
 
     opts = TailorOptions(sparsity=sparsity, method=method, data=data, nsamples=nsamples, omega=omega,
                          score_norm=score_norm, mask_scope=mask_scope, block_size=block_size, damp=damp,

@@ -1,0 +1,53 @@
+"""Calibration for `tailor`: which data, which records, and the batches and gradients made from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from mfcli.errors import MfcliError
+
+
+def calibration_data(sft_path: str, opts) -> str:
+    """Calibration train.jsonl: --data, or the training data recorded in SFT's manifest."""
+    from mfcli.io.checkpoint import read_manifest
+
+    if opts.data:
+        return opts.data
+    manifest = read_manifest(sft_path) or {}
+    files = [d["path"] for d in manifest.get("data", []) if str(d.get("path", "")).endswith(".jsonl")]
+    if not files:
+        raise MfcliError(f"no calibration data: {sft_path} records no training data in mfcli.json.",
+                         "Pass --data path/to/train.jsonl (the target task's training data).")
+    if not Path(files[0]).is_file():
+        raise MfcliError(f"the calibration data recorded for {sft_path} ({files[0]}) is gone.", "Pass --data.")
+    return files[0]
+
+
+def calibration_sample(n_total: int, n: int, seed: int) -> list[int]:
+    """Indices of a seeded random sample of n records (the file's first n could all be one class)."""
+    import numpy as np
+
+    if n >= n_total:
+        return list(range(n_total))
+    return sorted(np.random.default_rng(seed).choice(n_total, size=n, replace=False).tolist())
+
+
+def calibration_batches(processor, data: str, n: int, seed: int, batch_size: int = 8):
+    from mfcli.train.data import Batcher, load_examples
+
+    examples, _ = load_examples([data])
+    examples = [examples[i] for i in calibration_sample(len(examples), n, seed)]
+    batcher = Batcher(processor)
+    return [batcher(examples[i:i + batch_size]) for i in range(0, len(examples), batch_size)]
+
+
+def loss_gradients(model, batches, names: set[str]) -> dict[str, torch.Tensor]:
+    """Grafting's signal: ∇ of the target-task loss at the fine-tuned weights."""
+    params = {n: p for n, p in model.named_parameters() if n in names}
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in params)
+    for b in batches:
+        model(**b).loss.backward()
+    return {n: p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for n, p in params.items()}

@@ -1,0 +1,78 @@
+"""One group of tensors merged in memory: Θ_fused = Θ_pre + patch, tensor by tensor, with a report.
+
+Works on plain state dicts (testable with randn); the streaming driver (run.py) calls it one decoder
+layer at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from mfcli.errors import MfcliError
+from mfcli.merge import methods
+from mfcli.merge.options import TailorOptions
+
+
+@dataclass
+class TensorReport:
+    name: str
+    changed: int
+    kept: int
+    path: str  # "hessian" or "salience"
+    error_masked: float | None = None
+    error_fused: float | None = None
+    damp: float | None = None
+    retries: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class Report:
+    tensors: list = field(default_factory=list)
+
+    def summary(self) -> dict:
+        changed = sum(t.changed for t in self.tensors)
+        kept = sum(t.kept for t in self.tensors)
+        return {"changed_params": changed, "kept_params": kept, "kept_fraction": kept / changed if changed else 0.0,
+                "tensors": [asdict(t) for t in self.tensors]}
+
+
+def merge_state(pre: dict, sfts: list[dict], opts: TailorOptions, *, hessians: list[dict] | None = None,
+                grads: list[dict] | None = None, linear_of: dict[str, str] | None = None,
+                layer_filter=None) -> tuple[dict, Report]:
+    """The fused state dict and a per-tensor report.
+
+    hessians: per SFT, {linear module name: HessianAccumulator}; linear_of maps a weight's parameter
+    name to its module name (the Hessian key). grads: per SFT, {parameter name: ∇L}."""
+    method = methods.get(opts.method)
+    report = Report()
+    out = {}
+    for name, w_pre in pre.items():
+        deltas = [s[name].float() - w_pre.float() for s in sfts]
+        for i, d in enumerate(deltas):
+            if not torch.isfinite(d).all():
+                raise MfcliError(f"tensor '{name}' holds NaN or inf (in PRE or SFT #{i + 1}).",
+                                 "Check that checkpoint; mfcli will not merge non-finite weights.")
+        changed = torch.zeros_like(deltas[0], dtype=torch.bool)
+        for d in deltas:
+            changed |= d != 0
+        if not changed.any() or (layer_filter is not None and not layer_filter(name)):
+            out[name] = w_pre.clone()  # unchanged, or outside --layers: the pre-trained value
+            continue
+        t0 = time.perf_counter()
+        key = (linear_of or {}).get(name)
+        inputs = methods.TensorInputs(
+            name, w_pre.float(), deltas,
+            hessians=[h[key].H if key in h else None for h in hessians] if hessians else [],
+            grads=[g.get(name) for g in grads] if grads else [])
+        rep = TensorReport(name, int(changed.sum()), 0, "salience")
+        patch = method.patch(inputs, opts, rep)  # sets rep.kept (and the Hessian path's errors)
+        out[name] = (w_pre.float() + patch).to(w_pre.dtype)
+        if not torch.isfinite(out[name]).all():
+            raise MfcliError(f"tensor '{name}' became NaN/inf while merging.", "Raise --damp, or check the inputs.")
+        rep.seconds = round(time.perf_counter() - t0, 4)
+        report.tensors.append(rep)
+    return out, report
