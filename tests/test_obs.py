@@ -143,16 +143,41 @@ def test_refinement_obeys_the_cg_bound_at_product_defaults(seed):
 
     product = TailorOptions()  # what `mfcli tailor` runs with
     assert (product.damp, product.refine_steps) == (0.01, 10)
-    res = tailor_linear(delta, keep, H, block_size=8, damp=product.damp, refine_steps=product.refine_steps)
-    Hd = H.double() + 0.01 * torch.mean(torch.diag(H.double())) * torch.eye(cols, dtype=torch.float64)
+    res = tailor_linear(delta, keep, H, block_size=8, damp=product.damp, refine_steps=product.refine_steps,
+                        comp_penalty=product.comp_penalty)
+    eye = torch.mean(torch.diag(H.double())) * torch.eye(cols, dtype=torch.float64)
+    Hp = H.double() + product.comp_penalty * eye  # the objective with Eq. 5's closeness penalty
+    Hd = Hp + product.damp * eye  # and the numerical damping
     best = best_for_mask(delta, keep, Hd)
     obs = compensate(delta, keep, damped_inverse(H, 0.01), 8).double()
     masked = torch.where(keep, delta, torch.zeros_like(delta)).double()
     f = lambda z: row_errors(delta.double() - z, Hd)  # noqa: E731
-    start = torch.minimum(f(obs), f(masked))
+    pick_obs = row_errors(delta.double() - obs, Hp) <= row_errors(delta.double() - masked, Hp)
+    start = torch.where(pick_obs, f(obs), f(masked))
     for r in range(rows):
         ev = torch.linalg.eigvalsh(Hd[keep[r]][:, keep[r]])
         kappa = float(ev[-1] / ev[0])
         rate = ((kappa ** 0.5 - 1) / (kappa ** 0.5 + 1)) ** (2 * 10)
         excess = float(f(res.delta.double())[r] - f(best)[r])
         assert excess <= 4 * rate * float(start[r] - f(best)[r]) + 1e-6 * float(start[r]), (r, kappa)
+
+
+def test_compensation_penalty_is_eq5_closeness():
+    """comp_penalty μ adds μ·mean(diag H)·||C||² to the fit (C = z − M⊙Δ, the compensation): at μ = 0
+    the unconstrained fit (its compensation larger than the kept changes themselves); as μ grows the
+    patch shrinks monotonically toward the plain mask, and at each μ it is the penalised optimum."""
+    rows, cols = 6, 24
+    delta, H, _ = layer(rows, cols, 400, 0)
+    keep = torch.rand(rows, cols, generator=torch.Generator().manual_seed(7)) < 0.1
+    masked = torch.where(keep, delta, torch.zeros_like(delta))
+    eye = torch.mean(torch.diag(H.double())) * torch.eye(cols, dtype=torch.float64)
+    sizes = []
+    for mu in (0.0, 0.1, 1.0, 10.0, 1e4):
+        res = tailor_linear(delta, keep, H, damp=1e-6, refine_steps=60, comp_penalty=mu)
+        comp = (res.delta - masked).double()
+        sizes.append(float(comp.norm()))
+        want = best_for_mask(delta, keep, H.double() + mu * eye)  # least squares with the penalty
+        assert torch.allclose(res.delta.double(), want, atol=1e-4 * float(delta.abs().max()) + 1e-6)
+        assert torch.all(res.delta[~keep] == 0)
+    assert all(a > b for a, b in zip(sizes, sizes[1:]))
+    assert sizes[0] > float(masked.norm()) and sizes[-1] < 1e-3 * float(masked.norm())

@@ -199,3 +199,46 @@ def test_dare_seeds_differ_by_tensor_and_repeat():
     two, _ = merge_state(pre, [sft], opts)
     assert all(torch.equal(one[k], two[k]) for k in one)  # reproducible for a seed
     assert not torch.equal(one["a"] != 0, one["b"] != 0)  # but not the same mask for every tensor of a shape
+
+
+def test_scope_paper_tailors_decoder_and_projector_and_keeps_the_rest_fine_tuned():
+    from mfcli.merge.run import router
+    from mfcli.models.families import FAMILIES
+
+    names = {"model.language_model.layers.0.mlp.down_proj.weight": "merge",
+             "model.multi_modal_projector.linear_1.bias": "merge",
+             "model.language_model.embed_tokens.weight": "sft", "lm_head.weight": "sft",
+             "model.language_model.norm.weight": "sft", "model.vision_tower.x.weight": "sft"}
+    paper = router(TailorOptions(scope="paper"), FAMILIES["llava"])
+    assert {n: paper(n) for n in names} == names
+    assert {router(TailorOptions(), FAMILIES["llava"])(n) for n in names} == {"merge"}
+    layered = router(TailorOptions(layers="1-2"), FAMILIES["llava"])  # outside --layers: PRE
+    assert [layered(n) for n in ("model.language_model.layers.1.q.weight", "model.language_model.layers.0.q.weight",
+                                 "model.multi_modal_projector.linear_1.bias")] == ["merge", "pre", "pre"]
+
+    g = torch.Generator().manual_seed(0)
+    pre = {"a": torch.zeros(4, 5), "b": torch.zeros(4, 5)}
+    sfts = [{k: torch.randn(4, 5, generator=g) for k in pre} for _ in range(2)]
+    fused, rep = merge_state(pre, sfts, TailorOptions(sparsity=0.2), route=lambda n: "sft" if n == "b" else "merge")
+    assert torch.allclose(fused["b"], (sfts[0]["b"] + sfts[1]["b"]) / 2)  # the mean fine-tuned value
+    assert [t.name for t in rep.tensors] == ["a"] and rep.summary()["outside_scope_params"] == 20
+
+
+def test_manifest_records_the_patch_distance_from_pre():
+    d = HAND_DELTA
+    fused, rep = merge_state({"w": torch.zeros(2, 4)}, [{"w": d.clone()}], TailorOptions(sparsity=3 / 7))
+    t = rep.tensors[0]
+    assert t.patch_l1 == pytest.approx(0.9 + 0.5 + 0.3) and t.delta_l1 == pytest.approx(float(d.abs().sum()))
+    assert t.max_ratio == pytest.approx(1.0)  # the largest change itself is kept, nothing grew
+    # on correlated inputs the unconstrained compensation outgrows the fine-tuned change; the penalty holds it
+    pre, sfts, hs = toy()
+    g = torch.Generator().manual_seed(1)
+    hs[0]["lin"] = HessianAccumulator(16)
+    hs[0]["lin"].add(torch.randn(400, 16, generator=g) @ torch.randn(16, 16, generator=g))
+    _, rep = merge_state(pre, sfts, TailorOptions(sparsity=0.1, comp_penalty=0.0, refine_steps=30), hessians=hs,
+                         linear_of={"lin.weight": "lin"})
+    lin = next(t for t in rep.tensors if t.name == "lin.weight")
+    _, rep_c = merge_state(pre, sfts, TailorOptions(sparsity=0.1, comp_penalty=100.0, refine_steps=30), hessians=hs,
+                           linear_of={"lin.weight": "lin"})
+    lin_c = next(t for t in rep_c.tensors if t.name == "lin.weight")
+    assert lin.max_ratio > 1.0 and lin_c.max_ratio < lin.max_ratio and lin_c.patch_l1 < lin.patch_l1

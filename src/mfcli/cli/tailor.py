@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from mfcli.cli import app
+from mfcli.merge.options import TailorOptions
 
 
 @app.command(help="Keep a small patch of the fine-tuned changes (Model Tailor) or merge with a baseline.\n\n"
@@ -31,17 +32,23 @@ def tailor(
     block_size: Annotated[int, typer.Option(help="OBS lazy-update block size.")] = 128,
     damp: Annotated[float, typer.Option(help="Damping, fraction of mean diag(H).")] = 0.01,
     refine_steps: Annotated[int, typer.Option(help="CG steps after OBS (0: OBS only).")] = 10,
+    comp_penalty: Annotated[float, typer.Option(
+        help="Eq. 5's closeness to PRE: penalty on the compensation's size, in units of mean diag(H) "
+             "(0: unconstrained least squares; large: the plain mask).")] = TailorOptions.comp_penalty,
+    scope: Annotated[str, typer.Option(
+        help="Tensors tailored: all (every changed tensor) or paper (decoder layers + projector; "
+             "the rest keep their fine-tuned values).")] = TailorOptions.scope,
     compensate: Annotated[bool, typer.Option("--compensate/--no-compensate", help="OBS compensation.")] = True,
     layers: Annotated[Optional[str], typer.Option(help="Decoder layers to tailor, e.g. 20-31; others revert.")] = None,
     lam: Annotated[float, typer.Option("--lambda", help="task-arithmetic / ties scale.")] = 1.0,
     seed: Annotated[int, typer.Option(help="DARE's random seed.")] = 0,
 ):
-    from mfcli.merge.options import TailorOptions
     from mfcli.merge.run import run_tailor
 
     opts = TailorOptions(sparsity=sparsity, method=method, data=data, nsamples=nsamples, omega=omega,
                          score_norm=score_norm, mask_scope=mask_scope, block_size=block_size, damp=damp,
-                         refine_steps=refine_steps, compensate=compensate, layers=layers, lam=lam, seed=seed)
+                         refine_steps=refine_steps, comp_penalty=comp_penalty, scope=scope,
+                         compensate=compensate, layers=layers, lam=lam, seed=seed)
     s = run_tailor(pre, sft, out, opts, log=lambda m: print(m, file=sys.stderr))
     print(f"{method}: kept {s['kept_params']:,} of {s['changed_params']:,} changed parameters "
           f"({100 * s['kept_fraction']:.1f} %) -> {out}", file=sys.stderr)

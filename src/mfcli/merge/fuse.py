@@ -27,26 +27,34 @@ class TensorReport:
     damp: float | None = None
     retries: int = 0
     seconds: float = 0.0
+    # the patch's distance from PRE (Eq. 5's closeness): L1 of the patch against L1 of the (mean)
+    # fine-tuned change, and its largest entry over the fine-tuned change's largest
+    patch_l1: float = 0.0
+    delta_l1: float = 0.0
+    max_ratio: float = 0.0
 
 
 @dataclass
 class Report:
     tensors: list = field(default_factory=list)
+    outside_scope: int = 0  # changed parameters that kept their fine-tuned value (--scope), not in the budget
 
     def summary(self) -> dict:
         changed = sum(t.changed for t in self.tensors)
         kept = sum(t.kept for t in self.tensors)
         return {"changed_params": changed, "kept_params": kept, "kept_fraction": kept / changed if changed else 0.0,
-                "tensors": [asdict(t) for t in self.tensors]}
+                "outside_scope_params": self.outside_scope, "tensors": [asdict(t) for t in self.tensors]}
 
 
 def merge_state(pre: dict, sfts: list[dict], opts: TailorOptions, *, hessians: list[dict] | None = None,
                 grads: list[dict] | None = None, linear_of: dict[str, str] | None = None,
-                layer_filter=None) -> tuple[dict, Report]:
+                route=None) -> tuple[dict, Report]:
     """The fused state dict and a per-tensor report.
 
     hessians: per SFT, {linear module name: HessianAccumulator}; linear_of maps a weight's parameter
-    name to its module name (the Hessian key). grads: per SFT, {parameter name: ∇L}."""
+    name to its module name (the Hessian key). grads: per SFT, {parameter name: ∇L}. route(name)
+    says what a changed tensor gets: "merge" (the method; the default), "pre" (reverted: outside
+    --layers) or "sft" (the mean fine-tuned value: outside --scope)."""
     method = methods.get(opts.method)
     report = Report()
     out = {}
@@ -59,8 +67,14 @@ def merge_state(pre: dict, sfts: list[dict], opts: TailorOptions, *, hessians: l
         changed = torch.zeros_like(deltas[0], dtype=torch.bool)
         for d in deltas:
             changed |= d != 0
-        if not changed.any() or (layer_filter is not None and not layer_filter(name)):
+        where = route(name) if route is not None else "merge"
+        if not changed.any() or where == "pre":
             out[name] = w_pre.clone()  # unchanged, or outside --layers: the pre-trained value
+            continue
+        mean_delta = sum(deltas) / len(deltas)
+        if where == "sft":  # outside --scope: the fine-tuned value, not counted in the budget
+            out[name] = (w_pre.float() + mean_delta).to(w_pre.dtype)
+            report.outside_scope += int(changed.sum())
             continue
         t0 = time.perf_counter()
         key = (linear_of or {}).get(name)
@@ -73,6 +87,8 @@ def merge_state(pre: dict, sfts: list[dict], opts: TailorOptions, *, hessians: l
         out[name] = (w_pre.float() + patch).to(w_pre.dtype)
         if not torch.isfinite(out[name]).all():
             raise MfcliError(f"tensor '{name}' became NaN/inf while merging.", "Raise --damp, or check the inputs.")
+        rep.patch_l1, rep.delta_l1 = float(patch.abs().sum()), float(mean_delta.abs().sum())
+        rep.max_ratio = float(patch.abs().max() / mean_delta.abs().max().clamp_min(1e-30))
         rep.seconds = round(time.perf_counter() - t0, 4)
         report.tensors.append(rep)
     return out, report

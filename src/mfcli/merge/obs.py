@@ -154,8 +154,17 @@ class LayerResult:
 
 def tailor_linear(delta: torch.Tensor, keep: torch.Tensor, H: torch.Tensor, *, damp: float = 0.01,
                   block_size: int = 128, refine_steps: int = 10, compensate_: bool = True,
-                  inv: Inverse | None = None) -> LayerResult:
-    """One linear layer's patch: mask, OBS compensation (Thm 4.5), then the CG refinement."""
+                  inv: Inverse | None = None, comp_penalty: float = 0.0) -> LayerResult:
+    """One linear layer's patch: mask, OBS compensation (Thm 4.5), then the CG refinement.
+
+    The refinement minimises Eq. 5's fit with its closeness constraint written as a penalty on the
+    compensation C = z − M⊙Δ (the part of the patch that is not a fine-tuned value):
+
+        ||(Δ − z) X||²/n + comp_penalty · mean(diag H) · ||C||²,   z = 0 outside the mask
+
+    i.e. CG on H + comp_penalty·mean(diag H)·I (plus the numerical damping). comp_penalty = 0 is the
+    unconstrained least-squares fit, whose kept entries can grow to many times the largest
+    fine-tuned change; a large comp_penalty tends to the plain mask (no compensation)."""
     delta = delta.float()
     masked = torch.where(keep, delta, torch.zeros_like(delta))
     H = H.float()
@@ -164,10 +173,15 @@ def tailor_linear(delta: torch.Tensor, keep: torch.Tensor, H: torch.Tensor, *, d
         return LayerResult(masked, e, e, damp, 0)
     inv = inv or damped_inverse(H, damp)
     obs = compensate(delta, keep, inv, block_size)
-    use_obs = (row_errors(delta - obs, H) <= row_errors(delta - masked, H)).unsqueeze(1)
+    mean_diag = torch.mean(torch.diag(H))
+    # on the mask ||Δ − z||² is ||C||², so an extra diagonal on H is exactly the penalty
+    Hp = H.clone()
+    Hp.diagonal().add_(comp_penalty * mean_diag)
+    # start, per row, from the better of the OBS result and the plain mask under that objective
+    use_obs = (row_errors(delta - obs, Hp) <= row_errors(delta - masked, Hp)).unsqueeze(1)
     start = torch.where(use_obs, obs, masked)
-    Hd = H.clone()
-    Hd.diagonal().add_(inv.damp * torch.mean(torch.diag(H)))
+    Hd = Hp
+    Hd.diagonal().add_(inv.damp * mean_diag)  # and the numerical damping, as before
     Hd[inv.dead, inv.dead] = 1.0
     fused = refine(delta, start, keep & ~inv.dead.unsqueeze(0), Hd, refine_steps) if refine_steps else start
     return LayerResult(fused, output_error(delta - masked, H), output_error(delta - fused, H), inv.damp, inv.retries)

@@ -18,12 +18,26 @@ from mfcli.merge.fuse import Report, merge_state
 from mfcli.merge.options import TailorOptions
 
 
-def in_scope(name: str, layers: set[int] | None, decoder_prefix: str) -> bool:
-    if layers is None:
-        return True
-    if not name.startswith(decoder_prefix):
-        return False
-    return int(name[len(decoder_prefix):].split(".")[0]) in layers
+def router(opts: TailorOptions, family):
+    """What each changed tensor gets (fuse.merge_state's route): outside --layers it reverts to PRE
+    (the authors' code tailored layers 20-31 and reset the rest); outside --scope it keeps its
+    fine-tuned value; otherwise the method merges it."""
+    from mfcli.merge.stream import normalize
+
+    layers = parse_layers(opts.layers)
+    decoder = normalize(family.prefix("decoder_layers"))
+    projector = normalize(family.prefix("projector"))
+
+    def route(key: str) -> str:
+        name = normalize(key)
+        is_decoder = name.startswith(decoder)
+        if layers is not None and not (is_decoder and int(name[len(decoder):].split(".")[0]) in layers):
+            return "pre"
+        if opts.scope == "paper" and not (is_decoder or name.startswith(projector)):
+            return "sft"
+        return "merge"
+
+    return route
 
 
 def parse_layers(spec: str | None) -> set[int] | None:
@@ -111,7 +125,7 @@ def _stream_merge(pre_spec, pre_path, pre, sft_specs, sources, sfts, config, fam
     dec_prefix = family.decoder_layers + "."
     dec_norm = stream.normalize(dec_prefix)
     layers = parse_layers(opts.layers)
-    scope = (lambda k: in_scope(stream.normalize(k), layers, dec_norm)) if layers else None
+    route = router(opts, family)
     layer_keys: dict[int, list[str]] = {}
     rest_keys = []
     for k in pre.keys():
@@ -170,10 +184,11 @@ def _stream_merge(pre_spec, pre_path, pre, sft_specs, sources, sfts, config, fam
             hessians = [{n: a for n, a in h.items() if a.n > 0} for h in hessians]  # modules that never ran
             linear_of = {pre.key_for(n + ".weight"): n for h in hessians for n in h}
             fused, rep = merge_state({k: pre.get(k) for k in keys}, [{k: s.get(k) for k in keys} for s in sfts], opts,
-                                     hessians=hessians, grads=grads or None, linear_of=linear_of, layer_filter=scope)
+                                     hessians=hessians, grads=grads or None, linear_of=linear_of, route=route)
             save_file({k: v.contiguous() for k, v in fused.items()}, str(tmp / shard), metadata={"format": "pt"})
             weight_map.update({k: shard for k in keys})
             report.tensors.extend(rep.tensors)
+            report.outside_scope += rep.outside_scope
 
         for i in sorted(layer_keys):
             layer_h = []

@@ -29,7 +29,8 @@ def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
                 obs.sensitivity(d, inv), opts.score_norm)  # Eq. 9-11
             m = top_mask(score, d != 0, opts.sparsity, opts.mask_scope)
             res = obs.tailor_linear(d, m, H, damp=opts.damp, block_size=opts.block_size,
-                                    refine_steps=opts.refine_steps, compensate_=opts.compensate, inv=inv)
+                                    refine_steps=opts.refine_steps, compensate_=opts.compensate, inv=inv,
+                                    comp_penalty=opts.comp_penalty)
             fused.append(res.delta)
             rep.error_masked = (rep.error_masked or 0.0) + res.error_masked
             rep.error_fused = (rep.error_fused or 0.0) + res.error_fused
