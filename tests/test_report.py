@@ -186,3 +186,32 @@ def test_report_bad_inputs(tmp_path):
     with pytest.raises(MfcliError, match="score 'x' is not a number"):
         (tmp_path / "bad.csv").write_text("model,task,score\nm,t,x\n")
         collect([str(tmp_path / "bad.csv")], targets=["t"])
+
+
+def test_seeds_are_grouped_into_mean_and_spread(tmp_path):
+    # two repeats of one method named by a seed part, plus the base: mean ± sample sd per cell, and the
+    # H-score as the mean of each seed's own H (H of the means would be 58.1, not 57.6)
+    rows = [("tiny", "digits", 90, ""), ("tiny", "counting", 20, ""),
+            ("runs/seed-0/tailor", "digits", 80, ""), ("runs/seed-0/tailor", "counting", 60, ""),
+            ("runs/seed-1/tailor", "digits", 40, ""), ("runs/seed-1/tailor", "counting", 80, ""),
+            ("other", "digits", 50, "3"), ("other", "digits", 70, "4"), ("other", "counting", 50, "3"),
+            ("other", "counting", 50, "4")]
+    table = tmp_path / "t.csv"
+    with open(table, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["model", "task", "score", "seed"])
+        w.writerows(rows)
+    rep = build(collect([str(table)]), base="tiny")
+    assert rep.models == ["tiny", "runs/tailor", "other"]
+    c = rep.cells[("runs/tailor", "digits")]
+    assert (c.score, c.seeds) == (60.0, 2) and c.spread == pytest.approx(28.2843, abs=1e-3)
+    assert c.delta == pytest.approx(-30.0)
+    h0, h1 = 2 * 80 * 60 / 140, 2 * 40 * 80 / 120
+    s = rep.summary["runs/tailor"]
+    assert s["h_score"] == pytest.approx((h0 + h1) / 2) and s["seeds"] == 2
+    assert s["h_spread"] == pytest.approx(abs(h0 - h1) / 2 ** 0.5)
+    assert rep.cells[("other", "digits")].score == 60.0 and rep.summary["other"]["seeds"] == 2  # seed column
+    md = run_cli("report", str(table), "--base", "tiny")
+    assert md.returncode == 0 and "60.0 ± 28.3" in md.stdout, md.stderr
+    apart = build(collect([str(table)], per_seed=True), base="tiny")
+    assert "runs/seed-0/tailor" in apart.models

@@ -29,6 +29,8 @@ def report(
                                                      "(default: found from the manifests).")] = None,
     last_wins: Annotated[bool, typer.Option("--last-wins", help="Two results for one (model, task): keep the "
                                                                 "later input's.")] = False,
+    per_seed: Annotated[bool, typer.Option("--per-seed", help="Keep models whose names differ only in a seed "
+                                                              "part (runs/seed-1/x) apart instead of mean ± sd.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the table as JSON on stdout.")] = False,
 ):
     from mfcli.report.render import FORMATS
@@ -39,7 +41,7 @@ def report(
     from mfcli.report.render import as_json, write
     from mfcli.report.table import collect
 
-    rep = build(collect(inputs, targets=target or [], last_wins=last_wins), base=base)
+    rep = build(collect(inputs, targets=target or [], last_wins=last_wins, per_seed=per_seed), base=base)
     text = write(rep, None if json_out and out in (None, "-") else out)
     if json_out:
         print(json.dumps(as_json(rep), indent=1))

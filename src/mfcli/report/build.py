@@ -21,6 +21,8 @@ class Cell:
     delta: float | None = None  # against the pre-trained model, same task
     p_value: float | None = None  # exact McNemar on the records both were scored on
     metric: str = "accuracy"
+    spread: float | None = None  # sample standard deviation over seeds (when the model has several)
+    seeds: int | None = None
 
 
 @dataclass
@@ -59,11 +61,17 @@ def build(res: Results, base: str | None = None) -> Report:
     order = list(dict.fromkeys(r.model for r in res.rows))
     encoders = [m for m in order if res.models.get(m) and res.models[m].kind == "vision-encoder"]
     models = ([base] if base else []) + encoders + [m for m in order if m != base and m not in encoders]
-    rows = {(r.model, r.task): r for r in res.rows}
+    repeats: dict[tuple, list[Row]] = {}
+    for r in res.rows:
+        repeats.setdefault((r.model, r.task), []).append(r)
+    rows = {k: _mean_row(v) for k, v in repeats.items()}
     cells = {}
     for (m, t), r in rows.items():
         cell = Cell(r.score, r.n, metric=r.metric)
-        if r.correct is not None and r.n:
+        if r.seed is not None:  # several seeds: mean ± sample sd, no per-record interval or paired test
+            scores = [x.score for x in repeats[(m, t)]]
+            cell.seeds, cell.spread = len(scores), _sd(scores)
+        elif r.correct is not None and r.n:
             lo, hi = wilson(r.correct, r.n)
             cell.interval = (100 * lo, 100 * hi)
         ref = rows.get((base, t)) if base and m != base else None
@@ -78,10 +86,20 @@ def build(res: Results, base: str | None = None) -> Report:
     summary = {}
     for m in models:
         info = res.models.get(m)
-        pre = [cells[(m, t)].score for t in tasks if (m, t) in cells and res.roles[t] == PRETRAINED]
-        tgt = [cells[(m, t)].score for t in tasks if (m, t) in cells and res.roles[t] == TARGET]
-        summary[m] = {"avg_pretrained": mean(pre) if pre else None, "avg_target": mean(tgt) if tgt else None,
-                      "h_score": h_score(pre, tgt) if pre and tgt else None,
+        seeds = sorted({r.seed for t in tasks for r in repeats.get((m, t), []) if r.seed is not None}) or [None]
+        per_seed = []  # (avg pre, avg target, H) of each seed's own scores: H is not linear in the scores
+        for sd in seeds:
+            got = {t: r.score for t in tasks for r in repeats.get((m, t), []) if r.seed == sd}
+            pre = [v for t, v in got.items() if res.roles[t] == PRETRAINED]
+            tgt = [v for t, v in got.items() if res.roles[t] == TARGET]
+            per_seed.append((mean(pre) if pre else None, mean(tgt) if tgt else None,
+                             h_score(pre, tgt) if pre and tgt else None))
+        col = lambda i: [x[i] for x in per_seed if x[i] is not None]  # noqa: E731
+        summary[m] = {"avg_pretrained": mean(col(0)) if col(0) else None,
+                      "avg_target": mean(col(1)) if col(1) else None,
+                      "h_score": mean(col(2)) if col(2) else None,
+                      "h_spread": _sd(col(2)) if seeds != [None] and col(2) else None,
+                      "seeds": len(seeds) if seeds != [None] else None,
                       "method": info.method if info else None, "epoch": info.epoch if info else None,
                       "kind": info.kind if info else "mllm"}
     rep = Report(tasks, {t: res.roles[t] for t in tasks}, models, base, cells, summary, logs=res.logs)
@@ -100,6 +118,28 @@ def build(res: Results, base: str | None = None) -> Report:
             rep.ranks[(r["model"], r["task"])] = float(r["erank"])
     _backward_transfer(rep, res)
     return rep
+
+
+def _sd(xs: list[float]) -> float:
+    """Sample standard deviation (n − 1); 0 for a single value."""
+    if len(xs) < 2:
+        return 0.0
+    mu = sum(xs) / len(xs)
+    return (sum((x - mu) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5
+
+
+def _mean_row(rows: list[Row]) -> Row:
+    """One row for a (model, task): itself, or the mean over its seeds (verdict counts summed)."""
+    from dataclasses import replace
+
+    if len(rows) == 1 and rows[0].seed is None:
+        return rows[0]
+    verdicts: dict[str, int] = {}
+    for r in rows:
+        for v, k in (r.verdicts or {}).items():
+            verdicts[v] = verdicts.get(v, 0) + k
+    return replace(rows[0], score=mean([r.score for r in rows]), correct=None, outcomes=None,
+                   verdicts=verdicts or None, seed=rows[0].seed if rows[0].seed is not None else -1)
 
 
 def _curves(rep: Report, res: Results, rows: dict[tuple, Row]) -> None:

@@ -24,9 +24,17 @@ def _cell_text(rep: Report, m: str, t: str, *, interval: bool = True) -> str:
     if c is None:
         return ""  # missing, never zero
     s = _fmt(c.score)
+    if c.spread is not None:
+        return s + f" ± {c.spread:.1f}"
     if interval and c.interval:
         s += f" [{c.interval[0]:.1f}, {c.interval[1]:.1f}]"
     return s
+
+
+def _h_text(s: dict) -> str:
+    if s.get("h_spread") is not None:
+        return f"{s['h_score']:.1f} ± {s['h_spread']:.1f}"
+    return _fmt(s["h_score"])
 
 
 def _delta_text(rep: Report, m: str, t: str) -> str:
@@ -34,6 +42,8 @@ def _delta_text(rep: Report, m: str, t: str) -> str:
     if c is None or c.delta is None:
         return ""
     s = f"{c.delta:+.1f}"
+    if c.seeds:
+        return s + f" (mean of {c.seeds} seeds)"
     if c.p_value is None:
         return s + " (unpaired)"
     return s + ("" if c.p_value <= ALPHA else " n.s.") + f" (p={c.p_value:.3g})"
@@ -49,8 +59,10 @@ def tables(rep: Report) -> dict[str, tuple[list[str], list[list[str]]]]:
         s = rep.summary[m]
         method = "vision encoder" if s["kind"] == "vision-encoder" else (s["method"] or "")
         body.append([m, method, _fmt(s["epoch"], 0)] + [_cell_text(rep, m, t) for t in rep.tasks]
-                    + [_fmt(s["avg_pretrained"]), _fmt(s["avg_target"]), _fmt(s["h_score"])])
-    out["Scores (%, with 95 % Wilson interval)"] = (head, body)
+                    + [_fmt(s["avg_pretrained"]), _fmt(s["avg_target"]), _h_text(s)])
+    seeded = any(s.get("seeds") for s in rep.summary.values())
+    out["Scores (%, with 95 % Wilson interval" + ("; mean ± sd over seeds where a model has several" if seeded
+                                                   else "") + ")"] = (head, body)
     if rep.base:
         head = ["model"] + rep.tasks
         body = [[m] + [_delta_text(rep, m, t) for t in rep.tasks] for m in rep.models if m != rep.base]
@@ -148,7 +160,8 @@ def long_rows(rep: Report) -> list[dict]:
     for (m, t), c in rep.cells.items():
         rows.append({"model": m, "task": t, "role": rep.roles[t], "metric": c.metric, "score": c.score, "n": c.n,
                      "ci_low": c.interval[0] if c.interval else None, "ci_high": c.interval[1] if c.interval else None,
-                     "delta": c.delta, "p_value": c.p_value, "method": rep.summary[m]["method"],
+                     "delta": c.delta, "p_value": c.p_value, "spread": c.spread, "seeds": c.seeds,
+                     "method": rep.summary[m]["method"],
                      "epoch": rep.summary[m]["epoch"]})
     return rows
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mfcli.errors import MfcliError
@@ -37,6 +38,7 @@ class Row:
     correct: int | None = None  # hits behind an accuracy (for the Wilson interval)
     verdicts: dict | None = None
     outcomes: dict | None = field(default=None, repr=False)  # record id → correct, for McNemar
+    seed: int | None = None  # one of several repeats of the same model (mean ± spread in the report)
 
 
 @dataclass
@@ -58,6 +60,23 @@ class Results:
     logs: dict = field(default_factory=dict)  # run name → train_log rows
     models: dict = field(default_factory=dict)  # model name → ModelInfo
     roles: dict = field(default_factory=dict)  # task → role
+
+
+# a path component naming a repeat: runs/seed-1/tailor, tailor_seed2, sft.seed-3 (not "seedling")
+SEED_PART = re.compile(r"(?:^|(?<=[/_.-]))seed[-_]?(\d+)(?=$|[/_.-])")
+
+
+def split_seed(name: str) -> tuple[str, int | None]:
+    """'runs/seed-1/tailor' → ('runs/tailor', 1); a name without a seed part is its own group."""
+    m = SEED_PART.search(name)
+    if not m:
+        return name, None
+    head, tail = name[:m.start()], name[m.end():]
+    if head and tail:  # two separators meet: keep a path separator if either is one
+        sep = "/" if "/" in (head[-1], tail[0]) else head[-1]
+        head, tail = head[:-1] + sep, tail[1:]
+    group = (head + tail).strip("/_.-")
+    return group or name, int(m.group(1))
 
 
 def _resolved(p: str | None) -> str | None:
@@ -208,8 +227,10 @@ def load_table(path: Path, res: Results) -> None:
         if r.get("role"):
             res.roles[str(r["task"])] = str(r["role"])
         n = int(r["n"]) if r.get("n") not in (None, "") else None
+        seed = int(r["seed"]) if r.get("seed") not in (None, "") else None
         res.rows.append(Row(str(r["model"]), str(r["task"]), score, str(r.get("metric") or "accuracy"), n,
-                            source=str(path), correct=round(score / 100 * n) if n and not r.get("metric") else None))
+                            source=str(path), correct=round(score / 100 * n) if n and not r.get("metric") else None,
+                            seed=seed))
 
 
 def load_run_dir(path: Path, res: Results) -> None:
@@ -268,16 +289,34 @@ def load_input(spec: str, res: Results) -> None:
                      "report reads .jsonl, .json, .csv files and run/checkpoint directories.")
 
 
-def collect(inputs: list[str], *, targets: list[str] = (), last_wins: bool = False) -> Results:
-    """Read every input; refuse two rows for the same (model, task, metric) from different files."""
+def group_seeds(res: Results) -> None:
+    """Rows of models whose names differ only in a seed part become one model with several seeds."""
+    for row in res.rows:
+        if row.seed is not None:
+            continue
+        group, seed = split_seed(row.model)
+        if seed is None:
+            continue
+        info = res.models.get(row.model)
+        if info is not None and group not in res.models:
+            res.models[group] = replace(info, name=group, path=None)
+        row.model, row.seed = group, seed
+
+
+def collect(inputs: list[str], *, targets: list[str] = (), last_wins: bool = False,
+            per_seed: bool = False) -> Results:
+    """Read every input; refuse two rows for the same (model, task, metric, seed) from different files.
+    Unless per_seed, models named alike but for a seed part (runs/seed-1/x, runs/seed-2/x) are grouped."""
     from mfcli.data.tasks import TASKS
 
     res = Results()
     for spec in inputs:
         load_input(spec, res)
+    if not per_seed:
+        group_seeds(res)
     seen: dict[tuple, Row] = {}
     for row in res.rows:
-        key = (row.model, row.task, row.metric)
+        key = (row.model, row.task, row.metric, row.seed)
         if key in seen and not last_wins:
             raise MfcliError(f"two results for model '{row.model}', task '{row.task}': {seen[key].source} and {row.source}.",
                              "Pass only one of them, or --last-wins to keep the later file's.")
