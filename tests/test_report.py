@@ -215,3 +215,12 @@ def test_seeds_are_grouped_into_mean_and_spread(tmp_path):
     assert md.returncode == 0 and "60.0 ± 28.3" in md.stdout, md.stderr
     apart = build(collect([str(table)], per_seed=True), base="tiny")
     assert "runs/seed-0/tailor" in apart.models
+
+
+def test_display_names_drop_the_shared_directory_only():
+    from mfcli.report.render import display_names
+
+    assert display_names(["tiny", "runs/s/pen-1", "runs/s/sft/epoch-1"]) == {
+        "tiny": "tiny", "runs/s/pen-1": "pen-1", "runs/s/sft/epoch-1": "sft/epoch-1"}
+    assert display_names(["a/b/x", "a/c/x"]) == {"a/b/x": "b/x", "a/c/x": "c/x"}  # never alike
+    assert display_names(["tiny", "runs/only"]) == {"tiny": "tiny", "runs/only": "runs/only"}

@@ -31,6 +31,23 @@ def _cell_text(rep: Report, m: str, t: str, *, interval: bool = True) -> str:
     return s
 
 
+def display_names(names) -> dict[str, str]:
+    """Shorter names for tables and plots: the directory every path-like name shares is dropped
+    (runs/study/pen-1 → pen-1); built-in names and a lone model stay as they are. JSON/CSV keep the
+    full names."""
+    names = list(dict.fromkeys(names))
+    paths = [n.split("/") for n in names if "/" in n]
+    if len(paths) < 2:
+        return {n: n for n in names}
+    common = 0
+    while all(len(p) > common + 1 and p[common] == paths[0][common] for p in paths):
+        common += 1
+    short = {n: "/".join(n.split("/")[common:]) if "/" in n else n for n in names}
+    if len(set(short.values())) < len(short):  # never make two models look alike
+        return {n: n for n in names}
+    return short
+
+
 def _h_text(s: dict) -> str:
     if s.get("h_spread") is not None:
         return f"{s['h_score']:.1f} ± {s['h_spread']:.1f}"
@@ -55,29 +72,30 @@ def tables(rep: Report) -> dict[str, tuple[list[str], list[list[str]]]]:
     head = ["model", "method", "epoch"] + [f"{t} ({'pre' if rep.roles[t] == 'pretrained' else 'target'})"
                                            for t in rep.tasks] + ["avg pre", "avg target", "H"]
     body = []
+    name = display_names(list(rep.models) + [m for m, _ in rep.ranks])
     for m in rep.models:
         s = rep.summary[m]
         method = "vision encoder" if s["kind"] == "vision-encoder" else (s["method"] or "")
-        body.append([m, method, _fmt(s["epoch"], 0)] + [_cell_text(rep, m, t) for t in rep.tasks]
+        body.append([name[m], method, _fmt(s["epoch"], 0)] + [_cell_text(rep, m, t) for t in rep.tasks]
                     + [_fmt(s["avg_pretrained"]), _fmt(s["avg_target"]), _h_text(s)])
     seeded = any(s.get("seeds") for s in rep.summary.values())
     out["Scores (%, with 95 % Wilson interval" + ("; mean ± sd over seeds where a model has several" if seeded
                                                    else "") + ")"] = (head, body)
     if rep.base:
         head = ["model"] + rep.tasks
-        body = [[m] + [_delta_text(rep, m, t) for t in rep.tasks] for m in rep.models if m != rep.base]
+        body = [[name[m]] + [_delta_text(rep, m, t) for t in rep.tasks] for m in rep.models if m != rep.base]
         if body:
-            out[f"Change against {rep.base} (points; exact McNemar on the same records; n.s. = p > {ALPHA})"] = (head, body)
+            out[f"Change against {name[rep.base]} (points; exact McNemar on the same records; n.s. = p > {ALPHA})"] = (head, body)
     if rep.verdicts:
         kinds = sorted({v for d in rep.verdicts.values() for v in d})
-        out["Where the answers go (% of records)"] = (["model"] + kinds, [[m] + [_fmt(rep.verdicts[m].get(v, 0.0)) for v in kinds]
+        out["Where the answers go (% of records)"] = (["model"] + kinds, [[name[m]] + [_fmt(rep.verdicts[m].get(v, 0.0)) for v in kinds]
                                                                        for m in rep.models if m in rep.verdicts])
     if rep.ranks:
         rtasks = sorted({t for _, t in rep.ranks})
         rmodels = list(dict.fromkeys([m for m in rep.models if any((m, t) in rep.ranks for t in rtasks)]
                                      + [m for m, _ in rep.ranks]))
         out["Effective rank of visual features (last layer, after the final norm)"] = (
-            ["model"] + rtasks, [[m] + [_fmt(rep.ranks.get((m, t)), 2) for t in rtasks] for m in rmodels])
+            ["model"] + rtasks, [[name[m]] + [_fmt(rep.ranks.get((m, t)), 2) for t in rtasks] for m in rmodels])
     if rep.bwt:
         out["Backward transfer over fine-tuning sequences"] = (
             ["model", "sequence", "tasks", "BWT"],
@@ -90,7 +108,8 @@ def plots(rep: Report, folder: Path) -> list[tuple[str, Path]]:
 
     folder.mkdir(parents=True, exist_ok=True)
     made = []
-    scores = {m: {t: rep.cells[(m, t)].score for t in rep.tasks if (m, t) in rep.cells} for m in rep.models}
+    name = display_names(rep.models)
+    scores = {name[m]: {t: rep.cells[(m, t)].score for t in rep.tasks if (m, t) in rep.cells} for m in rep.models}
     made.append(("Scores per task", P.grouped_bars(scores, folder / "scores.png", "score (%)", "Held-out score per task")))
     if rep.curves:
         made.append(("Per-epoch scores", P.epoch_curves(rep.curves, folder / "epochs.png", "score (%)")))
@@ -188,9 +207,10 @@ def latex(rep: Report) -> str:
     cols = "l" + "r" * (len(rep.tasks) + 3)
     lines = [r"% \usepackage{booktabs}", r"\begin{tabular}{" + cols + "}", r"\toprule",
              " & ".join(["Model"] + [esc(t) for t in rep.tasks] + ["Avg pre", "Avg target", "H"]) + r" \\", r"\midrule"]
+    name = display_names(rep.models)
     for m in rep.models:
         s = rep.summary[m]
-        lines.append(" & ".join([esc(m)] + [_cell_text(rep, m, t, interval=False) for t in rep.tasks]
+        lines.append(" & ".join([esc(name[m])] + [_cell_text(rep, m, t, interval=False) for t in rep.tasks]
                                 + [_fmt(s["avg_pretrained"]), _fmt(s["avg_target"]), _fmt(s["h_score"])]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", ""]
     return "\n".join(lines)
