@@ -54,3 +54,25 @@ def test_train_reader_rejects(tmp_path, bad, message):
     p = _write(tmp_path / "t.jsonl", [bad])
     with pytest.raises(MfcliError, match=message):
         read_train(p)
+
+
+def test_dataset_info_reader(tmp_path):
+    import json
+
+    from mfcli.data.prepare import PrepareOptions, prepare
+    from mfcli.errors import MfcliError
+    from mfcli.io.records import read_dataset_info
+
+    prepare("shapes", tmp_path / "s", PrepareOptions(limit=40))
+    info = read_dataset_info(tmp_path / "s")
+    assert info.name == "shapes" and info.role == "pretrained" and isinstance(info.labels, tuple)
+    assert info.prompt == read_eval(tmp_path / "s" / "eval.jsonl")[0].prompt  # what every record asks
+    assert read_dataset_info(tmp_path / "s" / "train.jsonl") == info  # beside a data file, too
+    assert read_dataset_info(tmp_path) is None
+    old = json.loads((tmp_path / "s" / "dataset.json").read_text())
+    del old["schema"]  # written before the tag: still reads
+    (tmp_path / "s" / "dataset.json").write_text(json.dumps(old))
+    assert read_dataset_info(tmp_path / "s").labels == info.labels
+    (tmp_path / "s" / "dataset.json").write_text('{"schema": "other/9", "name": "x"}')
+    with pytest.raises(MfcliError, match="dataset/1"):
+        read_dataset_info(tmp_path / "s")

@@ -102,9 +102,8 @@ def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions(
             name=src.name, source=src.description, labels=labels, noun=noun,
             counts={"train": dict(sorted(counts["train"].items())), "eval": dict(sorted(counts["eval"].items())),
                     "skipped": len(skipped), "skipped_ids": skipped},
-            seed=opts.seed, eval_fraction=opts.eval_fraction, format=opts.format, role=src.role)
+            seed=opts.seed, eval_fraction=opts.eval_fraction, format=opts.format, role=src.role, prompt=prompt)
         d = asdict(info)
         d["labels"] = list(labels)
-        d["prompt"] = prompt
         write_json_atomic(tmp / "dataset.json", d)
     return info

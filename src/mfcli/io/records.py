@@ -170,6 +170,29 @@ class DatasetInfo:
     format: str = "llava"
     role: str = ""  # "pretrained" / "target" for built-in tasks
     schema: str = "mfcli.dataset/1"
+    prompt: str = ""  # the EMT prompt every eval record carries
+
+
+DATASET_SCHEMA = "mfcli.dataset/1"
+
+
+def read_dataset_info(path: str | Path) -> DatasetInfo | None:
+    """dataset.json of a prepared directory (or beside a train.jsonl/eval.jsonl); None when there is
+    none. Files written before the schema tag read the same; an unknown tag or a broken file is an error."""
+    import json
+
+    p = Path(path)
+    info = p / "dataset.json" if p.is_dir() else p.parent / "dataset.json"
+    if not info.is_file():
+        return None
+    try:
+        d = json.loads(info.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise MfcliError(f"{info}: not readable JSON ({e}).", "Re-run `mfcli prepare` for that directory.") from None
+    if not isinstance(d, dict) or d.get("schema", DATASET_SCHEMA) != DATASET_SCHEMA or "name" not in d:
+        raise MfcliError(f"{info}: not a {DATASET_SCHEMA} file.", "Re-run `mfcli prepare` for that directory.")
+    known = set(DatasetInfo.__dataclass_fields__)
+    return DatasetInfo(**{k: (tuple(v) if k == "labels" else v) for k, v in d.items() if k in known})
 
 
 def resolve_data_file(data: str | Path, name: str) -> Path:
@@ -178,5 +201,5 @@ def resolve_data_file(data: str | Path, name: str) -> Path:
     if p.is_dir():
         p = p / name
     if not p.is_file():
-        raise MfcliError(f"{p}: no such file.", f"Run `mfcli prepare SOURCE --out DIR` first, then pass DIR.")
+        raise MfcliError(f"{p}: no such file.", "Run `mfcli prepare SOURCE --out DIR` first, then pass DIR.")
     return p

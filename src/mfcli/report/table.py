@@ -87,10 +87,10 @@ def _resolved(p: str | None) -> str | None:
 
 
 def task_of_train_file(path: str) -> str | None:
-    info = Path(path).parent / "dataset.json"
-    if info.is_file():
-        return json.loads(info.read_text()).get("name")
-    return None
+    from mfcli.io.records import read_dataset_info
+
+    info = read_dataset_info(Path(path)) if Path(path).parent.is_dir() else None
+    return info.name if info else None
 
 
 def model_info(name: str, path: str | None) -> ModelInfo:
@@ -128,12 +128,13 @@ def model_info(name: str, path: str | None) -> ModelInfo:
 
 def _role_from_eval_files(files: list) -> dict:
     roles = {}
+    from mfcli.io.records import read_dataset_info
+
     for f in files:
-        d = Path(f.get("path", "")).parent / "dataset.json"
-        if d.is_file():
-            info = json.loads(d.read_text())
-            if info.get("role"):
-                roles[info.get("name")] = info["role"]
+        p = Path(f.get("path", ""))
+        info = read_dataset_info(p) if p.parent.is_dir() else None
+        if info is not None and info.role:
+            roles[info.name] = info.role
     return roles
 
 

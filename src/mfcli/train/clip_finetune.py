@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mfcli.errors import MfcliError
 from mfcli.io.checkpoint import Manifest, write_checkpoint
-from mfcli.io.records import read_train, resolve_data_file
+from mfcli.io.records import read_dataset_info, read_train, resolve_data_file
 from mfcli.train.options import TrainOptions
 
 
@@ -25,10 +25,9 @@ def _label_sets(paths: list[Path]) -> dict[str, tuple[str, ...]]:
     """task -> label set, from dataset.json beside each train.jsonl, else the labels seen."""
     sets: dict[str, tuple[str, ...]] = {}
     for p in paths:
-        info = p.parent / "dataset.json"
-        if info.is_file():
-            d = json.loads(info.read_text())
-            sets[d["name"]] = tuple(d["labels"])
+        info = read_dataset_info(p)
+        if info is not None:
+            sets[info.name] = info.labels
     return sets
 
 
