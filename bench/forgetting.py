@@ -3,13 +3,12 @@ EMT accuracy on the target and on the pre-trained tasks (docs/results.md, "Forge
 
     python bench/forgetting.py --target animals --methods lora,lastn,full --epochs 3 --out runs/forgetting
 
-Prints a markdown table and writes OUT/results.json. Each (method, epoch) row is a real checkpoint
-evaluated with `mfcli emt` + the exact judge on the held-out splits `mfcli prepare` makes.
+Each (method, epoch) is a real checkpoint evaluated with `emt` + the exact judge on the held-out
+splits `prepare` makes; the table, per-epoch curves and paired tests are `mfcli report`'s
+(OUT/report.md, OUT/report.json). Steps whose outputs exist are skipped, so a re-run resumes.
 """
 
 import argparse
-import json
-import time
 from pathlib import Path
 
 from mfcli.data.prepare import PrepareOptions, prepare
@@ -17,14 +16,20 @@ from mfcli.data.tasks import PRETRAINED, TASKS
 from mfcli.eval.emt import EmtOptions, run_emt
 from mfcli.eval.judges import make_judge
 from mfcli.eval.judging import judge_file
+from mfcli.report.build import build
+from mfcli.report.render import markdown, write
+from mfcli.report.table import collect
 from mfcli.train.loop import run_finetune
 from mfcli.train.options import TrainOptions
 
 
-def accuracy(model: str, data: dict[str, Path], out: Path, judge) -> dict[str, float]:
-    run_emt(model, [str(p) for p in data.values()], out, EmtOptions(batch_size=64, max_new_tokens=16), progress=False)
-    summary = judge_file(str(out), str(out.with_suffix(".judged.jsonl")), judge)
-    return {task: summary["tasks"][task]["accuracy"] for task in data}
+def evaluate(model: str, data: list[Path], judged: Path, judge) -> Path:
+    """emt + the exact judge, skipped when the judged file exists."""
+    if not judged.exists():
+        preds = judged.with_name(judged.name.replace(".judged", ""))
+        run_emt(model, [str(p) for p in data], preds, EmtOptions(batch_size=64, max_new_tokens=16), progress=False)
+        judge_file(str(preds), str(judged), judge)
+    return judged
 
 
 def main():
@@ -39,41 +44,35 @@ def main():
     ap.add_argument("--lora-r", type=int, default=16)
     ap.add_argument("--lora-alpha", type=int, default=32)
     ap.add_argument("--layers", type=int, default=None)
+    ap.add_argument("--seeds", default="0", help="fine-tuning seeds; several give mean ± sd")
     ap.add_argument("--out", default="runs/forgetting")
     args = ap.parse_args()
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    data = {}
+    data = []
     for task in [t for t, v in TASKS.items() if v.role == PRETRAINED] + [args.target]:
         d = out / "data" / task
         if not d.exists():
             prepare(task, d, PrepareOptions(limit=args.limit if task == args.target else None))
-        data[task] = d
+        data.append(d)
     judge = make_judge("exact")
-    results = {"tiny": {0: accuracy("tiny", data, out / "emt-tiny.jsonl", judge)}}
-    for method in args.methods.split(","):
-        run = out / method
-        t = time.time()
-        if not run.exists():
-            run_finetune("tiny", [str(data[args.target])], run,
-                         TrainOptions(method=method, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                                      projector_lr=args.projector_lr,
-                                      lora_r=args.lora_r, lora_alpha=args.lora_alpha, layers=args.layers),
-                         progress=False)
-        seconds = time.time() - t
-        results[method] = {}
-        for e in range(1, args.epochs + 1):
-            results[method][e] = accuracy(str(run / f"epoch-{e}"), data, out / f"emt-{method}-{e}.jsonl", judge)
-        results[method]["seconds"] = round(seconds, 1)
-        (out / "results.json").write_text(json.dumps(results, indent=1))
-    tasks = list(data)
-    print("| method | epoch | " + " | ".join(f"{t} ({TASKS[t].role})" for t in tasks) + " |")
-    print("|---|---:|" + "---:|" * len(tasks))
-    for method, rows in results.items():
-        for e, acc in rows.items():
-            if e == "seconds":
-                continue
-            print(f"| {method} | {e} | " + " | ".join(f"{100 * acc[t]:.1f}" for t in tasks) + " |")
+    judged = [evaluate("tiny", data, out / "tiny.judged.jsonl", judge)]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for seed in seeds:
+        root = out / f"seed-{seed}" if len(seeds) > 1 else out
+        for method in args.methods.split(","):
+            run = root / method
+            if not (run / f"epoch-{args.epochs}").exists():  # a partial run resumes from its checkpoint
+                run_finetune("tiny", [str(data[-1])], run,
+                             TrainOptions(method=method, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                                          projector_lr=args.projector_lr, lora_r=args.lora_r,
+                                          lora_alpha=args.lora_alpha, layers=args.layers, seed=seed),
+                             resume=run.exists(), progress=False)
+            for e in range(1, args.epochs + 1):
+                judged.append(evaluate(str(run / f"epoch-{e}"), data, root / f"{method}-{e}.judged.jsonl", judge))
+    rep = build(collect([str(p) for p in judged]), base="tiny")
+    write(rep, str(out / "report.md"))
+    write(rep, str(out / "report.json"))
+    print(markdown(rep))
 
 
 if __name__ == "__main__":

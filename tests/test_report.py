@@ -224,3 +224,44 @@ def test_display_names_drop_the_shared_directory_only():
         "tiny": "tiny", "runs/s/pen-1": "pen-1", "runs/s/sft/epoch-1": "sft/epoch-1"}
     assert display_names(["a/b/x", "a/c/x"]) == {"a/b/x": "b/x", "a/c/x": "c/x"}  # never alike
     assert display_names(["tiny", "runs/only"]) == {"tiny": "tiny", "runs/only": "runs/only"}
+
+
+def test_rank_resumes_after_an_interruption_and_draws_tsne(tiny_run, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from mfcli.analysis import rank as R
+
+    root, _, run = tiny_run
+    data = [str(root / "data" / "digits")]
+    opts = R.RankOptions(nsamples=6)
+    whole = R.run_rank(["tiny", str(run / "epoch-2")], data, tmp_path / "whole.jsonl", opts)
+    real, calls = R.rank_model, []
+
+    def interrupted(spec, *a, **k):
+        calls.append(spec)
+        if spec != "tiny" and len(calls) == 2:
+            raise KeyboardInterrupt  # killed while ranking the second model
+        return real(spec, *a, **k)
+
+    monkeypatch.setattr(R, "rank_model", interrupted)
+    out = tmp_path / "rank.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        R.run_rank(["tiny", str(run / "epoch-2")], data, out, opts)
+    assert not out.exists() and (tmp_path / ".rank.jsonl.partial").is_file()  # nothing half-written
+    calls.clear()
+    assert R.run_rank(["tiny", str(run / "epoch-2")], data, out, opts) == whole
+    assert calls == [str(run / "epoch-2")]  # the finished model was not ranked again
+    assert not (tmp_path / ".rank.jsonl.partial").exists()
+    assert out.read_text() == (tmp_path / "whole.jsonl").read_text()
+    calls.clear()  # other options: the partial file is not trusted
+    (tmp_path / ".rank.jsonl.partial").write_text((tmp_path / "whole.jsonl").read_text())
+    R.run_rank(["tiny"], data, out, R.RankOptions(nsamples=4))
+    assert calls == ["tiny"]
+
+    monkeypatch.setattr(R, "rank_model", real)
+    png = tmp_path / "tsne.png"
+    R.run_rank(["tiny", str(run / "epoch-2")], data, tmp_path / "t.jsonl", opts, tsne_png=str(png))
+    with Image.open(png) as im:
+        w, h = im.size
+        colours = len(set(im.convert("RGB").getdata()))
+    assert w > h and colours > 20  # two panels side by side, with coloured points

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mfcli.errors import MfcliError, UsageError
@@ -167,6 +167,28 @@ def rank_model(spec: str, tasks: dict[str, list], root_of: dict[str, Path], opts
     return records, tsne
 
 
+def _read_partial(path: Path, header: dict) -> dict[str, list]:
+    """Records of models finished by an earlier, interrupted run with the same options and data."""
+    import json
+
+    if not path.is_file():
+        return {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        if not lines or json.loads(lines[0]) != json.loads(json.dumps(header)):
+            return {}  # other options or data: start over
+    except ValueError:
+        return {}
+    done: dict[str, list] = {}
+    for line in lines[1:]:
+        try:
+            item = json.loads(line)
+            done[item["model_spec"]] = item["records"]
+        except (ValueError, KeyError):  # a line cut short by the interruption: keep what came before it
+            break
+    return done
+
+
 def run_rank(models: list[str], data: list[str], out: str | Path, opts: RankOptions = RankOptions(), *,
              tsne_png: str | None = None, log=None) -> list[dict]:
     from mfcli.io.jsonl import write_jsonl_atomic
@@ -181,17 +203,33 @@ def run_rank(models: list[str], data: list[str], out: str | Path, opts: RankOpti
             root_of[r.task] = f.parent
     if not tasks:
         raise MfcliError("no eval records in the DATA given.", "Pass prepared dirs (mfcli prepare) or eval.jsonl files.")
+    from mfcli.io.jsonl import dumps
+
+    # a file beside OUT collects each finished model's records, so an interrupted run resumes at the
+    # next model; it is only trusted for the same options and data, and removed once OUT is written
+    partial = None if str(out) == "-" else Path(out).with_name(f".{Path(out).name}.partial")
+    header = {"schema": "mfcli.rank.partial/1", "options": asdict(opts), "data": sorted(map(str, data))}
+    done: dict[str, list] = _read_partial(partial, header) if partial else {}
+    if partial and not done:
+        partial.write_text(dumps(header) + "\n", encoding="utf-8")
     rows, features = [], {}
     for spec in models:
+        if spec in done and not tsne_png:  # t-SNE needs the features again
+            if log:
+                log(f"{spec}: already ranked (resumed from {partial.name})")
+            rows.extend(done[spec])
+            continue
         recs, feats = rank_model(spec, tasks, root_of, opts, want_tsne=bool(tsne_png), log=log)
         rows.extend(recs)
         features[spec] = feats
+        if partial:
+            with open(partial, "a", encoding="utf-8") as f:
+                f.write(dumps({"model_spec": spec, "records": recs}) + "\n")
     if str(out) == "-":
-        from mfcli.io.jsonl import dumps
-
         sys.stdout.write("".join(dumps(r) + "\n" for r in rows))
     else:
         write_jsonl_atomic(Path(out), rows)
+        partial.unlink(missing_ok=True)
     if tsne_png:
         from mfcli.report.plots import tsne_grid
 
