@@ -28,8 +28,9 @@ class TailorOptions:
     damp: float = 0.01  # damping, as a fraction of mean(diag H) (SparseGPT, authors)
     refine_steps: int = 10  # conjugate-gradient steps after OBS (0: OBS only)
     # Eq. 5's closeness constraint as a penalty on the compensation's size, in units of mean(diag H)
-    # (0: the unconstrained least-squares fit)
-    comp_penalty: float = 0.0
+    # (0: the unconstrained least-squares fit). 1.0 had the best H-score of 0-10 on tiny, 3 seeds
+    # (docs/results.md, bench/tailor_quality.py)
+    comp_penalty: float = 1.0
     scope: str = "all"  # which changed tensors are tailored; the rest keep their fine-tuned values (SCOPES)
     compensate: bool = True  # --no-compensate: the paper's ablation (Table 4)
     layers: str | None = None  # restrict to decoder layers, e.g. "20-31" (the authors' code)
