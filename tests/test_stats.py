@@ -59,3 +59,32 @@ def test_singular_values_match_svd_both_orientations():
     for shape in ((50, 8), (8, 50)):
         Z = torch.randn(*shape, generator=g, dtype=torch.float64)
         assert torch.allclose(singular_values(Z), torch.linalg.svdvals(Z), atol=1e-8)
+
+
+def test_backward_transfer_uses_every_earlier_task_and_skips_missing_cells():
+    # mutation run survivors: the task slice, the `and` of the two lookups, which row is "after
+    # learning task i", and the empty case
+    acc = {(1, "a"): 90.0, (2, "a"): 70.0, (2, "b"): 80.0, (3, "a"): 60.0, (3, "b"): 40.0, (3, "c"): 85.0}
+    assert backward_transfer(acc, ["a", "b", "c"]) == pytest.approx(((60 - 90) + (40 - 80)) / 2)
+    no_r2a = {k: v for k, v in acc.items() if k != (2, "a")}  # R[i+1, t_i] is what counts, not R[i+2, t_i]
+    assert backward_transfer(no_r2a, ["a", "b", "c"]) == pytest.approx(-35.0)
+    no_r2b = {k: v for k, v in acc.items() if k != (2, "b")}  # a missing cell is skipped, not an error
+    assert backward_transfer(no_r2b, ["a", "b", "c"]) == pytest.approx(-30.0)
+    assert backward_transfer({}, ["a", "b"]) is None
+
+
+def test_h_score_of_equal_groups_is_their_value():
+    assert h_score([50.0], [50.0]) == pytest.approx(50.0)
+    assert h_score([0.0], [0.0]) == 0.0
+
+
+def test_wilson_edges():
+    assert wilson(0, 0) == (0.0, 1.0)  # no data: the whole range
+    lo, hi = wilson(1, 1)
+    assert lo == pytest.approx(0.2065, abs=1e-4) and hi == 1.0  # one success is not "no data"
+    assert wilson(40, 40)[1] <= 1.0 and wilson(0, 40)[0] >= 0.0
+
+
+def test_effective_rank_does_not_depend_on_scale_below_one():
+    assert effective_rank(torch.eye(3) * 0.1) == pytest.approx(3.0)  # Σσ = 0.3 is still a matrix
+    assert effective_rank(torch.zeros(4, 3)) == 0.0

@@ -242,3 +242,26 @@ def test_manifest_records_the_patch_distance_from_pre():
                            linear_of={"lin.weight": "lin"})
     lin_c = next(t for t in rep_c.tensors if t.name == "lin.weight")
     assert lin.max_ratio > 1.0 and lin_c.max_ratio < lin.max_ratio and lin_c.patch_l1 < lin.patch_l1
+
+
+def test_summary_record_is_the_documented_manifest_block():
+    from mfcli.merge.fuse import Report, TensorReport
+
+    rep = Report([TensorReport("a", 10, 1, "hessian"), TensorReport("b", 30, 3, "salience")], outside_scope=5)
+    s = rep.summary()
+    assert set(s) == {"changed_params", "kept_params", "kept_fraction", "outside_scope_params", "tensors"}
+    assert (s["changed_params"], s["kept_params"], s["outside_scope_params"]) == (40, 4, 5)
+    assert s["kept_fraction"] == pytest.approx(0.1) and [t["name"] for t in s["tensors"]] == ["a", "b"]
+    assert Report().summary()["kept_fraction"] == 0.0  # nothing changed: nothing kept
+
+
+def test_every_method_is_registered_with_what_it_needs():
+    from mfcli.merge import methods
+
+    assert list(methods.REGISTRY) == ["tailor", "dare", "grafting", "task-arithmetic", "ties"]
+    needs = {n: m.needs for n, m in methods.REGISTRY.items()}
+    assert needs == {"tailor": "hessian", "dare": None, "grafting": "gradient", "task-arithmetic": None, "ties": None}
+    for name, m in methods.REGISTRY.items():
+        assert m.name == name and callable(m.patch) and m.summary
+    with pytest.raises(MfcliError, match="Did you mean 'tailor'"):
+        methods.get("tailr")
