@@ -34,7 +34,7 @@ test: setup
 mutants: setup
 	$(BIN)/pip install --quiet mutmut==3.8.1
 	rm -rf mutants
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/mutmut run; $(BIN)/mutmut results | grep -v "no tests" || true
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/mutmut run; $(BIN)/mutmut results | grep -v "no tests" || true
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache mutants
