@@ -253,3 +253,36 @@ def test_judge_cli_unknown_judge_and_missing_key(tmp_path):
     assert r.returncode == 1 and "Did you mean 'cascade'" in r.stderr
     r = run_cli("judge", tmp_path / "p.jsonl", "--judge", "openai", env={"OPENAI_API_KEY": ""})
     assert r.returncode == 1 and "OPENAI_API_KEY" in r.stderr
+
+
+def test_exact_judgement_fields_name_the_judge_and_the_evidence():
+    from mfcli.eval.judges.exact import ExactJudge
+
+    judge = ExactJudge()  # alone: decisive by default
+    multi, off, hit, none, empty = judge.judge([
+        Item("a yawl, or maybe a ladybug", "yawl", MINI_SOME),  # label-set order, not alphabetical
+        Item("a large red metal bird flying", "bird", CIFAR10),
+        Item("bird", "bird", CIFAR10), Item("no idea", "bird", CIFAR10), Item("", "bird", CIFAR10)])
+    assert (multi.verdict, multi.matched, multi.detail) == ("multi_label", None, {"named": ["yawl", "ladybug"]})
+    assert (off.verdict, off.matched, off.detail) == ("off_label", "bird", {"extra_words": 4})
+    assert (none.verdict, none.matched) == ("off_label", None)
+    assert {j.stage for j in (multi, off, hit, none, empty)} == {"exact"} and empty.verdict == "empty"
+    assert ExactJudge(decisive=False).judge_one(Item("no idea", "bird", CIFAR10)) is None  # a cascade goes on
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "synonyms file {p} not found. Give a JSON object mapping synonym to label."),
+    ("{oops", "{p}: not valid JSON (Expecting property name enclosed in double quotes). "
+              "Give a JSON object mapping synonym to label."),
+    ('["plane"]', "{p}: expected a JSON object {{synonym: label}}. Fix the file."),
+])
+def test_bad_synonyms_file_is_one_line_that_says_what_to_do(tmp_path, content, message):
+    from mfcli.eval.judges.exact import load_synonyms
+
+    p = tmp_path / "syn.json"
+    if content is not None:
+        p.write_text(content, encoding="utf-8")
+    with pytest.raises(MfcliError) as e:
+        load_synonyms(str(p))
+    assert str(e.value) == message.format(p=p)
+

@@ -55,3 +55,16 @@ def test_label_matching_is_label_set_aware():
     digits = [str(i) for i in range(10)]
     assert named_labels("Number eight", digits) == ["8"] and named_labels("The number is 8.", digits) == ["8"]
     assert named_labels("an aquarium_fish", ["aquarium fish", "fish"]) == ["aquarium fish"]
+
+
+def test_label_forms_plurals_letters_and_longest_first():
+    assert named_labels("two butterflies and a fly", ["butterfly", "bus"]) == ["butterfly"]
+    assert named_labels("flies", ["fly"]) == ["fly"] and named_labels("buses", ["bus"]) == ["bus"]
+    # a label that is only an article (multiple-choice letters) still matches itself
+    assert named_labels("b", ["a", "b"]) == ["b"] and named_labels("A.", ["a", "b"]) == ["a"]
+    # articles inside a label are not part of its pattern
+    assert named_labels("a dog", ["a cat", "a dog"]) == ["a dog"]
+    assert named_labels("cat", ["the cat"]) == ["the cat"]
+    # the longer label claims its words whatever the label-set order
+    assert named_labels("an aquarium fish", ["fish", "aquarium fish"]) == ["aquarium fish"]
+    assert named_labels("a tropical fish", ["fish", "tropical fish"]) == ["tropical fish"]

@@ -18,8 +18,9 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 
 
 def tokens(text: str) -> list[str]:
-    """Lower-case alphanumeric tokens; number words become digits; `_`, `-` and punctuation split."""
-    return [_WORD_TO_DIGIT.get(t, t) for t in _TOKEN.findall(text.lower().replace("_", " "))]
+    """Lower-case alphanumeric tokens; number words become digits; `_`, `-` and punctuation split
+    (anything outside [a-z0-9] separates tokens)."""
+    return [_WORD_TO_DIGIT.get(t, t) for t in _TOKEN.findall(text.lower())]
 
 
 def _forms(word: str) -> set[str]:

@@ -79,7 +79,7 @@ def merge_state(pre: dict, sfts: list[dict], opts: TailorOptions, *, hessians: l
         t0 = time.perf_counter()
         key = (linear_of or {}).get(name)
         inputs = methods.TensorInputs(
-            name, w_pre.float(), deltas,
+            name, deltas,
             hessians=[h[key].H if key in h else None for h in hessians] if hessians else [],
             grads=[g.get(name) for g in grads] if grads else [])
         rep = TensorReport(name, int(changed.sum()), 0, "salience")

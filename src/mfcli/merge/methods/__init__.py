@@ -22,11 +22,10 @@ if TYPE_CHECKING:
 
 @dataclass
 class TensorInputs:
-    """What a method sees of one tensor: its name, W_pre and one Δ_i = W_sft_i − W_pre per SFT (fp32),
+    """What a method sees of one tensor: its name and one Δ_i = W_sft_i − W_pre per SFT (fp32),
     with the Hessian of its linear layer and the loss gradient per SFT where the method asked for them."""
 
     name: str
-    pre: torch.Tensor
     deltas: list[torch.Tensor]
     hessians: list[torch.Tensor | None] = field(default_factory=list)
     grads: list[torch.Tensor | None] = field(default_factory=list)
