@@ -84,11 +84,13 @@ def test_resume_is_bit_identical(pico, train_data, tmp_path, method):
     assert la == lb
 
 
-def test_two_process_ddp_matches_single_process(pico, train_data, tmp_path):
+@pytest.mark.parametrize("method", ["lastn", "mdgd"])
+def test_two_process_ddp_matches_single_process(pico, train_data, tmp_path, method):
+    """MDGD all-reduces its four gradients before projecting, so 2 processes take the 1-process steps."""
     single = run_finetune("tiny", [str(train_data)], tmp_path / "one",
-                          TrainOptions(method="lastn", batch_size=4, epochs=1), progress=False)
+                          TrainOptions(method=method, batch_size=4, epochs=1), progress=False)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "mfcli",
-           "finetune", "tiny", str(train_data), "--out", str(tmp_path / "two"), "--method", "lastn",
+           "finetune", "tiny", str(train_data), "--out", str(tmp_path / "two"), "--method", method,
            "--batch-size", "2", "--epochs", "1", "--device", "cpu"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -97,21 +99,23 @@ def test_two_process_ddp_matches_single_process(pico, train_data, tmp_path):
     assert any(not torch.equal(a[k], weights(pico["tiny"])[k]) for k in a)  # it did train
 
 
-@pytest.mark.parametrize("refresh", [0, 2])
+@pytest.mark.parametrize("refresh", [0, 1, 2])
 def test_mdgd_gm_updates_only_masked_fraction(pico, train_data, tmp_path, refresh):
     out = run_finetune("tiny", [str(train_data)], tmp_path / "gm",
                        TrainOptions(method="mdgd-gm", batch_size=4, max_steps=4, mask_ratio=0.1, mask_refresh=refresh),
                        progress=False)
     a, b = weights(pico["tiny"]), weights(out / "epoch-1")
-    changed = sum(int((a[k] != b[k]).sum()) for k in a if "vision_tower" not in k)
-    total = sum(a[k].numel() for k in a if "vision_tower" not in k)
+    trained = [k for k in a if "multi_modal_projector" in k or ("language_model" in k and ".layers.1." in k)]
+    changed = sum(int((a[k] != b[k]).sum()) for k in trained)
+    total = sum(a[k].numel() for k in trained)  # mdgd's default set on tiny: the projector and the last layer
+    assert changed == sum(int((a[k] != b[k]).sum()) for k in a)  # nothing else moved
     if refresh == 0:  # one mask for the whole run; the threshold is estimated on a sample above 65,536 entries
         assert 0.08 * total < changed <= 0.12 * total
     else:  # a refreshed mask may move other entries too, but never more than the masks' union
         assert 0.08 * total < changed <= 0.24 * total
     log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
     with_pre = [r["step"] for r in log if "cos_grad_pre" in r]
-    assert with_pre == ([1] if refresh == 0 else [1, 3])  # ∇L_t(θ_pre) only when selecting the mask
+    assert with_pre == {0: [1], 1: [1, 2, 3, 4], 2: [1, 3]}[refresh]  # ∇L_t(θ_pre) only when selecting the mask
 
 
 def test_projections():
@@ -133,49 +137,83 @@ def test_projections():
     assert sum(int(m.sum()) for m in mask) == 2
 
 
-class _Ctx:  # what Mdgd.combine reads from the training loop
-    def __init__(self, **opts):
-        self.opts = TrainOptions(method="mdgd", **opts)
-        self.gm_mask = None
+def _t(*rows):
+    return [torch.tensor(r, dtype=torch.float32) for r in rows]
 
 
-def _vecs():
-    g = [torch.tensor([1.0, 2.0]), torch.tensor([0.0, 1.0, 0.0])]  # ∇L_t(θ)
-    v = [torch.tensor([1.0, 0.0]), torch.tensor([0.0, 0.0, 0.0])]  # ∇L_v(θ)
-    g_pre = [torch.tensor([0.0, 1.0]), torch.tensor([1.0, 1.0, 0.0])]  # ∇L_t(θ_pre)
-    return g, v, g_pre
+def _hand_made():
+    """Two tensors (2 and 3 entries). g⊥ = g − (⟨g,v⟩/‖v‖²)v = (0, 2 | 0, 1, 0) (Eq. 6); v_pre takes the
+    first entry of tensor 2 out of g_pre: g⊥_pre = (0, 1 | 0, 1, 0) (Eq. 7)."""
+    from mfcli.train.methods.mdgd import Gradients
+
+    return Gradients(g=_t([1, 2], [0, 1, 0]), v=_t([1, 0], [0, 0, 0]),
+                     g_pre=_t([0, 1], [1, 1, 0]), v_pre=_t([0, 0], [1, 0, 0]))
 
 
-def test_mdgd_combination_on_hand_made_vectors():
-    """METHODS.md §3, over all trainable entries: g⊥ = g − (⟨g,v⟩/‖v‖²)v = (0, 2 | 0, 1, 0);
-    d = (⟨g⊥, g_pre⟩/‖g_pre‖²)·g_pre + λv = (3/3)·g_pre + λv."""
+@pytest.mark.parametrize("variant, flip_pre, expected", [
+    # Eq. 8: (⟨g⊥, g⊥_pre⟩/‖g⊥_pre‖²) g⊥_pre = 3/2 (0, 1 | 0, 1, 0); + λv, λ = 0.5
+    ("paper", False, [0.5, 1.5, 0.0, 1.5, 0.0]),
+    ("paper", True, [0.5, 1.5, 0.0, 1.5, 0.0]),  # a projection onto −u is the projection onto u
+    ("pcgrad", False, [0.5, 2.0, 0.0, 1.0, 0.0]),  # no conflict: g⊥ unchanged
+    ("pcgrad", True, [0.5, 0.5, 0.0, -0.5, 0.0]),  # conflict: g⊥ − (−3/2)(−(0, 1 | 0, 1, 0))
+    ("decoupled", False, [0.5, 2.0, 0.0, 1.0, 0.0]),
+])
+def test_mdgd_combination_on_hand_made_vectors(variant, flip_pre, expected):
+    """METHODS.md §3 Eq. 6-9, over all trainable entries, for every variant."""
     from mfcli.train.methods.mdgd import Mdgd
 
-    g, v, g_pre = _vecs()
-    update, mask, g_perp = Mdgd().combine(g, v, g_pre, _Ctx(lambda_visual=0.5))
-    assert mask is None
-    assert torch.equal(torch.cat(g_perp), torch.tensor([0.0, 2.0, 0.0, 1.0, 0.0]))
-    assert torch.allclose(torch.cat(update), torch.tensor([0.5, 1.0, 1.0, 1.0, 0.0]))  # (0,1|1,1,0) + 0.5·(1,0|0,0,0)
-    # per tensor: tensor 1 g⊥ = (0, 2) onto (0, 1) → (0, 2); tensor 2: v = 0, g⊥ = g = (0,1,0) onto (1,1,0) → ½(1,1,0)
-    update, _, _ = Mdgd().combine(g, v, g_pre, _Ctx(lambda_visual=0.5, projection="per-tensor"))
-    assert torch.allclose(torch.cat(update), torch.tensor([0.5, 2.0, 0.5, 0.5, 0.0]))
-    update, _, _ = Mdgd().combine(g, v, g_pre, _Ctx(lambda_visual=0.0))  # "w/o visual align"
-    assert torch.allclose(torch.cat(update), torch.tensor([0.0, 1.0, 1.0, 1.0, 0.0]))
+    grads = _hand_made()
+    if flip_pre:
+        grads.g_pre = [-x for x in grads.g_pre]
+    step = Mdgd().combine(grads, TrainOptions(method="mdgd", lambda_visual=0.5, mdgd_variant=variant))
+    assert step.mask is None
+    assert torch.equal(torch.cat(step.g_perp), torch.tensor([0.0, 2.0, 0.0, 1.0, 0.0]))
+    assert torch.allclose(torch.cat(step.g_perp_pre), torch.tensor([0.0, 1.0, 0.0, 1.0, 0.0]) * (-1 if flip_pre else 1))
+    assert torch.allclose(torch.cat(step.update), torch.tensor(expected))
+
+
+def test_mdgd_per_tensor_and_without_visual_align():
+    from mfcli.train.methods.mdgd import Mdgd
+
+    # per tensor: (0, 2) onto (0, 1) → (0, 2); (0, 1, 0) onto (0, 1, 0) → (0, 1, 0); + 0.5·(1, 0 | 0, 0, 0)
+    step = Mdgd().combine(_hand_made(), TrainOptions(method="mdgd", lambda_visual=0.5, projection="per-tensor"))
+    assert torch.allclose(torch.cat(step.update), torch.tensor([0.5, 2.0, 0.0, 1.0, 0.0]))
+    step = Mdgd().combine(_hand_made(), TrainOptions(method="mdgd", lambda_visual=0.0))  # "w/o visual align"
+    assert torch.allclose(torch.cat(step.update), torch.tensor([0.0, 1.5, 0.0, 1.5, 0.0]))
 
 
 def test_mdgd_gm_combination_on_hand_made_vectors():
-    """Eq. 10-11: M = top-q of g⊥ ⊙ g_pre = (0, 2 | 0, 1, 0) → q = 0.2 of 5 entries keeps entry 1;
-    d = M ⊙ (g⊥ + λv); the mask is kept until it is re-selected."""
-    from mfcli.train.methods.mdgd import MdgdGm
+    """Eq. 10-11: M = top-q of g⊥ ⊙ g⊥_pre; d = M ⊙ (g⊥ + λv); the mask holds until re-selected.
+    g = (1, 2 | 3, 4, 5), v = (0, 0 | 0, 0, 1) → g⊥ = (1, 2 | 3, 4, 0); g_pre = 1, v_pre = (0, 0 | 0, 1, 0)
+    → g⊥_pre = (1, 1 | 1, 0, 1); agreement (1, 2 | 3, 0, 0): q = 0.4 keeps entries 1 and 2 (with g_pre
+    in place of g⊥_pre the agreement would be (1, 2 | 3, 4, 0) and keep entries 2 and 3)."""
+    from mfcli.train.methods.mdgd import Gradients, MdgdGm
 
-    g, v, g_pre = _vecs()
-    ctx = _Ctx(lambda_visual=0.5, mask_ratio=0.2)
-    update, mask, _ = MdgdGm().combine(g, v, g_pre, ctx)
-    assert torch.equal(torch.cat(mask), torch.tensor([False, True, False, False, False]))
-    assert torch.allclose(torch.cat(update), torch.tensor([0.0, 2.0, 0.0, 0.0, 0.0]))
-    flipped = [-x for x in g]  # a later step: no g_pre, the selected mask still applies
-    update, mask, _ = MdgdGm().combine(flipped, v, None, ctx)
-    assert torch.allclose(torch.cat(update), torch.tensor([0.0, -2.0, 0.0, 0.0, 0.0]))
+    method = MdgdGm()
+    opts = TrainOptions(method="mdgd-gm", lambda_visual=0.5, mask_ratio=0.4)
+    grads = Gradients(g=_t([1, 2], [3, 4, 5]), v=_t([0, 0], [0, 0, 1]),
+                      g_pre=_t([1, 1], [1, 1, 1]), v_pre=_t([0, 0], [0, 1, 0]))
+    step = method.combine(grads, opts)
+    assert torch.equal(torch.cat(step.mask), torch.tensor([False, True, True, False, False]))
+    assert torch.allclose(torch.cat(step.update), torch.tensor([0.0, 2.0, 3.0, 0.0, 0.0]))
+    # a later step without g_pre: the selected mask still applies, and λv enters with its sign
+    later = Gradients(g=_t([0, 0], [0, 1, 0]), v=_t([0, 0], [1, 0, 0]))
+    step = method.combine(later, opts)
+    assert torch.allclose(torch.cat(step.update), torch.tensor([0.0, 0.0, 0.5, 0.0, 0.0]))
+
+
+def test_mdgd_trains_the_paper_s_share_of_layers(pico, train_data, tmp_path):
+    """The last 6/32 of the decoder layers + the projector (tiny: 1 of 2); both drift gradients and
+    the two gradient norms are logged."""
+    out = run_finetune("tiny", [str(train_data)], tmp_path / "m", TrainOptions(method="mdgd", batch_size=4, max_steps=2),
+                       progress=False)
+    a, b = weights(pico["tiny"]), weights(out / "step-2")
+    changed = {k for k in a if not torch.equal(a[k], b[k])}
+    assert changed and all(".layers.1." in k or "multi_modal_projector" in k for k in changed)
+    assert any("multi_modal_projector" in k for k in changed) and any(".layers.1." in k for k in changed)
+    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert all(r["task_grad_norm"] > 0 for r in log)
+    assert log[0]["visual_grad_norm"] == 0.0 and log[1]["visual_grad_norm"] > 0  # θ = θ_pre at step 1
 
 
 def test_bad_inputs(pico, train_data, tmp_path):

@@ -40,6 +40,21 @@ class Dist:
         return float(t)
 
 
+    def all_reduce_tensors(self, tensors: list) -> None:
+        """Sum a list of tensors over processes in place, as one flat buffer."""
+        if not self.active or not tensors:
+            return
+        import torch
+        import torch.distributed as td
+
+        flat = torch.cat([t.reshape(-1) for t in tensors])
+        td.all_reduce(flat)
+        offset = 0
+        for t in tensors:
+            t.copy_(flat[offset:offset + t.numel()].view_as(t))
+            offset += t.numel()
+
+
 def init_dist() -> Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:

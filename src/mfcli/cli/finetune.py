@@ -9,6 +9,9 @@ import typer
 
 from mfcli.cli import app
 from mfcli.cli.options import Device, Dtype, Seed
+from mfcli.train.options import TrainOptions
+
+_D = TrainOptions()  # the defaults live in one place
 
 
 @app.command(help="Fine-tune a LLaVA-family model: linear, lora, lastn, full, mdgd, mdgd-gm.\n\n"
@@ -31,7 +34,8 @@ def finetune(
     save_steps: Annotated[Optional[int], typer.Option(help="Also checkpoint every N steps.")] = None,
     seed: Seed = 0,
     gradient_checkpointing: Annotated[bool, typer.Option(help="Trade compute for activation memory.")] = False,
-    layers: Annotated[Optional[int], typer.Option(help="lastn/mdgd: train the last N decoder layers.")] = None,
+    layers: Annotated[Optional[int], typer.Option(help="lastn/mdgd: train the last N decoder layers (default: "
+                                                       "lastn 12/32, mdgd 6/32 of them, at least 1).")] = None,
     train_vision: Annotated[bool, typer.Option(help="full: also train the vision tower.")] = False,
     lora_r: Annotated[int, typer.Option(help="LoRA rank (LLaVA: 128).")] = 128,
     lora_alpha: Annotated[int, typer.Option(help="LoRA alpha (LLaVA: 256).")] = 256,
@@ -39,21 +43,26 @@ def finetune(
     lora_targets: Annotated[str, typer.Option(help="Comma-separated module names, matched only inside the "
                                                    "language model.")] = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
     merge: Annotated[bool, typer.Option(help="lora: also write DIR/merged, a full checkpoint.")] = False,
-    lambda_visual: Annotated[float, typer.Option(help="mdgd: weight of the visual alignment gradient.")] = 1.0,
-    mask_ratio: Annotated[float, typer.Option(help="mdgd-gm: fraction of parameters updated per step.")] = 0.1,
-    projection: Annotated[str, typer.Option(help="mdgd: global or per-tensor projections.")] = "global",
-    mask_refresh: Annotated[int, typer.Option(help="mdgd-gm: re-select the mask every N steps (0: once).")] = 0,
+    lambda_visual: Annotated[float, typer.Option(help="mdgd: weight λ of the visual alignment gradient "
+                                                      "(L_v is a mean per element).")] = _D.lambda_visual,
+    mdgd_variant: Annotated[str, typer.Option(help="mdgd: paper (Eq. 8, project onto g⊥_pre), pcgrad (remove "
+                                                   "only the conflicting part) or decoupled (g⊥ as is).")]
+    = _D.mdgd_variant,
+    mask_ratio: Annotated[float, typer.Option(help="mdgd-gm: fraction of parameters updated per step.")] = _D.mask_ratio,
+    projection: Annotated[str, typer.Option(help="mdgd: global or per-tensor projections.")] = _D.projection,
+    mask_refresh: Annotated[int, typer.Option(help="mdgd-gm: re-select the mask every N steps (1: every step, "
+                                                   "0: once).")] = _D.mask_refresh,
     resume: Annotated[bool, typer.Option(help="Continue the run in DIR from its last checkpoint.")] = False,
     device: Device = "auto", dtype: Dtype = "auto",
 ):
     from mfcli.train.loop import run_finetune
-    from mfcli.train.options import TrainOptions
 
     opts = TrainOptions(method=method, epochs=epochs, lr=lr, projector_lr=projector_lr, batch_size=batch_size,
                         grad_accum=grad_accum, max_steps=max_steps, warmup_ratio=warmup_ratio, save_steps=save_steps,
                         seed=seed, gradient_checkpointing=gradient_checkpointing, layers=layers,
                         train_vision=train_vision, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                        lora_targets=lora_targets, merge=merge, lambda_visual=lambda_visual, mask_ratio=mask_ratio,
+                        lora_targets=lora_targets, merge=merge, lambda_visual=lambda_visual,
+                        mdgd_variant=mdgd_variant, mask_ratio=mask_ratio,
                         projection=projection, mask_refresh=mask_refresh, device=device, dtype=dtype)
     run_finetune(model, data, out, opts, resume=resume)
     print(str(out))

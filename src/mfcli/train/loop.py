@@ -47,21 +47,16 @@ def lr_lambda(total: int, warmup_ratio: float):
 
 
 class Context:
-    """What a method's custom update needs from the loop."""
+    """What a method's hooks see of the run (base.Method: start, update, after_step)."""
 
-    def __init__(self, model, ref_model, params, ref_params, image_token_id, opts, device):
-        self.model, self.ref_model, self.params, self.ref_params = model, ref_model, params, ref_params
-        self.image_token_id, self.opts, self.device = image_token_id, opts, device
+    def __init__(self, model, params, names, parent, image_token_id, opts, device, dist):
+        self.model, self.params, self.names, self.parent = model, params, names, parent
+        self.image_token_id, self.opts, self.device, self.dist = image_token_id, opts, device, dist
         self.nll_sum = nll_sum
-        self.step_mask = None  # MDGD-GM: entries updated this step
-        self.gm_mask = None  # MDGD-GM: the selected mask, kept across steps and resumes
         self.step = 0
 
     def inputs(self, batch):
         return {k: v for k, v in batch.items() if k != "labels"}
-
-    def image_tokens_total(self, batches) -> int:
-        return sum(int((b["input_ids"] == self.image_token_id).sum()) for b in batches)
 
 
 def _checkpoints(out: Path) -> list[tuple[int, Path]]:
@@ -90,8 +85,6 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
 
     dist = init_dist()
     rank, world = dist.rank, dist.world
-    if method.custom_update and world > 1:
-        raise MfcliError(f"--method {opts.method} runs in one process.", "Launch it without accelerate/torchrun.")
     existing = _checkpoints(out) if out.is_dir() else []
     if out.exists() and any(out.iterdir()) and not resume:
         raise MfcliError(f"{out} already holds a run.", "Pass --resume to continue it, or choose a new --out.")
@@ -138,25 +131,15 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
     else:
         resumed_extra = {}
 
-    ref_model, ref_params = None, []
-    if getattr(method, "needs_reference", False):  # MDGD: the frozen starting model
-        ref = load_mllm(parent, device=device, dtype=opts.dtype).model
-        ref.eval()
-        ref_named = dict(ref.named_parameters())
-        for p in ref.parameters():
-            p.requires_grad_(False)
-        ref_params = [ref_named[n] for n in names]
-        for p in ref_params:
-            p.requires_grad_(True)  # for ∇L_t(θ_pre); never stepped
-        ref_model = ref
     tok = processor.tokenizer
     image_token = getattr(processor, "image_token", None) or getattr(tok, "image_token", "<image>")
-    ctx = Context(model, ref_model, params, ref_params, tok.convert_tokens_to_ids(image_token), opts, device)
+    ctx = Context(model, params, names, parent, tok.convert_tokens_to_ids(image_token), opts, device, dist)
+    method.start(ctx)  # MDGD loads its frozen copy here
     if resumed_extra:
-        ctx.gm_mask = [resumed_extra[f"gm_mask.{i}"].to(device) for i in range(len(params))]
+        method.load_extra_state(resumed_extra, device)
     batcher = Batcher(processor)
     train_model = model
-    if dist.active:
+    if dist.active and not method.custom_update:  # a custom update all-reduces its own gradients
         from torch.nn.parallel import DistributedDataParallel
 
         train_model = DistributedDataParallel(model)
@@ -178,8 +161,7 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
             method.save(model, processor, d, parent)
             cur = torch.get_rng_state()
             torch.set_rng_state(rng_state)
-            extra = {f"gm_mask.{i}": m for i, m in enumerate(ctx.gm_mask)} if ctx.gm_mask is not None else None
-            save_state(d, optimizer, scheduler, progress_state, extra)
+            save_state(d, optimizer, scheduler, progress_state, method.extra_state())
             torch.set_rng_state(cur)
         return write_checkpoint(out / name, write, m, overwrite=True)
 
@@ -206,14 +188,9 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
                 n_tok = sum(_answer_tokens(batcher, m) for m in micro)  # the whole step, every process
                 optimizer.zero_grad(set_to_none=True)
                 batches = [_to(batcher(m[rank::world]), device, model.dtype) for m in micro]
-                before = None
                 if method.custom_update:
                     ctx.step = step
                     loss_value, extras = method.update(ctx, batches, n_tok)
-                    # a mask that never changes (and no weight decay) leaves unmasked entries with zero
-                    # gradients and zero Adam moments, so AdamW cannot move them: no snapshot needed
-                    if ctx.step_mask is not None and (opts.mask_refresh or opts.weight_decay):
-                        before = [p.detach().clone() for p in params]
                 else:
                     loss_value, extras = 0.0, {}
                     for b in batches:
@@ -229,11 +206,7 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(params, opts.max_grad_norm))
                 lr_now = scheduler.get_last_lr()[0]
                 optimizer.step()
-                if before is not None:  # MDGD-GM: only masked entries change this step
-                    with torch.no_grad():
-                        for p, b0, m in zip(params, before, ctx.step_mask):
-                            p.copy_(torch.where(m, p, b0))
-                    ctx.step_mask = None
+                method.after_step(params)
                 scheduler.step()
                 step += 1
                 row = {"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": round(loss_value, 6),

@@ -30,9 +30,10 @@ class TrainOptions:
     lora_targets: str = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"  # every LLM linear
     merge: bool = False  # lora: also write a merged full checkpoint
     lambda_visual: float = 1.0  # mdgd: weight of the visual alignment gradient (Eq. 8-9); 0 = "w/o visual align"
+    mdgd_variant: str = "paper"  # mdgd: Eq. 8's projection onto g⊥_pre, or ours: pcgrad | decoupled
     mask_ratio: float = 0.1  # mdgd-gm: fraction of parameters updated (Eq. 10-11; MDGD-GM ~10 %)
     projection: str = "global"  # mdgd: inner products over all trainable parameters, or per tensor
-    mask_refresh: int = 0  # mdgd-gm: re-select the mask every N steps (0: once, at the first step)
+    mask_refresh: int = 1  # mdgd-gm: re-select the mask every N steps (Fig. 3b: every step; 0: once, at the first)
     device: str = "auto"
     dtype: str = "auto"  # bf16 on CUDA, fp32 on CPU
 
@@ -43,6 +44,10 @@ class TrainOptions:
             raise UsageError("--max-steps must be at least 1.")
         if self.projection not in ("global", "per-tensor"):
             raise UsageError(f"--projection must be global or per-tensor, got '{self.projection}'.")
+        from mfcli.train.methods.mdgd import VARIANTS
+
+        if self.mdgd_variant not in VARIANTS:
+            raise UsageError(f"--mdgd-variant must be one of {', '.join(VARIANTS)}, got '{self.mdgd_variant}'.")
         if not 0.0 < self.mask_ratio <= 1.0:
             raise UsageError(f"--mask-ratio must be in (0, 1], got {self.mask_ratio}.")
         if self.mask_refresh < 0:

@@ -25,6 +25,25 @@ class Method:
         model.save_pretrained(d)
         processor.save_pretrained(d)
 
+    # Hooks for a method with state of its own (MDGD); the loop calls them and knows nothing more.
+
+    def start(self, ctx) -> None:
+        """Once the model, its trainable parameters and the optimiser exist."""
+
+    def update(self, ctx, micro_batches, n_tokens: int) -> tuple[float, dict]:
+        """custom_update only: set every trainable parameter's .grad; return (loss, log fields)."""
+        raise NotImplementedError
+
+    def after_step(self, params) -> None:
+        """Right after optimizer.step()."""
+
+    def extra_state(self) -> dict | None:
+        """Tensors saved with the trainer state (and handed back on resume)."""
+        return None
+
+    def load_extra_state(self, extra: dict, device) -> None:
+        pass
+
 
 def last_layer_names(model, family, n: int) -> list[str]:
     layers = family.module(model, "decoder_layers")
@@ -44,3 +63,8 @@ def projector_names(model, family) -> list[str]:
 def default_layers(model, family) -> int:
     """Model Tailor's share: the last 12 of 32 decoder layers (3/8), at least one."""
     return max(1, round(len(family.module(model, "decoder_layers")) * 12 / 32))
+
+
+def mdgd_default_layers(model, family) -> int:
+    """MDGD's share on LLaVA: the last 6 of 32 decoder layers, at least one (tiny: 1 of 2)."""
+    return max(1, round(len(family.module(model, "decoder_layers")) * 6 / 32))

@@ -2,27 +2,40 @@
 
 The paper's equations did not survive extraction; this is the project's reading (docs/methods.md):
 
+    h_v(θ; x)   the language model's last hidden layer (after its final norm) at the image tokens
     L_t         next-token NLL on answer tokens
-    L_v (Eq.5)  mean_i ||h_v(θ; x)_i − h_v(θ_pre; x)_i||²  over image-token positions i of the
-                last-layer hidden states, θ_pre a frozen copy of the starting model
-    Eq. 6-7     g⊥ = g − (⟨g, v⟩ / ||v||²) v,  g = ∇L_t(θ), v = ∇L_v(θ)
-                g⊥_pre = ∇L_t(θ_pre): at θ_pre the drift gradient is exactly zero (L_v ≡ 0 there),
-                so nothing is removed from it
-    Eq. 8-9     d = (⟨g⊥, g⊥_pre⟩ / ||g⊥_pre||²) g⊥_pre + λ v     (the update handed to AdamW)
-    Eq. 10-11   MDGD-GM: M = top-q of g⊥ ⊙ g⊥_pre (agreement, elementwise); d = M ⊙ (g⊥ + λ v),
-                and only the masked entries ever change. M is selected at the first step (and every
-                `--mask-refresh` steps): "optimiser state is needed only for them" (METHODS.md §3)
-                implies a set that stays put, and between selections ∇L_t(θ_pre) is not needed
+    L_v (Eq.5)  ||h_v(θ) − h_v(θ_pre)||² as a MEAN PER ELEMENT (over the step's image tokens × hidden
+                size): the paper fixes neither norm nor λ, and a sum over hidden dimensions makes
+                ∇L_v ~40× ∇L_t on tiny, so the update is only a pull back to θ_pre
+    v, v_pre    ∇_θ L_v with h_v(θ_pre) held constant; ∇_{θ_pre} L_v with h_v(θ) held constant
+                (the frozen copy's own drift gradient: zero at the first step, non-zero once θ moved)
+    Eq. 6-7     g⊥ = g − (⟨g, v⟩/||v||²) v,  g = ∇_θ L_t(θ)
+                g⊥_pre = g_pre − (⟨g_pre, v_pre⟩/||v_pre||²) v_pre,  g_pre = ∇_{θ_pre} L_t(θ_pre)
+    Eq. 8-9     g̃ = (⟨g⊥, g⊥_pre⟩/||g⊥_pre||²) g⊥_pre;  the update handed to AdamW is g̃ + λ v
+    Eq. 10-11   MDGD-GM: M = top-q of g⊥ ⊙ g⊥_pre (agreement, per entry), re-selected every step
+                (Fig. 3b tracks the cosine through training); update M ⊙ (g⊥ + λ v)
 
-Inner products run over all trainable parameters (`--projection global`) or per tensor.
+`--mdgd-variant` (ours, not the paper's): `pcgrad` removes from g⊥ only its component that conflicts
+with g⊥_pre (PCGrad, Yu et al. 2020) instead of projecting onto it; `decoupled` keeps g⊥ as it is.
+Eq. 8's projection throws away everything of g⊥ outside one direction, which works only while
+cos(g⊥, g⊥_pre) stays high (paper: > 0.7; on tiny 0.05-0.35).
+
+Inner products run over all trainable parameters (`--projection global`) or per tensor. Under data
+parallelism the four gradients are summed over processes before any projection.
+
+The method owns its state: the frozen copy θ_pre, MDGD-GM's mask (saved with the trainer state) and
+the snapshot that keeps unmasked entries fixed; the shared loop only calls the hooks of base.Method.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from mfcli.train.methods.base import last_layer_names, mdgd_default_layers, projector_names
 from mfcli.train.methods.full import Full
-from mfcli.train.methods.base import last_layer_names, projector_names
 
 EPS = 1e-20
+VARIANTS = ("paper", "pcgrad", "decoupled")
 
 
 def _dot(a, b, per_tensor: bool):
@@ -46,12 +59,22 @@ def project_onto(g, u, per_tensor: bool):
     return [(a / b) * y if b > EPS else x * 0 for x, y, a, b in zip(g, u, gu, uu)]
 
 
+def remove_conflict(g, u, per_tensor: bool):
+    """PCGrad: g − (min(0, ⟨g, u⟩)/||u||²) u — only a component pointing against u is removed."""
+    gu, uu = _dot(g, u, per_tensor), _dot(u, u, per_tensor)
+    return [x - (a / b) * y if (b > EPS and a < 0) else x for x, y, a, b in zip(g, u, gu, uu)]
+
+
 def cosine(a, b) -> float:
     import torch
 
     num = sum(torch.sum(x * y) for x, y in zip(a, b))
     den = torch.sqrt(sum(torch.sum(x * x) for x in a) * sum(torch.sum(y * y) for y in b))
     return float(num / den) if den > 0 else 0.0
+
+
+def norm(a) -> float:
+    return float(sum(float((x.double() ** 2).sum()) for x in a) ** 0.5)
 
 
 SAMPLE = 65536  # above this many entries the threshold is estimated on an evenly strided sample
@@ -79,83 +102,176 @@ def topq_mask(score, q: float, per_tensor: bool):
     return [s >= thresh for s in score]
 
 
+@dataclass
+class Gradients:
+    """One optimiser step's four gradients, one tensor per trainable parameter. g_pre and v_pre are
+    None on steps that do not need the frozen copy's backward pass (MDGD-GM between selections)."""
+
+    g: list  # ∇_θ L_t(θ)
+    v: list  # ∇_θ L_v
+    g_pre: list | None = None  # ∇_{θ_pre} L_t(θ_pre)
+    v_pre: list | None = None  # ∇_{θ_pre} L_v
+
+
+@dataclass
+class Step:
+    update: list  # what .grad is set to
+    g_perp: list
+    g_perp_pre: list | None
+    mask: list | None = None
+
+
 class Mdgd(Full):
     name = "mdgd"
     default_lr = 2e-5
     custom_update = True
-    needs_reference = True
+
+    def __init__(self):
+        self.ref_model = None
+        self.ref_params: list = []
 
     def trainable(self, model, family, opts):
-        if opts.layers:  # the paper's LLaVA setting: last 6 layers + adapter
-            return projector_names(model, family) + last_layer_names(model, family, opts.layers)
-        return super().trainable(model, family, opts)
+        # the paper's LLaVA setting, the last 6 of 32 decoder layers + the projector, scaled to the model
+        n = opts.layers or mdgd_default_layers(model, family)
+        return projector_names(model, family) + last_layer_names(model, family, n)
 
-    def combine(self, g, v, g_pre, ctx):
-        opts = ctx.opts
+    # ---- the combination (pure: hand-made vectors in the tests) ----
+
+    def combine(self, grads: Gradients, opts) -> Step:
         per_tensor = opts.projection == "per-tensor"
-        g_perp = project_out(g, v, per_tensor)
-        d = project_onto(g_perp, g_pre, per_tensor)
-        return [a + opts.lambda_visual * b for a, b in zip(d, v)], None, g_perp
+        g_perp = project_out(grads.g, grads.v, per_tensor)  # Eq. 6
+        g_perp_pre = project_out(grads.g_pre, grads.v_pre, per_tensor)  # Eq. 7
+        if opts.mdgd_variant == "paper":
+            g_tilde = project_onto(g_perp, g_perp_pre, per_tensor)  # Eq. 8
+        elif opts.mdgd_variant == "pcgrad":
+            g_tilde = remove_conflict(g_perp, g_perp_pre, per_tensor)
+        else:  # decoupled
+            g_tilde = g_perp
+        update = [a + opts.lambda_visual * b for a, b in zip(g_tilde, grads.v)]  # Eq. 9
+        return Step(update, g_perp, g_perp_pre)
+
+    # ---- hooks the loop calls ----
+
+    def start(self, ctx) -> None:
+        """Load θ_pre, a frozen copy of the starting model, with gradients for the trained names only."""
+        from mfcli.models.load import load_mllm
+
+        ref = load_mllm(ctx.parent, device=ctx.device, dtype=ctx.opts.dtype).model
+        ref.eval()
+        named = dict(ref.named_parameters())
+        for p in ref.parameters():
+            p.requires_grad_(False)
+        self.ref_params = [named[n] for n in ctx.names]
+        for p in self.ref_params:
+            p.requires_grad_(True)  # for ∇_{θ_pre}; never stepped
+        self.ref_model = ref
 
     def needs_pre_gradient(self, ctx) -> bool:
         return True
 
-    def update(self, ctx, micro_batches, n_tokens: int) -> tuple[float, dict]:
-        """Accumulate g, v and g_pre over the step's micro-batches, then set .grad to the update."""
+    def gradients(self, ctx, micro_batches, n_tokens: int) -> tuple[Gradients, dict]:
+        """Accumulate the step's gradients over its micro-batches (and processes)."""
         import torch
 
-        params, ref_params = ctx.params, ctx.ref_params
+        params, ref_params = ctx.params, self.ref_params
         with_pre = self.needs_pre_gradient(ctx)
-        g = [torch.zeros_like(p) for p in params]
-        v = [torch.zeros_like(p) for p in params]
-        g_pre = [torch.zeros_like(p) for p in params]
-        task_total, vis_total = 0.0, 0.0
+
+        def zeros():
+            return [torch.zeros_like(p) for p in params]
+
+        acc = {"g": zeros(), "v": zeros(), **({"g_pre": zeros(), "v_pre": zeros()} if with_pre else {})}
+        img_local = sum(int((b["input_ids"] == ctx.image_token_id).sum()) for b in micro_batches)
+        img_total = max(1, round(ctx.dist.all_reduce_sum(float(img_local))))
+        task_total = vis_total = 0.0
         for batch in micro_batches:
             out = ctx.model(**ctx.inputs(batch), output_hidden_states=True)
-            with torch.set_grad_enabled(with_pre):  # the frozen copy needs a graph only for ∇L_t(θ_pre)
-                ref = ctx.ref_model(**ctx.inputs(batch), output_hidden_states=True)
+            with torch.set_grad_enabled(with_pre):  # the frozen copy needs a graph only for its gradients
+                ref = self.ref_model(**ctx.inputs(batch), output_hidden_states=True)
             task = ctx.nll_sum(out.logits, batch["labels"]) / n_tokens
             img = batch["input_ids"] == ctx.image_token_id
-            h, h_pre = out.hidden_states[-1][img], ref.hidden_states[-1][img].detach()
-            # Eq. 5, weighted by this micro-batch's share of image tokens
-            vis = ((h - h_pre) ** 2).sum(-1).sum() / max(1, ctx.image_tokens_total(micro_batches))
-            gt = torch.autograd.grad(task, params, retain_graph=True, allow_unused=True)
-            gv = torch.autograd.grad(vis, params, allow_unused=True)
-            gp = [None] * len(ref_params)
-            if with_pre:
+            h, h_pre = out.hidden_states[-1][img], ref.hidden_states[-1][img]
+            # Eq. 5 as a mean per element over the whole step (this micro-batch's share of it)
+            vis = ((h - h_pre) ** 2).sum() / (img_total * h.shape[-1])
+            new = {"g": torch.autograd.grad(task, params, retain_graph=True, allow_unused=True)}
+            if with_pre:  # v and v_pre in one pass: each side's graph holds the other side constant
+                both = torch.autograd.grad(vis, list(params) + list(ref_params), retain_graph=True, allow_unused=True)
+                new["v"], new["v_pre"] = both[:len(params)], both[len(params):]
                 ref_task = ctx.nll_sum(ref.logits, batch["labels"]) / n_tokens
-                gp = torch.autograd.grad(ref_task, ref_params, allow_unused=True)
-            for acc, new in ((g, gt), (v, gv), (g_pre, gp)):
-                for a, b in zip(acc, new):
+                new["g_pre"] = torch.autograd.grad(ref_task, ref_params, allow_unused=True)
+            else:
+                new["v"] = torch.autograd.grad(vis, params, allow_unused=True)
+            for key, grads in new.items():
+                for a, b in zip(acc[key], grads):
                     if b is not None:
                         a.add_(b)
             task_total += float(task.detach())
             vis_total += float(vis.detach())
-        update, mask, g_perp = self.combine(g, v, g_pre if with_pre else None, ctx)
-        for p, u in zip(params, update):
+        for tensors in acc.values():  # data parallel: sum over processes before projecting
+            ctx.dist.all_reduce_tensors(tensors)
+        return Gradients(**acc), {"task_loss": task_total, "visual_loss": ctx.dist.all_reduce_sum(vis_total)}
+
+    def update(self, ctx, micro_batches, n_tokens: int) -> tuple[float, dict]:
+        """Set each trainable parameter's .grad to the MDGD update; return this process's task loss
+        and the step's log fields."""
+        grads, losses = self.gradients(ctx, micro_batches, n_tokens)
+        step = self.combine(grads, ctx.opts)
+        for p, u in zip(ctx.params, step.update):
             p.grad = u
-        extras = {"visual_loss": vis_total}
-        if with_pre:
-            extras.update(cos_grad_pre=cosine(g, g_pre), cos_gperp_pre=cosine(g_perp, g_pre))
-        if mask is not None:
-            ctx.step_mask = mask
-            extras["masked_fraction"] = float(sum(m.sum() for m in mask) / sum(m.numel() for m in mask))
-        return task_total, extras
+        lam = ctx.opts.lambda_visual
+        extras = {"visual_loss": losses["visual_loss"], "task_grad_norm": norm(grads.g),
+                  "visual_grad_norm": lam * norm(grads.v)}  # the two terms the update adds up
+        if grads.g_pre is not None:
+            extras.update(cos_grad_pre=cosine(grads.g, grads.g_pre),
+                          cos_gperp_pre=cosine(step.g_perp, step.g_perp_pre))
+        if step.mask is not None:
+            extras["masked_fraction"] = float(sum(m.sum() for m in step.mask) / sum(m.numel() for m in step.mask))
+        self.on_step(ctx, step)
+        return losses["task_loss"], extras
+
+    def on_step(self, ctx, step: Step) -> None:
+        pass
 
 
 class MdgdGm(Mdgd):
     name = "mdgd-gm"
 
+    def __init__(self):
+        super().__init__()
+        self.mask = None  # the selected mask, kept across steps and resumes
+        self._before = None  # parameters before the optimiser step, where entries outside the mask must not move
+
     def needs_pre_gradient(self, ctx) -> bool:
         refresh = ctx.opts.mask_refresh
-        return ctx.gm_mask is None or bool(refresh and ctx.step % refresh == 0)
+        return self.mask is None or bool(refresh and ctx.step % refresh == 0)
 
-    def combine(self, g, v, g_pre, ctx):
-        opts = ctx.opts
+    def combine(self, grads: Gradients, opts) -> Step:
         per_tensor = opts.projection == "per-tensor"
-        g_perp = project_out(g, v, per_tensor)
-        if g_pre is not None:  # (re)select the mask
-            ctx.gm_mask = topq_mask([a * b for a, b in zip(g_perp, g_pre)], opts.mask_ratio, per_tensor)
-        mask = ctx.gm_mask
-        update = [(a + opts.lambda_visual * b) * m for a, b, m in zip(g_perp, v, mask)]
-        return update, mask, g_perp
+        g_perp = project_out(grads.g, grads.v, per_tensor)  # Eq. 6
+        g_perp_pre = None
+        if grads.g_pre is not None:  # (re)select the mask: Eq. 10
+            g_perp_pre = project_out(grads.g_pre, grads.v_pre, per_tensor)  # Eq. 7
+            self.mask = topq_mask([a * b for a, b in zip(g_perp, g_perp_pre)], opts.mask_ratio, per_tensor)
+        update = [(a + opts.lambda_visual * b) * m for a, b, m in zip(g_perp, grads.v, self.mask)]  # Eq. 11
+        return Step(update, g_perp, g_perp_pre, self.mask)
+
+    def on_step(self, ctx, step: Step) -> None:
+        # with a fixed mask and no weight decay, entries outside it have zero gradients and zero Adam
+        # moments from the first step, so AdamW cannot move them; otherwise remember them
+        if ctx.opts.mask_refresh != 0 or ctx.opts.weight_decay:
+            self._before = [p.detach().clone() for p in ctx.params]
+
+    def after_step(self, params) -> None:
+        import torch
+
+        if self._before is not None:  # only masked entries change this step
+            with torch.no_grad():
+                for p, b0, m in zip(params, self._before, self.mask):
+                    p.copy_(torch.where(m, p, b0))
+            self._before = None
+
+    def extra_state(self) -> dict | None:
+        return {f"gm_mask.{i}": m for i, m in enumerate(self.mask)} if self.mask is not None else None
+
+    def load_extra_state(self, extra: dict, device) -> None:
+        if "gm_mask.0" in extra:
+            self.mask = [extra[f"gm_mask.{i}"].to(device) for i in range(len(extra))]
