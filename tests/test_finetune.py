@@ -316,3 +316,15 @@ def test_clip_method_on_tiny_clip(pico, train_data, tmp_path):
     assert changed and all(n.startswith(("vision_model.", "visual_projection.")) for n in changed)
     run_emt(str(out / "epoch-2"), [str(train_data)], tmp_path / "p.jsonl", EmtOptions(), progress=False)
     assert json.loads((out / "epoch-1" / "mfcli.json").read_text())["options"]["method"] == "clip"
+
+
+def test_one_schedule_warm_up_then_cosine_to_zero():
+    import math
+
+    from mfcli.train.schedule import warmup_cosine, warmup_steps
+
+    assert warmup_steps(60, 0.05) == 3 and warmup_steps(61, 0.05) == 4 and warmup_steps(10, 0.0) == 1
+    f = warmup_cosine(103, 0.03)  # 4 warm-up steps, then 99 of decay
+    assert [f(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert f(4 + 99 // 2) == pytest.approx(0.5 * (1 + math.cos(math.pi * 49 / 99)))
+    assert f(103) == pytest.approx(0.0) and f(200) == pytest.approx(0.0)  # never negative past the end

@@ -39,7 +39,8 @@ def run_clip_finetune(model_spec: str, data: list[str], out: str | Path, opts: T
     from mfcli.models.clip import image_features, text_features
     from mfcli.models.load import load_clip, resolve_model_path
     from mfcli.train.data import Example, open_image
-    from mfcli.train.loop import LOG, lr_lambda
+    from mfcli.train.loop import LOG
+    from mfcli.train.schedule import warmup_cosine
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -71,7 +72,7 @@ def run_clip_finetune(model_spec: str, data: list[str], out: str | Path, opts: T
     opt = torch.optim.AdamW(trainable, lr=opts.lr or 1e-5, weight_decay=0.001)  # EMT App. B.2
     steps_per_epoch = math.ceil(len(examples) / opts.batch_size)
     total = opts.max_steps or steps_per_epoch * opts.epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(total, opts.warmup_ratio))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(total, opts.warmup_ratio))
     scale = clip.logit_scale.exp().detach()
     out.mkdir(parents=True, exist_ok=True)
     step = 0

@@ -21,6 +21,7 @@ from mfcli.train.data import Batcher, load_examples
 from mfcli.train.interrupt import DeferredInterrupt
 from mfcli.train.methods import get_method
 from mfcli.train.options import TrainOptions
+from mfcli.train.schedule import warmup_cosine
 from mfcli.train.state import has_state, load_state, save_state
 
 LOG = "train_log.jsonl"
@@ -34,16 +35,6 @@ def nll_sum(logits, labels):
     shift_labels = labels[:, 1:]
     return torch.nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.shape[-1]),
                                              shift_labels.reshape(-1), ignore_index=-100, reduction="sum")
-
-
-def lr_lambda(total: int, warmup_ratio: float):
-    warm = max(1, int(math.ceil(total * warmup_ratio)))
-
-    def f(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
-    return f
 
 
 class Context:
@@ -122,7 +113,7 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
     global_batch = opts.batch_size * opts.grad_accum * world
     steps_per_epoch = math.ceil(len(examples) / global_batch)
     total = opts.max_steps or steps_per_epoch * opts.epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total, opts.warmup_ratio))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, opts.warmup_ratio))
     done_steps = 0
     if resume_dir is not None:
         restored = load_state(resume_dir, optimizer, scheduler)

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -23,6 +22,7 @@ import numpy as np
 
 from mfcli.data import prompts
 from mfcli.data.tasks import PRETRAINED, TASKS, split_indices
+from mfcli.train.schedule import warmup_cosine
 
 
 @dataclass(frozen=True)
@@ -55,13 +55,6 @@ class TinyRecipe:
 
 
 CAPTION_QUESTION = "Describe the image briefly."
-
-
-def _cosine(step: int, total: int, warmup: float) -> float:
-    w = max(1, int(total * warmup))
-    if step < w:
-        return (step + 1) / w
-    return 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total - w)))
 
 
 def _pixels(image_processor, images: np.ndarray, chunk: int = 2048):
@@ -131,7 +124,7 @@ def train_clip(recipe: TinyRecipe, data: _Data, bar):
     rng = np.random.default_rng(recipe.seed)
     names = list(data.tasks)
     opt = torch.optim.AdamW(clip.parameters(), lr=recipe.clip_lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _cosine(s, recipe.clip_steps, recipe.warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(recipe.clip_steps, recipe.warmup))
     clip.train()
     for _ in range(recipe.clip_steps):
         task_pick = rng.integers(len(names), size=recipe.clip_batch)
@@ -220,7 +213,7 @@ def _train_lm(model, processor, data: _Data, examples, steps: int, recipe: TinyR
     for n, p in model.named_parameters():
         p.requires_grad_("vision_tower" not in n)
     opt = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _cosine(s, steps, recipe.warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(steps, recipe.warmup))
     rng = np.random.default_rng(seed)
     model.train()
     for _ in range(steps):
