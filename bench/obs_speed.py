@@ -13,6 +13,7 @@ import time
 import torch
 
 from mfcli.merge.obs import HessianAccumulator, tailor_linear
+from mfcli.merge.options import TailorOptions
 
 
 def matmul_gflops(rows: int, cols: int) -> float:
@@ -29,8 +30,12 @@ def main():
     ap.add_argument("--shapes", default="1024x1024,4096x4096,4096x11008")
     ap.add_argument("--refine-steps", type=int, default=10)
     ap.add_argument("--tokens", type=int, default=4096)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    product = TailorOptions()  # the product's damping and compensation penalty
     print(f"threads: {torch.get_num_threads()}, keep 10 %, block 128, refine {args.refine_steps}")
     print("| rows x cols | seconds | GFLOP | GFLOP/s | matmul GFLOP/s | fraction |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -41,7 +46,8 @@ def main():
         delta = torch.randn(rows, cols) * 0.01
         keep = torch.rand(rows, cols) < 0.1
         t = time.perf_counter()
-        tailor_linear(delta, keep, acc.H, refine_steps=args.refine_steps)
+        tailor_linear(delta, keep, acc.H, refine_steps=args.refine_steps, damp=product.damp,
+                      block_size=product.block_size, comp_penalty=product.comp_penalty)
         sec = time.perf_counter() - t
         flop = 4 / 3 * cols**3 + rows * cols**2 * (1 + 2 * args.refine_steps + 2 * 4)
         ref = matmul_gflops(rows, cols)
