@@ -3,7 +3,8 @@
 
     python bench/mdgd_quality.py --target counting --seeds 0,1,2 --out runs/mdgd-study
 
-Per seed and variant: a fine-tune of tiny on the target (1 epoch, lr 5e-4, batch 8, that seed; the
+Per seed and variant: a fine-tune of tiny on the target (1 epoch unless the variant says otherwise,
+lr 5e-4, batch 8, that seed; the
 same settings as bench/tailor_quality.py's SFT), then `emt` + the exact judge on the held-out splits of
 the pre-trained tasks and the target. The table is `mfcli report`'s (mean ± sd over seeds, H-score as
 the mean of each seed's H); OUT/report.md and OUT/report.json are the report. Every step is skipped
@@ -42,6 +43,13 @@ VARIANTS = {
     "mdgd-decoupled-all-layers": dict(method="mdgd", **{**MDGD, "mdgd_variant": "decoupled", "layers": 2}),
     "mdgd-gm": dict(method="mdgd-gm", **MDGD, mask_ratio=0.1, mask_refresh=1),
     "mdgd-gm-fixed": dict(method="mdgd-gm", **MDGD, mask_ratio=0.1, mask_refresh=0),
+    # the whole language model (tiny's 2 layers) + projector, as `full` trains
+    "mdgd-all-layers": dict(method="mdgd", **{**MDGD, "layers": 2}),
+    "mdgd-pcgrad-all-layers": dict(method="mdgd", **{**MDGD, "mdgd_variant": "pcgrad", "layers": 2}),
+    "mdgd-gm-all-layers": dict(method="mdgd-gm", **{**MDGD, "layers": 2}, mask_ratio=0.1, mask_refresh=1),
+    # matched target accuracy: a second epoch
+    "mdgd-decoupled-all-layers-2ep": dict(method="mdgd", **{**MDGD, "mdgd_variant": "decoupled", "layers": 2},
+                                          epochs=2),
 }
 
 
@@ -75,12 +83,12 @@ def main():
     for seed in [int(s) for s in args.seeds.split(",")]:
         root = out / f"seed-{seed}"
         for name in args.variants.split(","):
-            ckpt = root / name / "epoch-1"
+            fields = {"epochs": 1, **VARIANTS[name]}
+            ckpt = root / name / f"epoch-{fields['epochs']}"
             if not ckpt.exists():
                 print(f"seed {seed}: {name}", file=sys.stderr)
                 run_finetune("tiny", [str(target_data)], root / name,
-                             TrainOptions(epochs=1, lr=args.lr, batch_size=8, seed=seed, **VARIANTS[name]),
-                             progress=False)
+                             TrainOptions(lr=args.lr, batch_size=8, seed=seed, **fields), progress=False)
             judged.append(evaluate(str(ckpt), data, root / f"{name}.judged.jsonl", judge))
     rep = build(collect([str(p) for p in judged]), base="tiny")
     write(rep, str(out / "report.md"))

@@ -99,6 +99,56 @@ def test_two_process_ddp_matches_single_process(pico, train_data, tmp_path, meth
     assert any(not torch.equal(a[k], weights(pico["tiny"])[k]) for k in a)  # it did train
 
 
+def _torchrun(*args, timeout=300):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "mfcli",
+           "finetune", *[str(a) for a in args], "--device", "cpu"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
+def _same(a, b, atol=1e-6):
+    return a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=atol) for k in a)
+
+
+@pytest.mark.parametrize("method", ["full", "lastn"])
+def test_fsdp_on_two_processes_matches_one_and_resumes(pico, train_data, tmp_path, method):
+    """FSDP shards weights, gradients and AdamW state; the checkpoints it writes are the ordinary,
+    unsharded ones, equal to a 1-process run's, and a run interrupted under FSDP resumes under FSDP."""
+    epochs = 2 if method == "full" else 1
+    single = run_finetune("tiny", [str(train_data)], tmp_path / "one",
+                          TrainOptions(method=method, batch_size=4, epochs=epochs), progress=False)
+    two = tmp_path / "two"
+    common = ("tiny", train_data, "--out", two, "--method", method, "--batch-size", "2", "--epochs", epochs, "--fsdp")
+    _torchrun(*common)
+    last = f"epoch-{epochs}"
+    assert _same(weights(single / last), weights(two / last))
+    state = lambda d: load_file(str(d / "trainer_state.safetensors"))  # noqa: E731
+    assert _same({k: v for k, v in state(single / last).items() if k.startswith("opt.")},
+                 {k: v for k, v in state(two / last).items() if k.startswith("opt.")})
+    if method == "full":  # as if killed during epoch 2, then resumed under FSDP
+        import shutil
+
+        shutil.rmtree(two / "epoch-2")
+        _torchrun(*common, "--resume")
+        assert _same(weights(single / "epoch-2"), weights(two / "epoch-2"))
+
+
+def test_fsdp_refuses_what_it_cannot_shard(monkeypatch):
+    from mfcli.dist import Dist
+    from mfcli.train.sharding import fsdp_requested, make_sharding
+
+    assert not fsdp_requested(False)
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")  # `accelerate launch` with an FSDP config
+    assert fsdp_requested(False)
+
+    two = Dist(0, 2, "cpu")
+    assert not make_sharding(True, Dist(), "mdgd", True).fsdp  # one process: nothing to shard
+    for method, custom in (("mdgd", True), ("lora", False)):
+        with pytest.raises(MfcliError, match=f"--method {method} does not run under FSDP"):
+            make_sharding(True, two, method, custom)
+    assert make_sharding(True, two, "full", False).fsdp
+
+
 @pytest.mark.parametrize("refresh", [0, 1, 2])
 def test_mdgd_gm_updates_only_masked_fraction(pico, train_data, tmp_path, refresh):
     out = run_finetune("tiny", [str(train_data)], tmp_path / "gm",

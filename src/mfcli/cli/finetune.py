@@ -52,6 +52,9 @@ def finetune(
     projection: Annotated[str, typer.Option(help="mdgd: global or per-tensor projections.")] = _D.projection,
     mask_refresh: Annotated[int, typer.Option(help="mdgd-gm: re-select the mask every N steps (1: every step, "
                                                    "0: once).")] = _D.mask_refresh,
+    fsdp: Annotated[bool, typer.Option(help="Shard weights, gradients and optimiser state over the processes of "
+                                            "torchrun / accelerate launch (full, lastn, linear); "
+                                            "accelerate's FSDP config turns it on too.")] = False,
     resume: Annotated[bool, typer.Option(help="Continue the run in DIR from its last checkpoint.")] = False,
     device: Device = "auto", dtype: Dtype = "auto",
 ):
@@ -63,6 +66,6 @@ def finetune(
                         train_vision=train_vision, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                         lora_targets=lora_targets, merge=merge, lambda_visual=lambda_visual,
                         mdgd_variant=mdgd_variant, mask_ratio=mask_ratio,
-                        projection=projection, mask_refresh=mask_refresh, device=device, dtype=dtype)
+                        projection=projection, mask_refresh=mask_refresh, fsdp=fsdp, device=device, dtype=dtype)
     run_finetune(model, data, out, opts, resume=resume)
     print(str(out))

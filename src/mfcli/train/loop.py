@@ -22,6 +22,7 @@ from mfcli.train.interrupt import DeferredInterrupt
 from mfcli.train.methods import get_method
 from mfcli.train.options import TrainOptions
 from mfcli.train.schedule import warmup_cosine
+from mfcli.train.sharding import make_sharding
 from mfcli.train.state import has_state, load_state, save_state
 
 LOG = "train_log.jsonl"
@@ -104,10 +105,17 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
             model.enable_input_require_grads()
     model, groups = method.prepare(model, family, opts,
                                    resume_from=str(resume_dir) if (resume_dir and adapter_method) else None)
-    names = [n for g in groups for n in g.pop("names")]
-    params = [p for g in groups for p in g["params"]]
-    if not params:
+    group_names = [g.pop("names") for g in groups]
+    names = [n for gn in group_names for n in gn]
+    if not names:
         raise MfcliError(f"--method {opts.method} left nothing to train.", "Check --layers / --lora-targets.")
+    sharding = make_sharding(opts.fsdp, dist, opts.method, method.custom_update)
+    if sharding.fsdp:  # fully_shard swaps every parameter for a sharded one: collect them afterwards
+        sharding.shard(model, family)
+        named = dict(model.named_parameters())
+        for g, gn in zip(groups, group_names):
+            g["params"] = [named[n] for n in gn]
+    params = [p for g in groups for p in g["params"]]
     optimizer = torch.optim.AdamW(groups, weight_decay=opts.weight_decay)
 
     global_batch = opts.batch_size * opts.grad_accum * world
@@ -116,7 +124,8 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, opts.warmup_ratio))
     done_steps = 0
     if resume_dir is not None:
-        restored = load_state(resume_dir, optimizer, scheduler)
+        restored = load_state(resume_dir, optimizer, scheduler,
+                              lambda sd: sharding.load_optimizer(model, optimizer, names, sd))
         done_steps = restored["global_step"]
         resumed_extra = restored["extra"]
     else:
@@ -130,7 +139,7 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
         method.load_extra_state(resumed_extra, device)
     batcher = Batcher(processor)
     train_model = model
-    if dist.active and not method.custom_update:  # a custom update all-reduces its own gradients
+    if dist.active and not method.custom_update and not sharding.fsdp:  # DDP; a custom update all-reduces its own
         from torch.nn.parallel import DistributedDataParallel
 
         train_model = DistributedDataParallel(model)
@@ -141,6 +150,7 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
         _trim_log(log_path, done_steps)
 
     def save(name: str, progress_state: dict, rng_state) -> Path:
+        snap = sharding.snapshot(model, optimizer, names)  # collective under FSDP
         if rank != 0:
             return out / name
         m = Manifest("finetune", options={"method": opts.method, **asdict(opts)}, parents=[parent], seed=opts.seed,
@@ -149,10 +159,10 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
             m.add_data(f)
 
         def write(d: Path):
-            method.save(model, processor, d, parent)
+            method.save(model, processor, d, parent, state_dict=snap.model)
             cur = torch.get_rng_state()
             torch.set_rng_state(rng_state)
-            save_state(d, optimizer, scheduler, progress_state, method.extra_state())
+            save_state(d, snap.optimizer, scheduler, progress_state, method.extra_state())
             torch.set_rng_state(cur)
         return write_checkpoint(out / name, write, m, overwrite=True)
 
@@ -194,7 +204,7 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
                     where = f"; the last good checkpoint is {last_good}" if last_good else ""
                     raise MfcliError(f"the loss became {loss_value} at step {step + 1}{where}.",
                                      "Lower --lr, or check the data.")
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(params, opts.max_grad_norm))
+                grad_norm = sharding.grad_norm(torch.nn.utils.clip_grad_norm_(params, opts.max_grad_norm))
                 lr_now = scheduler.get_last_lr()[0]
                 optimizer.step()
                 method.after_step(params)

@@ -34,6 +34,7 @@ class TrainOptions:
     mask_ratio: float = 0.1  # mdgd-gm: fraction of parameters updated (Eq. 10-11; MDGD-GM ~10 %)
     projection: str = "global"  # mdgd: inner products over all trainable parameters, or per tensor
     mask_refresh: int = 1  # mdgd-gm: re-select the mask every N steps (Fig. 3b: every step; 0: once, at the first)
+    fsdp: bool = False  # shard weights, gradients and AdamW state over processes (also: accelerate's FSDP config)
     device: str = "auto"
     dtype: str = "auto"  # bf16 on CUDA, fp32 on CPU
 

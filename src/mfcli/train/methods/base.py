@@ -21,8 +21,9 @@ class Method:
         chosen = [(n, p) for n, p in model.named_parameters() if n in names]
         return model, [{"params": [p for _, p in chosen], "lr": lr, "names": [n for n, _ in chosen]}]
 
-    def save(self, model, processor, d, parent: str) -> None:
-        model.save_pretrained(d)
+    def save(self, model, processor, d, parent: str, state_dict: dict | None = None) -> None:
+        """state_dict: the full weights when they were gathered from shards (FSDP)."""
+        model.save_pretrained(d, state_dict=state_dict)
         processor.save_pretrained(d)
 
     # Hooks for a method with state of its own (MDGD); the loop calls them and knows nothing more.

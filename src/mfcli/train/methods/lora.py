@@ -49,7 +49,7 @@ class Lora(Method):
         return model, [{"params": [p for _, p in rest], "lr": lr, "names": [n for n, _ in rest]},
                        {"params": [p for _, p in proj], "lr": plr, "names": [n for n, _ in proj]}]
 
-    def save(self, model, processor, d, parent: str) -> None:
+    def save(self, model, processor, d, parent: str, state_dict: dict | None = None) -> None:  # never sharded
         model.save_pretrained(d)
         processor.save_pretrained(d)
         import json
