@@ -47,6 +47,12 @@ VARIANTS = {
     "mdgd-all-layers": dict(method="mdgd", **{**MDGD, "layers": 2}),
     "mdgd-pcgrad-all-layers": dict(method="mdgd", **{**MDGD, "mdgd_variant": "pcgrad", "layers": 2}),
     "mdgd-gm-all-layers": dict(method="mdgd-gm", **{**MDGD, "layers": 2}, mask_ratio=0.1, mask_refresh=1),
+    # full and LoRA at a lower learning rate: the same target accuracy as MDGD's best, for a fair forgetting comparison
+    "full-lr1e-4": dict(method="full", lr=1e-4),
+    "full-lr2e-4": dict(method="full", lr=2e-4),
+    "full-lr5e-5": dict(method="full", lr=5e-5),
+    "lora-lr1e-4": dict(method="lora", lora_r=16, lora_alpha=32, lr=1e-4, projector_lr=1e-4),
+    "lora-lr2.5e-4": dict(method="lora", lora_r=16, lora_alpha=32, lr=2.5e-4, projector_lr=2.5e-4),
     # matched target accuracy: a second epoch
     "mdgd-decoupled-all-layers-2ep": dict(method="mdgd", **{**MDGD, "mdgd_variant": "decoupled", "layers": 2},
                                           epochs=2),
@@ -88,7 +94,7 @@ def main():
             if not ckpt.exists():
                 print(f"seed {seed}: {name}", file=sys.stderr)
                 run_finetune("tiny", [str(target_data)], root / name,
-                             TrainOptions(lr=args.lr, batch_size=8, seed=seed, **fields), progress=False)
+                             TrainOptions(**{"lr": args.lr, "batch_size": 8, "seed": seed, **fields}), progress=False)
             judged.append(evaluate(str(ckpt), data, root / f"{name}.judged.jsonl", judge))
     rep = build(collect([str(p) for p in judged]), base="tiny")
     write(rep, str(out / "report.md"))
