@@ -83,6 +83,17 @@ def test_cascade_records_stage(embed):
     assert [(g.verdict, g.stage) for g in got] == [("correct", "exact"), ("correct", "embed")]
 
 
+@pytest.mark.parametrize("answer, label", [("This is definitely not a horse.", "horse"), ("no cat here", "cat")])
+def test_a_negated_mention_never_matches_that_label(embed, answer, label):
+    item = Item(answer, label, CIFAR10)
+    exact = make_judge("exact").judge([item])[0]
+    assert (exact.verdict, exact.matched, exact.detail) == ("off_label", None, {"negated": [label]})
+    cascade = make_judge("cascade").judge([item])[0]
+    assert (cascade.verdict, cascade.stage) == ("off_label", "exact")  # decided before any similarity
+    alone = embed.judge([item])[0]  # the embedding alone is nearest the negated label: it abstains
+    assert alone.matched != label and not alone.correct
+
+
 def test_clip_judge_with_tiny_clip(pico):
     """An answer that *is* a label's CLIP prompt has similarity 1 with that label (the nearest one, with
     no abstention margin); the pico CLIP barely tells its shapes apart, so the default margin abstains."""

@@ -1,3 +1,4 @@
+import pytest
 import pickle
 
 import numpy as np
@@ -68,3 +69,22 @@ def test_label_forms_plurals_letters_and_longest_first():
     # the longer label claims its words whatever the label-set order
     assert named_labels("an aquarium fish", ["fish", "aquarium fish"]) == ["aquarium fish"]
     assert named_labels("a tropical fish", ["fish", "tropical fish"]) == ["tropical fish"]
+
+
+@pytest.mark.parametrize("answer, named", [
+    ("This is definitely not a horse.", []),
+    ("no cat here", []),
+    ("It isn't a horse.", []),
+    ("It's a dog, not a cat.", ["dog"]),
+    ("Not a cat but a dog.", ["dog"]),
+    ("There is no doubt it is a cat.", ["cat"]),  # the negation is about the doubt
+    ("A cat. Not a dog, not a horse.", ["cat"]),
+])
+def test_a_negated_mention_is_not_a_naming(answer, named):
+    from mfcli.eval.labels import mentions
+
+    labels = ["cat", "dog", "horse"]
+    assert named_labels(answer, labels) == named
+    found, negated = mentions(answer, labels)
+    assert found == named and not set(found) & set(negated)
+    assert bool(negated) == (not answer.startswith("There"))  # every other example negates a label

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from mfcli.errors import MfcliError
 from mfcli.eval.judges.base import EMPTY, MULTI_LABEL, Item, Judgement, from_match
-from mfcli.eval.labels import named_labels
+from mfcli.eval.labels import mentions
 
 DEFAULT_MARGIN = 0.02
 
@@ -115,7 +115,7 @@ class EmbedJudge:
             if not text:
                 out.append(Judgement(EMPTY, None, self.name))
                 continue
-            named = named_labels(text, item.labels)
+            named, negated = mentions(text, item.labels)
             if len(named) > 1:  # a list of labels is close to all of them: never let it score
                 out.append(Judgement(MULTI_LABEL, None, self.name, {"named": named}))
                 continue
@@ -124,7 +124,10 @@ class EmbedJudge:
             best = int(top.indices[0])
             margin = float(top.values[0] - top.values[1]) if len(item.labels) > 1 else 1.0
             detail = {"similarity": round(float(top.values[0]), 4), "margin": round(margin, 4)}
-            if margin < self.margin:
+            if item.labels[best] in negated:  # nearest to a label the answer says it is not
+                detail["negated"] = negated
+                out.append(from_match(None, item.label, self.name, detail) if self.decisive else None)
+            elif margin < self.margin:
                 out.append(from_match(None, item.label, self.name, detail) if self.decisive else None)
             else:
                 out.append(from_match(item.labels[best], item.label, self.name, detail))

@@ -5,7 +5,9 @@ it adds more than MAX_EXTRA_WORDS (2) content words beyond the label and a fixed
 object in the image is a ..."). "The object in the image is a large black bird." keeps two extra
 words and is correct; "a blue street sign says arkansas on it" adds blue, says, arkansas: extrinsic
 hallucination (off_label), as in EMT Appendix C.4.4 (three extra words). Answers naming no label stay undecided
-for a cascade's next stage, and judged off_label when exact stands alone.
+for a cascade's next stage, and judged off_label when exact stands alone — except an answer whose
+only label mentions are negated ("This is definitely not a horse."): it claims no label, so it is
+off_label at once and never reaches a similarity judge, which would find it close to "horse".
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from mfcli.errors import MfcliError
 from mfcli.eval.judges.base import EMPTY, MULTI_LABEL, OFF_LABEL, Item, Judgement, from_match
-from mfcli.eval.labels import ARTICLES, label_pattern, named_labels, tokens
+from mfcli.eval.labels import ARTICLES, label_pattern, mentions, tokens
 
 MAX_EXTRA_WORDS = 2
 # The frame of an answer: words that carry no claim about the image beyond "here is my answer".
@@ -49,10 +51,15 @@ class ExactJudge:
         self.synonyms = synonyms or {}
         self.decisive = decisive  # alone: undecided answers become off_label; in a cascade: None
 
-    def _names(self, output: str, labels: Sequence[str]) -> list[str]:
+    def _mentions(self, output: str, labels: Sequence[str]) -> tuple[list[str], list[str]]:
+        """(named, only negated), synonyms resolved to their labels, in label-set order."""
         syn = {s: l for s, l in self.synonyms.items() if l in labels}
-        found = named_labels(output, list(labels) + list(syn))
-        return sorted({syn.get(x, x) for x in found}, key=list(labels).index)
+        found, negated = mentions(output, list(labels) + list(syn))
+
+        def resolve(xs):
+            return sorted({syn.get(x, x) for x in xs}, key=list(labels).index)
+        named = resolve(found)
+        return named, [x for x in resolve(negated) if x not in named]
 
     def _extra_words(self, output: str, label: str) -> int:
         label_words = set().union(*label_pattern(label)) if label_pattern(label) else set()
@@ -61,7 +68,9 @@ class ExactJudge:
     def judge_one(self, item: Item) -> Judgement | None:
         if not item.output or not item.output.strip():
             return Judgement(EMPTY, None, self.name)
-        names = self._names(item.output, item.labels)
+        names, negated = self._mentions(item.output, item.labels)
+        if not names and negated:  # "not a horse": no label claimed, whatever a later stage would find
+            return Judgement(OFF_LABEL, None, self.name, {"negated": negated})
         if len(names) > 1:
             return Judgement(MULTI_LABEL, None, self.name, {"named": names})
         if len(names) == 1:
