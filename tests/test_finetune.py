@@ -99,11 +99,15 @@ def test_two_process_ddp_matches_single_process(pico, train_data, tmp_path, meth
     assert any(not torch.equal(a[k], weights(pico["tiny"])[k]) for k in a)  # it did train
 
 
-def _torchrun(*args, timeout=300):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "mfcli",
-           "finetune", *[str(a) for a in args], "--device", "cpu"]
+def _torchrun(*args, timeout=300, accelerate=False):
+    """2 CPU processes, under torchrun or `accelerate launch --use_fsdp` (which exports ACCELERATE_USE_FSDP)."""
+    launcher = ([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1",
+                 "--mixed_precision", "no", "--dynamo_backend", "no", "--use_fsdp"] if accelerate else
+                [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"])
+    cmd = [*launcher, "-m", "mfcli", "finetune", *[str(a) for a in args], "--device", "cpu"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "FSDP, weights, gradients and optimiser state sharded over 2 processes" in r.stderr
 
 
 def _same(a, b, atol=1e-6):
@@ -118,8 +122,12 @@ def test_fsdp_on_two_processes_matches_one_and_resumes(pico, train_data, tmp_pat
     single = run_finetune("tiny", [str(train_data)], tmp_path / "one",
                           TrainOptions(method=method, batch_size=4, epochs=epochs), progress=False)
     two = tmp_path / "two"
-    common = ("tiny", train_data, "--out", two, "--method", method, "--batch-size", "2", "--epochs", epochs, "--fsdp")
-    _torchrun(*common)
+    common = ("tiny", train_data, "--out", two, "--method", method, "--batch-size", "2", "--epochs", epochs)
+    if method == "lastn":  # accelerate's own FSDP switch, no --fsdp
+        _torchrun(*common, accelerate=True)
+    else:
+        common = (*common, "--fsdp")
+        _torchrun(*common)
     last = f"epoch-{epochs}"
     assert _same(weights(single / last), weights(two / last))
     state = lambda d: load_file(str(d / "trainer_state.safetensors"))  # noqa: E731

@@ -111,6 +111,9 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
         raise MfcliError(f"--method {opts.method} left nothing to train.", "Check --layers / --lora-targets.")
     sharding = make_sharding(opts.fsdp, dist, opts.method, method.custom_update)
     if sharding.fsdp:  # fully_shard swaps every parameter for a sharded one: collect them afterwards
+        if rank == 0:
+            print(f"finetune: FSDP, weights, gradients and optimiser state sharded over {world} processes",
+                  file=sys.stderr)
         sharding.shard(model, family)
         named = dict(model.named_parameters())
         for g, gn in zip(groups, group_names):
