@@ -11,25 +11,12 @@ splits `prepare` makes; the table, per-epoch curves and paired tests are `mfcli 
 import argparse
 from pathlib import Path
 
-from mfcli.data.prepare import PrepareOptions, prepare
-from mfcli.data.tasks import PRETRAINED, TASKS
-from mfcli.eval.emt import EmtOptions, run_emt
 from mfcli.eval.judges import make_judge
-from mfcli.eval.judging import judge_file
-from mfcli.report.build import build
-from mfcli.report.render import markdown, write
-from mfcli.report.table import collect
 from mfcli.train.loop import run_finetune
 from mfcli.train.options import TrainOptions
+from study import evaluate, prepare_tasks, report
 
 
-def evaluate(model: str, data: list[Path], judged: Path, judge) -> Path:
-    """emt + the exact judge, skipped when the judged file exists."""
-    if not judged.exists():
-        preds = judged.with_name(judged.name.replace(".judged", ""))
-        run_emt(model, [str(p) for p in data], preds, EmtOptions(batch_size=64, max_new_tokens=16), progress=False)
-        judge_file(str(preds), str(judged), judge)
-    return judged
 
 
 def main():
@@ -48,12 +35,7 @@ def main():
     ap.add_argument("--out", default="runs/forgetting")
     args = ap.parse_args()
     out = Path(args.out)
-    data = []
-    for task in [t for t, v in TASKS.items() if v.role == PRETRAINED] + [args.target]:
-        d = out / "data" / task
-        if not d.exists():
-            prepare(task, d, PrepareOptions(limit=args.limit if task == args.target else None))
-        data.append(d)
+    data = prepare_tasks(out, args.target, target_limit=args.limit)
     judge = make_judge("exact")
     judged = [evaluate("tiny", data, out / "tiny.judged.jsonl", judge)]
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -69,10 +51,7 @@ def main():
                              resume=run.exists(), progress=False)
             for e in range(1, args.epochs + 1):
                 judged.append(evaluate(str(run / f"epoch-{e}"), data, root / f"{method}-{e}.judged.jsonl", judge))
-    rep = build(collect([str(p) for p in judged]), base="tiny")
-    write(rep, str(out / "report.md"))
-    write(rep, str(out / "report.json"))
-    print(markdown(rep))
+    report(judged, out)
 
 
 if __name__ == "__main__":

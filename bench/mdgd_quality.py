@@ -15,16 +15,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from mfcli.data.prepare import PrepareOptions, prepare
-from mfcli.data.tasks import PRETRAINED, TASKS
-from mfcli.eval.emt import EmtOptions, run_emt
 from mfcli.eval.judges import make_judge
-from mfcli.eval.judging import judge_file
-from mfcli.report.build import build
-from mfcli.report.render import markdown, write
-from mfcli.report.table import collect
 from mfcli.train.loop import run_finetune
 from mfcli.train.options import TrainOptions
+from study import evaluate, prepare_tasks, report
 
 # name → TrainOptions fields besides epochs, lr, batch size and seed; spelled out, so a variant means
 # the same whatever the product's defaults are. tiny has 2 decoder layers: MDGD's default set
@@ -59,12 +53,6 @@ VARIANTS = {
 }
 
 
-def evaluate(model: str, data: list[Path], judged: Path, judge) -> Path:
-    if not judged.exists():
-        preds = judged.with_name(judged.name.replace(".judged", ""))
-        run_emt(model, [str(p) for p in data], preds, EmtOptions(batch_size=64, max_new_tokens=16), progress=False)
-        judge_file(str(preds), str(judged), judge)
-    return judged
 
 
 def main():
@@ -76,14 +64,8 @@ def main():
     ap.add_argument("--out", default="runs/mdgd-study")
     args = ap.parse_args()
     out = Path(args.out)
-    tasks = [t for t, v in TASKS.items() if v.role == PRETRAINED] + [args.target]
-    data = []
-    for task in tasks:
-        d = out / "data" / task
-        if not d.exists():
-            prepare(task, d, PrepareOptions())
-        data.append(d)
-    target_data = out / "data" / args.target
+    data = prepare_tasks(out, args.target)
+    target_data = data[-1]
     judge = make_judge("exact")
     judged = [evaluate("tiny", data, out / "tiny.judged.jsonl", judge)]
     for seed in [int(s) for s in args.seeds.split(",")]:
@@ -96,10 +78,7 @@ def main():
                 run_finetune("tiny", [str(target_data)], root / name,
                              TrainOptions(**{"lr": args.lr, "batch_size": 8, "seed": seed, **fields}), progress=False)
             judged.append(evaluate(str(ckpt), data, root / f"{name}.judged.jsonl", judge))
-    rep = build(collect([str(p) for p in judged]), base="tiny")
-    write(rep, str(out / "report.md"))
-    write(rep, str(out / "report.json"))
-    print(markdown(rep))
+    report(judged, out)
 
 
 if __name__ == "__main__":

@@ -14,18 +14,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from mfcli.data.prepare import PrepareOptions, prepare
-from mfcli.data.tasks import PRETRAINED, TASKS
-from mfcli.eval.emt import EmtOptions, run_emt
 from mfcli.eval.judges import make_judge
-from mfcli.eval.judging import judge_file
 from mfcli.merge.options import TailorOptions
 from mfcli.merge.run import run_tailor
-from mfcli.report.build import build
-from mfcli.report.render import markdown, write
-from mfcli.report.table import collect
 from mfcli.train.loop import run_finetune
 from mfcli.train.options import TrainOptions
+from study import evaluate, prepare_tasks, report
 
 # name → TailorOptions fields (besides sparsity, data, seed); every field spelled out, so a variant
 # means the same whatever the product's defaults are
@@ -48,12 +42,6 @@ VARIANTS = {
 }
 
 
-def evaluate(model: str, data: list[Path], judged: Path, judge) -> Path:
-    if not judged.exists():
-        preds = judged.with_name(judged.name.replace(".judged", ""))
-        run_emt(model, [str(p) for p in data], preds, EmtOptions(batch_size=64, max_new_tokens=16), progress=False)
-        judge_file(str(preds), str(judged), judge)
-    return judged
 
 
 def main():
@@ -65,14 +53,8 @@ def main():
     ap.add_argument("--out", default="runs/tailor-study")
     args = ap.parse_args()
     out = Path(args.out)
-    tasks = [t for t, v in TASKS.items() if v.role == PRETRAINED] + [args.target]
-    data = []
-    for task in tasks:
-        d = out / "data" / task
-        if not d.exists():
-            prepare(task, d, PrepareOptions())
-        data.append(d)
-    target_data = out / "data" / args.target
+    data = prepare_tasks(out, args.target)
+    target_data = data[-1]
     judge = make_judge("exact")
     judged = [evaluate("tiny", data, out / "tiny.judged.jsonl", judge)]
     for seed in [int(s) for s in args.seeds.split(",")]:
@@ -89,10 +71,7 @@ def main():
                 run_tailor("tiny", [str(sft)], d, TailorOptions(
                     sparsity=args.sparsity, data=str(target_data / "train.jsonl"), seed=seed, **VARIANTS[name]))
             judged.append(evaluate(str(d), data, root / f"{name}.judged.jsonl", judge))
-    rep = build(collect([str(p) for p in judged]), base="tiny")
-    write(rep, str(out / "report.md"))
-    write(rep, str(out / "report.json"))
-    print(markdown(rep))
+    report(judged, out)
 
 
 if __name__ == "__main__":

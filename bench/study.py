@@ -1,0 +1,41 @@
+"""The steps every study script in bench/ shares: prepare the built-in tasks, evaluate a checkpoint
+(emt + the exact judge, skipped when its judged file exists, so a re-run resumes), and write the
+table through `mfcli report`."""
+
+from pathlib import Path
+
+from mfcli.data.prepare import PrepareOptions, prepare
+from mfcli.data.tasks import PRETRAINED, TASKS
+from mfcli.eval.emt import EmtOptions, run_emt
+from mfcli.eval.judging import judge_file
+from mfcli.report.build import build
+from mfcli.report.render import markdown, write
+from mfcli.report.table import collect
+
+
+def prepare_tasks(out: Path, target: str, target_limit: int | None = None) -> list[Path]:
+    """Prepared dirs under OUT/data: every pre-trained task, then the target (last)."""
+    data = []
+    for task in [t for t, v in TASKS.items() if v.role == PRETRAINED] + [target]:
+        d = out / "data" / task
+        if not d.exists():
+            prepare(task, d, PrepareOptions(limit=target_limit if task == target else None))
+        data.append(d)
+    return data
+
+
+def evaluate(model: str, data: list[Path], judged: Path, judge) -> Path:
+    """emt + the judge on every task's held-out split, skipped when the judged file exists."""
+    if not judged.exists():
+        preds = judged.with_name(judged.name.replace(".judged", ""))
+        run_emt(model, [str(p) for p in data], preds, EmtOptions(batch_size=64, max_new_tokens=16), progress=False)
+        judge_file(str(preds), str(judged), judge)
+    return judged
+
+
+def report(judged: list[Path], out: Path, base: str = "tiny") -> None:
+    """OUT/report.md and OUT/report.json, the Markdown also on stdout."""
+    rep = build(collect([str(p) for p in judged]), base=base)
+    write(rep, str(out / "report.md"))
+    write(rep, str(out / "report.json"))
+    print(markdown(rep))
