@@ -31,6 +31,22 @@ def test_every_command_help_has_an_example():
         assert "Example:" in (cmd.help or ""), cmd.name
 
 
+def test_usage_lines_name_arguments_in_capitals():
+    """`mfcli tailor [OPTIONS] {PRE} {SFT}...` (typer braces a required argument), never `{pre} {sft}...`."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from mfcli.cli import app
+
+    runner = CliRunner()
+    for cmd in app.registered_commands:
+        name = cmd.name or cmd.callback.__name__.replace("_", "-")
+        usage = runner.invoke(app, [name, "--help"]).output.splitlines()[0]
+        args = re.findall(r"[{\[]([^}\]]+)[}\]]", usage.split("[OPTIONS]", 1)[1])
+        assert args and all(a.isupper() for a in args), usage
+
+
 def test_unknown_command_is_usage_error():
     r = run_cli("frobnicate")
     assert r.returncode == 2

@@ -263,5 +263,5 @@ def test_rank_resumes_after_an_interruption_and_draws_tsne(tiny_run, tmp_path, m
     R.run_rank(["tiny", str(run / "epoch-2")], data, tmp_path / "t.jsonl", opts, tsne_png=str(png))
     with Image.open(png) as im:
         w, h = im.size
-        colours = len(set(im.convert("RGB").getdata()))
+        colours = len(im.convert("RGB").getcolors(1 << 24))
     assert w > h and colours > 20  # two panels side by side, with coloured points

@@ -22,8 +22,8 @@ from mfcli.errors import UsageError
                   "Re-running the same command resumes an interrupted run.\n\n"
                   "Example:  mfcli emt tiny data/digits data/animals --out preds.jsonl --judge exact")
 def emt(
-    model: Annotated[str, typer.Argument(help="Model dir, hub id, tiny, tiny-clip, or adapter dir.")],
-    data: Annotated[list[str], typer.Argument(help="eval.jsonl files or prepared dirs.")],
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="Model dir, hub id, tiny, tiny-clip, or adapter dir.")],
+    data: Annotated[list[str], typer.Argument(metavar="DATA", help="eval.jsonl files or prepared dirs.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Predictions JSONL (a .meta.json sidecar goes beside it).")],
     batch_size: Annotated[int, typer.Option(help="Images per generate call (left padding, KV cache).")] = 16,
     max_new_tokens: Annotated[int, typer.Option(help="Generation length cap.")] = 32,
@@ -73,7 +73,7 @@ def emt(
 @app.command("merge-preds", help="Merge the shard outputs of `mfcli emt --shard I/N` into one file.\n\n"
                                  "Example:  mfcli merge-preds p0.jsonl p1.jsonl --out preds.jsonl")
 def merge_preds(
-    parts: Annotated[list[Path], typer.Argument(help="Shard prediction files.")],
+    parts: Annotated[list[Path], typer.Argument(metavar="PART", help="Shard prediction files.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Merged predictions JSONL.")],
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
 ):

@@ -19,8 +19,8 @@ _D = TrainOptions()  # the defaults live in one place
                   "DIR/train_log.jsonl. Ctrl-C writes a resumable checkpoint; --resume continues.\n\n"
                   "Example:  mfcli finetune tiny data/animals --method lora --epochs 3 --out runs/lora")
 def finetune(
-    model: Annotated[str, typer.Argument(help="Model dir, hub id, or tiny.")],
-    data: Annotated[list[str], typer.Argument(help="train.jsonl files or prepared dirs (mixed tasks allowed).")],
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="Model dir, hub id, or tiny.")],
+    data: Annotated[list[str], typer.Argument(metavar="DATA", help="train.jsonl files or prepared dirs (mixed tasks allowed).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory.")],
     method: Annotated[str, typer.Option(help="linear, lora, lastn, full, mdgd, mdgd-gm; clip for a CLIP "
                                                  "encoder (tiny-clip).")] = "lora",

@@ -39,7 +39,7 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Print the summary record 
                   "OPENAI_API_KEY only.\n\n"
                   "Example:  mfcli judge preds.jsonl --judge exact --out judged.jsonl --summary summary.json")
 def judge(
-    preds: Annotated[str, typer.Argument(help="Predictions JSONL, or - for stdin.")],
+    preds: Annotated[str, typer.Argument(metavar="PREDS", help="Predictions JSONL, or - for stdin.")],
     out: Annotated[str, typer.Option("--out", "-o", help="Judged JSONL, or - for stdout.")] = "-",
     judge_name: JudgeName = "cascade",
     summary: Annotated[Optional[str], typer.Option(help="Also write the summary as JSON here.")] = None,

@@ -17,7 +17,7 @@ from mfcli.cli.options import Out, Seed
                   "sub-folder per class, or a CSV/JSONL with 'image' and 'label' columns.\n\n"
                   "Example:  mfcli prepare digits --out data/digits")
 def prepare(
-    source: Annotated[str, typer.Argument(help="Built-in task, dataset id, folder, or CSV/JSONL file.")],
+    source: Annotated[str, typer.Argument(metavar="SOURCE", help="Built-in task, dataset id, folder, or CSV/JSONL file.")],
     out: Out,
     limit: Annotated[Optional[int], typer.Option(help="Keep at most N examples (a seeded sample).")] = None,
     eval_fraction: Annotated[float, typer.Option(help="Held-out fraction for eval.jsonl (EMT: 0.2).")] = 0.2,

@@ -17,7 +17,7 @@ from mfcli.cli.options import Device, Dtype
                   "--nsamples images drawn at random (seeded). Fine-tuning tends to lower it.\n\n"
                   "Example:  mfcli rank tiny runs/lora/epoch-3 --data data/digits data/animals --out rank.jsonl")
 def rank(
-    models: Annotated[list[str], typer.Argument(help="Model dirs, hub ids, tiny, or adapter dirs.")],
+    models: Annotated[list[str], typer.Argument(metavar="MODEL", help="Model dirs, hub ids, tiny, or adapter dirs.")],
     data: Annotated[list[str], typer.Option("--data", "-d", help="Prepared dirs or eval.jsonl files (repeat).")],
     out: Annotated[str, typer.Option("--out", "-o", help="Rank records JSONL, or - for stdout.")] = "-",
     nsamples: Annotated[int, typer.Option(help="Images per task.")] = 256,

@@ -20,7 +20,7 @@ from mfcli.errors import UsageError
                   "stdout), .html (self-contained), .csv, .json, .tex.\n\n"
                   "Example:  mfcli report runs/*.judged.jsonl runs/lora rank.jsonl --out report.html")
 def report(
-    inputs: Annotated[list[str], typer.Argument(help="Result files and run/checkpoint directories.")],
+    inputs: Annotated[list[str], typer.Argument(metavar="INPUT", help="Result files and run/checkpoint directories.")],
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="report.md|.html|.csv|.json|.tex, or - "
                                                                    "(Markdown on stdout).")] = None,
     target: Annotated[Optional[list[str]], typer.Option("--target", help="A fine-tuning target task (repeat); "

@@ -19,8 +19,8 @@ from mfcli.merge.options import TailorOptions
                   "adapter dir is merged into PRE first.\n\n"
                   "Example:  mfcli tailor tiny runs/full/epoch-3 --sparsity 0.1 --out runs/tailored")
 def tailor(
-    pre: Annotated[str, typer.Argument(help="Pre-trained checkpoint (dir, hub id, tiny).")],
-    sft: Annotated[list[str], typer.Argument(help="Fine-tuned checkpoint(s) or LoRA adapter dir(s).")],
+    pre: Annotated[str, typer.Argument(metavar="PRE", help="Pre-trained checkpoint (dir, hub id, tiny).")],
+    sft: Annotated[list[str], typer.Argument(metavar="SFT", help="Fine-tuned checkpoint(s) or LoRA adapter dir(s).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output checkpoint directory.")],
     sparsity: Annotated[float, typer.Option(help="Fraction of fine-tuned changes KEPT, in (0, 1].")] = 0.1,
     method: Annotated[str, typer.Option(help="tailor, dare, grafting, task-arithmetic, ties.")] = "tailor",

@@ -16,7 +16,7 @@ from mfcli.cli.options import Out
                   "The first use builds both offline in a few minutes (cached in the user cache dir).\n\n"
                   "Example:  mfcli zoo tiny --out models/tiny")
 def zoo(
-    name: Annotated[str, typer.Argument(help="tiny or tiny-clip")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="tiny or tiny-clip")],
     out: Out,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild even if a cached build exists.")] = False,
 ):
