@@ -68,3 +68,34 @@ def test_every_command_is_in_the_readme():
     for cmd in app.registered_commands:
         name = cmd.name or cmd.callback.__name__.replace("_", "-")
         assert f"mfcli {name}" in readme, name
+
+
+SHELLS = {"bash": "mfcli.bash", "zsh": "_mfcli", "fish": "mfcli.fish"}
+
+
+def _mfcli(**env) -> str:
+    """Run the installed `mfcli` entry point (completion keys on the program's name) with extra env."""
+    import os
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "mfcli"
+    return subprocess.run([str(exe)], capture_output=True, text=True, env={**os.environ, **env}, check=True).stdout
+
+
+def test_completion_scripts_are_in_step_with_the_app():
+    """completions/ holds exactly what the app generates for each shell; regenerate with
+    `_MFCLI_COMPLETE=source_bash mfcli > completions/mfcli.bash` (zsh: `_mfcli`, fish: `mfcli.fish`)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "completions"
+    for shell, name in SHELLS.items():
+        assert _mfcli(_MFCLI_COMPLETE=f"source_{shell}") == (root / name).read_text(), name
+
+
+def test_completion_offers_commands_and_options():
+    def complete(words: str, cword: int) -> list[str]:
+        return _mfcli(_MFCLI_COMPLETE="complete_bash", COMP_WORDS=words, COMP_CWORD=str(cword)).split()
+
+    assert complete("mfcli fine", 1) == ["finetune"]
+    assert complete("mfcli tailor --sc", 2) == ["--score-norm", "--scope"]
+    assert "--mdgd-variant" in complete("mfcli finetune --md", 2)
