@@ -17,6 +17,10 @@ def test_vqa_accuracy_is_the_official_leave_one_out_ladder(annotators, expected)
 @pytest.mark.parametrize("raw, normal", [
     ("Two.", "2"), ("the dog", "dog"), ("A red-and-white sign", "red and white sign"), ("black/white", "black white"),
     ("1,000", "1000"), ("3.5", "3.5"), ("yes!", "yes"), ("dont", "don't"), ("Ill", "ill"), ("  Yes \n", "yes"),
+    # the official rule, per mark: removed outright wherever it is once it touches a space in the answer
+    ("black-white -", "blackwhite"), ("black- white-ish", "black whiteish"), ("black-white", "black white"),
+    ("a/-b", "a b"),
+    ("1,000 red-white", "1000 redwhite"),
 ])
 def test_vqa_normalisation(raw, normal):
     assert normalize(raw) == normal
@@ -25,7 +29,7 @@ def test_vqa_normalisation(raw, normal):
 def test_vqa_single_reference_is_exact_match_after_normalisation():
     assert vqa_accuracy("Two", ["2"]) == 1.0 and vqa_accuracy("three", ["2"]) == 0.0
     assert vqa_accuracy("The cat.", ["cat"] * 10) == 1.0  # always normalised (the official script would not)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^VQA accuracy needs at least one reference answer$"):
         vqa_accuracy("x", [])
 
 

@@ -22,11 +22,11 @@ _AFTER = re.compile(r"^\s*(?:the\s+(?:correct\s+)?answer\s+is|answer\s*:|option)
 
 def picked(answer: str, options: Sequence[str]) -> int | None:
     """The index of the option the answer picks, or None."""
-    letters = LETTERS[:len(options)]
-    m = _BARE.match(answer or "") or _AFTER.match(answer or "")
-    if m and m.group(1).upper() in letters:
-        return letters.index(m.group(1).upper())
-    named = named_labels(answer or "", list(options))
+    answer = answer or ""
+    m = _BARE.match(answer) or _AFTER.match(answer)
+    if m and m.group(1).upper() in LETTERS[:len(options)]:
+        return LETTERS.index(m.group(1).upper())
+    named = named_labels(answer, list(options))
     return list(options).index(named[0]) if len(named) == 1 else None
 
 

@@ -19,8 +19,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-# punctuation the official evaluator strips; removed outright where it touches a space or in "1,000",
-# otherwise replaced by a space ("black/white" → "black white")
+# punctuation the official evaluator strips: a mark is replaced by a space ("black/white" → "black
+# white"), but removed outright — everywhere in the answer — when that mark touches a space anywhere in
+# the original answer, or the answer holds a number like "1,000" (its rule, quirks included:
+# "black-white -" → "blackwhite")
 _PUNCT = ";/[]\"{}()=+\\_-><@`,?!"
 _COMMA_IN_NUMBER = re.compile(r"(\d)(,)(\d)")
 _PERIOD_NOT_DECIMAL = re.compile(r"\.(?!\d)")  # "3.5" keeps its point
@@ -40,10 +42,10 @@ _CONTRACTIONS = {w.replace("'", ""): w for w in (
 
 
 def normalize(answer: str) -> str:
-    text = " ".join(answer.replace("\n", " ").replace("\t", " ").split())
-    keep_tight = bool(_COMMA_IN_NUMBER.search(text))
+    text = original = " ".join(answer.split())
+    keep_tight = bool(_COMMA_IN_NUMBER.search(original))
     for p in _PUNCT:
-        tight = keep_tight or (p + " ") in text or (" " + p) in text
+        tight = keep_tight or (p + " ") in original or (" " + p) in original
         text = text.replace(p, "" if tight else " ")
     text = _PERIOD_NOT_DECIMAL.sub("", text)
     words = [_NUMBER_WORDS.get(w, w) for w in text.lower().split()]
