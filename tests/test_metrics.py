@@ -19,7 +19,7 @@ def test_vqa_accuracy_is_the_official_leave_one_out_ladder(annotators, expected)
     ("1,000", "1000"), ("3.5", "3.5"), ("yes!", "yes"), ("dont", "don't"), ("Ill", "ill"), ("  Yes \n", "yes"),
     # the official rule, per mark: removed outright wherever it is once it touches a space in the answer
     ("black-white -", "blackwhite"), ("black- white-ish", "black whiteish"), ("black-white", "black white"),
-    ("a/-b", "a b"),
+    ("x/-y", "x y"),
     ("1,000 red-white", "1000 redwhite"),
 ])
 def test_vqa_normalisation(raw, normal):
