@@ -11,10 +11,9 @@ splits `prepare` makes; the table, per-epoch curves and paired tests are `mfcli 
 import argparse
 from pathlib import Path
 
-from mfcli.eval.judges import make_judge
 from mfcli.train.loop import run_finetune
 from mfcli.train.options import TrainOptions
-from study import evaluate, prepare_tasks, report
+from study import evaluate, report, start
 
 
 
@@ -35,9 +34,7 @@ def main():
     ap.add_argument("--out", default="runs/forgetting")
     args = ap.parse_args()
     out = Path(args.out)
-    data = prepare_tasks(out, args.target, target_limit=args.limit)
-    judge = make_judge("exact")
-    judged = [evaluate("tiny", data, out / "tiny.judged.jsonl", judge)]
+    data, judge, judged = start(out, args.target, target_limit=args.limit)
     seeds = [int(s) for s in args.seeds.split(",")]
     for seed in seeds:
         root = out / f"seed-{seed}" if len(seeds) > 1 else out

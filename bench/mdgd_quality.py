@@ -15,10 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from mfcli.eval.judges import make_judge
 from mfcli.train.loop import run_finetune
 from mfcli.train.options import TrainOptions
-from study import evaluate, prepare_tasks, report
+from study import evaluate, report, start
 
 # name → TrainOptions fields besides epochs, lr, batch size and seed; spelled out, so a variant means
 # the same whatever the product's defaults are. tiny has 2 decoder layers: MDGD's default set
@@ -64,10 +63,8 @@ def main():
     ap.add_argument("--out", default="runs/mdgd-study")
     args = ap.parse_args()
     out = Path(args.out)
-    data = prepare_tasks(out, args.target)
+    data, judge, judged = start(out, args.target)
     target_data = data[-1]
-    judge = make_judge("exact")
-    judged = [evaluate("tiny", data, out / "tiny.judged.jsonl", judge)]
     for seed in [int(s) for s in args.seeds.split(",")]:
         root = out / f"seed-{seed}"
         for name in args.variants.split(","):

@@ -7,6 +7,7 @@ from pathlib import Path
 from mfcli.data.prepare import PrepareOptions, prepare
 from mfcli.data.tasks import PRETRAINED, TASKS
 from mfcli.eval.emt import EmtOptions, run_emt
+from mfcli.eval.judges import make_judge
 from mfcli.eval.judging import judge_file
 from mfcli.report.build import build
 from mfcli.report.render import markdown, write
@@ -31,6 +32,14 @@ def evaluate(model: str, data: list[Path], judged: Path, judge) -> Path:
         run_emt(model, [str(p) for p in data], preds, EmtOptions(batch_size=64, max_new_tokens=16), progress=False)
         judge_file(str(preds), str(judged), judge)
     return judged
+
+
+def start(out: Path, target: str, target_limit: int | None = None):
+    """A study's common first steps: the prepared tasks (target last), the exact judge, and the
+    untouched `tiny` evaluated as the first judged file."""
+    data = prepare_tasks(out, target, target_limit)
+    judge = make_judge("exact")
+    return data, judge, [evaluate("tiny", data, out / "tiny.judged.jsonl", judge)]
 
 
 def report(judged: list[Path], out: Path, base: str = "tiny") -> None:

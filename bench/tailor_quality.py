@@ -14,12 +14,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from mfcli.eval.judges import make_judge
 from mfcli.merge.options import TailorOptions
 from mfcli.merge.run import run_tailor
 from mfcli.train.loop import run_finetune
 from mfcli.train.options import TrainOptions
-from study import evaluate, prepare_tasks, report
+from study import evaluate, report, start
 
 # name → TailorOptions fields (besides sparsity, data, seed); every field spelled out, so a variant
 # means the same whatever the product's defaults are
@@ -53,10 +52,8 @@ def main():
     ap.add_argument("--out", default="runs/tailor-study")
     args = ap.parse_args()
     out = Path(args.out)
-    data = prepare_tasks(out, args.target)
+    data, judge, judged = start(out, args.target)
     target_data = data[-1]
-    judge = make_judge("exact")
-    judged = [evaluate("tiny", data, out / "tiny.judged.jsonl", judge)]
     for seed in [int(s) for s in args.seeds.split(",")]:
         root = out / f"seed-{seed}"
         sft = root / "sft" / "epoch-1"
