@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[hub,test]"
+	$(BIN)/pip install --quiet -e ".[hub,caption,test]"
 	# Animal-MNIST's data lives in its wheel; it declares tensorflow, which mfcli does not need.
 	$(BIN)/pip install --quiet --no-deps animal-mnist==0.4
 	touch $@

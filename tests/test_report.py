@@ -158,7 +158,7 @@ def test_plain_table_and_lmms_eval_inputs(tmp_path):
                   targets=["cifar", "flickr30k"])
     got = {(r.model, r.task, r.metric): (r.score, r.n) for r in res.rows}
     assert got[("liuhaotian/llava-v1.5-7b", "ok_vqa", "exact_match")] == (50.0, 5046)
-    assert got[("liuhaotian/llava-v1.5-7b", "flickr30k", "flickr_CIDEr")] == (0.62, None)  # CIDEr keeps its scale
+    assert got[("liuhaotian/llava-v1.5-7b", "flickr30k", "flickr_CIDEr")] == (62.0, None)  # CIDEr ×100, as papers print it
     rep = build(res, base="base")
     assert rep.summary["sft"]["h_score"] == pytest.approx(2 * 60 * 80 / 140)
     assert rep.cells[("sft", "mnist")].delta == pytest.approx(-30.0)

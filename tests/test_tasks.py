@@ -29,8 +29,66 @@ def test_every_task_loads_with_all_labels():
     for task in TASKS.values():
         images, ids = task.load()
         assert len(images) == len(ids) and images.ndim == 4 and images.shape[-1] == 3
-        assert set(np.unique(ids)) == set(range(len(task.labels)))
         assert images.std() > 10  # real pictures, not blanks
+        if task.kind == "classification":
+            assert set(np.unique(ids)) == set(range(len(task.labels)))
+        else:
+            assert all(qa.references and all(qa.references) for qa in ids)
+
+
+def test_each_kind_has_a_pretrained_and_a_target_task():
+    roles = {(t.kind, t.role) for t in TASKS.values()}
+    for kind in ("classification", "vqa", "caption"):
+        assert (kind, PRETRAINED) in roles and (kind, TARGET) in roles, kind
+    assert TASKS["scene-vqa"].role == PRETRAINED and TASKS["scene-caption"].role == TARGET
+
+
+def _colour_at(image, cell):
+    """The named colour nearest the brightest pixels of a cell (the object's fill)."""
+    from mfcli.data.scenes import CELL, COLOURS
+
+    r, c = divmod(cell, 2)
+    patch = image[r * CELL:(r + 1) * CELL, c * CELL:(c + 1) * CELL].reshape(-1, 3).astype(float)
+    fill = patch[patch.sum(1) > 200]
+    if len(fill) < 10:
+        return None
+    mean = fill.mean(0)
+    return min(COLOURS, key=lambda k: np.abs(np.array(COLOURS[k]) - mean).sum())
+
+
+def test_scene_answers_are_true_of_their_pictures():
+    """The references describe the drawn picture: colours sit where the captions say, counts match,
+    questions are in equal thirds, yes/no in equal halves."""
+    from mfcli.data import scenes
+
+    images, items = scenes.load_scene_caption(200)
+    for img, qa in zip(images, items):
+        first = qa.references[0]  # "a red circle left of / above a blue square": the upper or left one first
+        relation = " left of " if " left of " in first else " above "
+        colours = [first.split()[1], first.split(relation)[1].split()[1]]
+        cells = [k for k in range(4) if _colour_at(img, k)]
+        assert [_colour_at(img, k) for k in cells] == colours, qa
+        assert (cells[1] - cells[0]) == (1 if relation == " left of " else 2), qa
+    images, items = scenes.load_scene_vqa(300)
+    forms = [qa.question.split()[0] for qa in items]
+    assert forms.count("What") == forms.count("Which") == forms.count("How") == 100
+    for img, qa in zip(images, items):
+        if qa.question.startswith("How many"):
+            assert int(qa.references[0]) == sum(_colour_at(img, k) is not None for k in range(4))
+    _, items = scenes.load_scene_exists(200)
+    assert sum(qa.references == ("yes",) for qa in items) == 100
+    # deterministic: the same seed draws the same scenes
+    assert (scenes.load_scene_objects(20)[0] == scenes.load_scene_objects(20)[0]).all()
+    assert scenes.load_scene_objects(20)[1] == scenes.load_scene_objects(20)[1]
+
+
+def test_relation_captions_give_both_true_phrasings():
+    from mfcli.data.scenes import Thing, relation_captions
+
+    a, b = Thing("red", "circle", 2), Thing("blue", "square", 0)  # b above a
+    assert relation_captions(a, b) == ("a blue square above a red circle", "a red circle below a blue square")
+    a, b = Thing("red", "circle", 1), Thing("blue", "square", 0)  # b left of a
+    assert relation_captions(a, b) == ("a blue square left of a red circle", "a red circle right of a blue square")
 
 
 def test_split_is_seeded_disjoint_and_complete():

@@ -16,7 +16,8 @@ from mfcli.cli.options import AllowPickle, Device, Dtype
 from mfcli.errors import UsageError
 
 
-@app.command(help="Evaluate a model as an image classifier with the EMT prompt (or a CLIP zero-shot).\n\n"
+@app.command(help="Evaluate a model as an image classifier with the EMT prompt (or a CLIP zero-shot), and on "
+                  "VQA, caption and multiple-choice records.\n\n"
                   "MODEL: a LLaVA-family dir or hub id, tiny, a LoRA adapter dir, or a CLIP (tiny-clip) for "
                   "the vision-encoder baseline. DATA: eval.jsonl files or the dirs `prepare` made. "
                   "Re-running the same command resumes an interrupted run.\n\n"
@@ -26,7 +27,8 @@ def emt(
     data: Annotated[list[str], typer.Argument(metavar="DATA", help="eval.jsonl files or prepared dirs.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Predictions JSONL (a .meta.json sidecar goes beside it).")],
     batch_size: Annotated[int, typer.Option(help="Images per generate call (left padding, KV cache).")] = 16,
-    max_new_tokens: Annotated[int, typer.Option(help="Generation length cap.")] = 32,
+    max_new_tokens: Annotated[Optional[int], typer.Option(help="Generation length cap (default by record kind: "
+                                                               "32 classification, 16 vqa/choice, 64 caption).")] = None,
     device: Device = "auto", dtype: Dtype = "auto",
     shard: Annotated[Optional[str], typer.Option(help="I/N: take every N-th record from I (merge with merge-preds).")] = None,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue OUT when its settings match.")] = True,

@@ -11,8 +11,11 @@ import typer
 from mfcli.cli import app
 from mfcli.errors import UsageError
 
-JudgeName = Annotated[str, typer.Option("--judge", help="exact, embed, clip, openai, or cascade (exact, then embed, "
-                                                         "then openai with --openai).")]
+JudgeName = Annotated[str, typer.Option("--judge", help="Classification records: exact, embed, clip, openai, or "
+                                                         "cascade (exact, then embed, then openai with --openai); "
+                                                         "vqa, caption and choice records are always scored on their "
+                                                         "metric. --judge vqa|caption|choice scores every record so "
+                                                         "(for JSONL with output and references).")]
 
 
 def judge_options(synonyms, margin, clip_model, model, base_url, concurrency, cache, openai):
@@ -33,8 +36,9 @@ UseOpenai = Annotated[bool, typer.Option("--openai", help="cascade: send undecid
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the summary record as JSON on stdout.")]
 
 
-@app.command(help="Score free-text answers against their label sets; print a per-task summary on stderr.\n\n"
-                  "Reads mfcli predictions or any JSONL with an answer, a label and the label set. "
+@app.command(help="Score free-text answers by record kind (a label judge, VQA accuracy, CIDEr-D, option "
+                  "match); print a per-task summary on stderr.\n\n"
+                  "Reads mfcli predictions or any JSONL with an answer and a label set, or references. "
                   "Reads stdin / writes stdout with '-'. The API key for --judge openai comes from "
                   "OPENAI_API_KEY only.\n\n"
                   "Example:  mfcli judge preds.jsonl --judge exact --out judged.jsonl --summary summary.json")
@@ -45,7 +49,8 @@ def judge(
     summary: Annotated[Optional[str], typer.Option(help="Also write the summary as JSON here.")] = None,
     output_field: Annotated[str, typer.Option(help="Field holding the answer.")] = "output",
     label_field: Annotated[str, typer.Option(help="Field holding the true label.")] = "label",
-    labels_field: Annotated[str, typer.Option(help="Field holding the label set.")] = "labels",
+    labels_field: Annotated[str, typer.Option(help="Field holding the label set (choice: the options).")] = "labels",
+    references_field: Annotated[str, typer.Option(help="Field holding the reference answers or captions.")] = "references",
     synonyms: Synonyms = None, margin: Margin = 0.02, clip_model: ClipModel = "tiny-clip",
     model: LlmModel = "gpt-3.5-turbo", base_url: BaseUrl = None, concurrency: Concurrency = 16,
     cache: Cache = None, openai: UseOpenai = False,
@@ -58,7 +63,7 @@ def judge(
         raise UsageError("--json prints the summary on stdout, where --out - already writes the judged records.",
                          "Give --out a file, or use --summary FILE.")
     j = make_judge(judge_name, judge_options(synonyms, margin, clip_model, model, base_url, concurrency, cache, openai))
-    result = judge_file(preds, out, j, fields=Fields(output_field, label_field, labels_field), summary_path=summary)
+    result = judge_file(preds, out, j, fields=Fields(output_field, label_field, labels_field, references_field), summary_path=summary)
     print(format_summary(result), file=sys.stderr)
     if json_out:
         print(json.dumps(result, indent=1))

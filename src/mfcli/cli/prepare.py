@@ -11,11 +11,14 @@ from mfcli.cli import app
 from mfcli.cli.options import Out, Seed
 
 
-@app.command(help="Turn a labelled image source into fine-tuning and EMT evaluation files.\n\n"
-                  "SOURCE: a built-in task (digits, shapes, animals, counting), a Hugging Face dataset id "
-                  "(mnist, cifar10, cifar100 or owner/name; online or cached), an image folder with one "
-                  "sub-folder per class, or a CSV/JSONL with 'image' and 'label' columns.\n\n"
-                  "Example:  mfcli prepare digits --out data/digits")
+@app.command(help="Turn images with labels, questions and answers, captions or options into fine-tuning and "
+                  "evaluation files.\n\n"
+                  "SOURCE: a built-in task (digits, shapes, animals, counting, scene-vqa, scene-objects, "
+                  "scene-exists, scene-caption), a Hugging Face dataset id (mnist, cifar10, cifar100 or "
+                  "owner/name; online or cached), an image folder with one sub-folder per class, a CSV/JSONL "
+                  "with 'image' and 'label' (or 'question' and 'answers', 'captions', 'options' and 'answer') "
+                  "columns, or LLaVA's instruction JSON.\n\n"
+                  "Example:  mfcli prepare scene-caption --out data/scene-caption")
 def prepare(
     source: Annotated[str, typer.Argument(metavar="SOURCE", help="Built-in task, dataset id, folder, or CSV/JSONL file.")],
     out: Out,
@@ -27,14 +30,28 @@ def prepare(
     prompt: Annotated[Optional[str], typer.Option(help="Custom EMT prompt; {labels} and {noun} are filled in.")] = None,
     split: Annotated[Optional[str], typer.Option(help="Dataset split for hub ids (default train).")] = None,
     strict: Annotated[bool, typer.Option(help="Fail on a corrupt image instead of skipping it.")] = False,
+    kind: Annotated[Optional[str], typer.Option(help="What the rows hold: classification, vqa, caption or choice "
+                                                     "(default: from their fields).")] = None,
+    image_field: Annotated[str, typer.Option(help="CSV/JSONL column of image paths.")] = "image",
+    label_field: Annotated[str, typer.Option(help="CSV/JSONL column of labels.")] = "label",
+    question_field: Annotated[Optional[str], typer.Option(help="Column of questions (default question).")] = None,
+    answers_field: Annotated[Optional[str], typer.Option(help="Column of reference answers, or the correct option "
+                                                              "(default answers, answer).")] = None,
+    captions_field: Annotated[Optional[str], typer.Option(help="Column of reference captions (default captions, "
+                                                               "caption, sentences).")] = None,
+    options_field: Annotated[Optional[str], typer.Option(help="Column of options (default options, choices).")] = None,
 ):
     from mfcli.data.prepare import PrepareOptions, prepare as run
+    from mfcli.data.qa import QaFields
 
     opts = PrepareOptions(limit=limit, eval_fraction=eval_fraction, seed=seed, format=format,
-                          label_names=label_names, prompt=prompt, strict=strict, split=split)
+                          label_names=label_names, prompt=prompt, strict=strict, split=split, kind=kind,
+                          fields=QaFields(question_field, answers_field, captions_field, options_field),
+                          image_field=image_field, label_field=label_field)
     info = run(source, out, opts)
     n_train, n_eval = sum(info.counts["train"].values()), sum(info.counts["eval"].values())
     skipped = info.counts.get("skipped", 0)
-    print(f"{info.name}: {n_train} train, {n_eval} eval, {len(info.labels)} labels"
+    what = f"{len(info.labels)} labels" if info.kind == "classification" else info.kind
+    print(f"{info.name}: {n_train} train, {n_eval} eval, {what}"
           + (f", {skipped} corrupt images skipped" if skipped else "") + f" -> {out}", file=sys.stderr)
     print(str(out))

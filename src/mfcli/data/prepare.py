@@ -1,4 +1,5 @@
-"""`mfcli prepare`: labelled images -> train.jsonl (LLaVA or ShareGPT), eval.jsonl (EMT), images/."""
+"""`mfcli prepare`: images with labels, questions and answers, captions or options -> train.jsonl (LLaVA
+or ShareGPT), eval.jsonl (EMT's prompt, or LLaVA-1.5's for the other kinds), images/."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mfcli.data import prompts
-from mfcli.data.sources import iter_loaded, open_source, read_label_names
+from mfcli.data.qa import QaFields
+from mfcli.data.sources import Example, Source, iter_loaded, open_source, read_label_names
 from mfcli.data.tasks import split_indices
 from mfcli.errors import MfcliError, UsageError
 from mfcli.io.checkpoint import staged_dir
 from mfcli.io.jsonl import write_json_atomic, write_jsonl_atomic
-from mfcli.io.records import DatasetInfo, EvalRecord, TrainRecord
+from mfcli.io.records import (CAPTION, CHOICE, CLASSIFICATION, IMAGE_TOKEN, VQA, DatasetInfo, EvalRecord,
+                               TrainRecord)
 
 
 @dataclass(frozen=True)
@@ -23,9 +26,14 @@ class PrepareOptions:
     seed: int = 0  # same inputs and seed => byte-identical outputs
     format: str = "llava"  # train.jsonl form: "llava" (conversations) or "sharegpt" (messages/images)
     label_names: str | None = None  # JSON/CSV mapping raw labels to readable names (miniImageNet wnids)
-    prompt: str | None = None  # override the EMT prompt; "{labels}" and "{noun}" are filled in
+    prompt: str | None = None  # override the EMT prompt ("{labels}", "{noun}" filled in), the caption
+    # instruction, or the VQA form ("{question}" filled in)
     strict: bool = False  # a corrupt image is fatal instead of skipped and counted
     split: str | None = None  # dataset split for hub ids
+    kind: str | None = None  # force what a table's rows hold; else detected from its fields
+    fields: QaFields = QaFields()  # column names of questions, answers, captions, options
+    image_field: str = "image"  # CSV/JSONL column of image paths
+    label_field: str = "label"  # CSV/JSONL column of labels (classification)
 
     def __post_init__(self):
         if not 0.0 < self.eval_fraction < 1.0:
@@ -42,11 +50,7 @@ def _png_bytes(image) -> bytes:
     return buf.getvalue()
 
 
-def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions()) -> DatasetInfo:
-    src = open_source(source, opts.split)
-    names = read_label_names(opts.label_names)
-    rename = lambda label: names.get(label, label)  # noqa: E731
-    labels = tuple(rename(x) for x in src.labels)
+def _classification_prompt(src: Source, labels: tuple[str, ...], opts: PrepareOptions) -> tuple[str, str]:
     for label in labels:
         if prompts.LABEL_SEPARATOR.strip() in label:
             raise MfcliError(f"label '{label}' contains the label separator ','.",
@@ -56,6 +60,55 @@ def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions(
     noun = src.noun or prompts.noun_for(labels)
     prompt = (opts.prompt.format(labels=prompts.LABEL_SEPARATOR.join(labels), noun=noun)
               if opts.prompt else prompts.emt_prompt(labels, noun))
+    return noun, prompt
+
+
+def _most_common(answers: tuple[str, ...]) -> str:
+    """The training target of a VQA question: its most frequent reference answer (LLaVA-1.5 trains on
+    VQAv2 this way); ties go to the one given first."""
+    counts = Counter(answers)
+    return max(answers, key=lambda a: (counts[a], -answers.index(a)))
+
+
+def _qa_prompt(src: Source, ex: Example, opts: PrepareOptions) -> str:
+    """What the model is asked, for evaluation and training alike (data/prompts.py cites each form)."""
+    if src.kind == VQA:
+        return opts.prompt.format(question=ex.question) if opts.prompt else prompts.vqa_prompt(ex.question)
+    if src.kind == CHOICE:
+        return prompts.choice_prompt(ex.question, ex.options)
+    return opts.prompt or ex.question or src.prompt or prompts.CAPTION_PROMPT
+
+
+def _records(src: Source, ex: Example, rid: str, rel: str, label: str, labels, noun: str, prompt: str,
+             opts: PrepareOptions) -> tuple[EvalRecord, list[TrainRecord]]:
+    """The evaluation record of an example and the training records it gives (a caption gives one per
+    reference caption, with the id suffixed)."""
+    if src.kind == CLASSIFICATION:
+        turns = ({"from": "human", "value": prompts.train_question(noun)},
+                 {"from": "gpt", "value": prompts.train_answer(noun, label)})
+        return (EvalRecord(rid, src.name, rel, label, labels, prompt),
+                [TrainRecord(rid, rel, turns, src.name, label)])
+    prompt = _qa_prompt(src, ex, opts)
+    record = EvalRecord(rid, src.name, rel, ex.references[0], ex.options, prompt, kind=src.kind,
+                        references=ex.references)
+    human = {"from": "human", "value": f"{IMAGE_TOKEN}\n{prompt}"}  # LLaVA's layout: the image first
+    if src.kind == CAPTION:
+        answers = list(dict.fromkeys(ex.references))
+    else:
+        answers = [_most_common(ex.references)]
+    train = [TrainRecord(rid if k == 0 else f"{rid}-{k}", rel, (human, {"from": "gpt", "value": a}), src.name,
+                         a if src.kind != CAPTION else "")
+             for k, a in enumerate(answers)]
+    return record, train
+
+
+def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions()) -> DatasetInfo:
+    src = open_source(source, opts.split, kind=opts.kind, fields=opts.fields, image_field=opts.image_field,
+                      label_field=opts.label_field)
+    names = read_label_names(opts.label_names)
+    rename = lambda label: names.get(label, label)  # noqa: E731
+    labels = tuple(rename(x) for x in src.labels)
+    noun, prompt = _classification_prompt(src, labels, opts) if src.kind == CLASSIFICATION else ("", "")
 
     examples = src.examples
     if opts.limit is not None and opts.limit < len(examples):
@@ -80,14 +133,17 @@ def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions(
                 continue
             rel = f"images/{rid}.png"
             (tmp / rel).write_bytes(_png_bytes(image))
-            label = rename(ex.label)
-            counts[split][label] += 1
+            label = rename(ex.label) if src.kind == CLASSIFICATION else ex.label
+            # classification counts per label; the other kinds per first reference would be noise, so per
+            # question form for vqa/choice (its first word) and in one bucket for captions
+            bucket = label if src.kind == CLASSIFICATION else (
+                "all" if src.kind == CAPTION else (ex.question.split() or ["?"])[0].lower())
+            counts[split][bucket] += 1
+            record, train = _records(src, ex, rid, rel, label, labels, noun, prompt, opts)
             if split == "eval":
-                eval_rows.append(EvalRecord(rid, src.name, rel, label, labels, prompt).to_json())
+                eval_rows.append(record.to_json())
             else:
-                turns = ({"from": "human", "value": prompts.train_question(noun)},
-                         {"from": "gpt", "value": prompts.train_answer(noun, label)})
-                train_rows.append(TrainRecord(rid, rel, turns, src.name, label).to_json(opts.format))
+                train_rows += [t.to_json(opts.format) for t in train]
         if not train_rows or not eval_rows:
             raise MfcliError(f"'{source}' gave too few readable images to split ({len(train_rows) + len(eval_rows)}).",
                              "Add images, or raise --eval-fraction / --limit.")
@@ -102,7 +158,8 @@ def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions(
             name=src.name, source=src.description, labels=labels, noun=noun,
             counts={"train": dict(sorted(counts["train"].items())), "eval": dict(sorted(counts["eval"].items())),
                     "skipped": len(skipped), "skipped_ids": skipped},
-            seed=opts.seed, eval_fraction=opts.eval_fraction, format=opts.format, role=src.role, prompt=prompt)
+            seed=opts.seed, eval_fraction=opts.eval_fraction, format=opts.format, role=src.role, prompt=prompt,
+            kind=src.kind)
         d = asdict(info)
         d["labels"] = list(labels)
         write_json_atomic(tmp / "dataset.json", d)

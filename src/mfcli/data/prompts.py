@@ -1,4 +1,6 @@
-"""The papers' prompts, verbatim (METHODS.md §1; EMT Appendix B.2, C.1, D.1)."""
+"""The papers' prompts, verbatim (METHODS.md §1; EMT Appendix B.2, C.1, D.1), and LLaVA-1.5's response
+formatting prompts for the other task kinds (Liu et al. 2023, "Improved Baselines with Visual Instruction
+Tuning", Table 7), which its own VQA/caption evaluations and lmms-eval use."""
 
 from __future__ import annotations
 
@@ -32,3 +34,27 @@ def train_answer(noun: str, label: str) -> str:
 def clip_prompt(noun: str, label: str) -> str:
     """EMT Appendix B.2: zero-shot prompts for the vision encoder baseline."""
     return f'a photo of the number: "{label}".' if noun == "number" else f"a photo of a {label}."
+
+
+# LLaVA-1.5 Table 7: appended to short-answer VQA questions (VQAv2, GQA, OKVQA) in training and evaluation
+VQA_SUFFIX = "Answer the question using a single word or phrase."
+# LLaVA-1.5 Table 7 (TextCaps); also lmms-eval's Flickr30k and COCO caption prompt
+CAPTION_PROMPT = "Provide a one-sentence caption for the provided image."
+# LLaVA (Liu et al. 2023, Table 8): the first of its brief-description instructions
+BRIEF_PROMPT = "Describe the image concisely."
+# LLaVA-1.5 Table 7: multiple choice (A-OKVQA, ScienceQA, MMBench)
+CHOICE_SUFFIX = "Answer with the option's letter from the given choices directly."
+
+
+def vqa_prompt(question: str) -> str:
+    """LLaVA-1.5's short-answer form: the question, a newline, the formatting prompt."""
+    return f"{question}\n{VQA_SUFFIX}"
+
+
+def choice_prompt(question: str, options: Sequence[str]) -> str:
+    """LLaVA-1.5's multiple-choice form (as its ScienceQA/MMBench evaluation writes it): the question,
+    one "A. option" line per option, the formatting prompt."""
+    from mfcli.eval.metrics.choice import LETTERS
+
+    lines = [question] + [f"{LETTERS[i]}. {o}" for i, o in enumerate(options)]
+    return "\n".join(lines + [CHOICE_SUFFIX])

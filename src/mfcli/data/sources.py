@@ -1,5 +1,6 @@
-"""Where `prepare` reads labelled images from: a built-in task, a Hugging Face dataset id, an image
-folder (one sub-folder per class), or a CSV/JSONL of image paths and labels."""
+"""Where `prepare` reads its examples from: a built-in task, a Hugging Face dataset id, an image folder
+(one sub-folder per class), a CSV/JSONL of image paths with labels, questions and answers, captions or
+options (data/qa.py reads those), or LLaVA's instruction JSON."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mfcli.errors import MfcliError
+from mfcli.data.qa import QaFields, detect_kind, llava_pairs, parse_row
 from mfcli.data.tasks import TASKS
+from mfcli.errors import MfcliError
+from mfcli.io.records import CLASSIFICATION, KINDS
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -21,8 +24,11 @@ IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".
 @dataclass
 class Example:
     key: str  # stable id stem: index in the source, or the source's own id
-    label: str
+    label: str  # classification: the label; else the first reference
     load: object  # () -> PIL.Image, may raise on a corrupt file
+    question: str = ""  # vqa / choice
+    references: tuple[str, ...] = ()  # vqa: answers; caption: captions; choice: (letter,)
+    options: tuple[str, ...] = ()  # choice
 
 
 @dataclass
@@ -33,6 +39,8 @@ class Source:
     examples: list[Example]
     noun: str | None = None  # forced prompt noun (built-in tasks); else derived from labels
     role: str = ""
+    kind: str = CLASSIFICATION
+    prompt: str = ""  # caption sources: the instruction (built-in tasks); else prepare's default
 
 
 def _from_array(a: np.ndarray):
@@ -41,6 +49,11 @@ def _from_array(a: np.ndarray):
 
 def builtin_source(name: str) -> Source:
     task = TASKS[name]
+    if task.kind != CLASSIFICATION:
+        images, items = task.load()
+        examples = [Example(f"{i:05d}", qa.references[0], _from_array(images[i]), qa.question, qa.references)
+                    for i, qa in enumerate(items)]
+        return Source(name, f"builtin:{name}", (), examples, role=task.role, kind=task.kind, prompt=task.prompt)
     images, ids = task.load()
     examples = [Example(f"{i:05d}", task.labels[int(y)], _from_array(images[i])) for i, y in enumerate(ids)]
     return Source(name, f"builtin:{name}", task.labels, examples, task.noun, task.role)
@@ -70,7 +83,7 @@ def folder_source(root: Path) -> Source:
     return Source(root.name, f"folder:{root.resolve()}", tuple(classes), examples)
 
 
-def table_source(path: Path, image_field: str = "image", label_field: str = "label") -> Source:
+def _table_rows(path: Path) -> list[tuple[str, dict]]:
     rows: list[tuple[str, dict]] = []
     if path.suffix.lower() == ".csv":
         with open(path, newline="", encoding="utf-8") as f:
@@ -80,26 +93,84 @@ def table_source(path: Path, image_field: str = "image", label_field: str = "lab
         from mfcli.io.jsonl import iter_jsonl
         rows = [(f"{path}:{n}", obj) for n, obj in iter_jsonl(path)]
     if not rows:
-        raise MfcliError(f"{path} has no rows.", "Give one row per image with columns 'image' and 'label'.")
+        raise MfcliError(f"{path} has no rows.", "Give one row per image; see docs/formats.md.")
+    return rows
+
+
+def _check_kind(kind: str | None) -> None:
+    if kind is not None and kind not in KINDS:
+        raise MfcliError(f"unknown --kind '{kind}'.", f"Use one of {', '.join(KINDS)}.")
+
+
+def rows_to_examples(rows: list[tuple[str, dict]], image_of, *, kind: str | None, label_field: str,
+                     image_field: str, fields: QaFields, csv_lists: bool) -> tuple[str, list[Example]]:
+    """One kind for the whole table: given, or detected from the first row; a row of another kind
+    is an error at its line."""
+    _check_kind(kind)
+    first_kind = kind or detect_kind(rows[0][1], fields, label_field)
     examples, seen = [], {}
     for where, row in rows:
-        if image_field not in row or label_field not in row:
-            raise MfcliError(f"{where}: needs fields '{image_field}' and '{label_field}'.",
+        if kind is None and (k := detect_kind(row, fields, label_field)) != first_kind:
+            raise MfcliError(f"{where}: a {k} row in a table of {first_kind} rows (after its first row).",
+                             "Give one kind of row per file, or force one with --kind.")
+        need = [image_field] + ([label_field] if first_kind == CLASSIFICATION else [])
+        if any(f not in row for f in need):
+            raise MfcliError(f"{where}: needs field{'s' if len(need) > 1 else ''} "
+                             f"{' and '.join(repr(f) for f in need)}.",
                              "Add them, or name yours with --image-field/--label-field.")
         key = str(row.get("id") or len(examples))
         if key in seen:
             raise MfcliError(f"{where}: duplicate id '{key}' (first at {seen[key]}).", "Ids must be unique.")
         seen[key] = where
-        examples.append(Example(key, str(row[label_field]), _open_image(path.parent / str(row[image_field]))))
-    labels = tuple(sorted({e.label for e in examples}))
-    return Source(path.stem, f"table:{path.resolve()}", labels, examples)
+        load = image_of(row[image_field], where)
+        if first_kind == CLASSIFICATION:
+            examples.append(Example(key, str(row[label_field]), load))
+        else:
+            qa = parse_row(row, first_kind, fields, where, csv=csv_lists)
+            examples.append(Example(key, qa.references[0], load, qa.question, qa.references, qa.options))
+    return first_kind, examples
+
+
+def table_source(path: Path, image_field: str = "image", label_field: str = "label", *,
+                 kind: str | None = None, fields: QaFields = QaFields()) -> Source:
+    rows = _table_rows(path)
+    kind, examples = rows_to_examples(rows, lambda v, where: _open_image(path.parent / str(v)), kind=kind,
+                                      label_field=label_field, image_field=image_field, fields=fields,
+                                      csv_lists=path.suffix.lower() == ".csv")
+    labels = tuple(sorted({e.label for e in examples})) if kind == CLASSIFICATION else ()
+    return Source(path.stem, f"table:{path.resolve()}", labels, examples, kind=kind)
+
+
+def llava_json_source(path: Path, kind: str | None = None) -> Source:
+    """LLaVA's instruction JSON (a JSON array of {"id", "image", "conversations"}): each human/gpt pair
+    becomes one example, a short-answer question unless --kind says caption."""
+    _check_kind(kind)
+    kind = kind or "vqa"
+    if kind not in ("vqa", "caption"):
+        raise MfcliError(f"--kind {kind} does not fit LLaVA conversations.", "Use --kind vqa or --kind caption.")
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise MfcliError(f"{path}: not valid JSON ({e}).", "Give LLaVA's instruction JSON: an array of records.") from None
+    examples = []
+    for n, obj in enumerate(records):
+        where = f"{path}:record {n}"
+        if not isinstance(obj, dict) or "image" not in obj:
+            raise MfcliError(f"{where}: needs 'image' and 'conversations'.", "See docs/formats.md.")
+        load = _open_image(path.parent / str(obj["image"]))
+        for k, (question, answer) in enumerate(llava_pairs(obj, where)):
+            key = f"{obj.get('id', n)}-{k}" if k else str(obj.get("id", n))
+            examples.append(Example(key, answer, load, question, (answer,)))  # a caption's question: its instruction
+    if not examples:
+        raise MfcliError(f"{path} has no records.", "Give a JSON array of LLaVA records.")
+    return Source(path.stem, f"llava:{path.resolve()}", (), examples, kind=kind)
 
 
 # The paper's datasets by their short names (EMT §4); any other id is passed through.
 HUB_ALIASES = {"mnist": "ylecun/mnist", "cifar10": "uoft-cs/cifar10", "cifar100": "uoft-cs/cifar100"}
 
 
-def _hub_source(spec: str, split: str | None) -> Source:
+def _hub_source(spec: str, split: str | None, kind: str | None = None, fields: QaFields = QaFields()) -> Source:
     from mfcli.models.hub import ensure_hub_reachable
 
     dataset_id = HUB_ALIASES.get(spec, spec)
@@ -116,6 +187,15 @@ def _hub_source(spec: str, split: str | None) -> Source:
         raise MfcliError(f"could not load dataset '{dataset_id}': {type(e).__name__}: {str(e).splitlines()[0]}",
                          "Check the id and split, or go online once so it is cached.") from None
     image_col = next((k for k, f in ds.features.items() if isinstance(f, datasets.Image)), None)
+    columns = {k: "" for k in ds.features}
+    if image_col is not None and (kind or detect_kind(columns, fields)) != CLASSIFICATION:
+        # question / answers / captions / options columns: the same row reader as for JSONL files
+        rows = [(f"{dataset_id}[{i}]", {**ds[i], "id": ds[i].get("question_id", ds[i].get("id", i))})
+                for i in range(len(ds))]
+        kind, examples = rows_to_examples(rows, lambda v, where: (lambda v=v: v.convert("RGB")), kind=kind,
+                                          label_field="label", image_field=image_col, fields=fields,
+                                          csv_lists=False)
+        return Source(spec.split("/")[-1].lower(), f"hf:{dataset_id}", (), examples, kind=kind)
     label_cols = [k for k, f in ds.features.items() if isinstance(f, datasets.ClassLabel)]
     label_col = next((k for k in ("label", "fine_label") if k in label_cols), label_cols[0] if label_cols else None)
     if image_col is None or label_col is None:
@@ -128,21 +208,30 @@ def _hub_source(spec: str, split: str | None) -> Source:
     return Source(spec.split("/")[-1].lower(), f"hf:{dataset_id}", names, examples)
 
 
-def open_source(spec: str, split: str | None = None) -> Source:
-    """Resolve SOURCE: a built-in task, an existing path, or else a Hugging Face dataset id."""
+def open_source(spec: str, split: str | None = None, *, kind: str | None = None,
+                fields: QaFields = QaFields(), image_field: str = "image", label_field: str = "label") -> Source:
+    """Resolve SOURCE: a built-in task, an existing path, or else a Hugging Face dataset id. `kind`
+    forces what a table's rows hold (else detected from their fields)."""
     if spec in TASKS:
+        if kind is not None and kind != TASKS[spec].kind:
+            raise MfcliError(f"built-in task '{spec}' is a {TASKS[spec].kind} task, not {kind}.", "Drop --kind.")
         return builtin_source(spec)
     path = Path(spec)
     if path.is_dir():
+        if kind not in (None, CLASSIFICATION):
+            raise MfcliError(f"an image folder holds labelled images, not {kind} data.",
+                             "Give questions, answers or captions in a JSONL/CSV file; see docs/formats.md.")
         return folder_source(path)
     if path.is_file():
+        if path.suffix.lower() == ".json" and path.read_text(encoding="utf-8", errors="replace").lstrip()[:1] == "[":
+            return llava_json_source(path, kind)
         if path.suffix.lower() in (".csv", ".jsonl", ".json"):
-            return table_source(path)
+            return table_source(path, image_field, label_field, kind=kind, fields=fields)
         raise MfcliError(f"{path}: cannot read a source from a '{path.suffix}' file.",
                          "Give a folder, a .csv or .jsonl file, a built-in task or a dataset id.")
     looks_like_path = spec.startswith((".", "/", "~")) or spec.count("/") > 1 or Path(spec).suffix
     if not looks_like_path and ("/" in spec or spec in HUB_ALIASES):
-        return _hub_source(spec, split)
+        return _hub_source(spec, split, kind, fields)
     from mfcli.errors import did_you_mean
     if looks_like_path:
         raise MfcliError(f"source '{spec}' is neither a built-in task nor an existing path.",

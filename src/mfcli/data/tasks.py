@@ -1,8 +1,10 @@
-"""Built-in offline tasks: real images with nameable labels, no network needed.
+"""Built-in offline tasks: real images with nameable labels, and procedural scenes with questions and
+captions; no network needed.
 
-`digits` and `shapes` are *pre-trained* tasks (the built-in tiny LLaVA learns them); `animals` and
-`counting` are *target* tasks (tiny never sees them; fine-tuning on them causes forgetting). The
-split is fixed so that results stay comparable across versions.
+*Pre-trained* tasks are the ones the built-in tiny LLaVA learns: `digits`, `shapes` (classification),
+`scene-vqa` (short-answer VQA) and `scene-objects` (captioning). *Target* tasks it never sees, so
+fine-tuning on them causes forgetting: `animals`, `counting` (classification), `scene-exists` (VQA) and
+`scene-caption` (captioning). Roles and splits are fixed so that results stay comparable across versions.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from importlib import resources
 
 import numpy as np
 
+from mfcli.data import scenes
+from mfcli.data.prompts import BRIEF_PROMPT, CAPTION_PROMPT
 from mfcli.errors import MfcliError, did_you_mean
+from mfcli.io.records import CAPTION, CLASSIFICATION, VQA
 
 PRETRAINED = "pretrained"
 TARGET = "target"
@@ -25,10 +30,14 @@ TARGET = "target"
 class Task:
     name: str
     role: str  # PRETRAINED or TARGET
-    labels: tuple[str, ...]
-    noun: str  # "number" or "object" (EMT's prompt noun)
-    load: Callable[[], tuple[np.ndarray, np.ndarray]]  # -> (uint8 images N×H×W×3, int label ids N)
+    labels: tuple[str, ...]  # classification only
+    noun: str  # "number" or "object" (EMT's prompt noun); classification only
+    # classification: () -> (uint8 images N×H×W×3, int label ids N);
+    # vqa / caption: () -> (uint8 images, [scenes.QA] N)
+    load: Callable[[], tuple[np.ndarray, object]]
     about: str
+    kind: str = CLASSIFICATION
+    prompt: str = ""  # caption tasks: the instruction every record carries
 
 
 def _gray_to_rgb(x: np.ndarray) -> np.ndarray:
@@ -146,6 +155,15 @@ TASKS: dict[str, Task] = {t.name: t for t in (
          "Animal-MNIST (PyPI animal-mnist 0.4, MIT): 10,000 28×28 animal silhouettes"),
     Task("counting", TARGET, COUNTS, "number", _load_counting,
          "procedurally drawn 1-6 dots, 1,800 images 16×16"),
+    Task("scene-vqa", PRETRAINED, (), "", scenes.load_scene_vqa,
+         "1-3 coloured shapes, 1,800 images 24×24: colour, shape and count questions", kind=VQA),
+    Task("scene-objects", PRETRAINED, (), "", scenes.load_scene_objects,
+         "1-3 coloured shapes, 1,800 images 24×24, captioned left to right", kind=CAPTION, prompt=CAPTION_PROMPT),
+    Task("scene-exists", TARGET, (), "", scenes.load_scene_exists,
+         "1-3 coloured shapes, 1,800 images 24×24: is there a <colour> <shape>? (yes/no)", kind=VQA),
+    Task("scene-caption", TARGET, (), "", scenes.load_scene_caption,
+         "two coloured shapes, 1,800 images 24×24, captioned with their relation", kind=CAPTION,
+         prompt=BRIEF_PROMPT),
 )}
 
 

@@ -1,4 +1,5 @@
-"""`mfcli emt`: the MLLM as an image classifier (EMT §3), or its CLIP vision encoder zero-shot.
+"""`mfcli emt`: the MLLM as an image classifier (EMT §3), or its CLIP vision encoder zero-shot; the same
+engine answers VQA, caption and multiple-choice records (each record's `kind` sets its length cap).
 
 Predictions are appended and flushed batch by batch beside a settings sidecar (`OUT.meta.json`). A
 killed run resumes where it stopped: only complete batches are kept, so the finished file equals an
@@ -20,15 +21,18 @@ from mfcli.errors import MfcliError, UsageError
 from mfcli.eval.judging import PRED_SCHEMA
 from mfcli.io.checkpoint import sha256_file
 from mfcli.io.jsonl import dumps, write_json_atomic, write_jsonl_atomic
-from mfcli.io.records import EvalRecord, read_eval, resolve_data_file
+from mfcli.io.records import CAPTION, CHOICE, CLASSIFICATION, VQA, EvalRecord, read_eval, resolve_data_file
 
 META_SCHEMA = "mfcli.pred-meta/1"
+# Generation cap by record kind when --max-new-tokens is not given: EMT's answers are one short sentence;
+# lmms-eval caps short VQA and option letters at 16 tokens and captions (Flickr30k, COCO) at 64.
+MAX_NEW_TOKENS = {CLASSIFICATION: 32, VQA: 16, CHOICE: 16, CAPTION: 64}
 
 
 @dataclass(frozen=True)
 class EmtOptions:
     batch_size: int = 16  # left-padded batches with the KV cache; outputs match batch 1 (tested)
-    max_new_tokens: int = 32  # EMT answers are one short sentence
+    max_new_tokens: int | None = None  # None: by record kind (MAX_NEW_TOKENS)
     device: str = "auto"
     dtype: str = "auto"
     shard: str | None = None  # "I/N": this job takes records I, I+N, I+2N, ...
@@ -38,7 +42,7 @@ class EmtOptions:
     allow_pickle: bool = False
 
     def __post_init__(self):
-        if self.batch_size < 1 or self.max_new_tokens < 1:
+        if self.batch_size < 1 or (self.max_new_tokens is not None and self.max_new_tokens < 1):
             raise UsageError("--batch-size and --max-new-tokens must be at least 1.")
         if self.shard is not None:
             parse_shard(self.shard)
@@ -86,7 +90,7 @@ def model_kind(path: str) -> str:
 
 
 class MllmPredictor:
-    def __init__(self, loaded, max_new_tokens: int):
+    def __init__(self, loaded, max_new_tokens: int | None):
         self.loaded, self.max_new_tokens = loaded, max_new_tokens
         tok = loaded.processor.tokenizer
         image_token = getattr(loaded.processor, "image_token", None) or getattr(tok, "image_token", None)
@@ -97,8 +101,9 @@ class MllmPredictor:
     def predict(self, images, queries: list[Query]) -> list[str]:
         from mfcli.models.chat import generate_answers
 
+        cap = self.max_new_tokens or max(MAX_NEW_TOKENS[q.record.kind] for q in queries)  # one kind per batch
         return generate_answers(self.loaded.model, self.loaded.processor, images,
-                                [q.record.prompt for q in queries], max_new_tokens=self.max_new_tokens)
+                                [q.record.prompt for q in queries], max_new_tokens=cap)
 
 
 class ClipPredictor:
@@ -149,7 +154,7 @@ def _settings(model_spec: str, model_path: str, kind: str, opts: EmtOptions, fil
               shard: str | None, n: int) -> dict:
     return {"model": model_spec, "model_path": str(Path(model_path).resolve()) if Path(model_path).exists()
             else model_path, "kind": kind, "data": files, "shard": shard, "n_records": n,
-            "generation": {"do_sample": False, "max_new_tokens": opts.max_new_tokens,
+            "generation": {"do_sample": False, "max_new_tokens": opts.max_new_tokens or MAX_NEW_TOKENS,
                            "batch_size": opts.batch_size}, "dtype": opts.dtype}
 
 
@@ -193,9 +198,19 @@ def _prepare_output(out: Path, settings: dict, opts: EmtOptions, batch_sizes: di
     return set()
 
 
+def batch_queries(queries: list[Query], size: int) -> list[list[Query]]:
+    """Consecutive batches of at most `size`, cut where the record kind changes (one length cap each)."""
+    batches: list[list[Query]] = []
+    for q in queries:
+        if not batches or len(batches[-1]) == size or batches[-1][-1].record.kind != q.record.kind:
+            batches.append([])
+        batches[-1].append(q)
+    return batches
+
+
 def predict_to_file(predictor, queries: list[Query], out: Path, settings: dict, opts: EmtOptions,
                     progress: bool = True) -> None:
-    batches = [queries[i:i + opts.batch_size] for i in range(0, len(queries), opts.batch_size)]
+    batches = batch_queries(queries, opts.batch_size)
     sizes = {b: len(qs) for b, qs in enumerate(batches)}
     done = _prepare_output(out, settings, opts, sizes)
     todo = [(b, qs) for b, qs in enumerate(batches) if not all(q.record.id in done for q in qs)]
@@ -218,8 +233,9 @@ def predict_to_file(predictor, queries: list[Query], out: Path, settings: dict, 
             for q in qs:
                 r = q.record
                 row = {"schema": PRED_SCHEMA, "model": settings["model"], "id": r.id, "index": q.index,
-                       "task": r.task, "label": r.label,
+                       "task": r.task, "kind": r.kind, "label": r.label,
                        "labels": list(r.labels), "prompt": r.prompt, "image": r.image,
+                       **({"references": list(r.references)} if r.kind != CLASSIFICATION else {}),
                        "output": answers.get(r.id), "batch": b, "batch_size": len(qs), "batch_seconds": seconds}
                 if r.id in errors:
                     row["error"] = errors[r.id]
@@ -291,6 +307,10 @@ def run_emt(model_spec: str, data: list[str], out: str | Path, opts: EmtOptions 
     kind = model_kind(path)
     device = dist.device or opts.device
     if kind == "clip":
+        other = next((q.record for q in queries if q.record.kind != CLASSIFICATION), None)
+        if other is not None:
+            raise MfcliError(f"a CLIP answers classification records only; '{other.id}' is a {other.kind} record.",
+                             "Evaluate that data with an MLLM, or pass only classification data to the CLIP.")
         predictor = ClipPredictor(load_clip(path, device=device, dtype=opts.dtype, allow_pickle=opts.allow_pickle))
     else:
         predictor = MllmPredictor(load_mllm(path, device=device, dtype=opts.dtype, allow_pickle=opts.allow_pickle),

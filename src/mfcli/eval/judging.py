@@ -1,5 +1,6 @@
-"""`mfcli judge`: read predictions (mfcli's or any JSONL with answer, label and label set), judge
-them, write judged records and a per-task summary."""
+"""`mfcli judge`: read predictions (mfcli's, or any JSONL with an answer and a label set or references),
+score each record by its kind — a label judge for classification, VQA accuracy, CIDEr-D, option
+matching — and write judged records and a per-task summary."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mfcli.errors import MfcliError
-from mfcli.eval.judges.base import ERROR, VERDICTS, Item, Judgement
+from mfcli.eval.judges.base import ERROR, KIND_VERDICTS, VERDICTS, Item, Judgement
 from mfcli.io.jsonl import dumps, iter_jsonl, write_json_atomic, write_jsonl_atomic
+from mfcli.io.records import CAPTION, CHOICE, CLASSIFICATION, KINDS, check_choice, check_references
 
-PRED_SCHEMA = "mfcli.pred/1"
-JUDGED_SCHEMA = "mfcli.judged/1"
-SUMMARY_SCHEMA = "mfcli.summary/1"
+PRED_SCHEMA = "mfcli.pred/2"  # /2 added `kind` and `references`
+PRED_SCHEMAS = (PRED_SCHEMA, "mfcli.pred/1")
+JUDGED_SCHEMA = "mfcli.judged/2"  # /2 added `kind`, `metric` and `score`
+SUMMARY_SCHEMA = "mfcli.summary/2"  # /2: a metric and a score per task
+METRIC_KINDS = ("vqa", "caption", "choice")  # judges that are a metric for one record kind
 
 
 @dataclass(frozen=True)
@@ -22,16 +26,47 @@ class Fields:
     output: str = "output"
     label: str = "label"
     labels: str = "labels"
+    references: str = "references"
 
 
-def _item(obj: dict, where: str, f: Fields) -> Item | None:
+def _kind(obj: dict, where: str, f: Fields, forced: str | None) -> str:
+    kind = obj.get("kind")
+    if kind is not None and kind not in KINDS:
+        raise MfcliError(f"{where}: unknown kind '{kind}'.", f"Use one of {', '.join(KINDS)}.")
+    if forced in METRIC_KINDS:
+        if kind is not None and kind != forced:
+            raise MfcliError(f"{where}: judge '{forced}' scores {forced} records; this is a {kind} record.",
+                             "Drop --judge to score every record by its own kind.")
+        return forced
+    if kind is None and f.labels not in obj and f.references in obj:
+        raise MfcliError(f"{where}: a record with '{f.references}' but no 'kind' or label set.",
+                         "Say how to score it: --judge vqa, --judge caption or --judge choice.")
+    return kind or CLASSIFICATION
+
+
+def _item(obj: dict, where: str, f: Fields, forced: str | None = None) -> Item | None:
     tag = obj.get("schema")
-    if isinstance(tag, str) and tag.startswith("mfcli.pred/") and tag != PRED_SCHEMA:
-        raise MfcliError(f"{where}: predictions of schema '{tag}'; this mfcli reads {PRED_SCHEMA}.",
+    if isinstance(tag, str) and tag.startswith("mfcli.pred/") and tag not in PRED_SCHEMAS:
+        raise MfcliError(f"{where}: predictions of schema '{tag}'; this mfcli reads {', '.join(PRED_SCHEMAS)}.",
                          "Re-run `mfcli emt` with this version, or use the matching mfcli version.")
-    if obj.get("error"):
+    kind = _kind(obj, where, f, forced)
+    if obj.get("error") and kind != CAPTION:
         return None  # generation failed for this id; counted as an error
-    for key in (f.output, f.label, f.labels):
+    if f.output not in obj:
+        raise MfcliError(f"{where}: missing field '{f.output}'.", "Name your answer field with --output-field.")
+    output = "" if obj[f.output] is None else str(obj[f.output])
+    task = str(obj.get("task", ""))
+    if kind != CLASSIFICATION:
+        refs = check_references({"references": obj.get(f.references)}, where, kind)
+        labels: tuple[str, ...] = ()
+        if kind == CHOICE:
+            if not isinstance(obj.get(f.labels), list):
+                raise MfcliError(f"{where}: a choice record needs its options as a list in '{f.labels}'.",
+                                 "Name your field with --labels-field.")
+            labels = tuple(str(x) for x in obj[f.labels])
+            check_choice(refs, labels, where)
+        return Item(output, refs[0], labels, task, kind, refs)
+    for key in (f.label, f.labels):
         if key not in obj:
             raise MfcliError(f"{where}: missing field '{key}'.",
                              "Name your fields with --output-field/--label-field/--labels-field.")
@@ -42,55 +77,112 @@ def _item(obj: dict, where: str, f: Fields) -> Item | None:
     label = str(obj[f.label])
     if label not in labels:
         raise MfcliError(f"{where}: label '{label}' is not in its label set.", "Fix the label or the label set.")
-    output = obj[f.output]
-    return Item("" if output is None else str(output), label, labels, str(obj.get("task", "")))
+    return Item(output, label, labels, task)
 
 
-def read_items(path: str, fields: Fields) -> tuple[list[dict], list[Item | None]]:
+def read_items(path: str, fields: Fields, forced: str | None = None) -> tuple[list[dict], list[Item | None]]:
     rows, items = [], []
     for lineno, obj in iter_jsonl(path):
+        where = f"{path if path != '-' else '<stdin>'}:{lineno}"
         rows.append(obj)
-        items.append(_item(obj, f"{path if path != '-' else '<stdin>'}:{lineno}", fields))
+        items.append(_item(obj, where, fields, forced))
+    tasks: dict[str, str] = {}
+    for it, (lineno, _) in zip(items, enumerate(rows, 1)):
+        if it is not None and tasks.setdefault(it.task, it.kind) != it.kind:
+            raise MfcliError(f"{path}:{lineno}: task '{it.task}' mixes {tasks[it.task]} and {it.kind} records.",
+                             "One task scores on one metric: give each kind its own task name.")
     return rows, items
 
 
 def judge_rows(rows: list[dict], items: list[Item | None], judge) -> list[dict]:
-    todo = [i for i, it in enumerate(items) if it is not None]
-    verdicts: dict[int, Judgement] = dict(zip(todo, judge.judge([items[i] for i in todo]))) if todo else {}
+    """Score every item by its kind: classification items with `judge` (unless `judge` is itself a metric
+    judge), the others with their kind's metric judge."""
+    from mfcli.eval.judges import metric_judge
+
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    for i, it in enumerate(items):
+        if it is not None:
+            by_kind[it.kind].append(i)
+    verdicts: dict[int, Judgement] = {}
+    judges = {}
+    for kind, idx in by_kind.items():
+        judges[kind] = judge if kind == CLASSIFICATION or getattr(judge, "kind", None) == kind else metric_judge(kind)
+        verdicts.update(zip(idx, judges[kind].judge([items[i] for i in idx])))
     out = []
     for i, row in enumerate(rows):
-        j = verdicts.get(i) or Judgement(ERROR, None, judge.name, {"error": row.get("error")})
-        out.append({**row, "schema": JUDGED_SCHEMA, "judge": judge.name, "stage": j.stage,
+        it = items[i]
+        j = verdicts.get(i) or Judgement(ERROR, None, judge.name, {"error": row.get("error")}, score=0.0)
+        if row.get("error"):  # a caption that failed to generate stays in its corpus as an empty caption
+            j = Judgement(ERROR, None, j.stage, {"error": row.get("error")}, score=0.0)
+        kind = it.kind if it is not None else row.get("kind", CLASSIFICATION)
+        used = judges.get(kind, judge)
+        out.append({**row, "schema": JUDGED_SCHEMA, "kind": kind, "judge": used.name, "stage": j.stage,
                     "verdict": j.verdict, "correct": j.correct, "matched": j.matched,
+                    "metric": getattr(used, "metric", "accuracy"), "score": j.value,
                     **({"judge_detail": j.detail} if j.detail else {})})
     return out
 
 
+# the verdicts a summary counts, by record kind
+KIND_VERDICT_NAMES = {CLASSIFICATION: VERDICTS, CHOICE: VERDICTS, "vqa": ("correct", "partial", "wrong", "empty", "error"),
+                      CAPTION: ("scored", "empty", "error")}
+
+
+def _corpus(rows: list[dict]) -> dict:
+    """A caption task's corpus figures (CIDEr-D, BLEU-4, ROUGE-L) from its judged rows."""
+    from mfcli.eval.metrics.caption import caption_scores
+
+    s = caption_scores([r.get("output") or "" if not r.get("error") else "" for r in rows],
+                       [r["references"] for r in rows])
+    return {k: s[k] for k in ("cider", "bleu4", "rouge_l")}
+
+
 def summarize(judged: list[dict], model: str | None = None) -> dict:
-    """A `mfcli.summary/1` record: per task (and overall) n, accuracy and a count per verdict. Tasks sit
-    under "tasks", so a task named like a summary key cannot collide with it."""
+    """A `mfcli.summary/2` record: per task (and overall) n, its metric, score (the mean of the records'
+    scores: accuracy, VQA accuracy or CIDEr-D), `accuracy` where the metric is one, and a count per
+    verdict. Tasks sit under "tasks", so a task named like a summary key cannot collide with it."""
     by_task: dict[str, list[dict]] = defaultdict(list)
     for r in judged:
         by_task[str(r.get("task", ""))].append(r)
 
-    def figures(rows: list[dict]) -> dict:
+    def figures(rows: list[dict], metric: str | None) -> dict:
         counts = Counter(r["verdict"] for r in rows)
         n = len(rows)
-        return {"n": n, "accuracy": (counts["correct"] / n) if n else 0.0,
-                "verdicts": {v: counts.get(v, 0) for v in VERDICTS}}
+        kinds = {r.get("kind", CLASSIFICATION) for r in rows}
+        names = [v for v in KIND_VERDICTS if any(v in KIND_VERDICT_NAMES[k] for k in kinds) or counts.get(v)]
+        out = {"n": n, "verdicts": {v: counts.get(v, 0) for v in names}}
+        if metric is not None:
+            score = sum(float(r.get("score", r["verdict"] == "correct")) for r in rows) / n if n else 0.0
+            out["metric"], out["score"] = metric, score
+            if metric == "accuracy":
+                out["accuracy"] = score
+        return out
 
+    metric_of = {t: str(rows[0].get("metric", "accuracy")) for t, rows in by_task.items()}
+    tasks = {}
+    for t, rows in sorted(by_task.items()):
+        tasks[t] = figures(rows, metric_of[t])
+        if rows[0].get("kind") == CAPTION:
+            tasks[t]["corpus"] = _corpus(rows)
+    one = set(metric_of.values())
     models = {str(r["model"]) for r in judged if r.get("model")}
     return {"schema": SUMMARY_SCHEMA, "model": model or (models.pop() if len(models) == 1 else None),
-            "metric": "accuracy", "tasks": {t: figures(rows) for t, rows in sorted(by_task.items())},
-            "overall": figures(judged)}
+            "metric": one.pop() if len(one) == 1 else "mixed", "tasks": tasks,
+            "overall": figures(judged, metric_of[next(iter(metric_of))] if len(set(metric_of.values())) == 1
+                               else None)}
 
 
 def format_summary(summary: dict) -> str:
-    head = f"{'task':<14}{'n':>6}{'acc %':>8}" + "".join(f"{v:>13}" for v in VERDICTS)
+    """A table for the terminal: each task's metric and score (×100, the papers' scale for accuracies
+    and CIDEr alike), then its verdict counts."""
+    shown = [v for v in KIND_VERDICTS if any(s["verdicts"].get(v) for s in summary["tasks"].values())
+             or v in VERDICTS]
+    head = f"{'task':<14}{'n':>6}{'metric':>14}{'score':>8}" + "".join(f"{v:>13}" for v in shown)
     lines = [head]
     for task, s in list(summary["tasks"].items()) + [("(all)", summary["overall"])]:
-        lines.append(f"{task:<14}{s['n']:>6}{100 * s['accuracy']:>8.1f}"
-                     + "".join(f"{s['verdicts'][v]:>13}" for v in VERDICTS))
+        score = f"{100 * s['score']:>8.1f}" if "score" in s else f"{'':>8}"
+        lines.append(f"{task:<14}{s['n']:>6}{s.get('metric', ''):>14}{score}"
+                     + "".join(f"{s['verdicts'].get(v, 0):>13}" for v in shown))
     return "\n".join(lines)
 
 
@@ -103,7 +195,7 @@ def write_judged(out: str, judged: list[dict]) -> None:
 
 
 def judge_file(preds: str, out: str, judge, *, fields: Fields = Fields(), summary_path: str | None = None) -> dict:
-    rows, items = read_items(preds, fields)
+    rows, items = read_items(preds, fields, getattr(judge, "kind", None))
     judged = judge_rows(rows, items, judge)
     write_judged(out, judged)
     summary = summarize(judged)

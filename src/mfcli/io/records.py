@@ -12,27 +12,39 @@ from pathlib import Path
 from mfcli.errors import MfcliError
 from mfcli.io.jsonl import iter_jsonl
 
-EVAL_SCHEMA = "mfcli.eval/1"
+EVAL_SCHEMA = "mfcli.eval/2"  # /2 added `kind` and `references`; /1 records read as classification
+EVAL_SCHEMAS = (EVAL_SCHEMA, "mfcli.eval/1")
 TRAIN_SCHEMA = "mfcli.train/1"  # LLaVA conversation form
 SHAREGPT_SCHEMA = "mfcli.train.sharegpt/1"  # messages/images form (LLaMA-Factory, ms-swift)
 IMAGE_TOKEN = "<image>"  # LLaVA's placeholder in the human turn
 
+# What an evaluation record asks, and so how its answer is scored (docs/formats.md)
+CLASSIFICATION = "classification"  # one label of `labels` (EMT); judged by exact/embed/clip/openai/cascade
+VQA = "vqa"  # a short answer; VQA accuracy against `references`
+CAPTION = "caption"  # a description; CIDEr-D (with BLEU-4, ROUGE-L) against `references`, per task
+CHOICE = "choice"  # an option letter; `labels` are the options in letter order, `references` = [letter]
+KINDS = (CLASSIFICATION, VQA, CAPTION, CHOICE)
+
 
 @dataclass(frozen=True)
 class EvalRecord:
-    """One EMT classification query (EMT Appendix C.1)."""
+    """One query: an EMT classification query (EMT Appendix C.1), a VQA question, a caption request or
+    a multiple-choice question, as `kind` says."""
 
     id: str  # unique within the file
     task: str  # task name, e.g. "digits"; several tasks may share one file
     image: str  # path relative to the JSONL file's directory
-    label: str  # the true label, a member of `labels`
-    labels: tuple[str, ...]  # the task's whole label set, in prompt order
-    prompt: str  # the EMT prompt, verbatim
+    label: str  # classification: the true label; vqa/caption: the first reference; choice: the letter
+    labels: tuple[str, ...]  # classification: the label set in prompt order; choice: the options; else ()
+    prompt: str  # what the model is asked, verbatim
+    kind: str = CLASSIFICATION
+    references: tuple[str, ...] = ()  # vqa: reference answers; caption: reference captions; choice: [letter]
     schema: str = EVAL_SCHEMA
 
     def to_json(self) -> dict:
         d = asdict(self)
         d["labels"] = list(self.labels)
+        d["references"] = list(self.references)
         return d
 
 
@@ -90,21 +102,60 @@ def _check_schema(obj: dict, where: str, known: tuple[str, ...]) -> str:
     return tag
 
 
+def check_references(obj: dict, where: str, kind: str) -> tuple[str, ...]:
+    """The `references` of a non-classification record: a non-empty list of non-empty strings."""
+    what = {VQA: "reference answers", CAPTION: "reference captions", CHOICE: "the correct option letter"}[kind]
+    refs = obj.get("references")
+    if refs is None or refs == []:
+        raise MfcliError(f"{where}: a {kind} record needs 'references' ({what}).",
+                         "Add a non-empty list under 'references'; see docs/formats.md.")
+    if not isinstance(refs, list) or not all(isinstance(r, (str, int, float)) and not isinstance(r, bool)
+                                             and str(r).strip() for r in refs):
+        raise MfcliError(f"{where}: 'references' must be a list of non-empty strings, got {refs!r:.60}.",
+                         "See docs/formats.md for the record layout.")
+    return tuple(str(r) for r in refs)
+
+
+def check_kind(obj: dict, where: str) -> str:
+    kind = obj.get("kind", CLASSIFICATION)
+    if kind not in KINDS:
+        raise MfcliError(f"{where}: unknown kind '{kind}'.", f"Use one of {', '.join(KINDS)}.")
+    return kind
+
+
 def parse_eval(obj: dict, where: str) -> EvalRecord:
-    _check_schema(obj, where, (EVAL_SCHEMA,))
-    labels = _require(obj, where, "labels", list)
-    rec = EvalRecord(
-        id=str(_require(obj, where, "id", (str, int))),  # type: ignore[arg-type]
-        task=_require(obj, where, "task", str),  # type: ignore[arg-type]
-        image=_require(obj, where, "image", str),  # type: ignore[arg-type]
-        label=str(_require(obj, where, "label", (str, int))),  # type: ignore[arg-type]
-        labels=tuple(str(x) for x in labels),
-        prompt=_require(obj, where, "prompt", str),  # type: ignore[arg-type]
-    )
-    if rec.label not in rec.labels:
-        raise MfcliError(f"{where}: label '{rec.label}' is not in its label set.",
-                         "Add it to 'labels' or fix the label.")
-    return rec
+    _check_schema(obj, where, EVAL_SCHEMAS)
+    kind = check_kind(obj, where)
+    common = dict(id=str(_require(obj, where, "id", (str, int))),  # type: ignore[arg-type]
+                  task=_require(obj, where, "task", str),
+                  image=_require(obj, where, "image", str),
+                  prompt=_require(obj, where, "prompt", str))
+    if kind == CLASSIFICATION:
+        labels = _require(obj, where, "labels", list)
+        rec = EvalRecord(label=str(_require(obj, where, "label", (str, int))),  # type: ignore[arg-type]
+                         labels=tuple(str(x) for x in labels), **common)  # type: ignore[arg-type]
+        if rec.label not in rec.labels:
+            raise MfcliError(f"{where}: label '{rec.label}' is not in its label set.",
+                             "Add it to 'labels' or fix the label.")
+        return rec
+    refs = check_references(obj, where, kind)
+    labels: tuple[str, ...] = ()
+    if kind == CHOICE:
+        labels = tuple(str(x) for x in _require(obj, where, "labels", list))  # type: ignore[union-attr]
+        check_choice(refs, labels, where)
+    return EvalRecord(label=refs[0], labels=labels, kind=kind, references=refs, **common)  # type: ignore[arg-type]
+
+
+def check_choice(refs: tuple[str, ...], options: tuple[str, ...], where: str) -> None:
+    from mfcli.eval.metrics.choice import LETTERS
+
+    if len(options) < 2:
+        raise MfcliError(f"{where}: a choice record needs at least two options in 'labels'.",
+                         "List the options in letter order under 'labels'.")
+    letters = LETTERS[:len(options)]
+    if len(refs) != 1 or refs[0].strip().upper() not in letters:
+        raise MfcliError(f"{where}: a choice record's 'references' must be one letter of {letters}, got {list(refs)}.",
+                         "Give the correct option's letter, e.g. [\"B\"].")
 
 
 def parse_train(obj: dict, where: str) -> TrainRecord:
@@ -170,7 +221,8 @@ class DatasetInfo:
     format: str = "llava"
     role: str = ""  # "pretrained" / "target" for built-in tasks
     schema: str = "mfcli.dataset/1"
-    prompt: str = ""  # the EMT prompt every eval record carries
+    prompt: str = ""  # the EMT prompt every eval record carries (classification)
+    kind: str = CLASSIFICATION  # what the records ask: classification, vqa, caption or choice
 
 
 DATASET_SCHEMA = "mfcli.dataset/1"

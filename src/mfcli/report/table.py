@@ -8,7 +8,9 @@ Inputs (what `mfcli report` accepts):
 - run directories (train_log.jsonl + epoch-K checkpoints) and checkpoint directories (mfcli.json);
 - a plain CSV/JSONL table with columns model, task, score (optional role, metric, n);
 - lmms-eval's `*_results.json` ({"results": {task: {"metric,filter": value}}, "config": {...}}).
-Scores are percentages (accuracies ×100); metrics on their own scale (CIDEr, …) keep it.
+Scores are percentages: accuracies ×100, and caption metrics (CIDEr, BLEU, ROUGE, METEOR, SPICE) ×100 as
+the papers print them (Model Tailor's Flickr30k CIDEr 84.x is pycocoevalcap's 0.84x); other metrics on
+their own scale (perplexity, …) keep it.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from pathlib import Path
 from mfcli.errors import MfcliError
 
 PRETRAINED, TARGET = "pretrained", "target"
-KNOWN_SCHEMAS = {"mfcli.judged/1", "mfcli.summary/1", "mfcli.rank/1"}
-OWN_SCALE = ("cider", "bleu", "rouge", "meteor", "spice", "score", "perplexity", "loss")
+KNOWN_SCHEMAS = {"mfcli.judged/1", "mfcli.judged/2", "mfcli.summary/1", "mfcli.summary/2", "mfcli.rank/1"}
+CAPTION_METRICS = ("cider", "bleu", "rouge", "meteor", "spice")  # raw 0-1 (CIDEr 0-10) values, printed ×100
+OWN_SCALE = ("score", "perplexity", "loss")
+BINARY_METRICS = ("accuracy",)  # each record right or wrong: Wilson intervals and McNemar apply
 
 
 @dataclass
@@ -172,24 +176,32 @@ def load_judged(path: Path, res: Results) -> None:
             res.models[model] = model_info(model, settings.get("model_path") if settings.get("model") == model else model)
             if settings.get("kind") == "clip" and settings.get("model") == model:
                 res.models[model].kind = "vision-encoder"
+        metric = str(rows[0].get("metric", "accuracy"))
         k = sum(1 for r in rows if r["verdict"] == "correct")
         verdicts: dict[str, int] = {}
         for r in rows:
             verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + 1
-        res.rows.append(Row(model, task, 100.0 * k / len(rows), "accuracy", len(rows), source=str(path), correct=k,
-                            verdicts=verdicts, outcomes={str(r["id"]): r["verdict"] == "correct" for r in rows}))
+        if metric in BINARY_METRICS:
+            res.rows.append(Row(model, task, 100.0 * k / len(rows), metric, len(rows), source=str(path), correct=k,
+                                verdicts=verdicts, outcomes={str(r["id"]): r["verdict"] == "correct" for r in rows}))
+        else:  # VQA accuracy, CIDEr-D: the mean of the records' scores (CIDEr's is its corpus value), ×100
+            score = 100.0 * sum(float(r["score"]) for r in rows) / len(rows)
+            res.rows.append(Row(model, task, score, metric, len(rows), source=str(path), verdicts=verdicts))
 
 
 def load_summary(path: Path, obj: dict, res: Results) -> None:
-    if obj.get("schema") == "mfcli.summary/1":
+    if obj.get("schema") in ("mfcli.summary/1", "mfcli.summary/2"):
         tasks, model = obj["tasks"], obj.get("model") or path.name.split(".")[0]
     else:  # the untagged form: {task: {...}, "ALL": {...}}
         tasks, model = {t: v for t, v in obj.items() if t != "ALL"}, path.name.split(".")[0]
     res.models.setdefault(model, model_info(model, model))
     for task, s in tasks.items():
         n = int(s["n"])
-        res.rows.append(Row(model, task, 100.0 * float(s["accuracy"]), obj.get("metric", "accuracy"), n,
-                            source=str(path), correct=round(float(s["accuracy"]) * n), verdicts=s.get("verdicts")))
+        metric = s.get("metric", obj.get("metric", "accuracy"))
+        score = float(s["score"] if "score" in s else s["accuracy"])
+        binary = metric in BINARY_METRICS
+        res.rows.append(Row(model, task, 100.0 * score, metric, n, source=str(path),
+                            correct=round(score * n) if binary else None, verdicts=s.get("verdicts")))
 
 
 def load_lmms_eval(path: Path, obj: dict, res: Results) -> None:
@@ -204,7 +216,8 @@ def load_lmms_eval(path: Path, obj: dict, res: Results) -> None:
                 continue
             metric = key.split(",")[0]
             own = any(w in metric.lower() for w in OWN_SCALE)
-            score = float(value) if own or value > 1 else 100.0 * float(value)
+            caption = any(w in metric.lower() for w in CAPTION_METRICS)
+            score = 100.0 * float(value) if caption or (not own and value <= 1) else float(value)
             n = (n_samples.get(task) or {}).get("effective")
             res.rows.append(Row(model, task, score, metric, n, source=str(path)))
 
@@ -265,7 +278,7 @@ def load_input(spec: str, res: Results) -> None:
         obj = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(obj, dict) and "results" in obj and ("config" in obj or "configs" in obj):
             return load_lmms_eval(path, obj, res)
-        if isinstance(obj, dict) and (obj.get("schema") == "mfcli.summary/1" or
+        if isinstance(obj, dict) and (obj.get("schema") in ("mfcli.summary/1", "mfcli.summary/2") or
                                       (obj and all(isinstance(v, dict) and "accuracy" in v for v in obj.values()))):
             return load_summary(path, obj, res)
         _check_schema(obj.get("schema") if isinstance(obj, dict) else None, str(path))

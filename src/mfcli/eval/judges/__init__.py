@@ -1,4 +1,5 @@
-"""Judges score free-text answers against a label set. One module each; this is their registry."""
+"""Judges score free-text answers: against a label set (exact, embed, clip, openai, cascade) or, for the
+other record kinds, on that kind's metric (vqa, caption, choice). One module each; this is their registry."""
 
 from __future__ import annotations
 
@@ -56,10 +57,30 @@ def _cascade(o: JudgeOptions, decisive=True):
     return CascadeJudge(stages)
 
 
-JUDGES = {"exact": _exact, "embed": _embed, "clip": _clip, "openai": _openai, "cascade": _cascade}
+def metric_judge(kind: str):
+    """The judge of a non-classification record kind: its metric."""
+    if kind == "vqa":
+        from mfcli.eval.judges.vqa import VqaJudge
+
+        return VqaJudge()
+    if kind == "caption":
+        from mfcli.eval.judges.caption import CaptionJudge
+
+        return CaptionJudge()
+    if kind == "choice":
+        from mfcli.eval.judges.choice import ChoiceJudge
+
+        return ChoiceJudge()
+    raise MfcliError(f"no metric judge for kind '{kind}'.", "Use vqa, caption or choice.")  # pragma: no cover
+
+
+LABEL_JUDGES = {"exact": _exact, "embed": _embed, "clip": _clip, "openai": _openai, "cascade": _cascade}
+JUDGES = {**LABEL_JUDGES, **{k: (lambda o, decisive=True, k=k: metric_judge(k)) for k in ("vqa", "caption", "choice")}}
 
 
 def make_judge(name: str, opts: JudgeOptions = JudgeOptions()):
+    """A label judge scores classification records and leaves the other kinds to their metrics; a metric
+    judge (vqa, caption, choice) scores every record as its kind."""
     if name not in JUDGES:
         raise MfcliError(f"unknown judge '{name}'.", did_you_mean(name, JUDGES))
     return JUDGES[name](opts)

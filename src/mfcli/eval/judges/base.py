@@ -1,4 +1,5 @@
-"""What every judge returns, and the verdict vocabulary (EMT §4.2's failure taxonomy)."""
+"""What every judge returns, and the verdict vocabulary (EMT §4.2's failure taxonomy for labels; a
+score for the other record kinds)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ MULTI_LABEL = "multi_label"  # names several labels: intrinsic hallucination
 OFF_LABEL = "off_label"  # names no label, or buries one in unverifiable extra content: extrinsic hallucination
 EMPTY = "empty"  # says nothing
 ERROR = "error"  # no answer to judge (the image could not be read, ...)
-VERDICTS = (CORRECT, WRONG_LABEL, MULTI_LABEL, OFF_LABEL, EMPTY, ERROR)
+PARTIAL = "partial"  # vqa: some annotators gave the answer (0 < VQA accuracy < 1)
+WRONG = "wrong"  # vqa: no annotator gave it
+SCORED = "scored"  # caption: scored on a continuous scale (CIDEr-D), neither right nor wrong
+VERDICTS = (CORRECT, WRONG_LABEL, MULTI_LABEL, OFF_LABEL, EMPTY, ERROR)  # classification and choice
+KIND_VERDICTS = VERDICTS + (PARTIAL, WRONG, SCORED)
 
 
 @dataclass(frozen=True)
@@ -19,8 +24,10 @@ class Item:
 
     output: str
     label: str
-    labels: tuple[str, ...]
+    labels: tuple[str, ...]  # classification: the label set; choice: the options
     task: str = ""
+    kind: str = "classification"
+    references: tuple[str, ...] = ()  # vqa answers, caption references, or the choice letter
 
 
 @dataclass(frozen=True)
@@ -29,10 +36,15 @@ class Judgement:
     matched: str | None  # the label the answer resolved to, if any
     stage: str  # which judge decided (cascade records its stages)
     detail: dict | None = None  # judge-specific evidence (margin, LLM reply, ...)
+    score: float | None = None  # the record's score on its metric; None = 1 if correct else 0
 
     @property
     def correct(self) -> bool:
         return self.verdict == CORRECT
+
+    @property
+    def value(self) -> float:
+        return float(self.correct) if self.score is None else self.score
 
 
 UNDECIDED = None  # a stage of a cascade may return this for an item it cannot decide

@@ -1,14 +1,18 @@
 """The built-in tiny LLaVA: the LLaVA recipe in miniature, fully offline and deterministic.
 
 (a) contrastively pre-train a tiny CLIP (vision + text towers) on the image-label data of *all*
-    built-in tasks, as CLIP saw the web before LLaVA existed;
+    built-in classification tasks and the captions of `scene-objects`, as CLIP saw the web before LLaVA
+    existed;
 (b) assemble a LlavaForConditionalGeneration from that vision tower, a tiny Llama decoder and a
     word-level tokenizer built with `tokenizers`;
 (c) align the projector on image captions (LLaVA stage 1). Unlike LLaVA's, our decoder starts
     random, so this stage trains the decoder too; the vision tower stays frozen throughout;
-(d) instruction-tune on the *pre-trained tasks* only, with several phrasings (the EMT prompt and
-    EMT's fine-tuning question), so target tasks stay unseen and later fine-tuning has something
-    to forget.
+(d) instruction-tune on the *pre-trained tasks* only — the classification tasks with several phrasings
+    (the EMT prompt and EMT's fine-tuning question), `scene-vqa` in LLaVA-1.5's short-answer form and
+    `scene-objects` with its caption prompt — so target tasks stay unseen and later fine-tuning has
+    something to forget.
+
+Recipe 2 added the scene tasks (VQA and captioning) and their words to the vocabulary.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ import numpy as np
 
 from mfcli.data import prompts
 from mfcli.data.tasks import PRETRAINED, TASKS, split_indices
+from mfcli.io.records import CAPTION, CLASSIFICATION, VQA
 from mfcli.train.schedule import warmup_cosine
 
 
 @dataclass(frozen=True)
 class TinyRecipe:
-    version: str = "1"  # bump on any change below: cached builds are keyed by it
+    version: str = "2"  # bump on any change below: cached builds are keyed by it
     seed: int = 0
     image_size: int = 24  # 28×28 silhouettes keep their shape at 24; digits/shapes upsample
     patch_size: int = 6  # 4×4 = 16 image tokens: the decoder's sequence stays short
@@ -45,7 +50,7 @@ class TinyRecipe:
     clip_batch: int = 128
     clip_lr: float = 2e-3
     align_steps: int = 200  # (c) captions
-    instruct_steps: int = 1500  # (d) instructions
+    instruct_steps: int = 2400  # (d) instructions
     batch: int = 32
     lr: float = 1e-3  # from scratch at this width; AdamW, warm-up then cosine
     warmup: float = 0.05
@@ -69,7 +74,8 @@ def _pixels(image_processor, images: np.ndarray, chunk: int = 2048):
 
 
 class _Data:
-    """Every task's images as pixel tensors, with the fixed train / held-out split."""
+    """Every task's images as pixel tensors, with the fixed train / held-out split; `ids` are label ids
+    (classification) or scenes.QA items (vqa, caption)."""
 
     def __init__(self, recipe: TinyRecipe, image_processor):
         self.tasks = {}
@@ -79,13 +85,26 @@ class _Data:
             self.tasks[name] = dict(task=task, pixels=_pixels(image_processor, images), ids=ids,
                                     train=train, held=held)
 
+    def of_kind(self, kind: str) -> dict[str, dict]:
+        return {n: d for n, d in self.tasks.items() if d["task"].kind == kind}
+
     def texts(self) -> list[str]:
-        out = [CAPTION_QUESTION, "USER", ":", "ASSISTANT"]
-        for t in TASKS.values():
-            out += [prompts.emt_prompt(t.labels, t.noun), prompts.train_question(t.noun)]
-            for label in t.labels:
-                out += [prompts.train_answer(t.noun, label), prompts.clip_prompt(t.noun, label)]
+        """Every text of every built-in task (targets too: their words exist, their tasks are unseen)."""
+        out = [CAPTION_QUESTION, "USER", ":", "ASSISTANT", prompts.CAPTION_PROMPT]
+        for d in self.tasks.values():
+            t = d["task"]
+            if t.kind == CLASSIFICATION:
+                out += [prompts.emt_prompt(t.labels, t.noun), prompts.train_question(t.noun)]
+                for label in t.labels:
+                    out += [prompts.train_answer(t.noun, label), prompts.clip_prompt(t.noun, label)]
+            else:
+                out += [_scene_prompt(t, qa) for qa in d["ids"]] + [r for qa in d["ids"] for r in qa.references]
         return out
+
+
+def _scene_prompt(task, qa) -> str:
+    """The prompt `prepare` writes for a scene record (data/prepare.py): LLaVA-1.5's forms."""
+    return prompts.vqa_prompt(qa.question) if task.kind == VQA else task.prompt
 
 
 def _progress(total: int, enabled: bool):
@@ -112,17 +131,23 @@ def train_clip(recipe: TinyRecipe, data: _Data, bar):
                 eos_token_id=tok.convert_tokens_to_ids(EOS))
     clip = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=recipe.projection_dim))
 
-    # class prompts: one row per distinct prompt (digits and counting share 'the number: "3"')
-    prompt_of = {}
-    for name, d in data.tasks.items():
+    # class prompts: one row per distinct prompt (digits and counting share 'the number: "3"'); a
+    # pre-trained caption task adds each distinct caption as a row of its own (its image's "class")
+    prompt_of, target_of = {}, {}
+    for name, d in data.of_kind(CLASSIFICATION).items():
         t = d["task"]
         prompt_of[name] = [prompts.clip_prompt(t.noun, label) for label in t.labels]
+        target_of[name] = lambda d, i, name=name: prompt_of[name][int(d["ids"][i])]
+    for name, d in data.of_kind(CAPTION).items():
+        if d["task"].role == PRETRAINED:
+            prompt_of[name] = sorted({qa.references[0] for qa in d["ids"]})
+            target_of[name] = lambda d, i: d["ids"][i].references[0]
     distinct = sorted({p for ps in prompt_of.values() for p in ps})
     row = {p: i for i, p in enumerate(distinct)}
     enc = tok(distinct, padding=True, return_tensors="pt")
 
     rng = np.random.default_rng(recipe.seed)
-    names = list(data.tasks)
+    names = list(prompt_of)
     opt = torch.optim.AdamW(clip.parameters(), lr=recipe.clip_lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(recipe.clip_steps, recipe.warmup))
     clip.train()
@@ -133,7 +158,7 @@ def train_clip(recipe: TinyRecipe, data: _Data, bar):
             d = data.tasks[names[k]]
             i = int(d["train"][rng.integers(len(d["train"]))])
             pix.append(d["pixels"][i])
-            target.append(row[prompt_of[names[k]][int(d["ids"][i])]])
+            target.append(row[target_of[names[k]](d, i)])
         out = clip(input_ids=enc.input_ids, attention_mask=enc.attention_mask, pixel_values=torch.stack(pix))
         loss = torch.nn.functional.cross_entropy(out.logits_per_image, torch.tensor(target))
         opt.zero_grad(set_to_none=True)
@@ -160,13 +185,18 @@ def clip_zero_shot(clip, tok, data: _Data, prompt_of, max_eval: int) -> dict[str
 
     acc = {}
     with torch.inference_mode():
-        for name, d in data.tasks.items():
+        for name in prompt_of:
+            d = data.tasks[name]
             held = _subset(d["held"], max_eval)
             enc = tok(prompt_of[name], padding=True, return_tensors="pt")
             text = text_features(clip, enc.input_ids, enc.attention_mask)
             image = image_features(clip, d["pixels"][held])
             pred = (image @ text.T).argmax(-1).numpy()
-            acc[name] = float((pred == d["ids"][held]).mean())
+            if d["task"].kind == CLASSIFICATION:
+                truth = d["ids"][held]
+            else:  # caption retrieval among the task's distinct captions
+                truth = np.array([prompt_of[name].index(d["ids"][i].references[0]) for i in held])
+            acc[name] = float((pred == truth).mean())
     return acc
 
 
@@ -238,6 +268,11 @@ def _examples(data: _Data, kinds: tuple[str, ...]) -> list[tuple[str, int, str, 
         if t.role != PRETRAINED:
             continue
         for i in d["train"]:
+            if t.kind != CLASSIFICATION:
+                qa = d["ids"][i]
+                if "scene" in kinds or ("caption" in kinds and t.kind == CAPTION):
+                    out.append((name, int(i), _scene_prompt(t, qa), qa.references[0]))
+                continue
             label = t.labels[int(d["ids"][i])]
             if "caption" in kinds:
                 out.append((name, int(i), CAPTION_QUESTION, prompts.clip_prompt(t.noun, label)))
@@ -249,23 +284,35 @@ def _examples(data: _Data, kinds: tuple[str, ...]) -> list[tuple[str, int, str, 
 
 
 def emt_accuracy(model, processor, data: _Data, max_eval: int, batch: int = 64) -> dict[str, float]:
-    """Exact-match accuracy with the EMT prompt on each task's held-out split."""
+    """Each task's held-out score: exact-match accuracy with the EMT prompt (classification), VQA
+    accuracy (vqa), the share of captions equal to a reference after tokenisation (caption; `mfcli
+    judge` scores captions with CIDEr-D, which needs the optional pycocoevalcap)."""
     from mfcli.eval.labels import exact_correct
+    from mfcli.eval.metrics.caption import tokenize
+    from mfcli.eval.metrics.vqa import vqa_accuracy
     from mfcli.models.chat import generate_answers
 
     acc = {}
     for name, d in data.tasks.items():
         t = d["task"]
         held = _subset(d["held"], max_eval)
-        prompt = prompts.emt_prompt(t.labels, t.noun)
-        hits = 0
+        answers = []
         for s in range(0, len(held), batch):
             idx = held[s:s + batch]
-            inputs_pix = d["pixels"][idx]
-            answers = generate_answers(model, processor, None, [prompt] * len(idx), max_new_tokens=12,
-                                       pixel_values=inputs_pix)
-            hits += sum(exact_correct(a, t.labels[int(d["ids"][i])], t.labels) for a, i in zip(answers, idx))
-        acc[name] = hits / max(1, len(held))
+            if t.kind == CLASSIFICATION:
+                asked = [prompts.emt_prompt(t.labels, t.noun)] * len(idx)
+            else:
+                asked = [_scene_prompt(t, d["ids"][i]) for i in idx]
+            answers += generate_answers(model, processor, None, asked, max_new_tokens=24 if t.kind == CAPTION else 12,
+                                        pixel_values=d["pixels"][idx])
+        if t.kind == CLASSIFICATION:
+            hits = sum(exact_correct(a, t.labels[int(d["ids"][i])], t.labels) for a, i in zip(answers, held))
+            acc[name] = hits / max(1, len(held))
+        elif t.kind == VQA:
+            acc[name] = float(np.mean([vqa_accuracy(a, d["ids"][i].references) for a, i in zip(answers, held)]))
+        else:
+            acc[name] = float(np.mean([tokenize(a) in {tokenize(r) for r in d["ids"][i].references}
+                                       for a, i in zip(answers, held)]))
     return acc
 
 
@@ -298,7 +345,7 @@ def build_tiny(llava_out: Path, clip_out: Path, recipe: TinyRecipe = TinyRecipe(
         _train_lm(model, processor, data, _examples(data, ("caption",)), recipe.align_steps, recipe, bar,
                   "align", recipe.seed + 1)
         stage(f"  (d) instruction tuning, {recipe.instruct_steps} steps")
-        _train_lm(model, processor, data, _examples(data, ("emt", "question")), recipe.instruct_steps, recipe,
+        _train_lm(model, processor, data, _examples(data, ("emt", "question", "scene")), recipe.instruct_steps, recipe,
                   bar, "instruct", recipe.seed + 2)
     stage("  measuring held-out EMT accuracy")
     acc = emt_accuracy(model, processor, data, recipe.max_eval)
