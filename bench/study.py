@@ -1,6 +1,6 @@
 """The steps every study script in bench/ shares: prepare the built-in tasks, evaluate a checkpoint
-(emt + the exact judge, skipped when its judged file exists, so a re-run resumes), and write the
-table through `mfcli report`."""
+(emt + the exact judge for classification, each other kind on its metric — VQA accuracy, CIDEr-D —;
+skipped when its judged file exists, so a re-run resumes), and write the table through `mfcli report`."""
 
 from pathlib import Path
 
@@ -29,7 +29,7 @@ def evaluate(model: str, data: list[Path], judged: Path, judge) -> Path:
     """emt + the judge on every task's held-out split, skipped when the judged file exists."""
     if not judged.exists():
         preds = judged.with_name(judged.name.replace(".judged", ""))
-        run_emt(model, [str(p) for p in data], preds, EmtOptions(batch_size=64, max_new_tokens=16), progress=False)
+        run_emt(model, [str(p) for p in data], preds, EmtOptions(batch_size=64), progress=False)  # caps by kind
         judge_file(str(preds), str(judged), judge)
     return judged
 

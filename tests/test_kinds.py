@@ -248,6 +248,10 @@ def test_caption_chain_prepare_finetune_emt_judge_report(pico, tmp_path):
     r = run_cli("finetune", "tiny", data / "scene-caption", "--out", tmp_path / "ft", "--method", "full",
                 "--epochs", "1", "--batch-size", "8")
     assert r.returncode == 0, r.stderr
+    # Model Tailor calibrates on the caption training records as on any others
+    r = run_cli("tailor", "tiny", tmp_path / "ft" / "epoch-1", "--sparsity", "0.1", "--nsamples", "16",
+                "--out", tmp_path / "tailored")
+    assert r.returncode == 0, r.stderr
     r = run_cli("emt", tmp_path / "ft" / "epoch-1", data / "scene-caption", data / "scene-vqa",
                 "--out", tmp_path / "preds.jsonl", "--judge", "exact", "--batch-size", "8")
     assert r.returncode == 0, r.stderr
@@ -275,3 +279,32 @@ def test_clip_refuses_caption_records(pico, tmp_path):
     assert run_cli("prepare", "scene-caption", "--out", tmp_path / "d", "--limit", 10).returncode == 0
     r = run_cli("emt", "tiny-clip", tmp_path / "d", "--out", tmp_path / "p.jsonl")
     assert r.returncode == 1 and "a CLIP answers classification records only" in r.stderr
+
+
+def test_hub_dataset_with_question_columns_reads_as_vqa(tmp_path, monkeypatch):
+    """A Hugging Face dataset in VQAv2's column layout (the `datasets` API stood in for, offline)."""
+    import sys
+    import types
+
+    fake = types.ModuleType("datasets")
+
+    class ImageFeature:
+        pass
+
+    class ClassLabel:
+        pass
+
+    class Dataset(list):
+        features = {"image": ImageFeature(), "question": object(), "answers": object(), "question_id": object()}
+
+    rows = Dataset({"image": Image.new("RGB", (8, 8), (i * 20, 0, 0)), "question": "What colour?",
+                    "question_id": 100 + i, "answers": [{"answer": "red", "answer_id": k} for k in range(10)]}
+                   for i in range(10))
+    fake.Image, fake.ClassLabel = ImageFeature, ClassLabel
+    fake.load_dataset = lambda name, split=None: rows
+    monkeypatch.setitem(sys.modules, "datasets", fake)
+    monkeypatch.setattr("mfcli.models.hub.ensure_hub_reachable", lambda *a, **k: None)
+    info = prepare("lmms-lab/VQAv2", tmp_path / "out", PrepareOptions())
+    ev = read_eval(tmp_path / "out" / "eval.jsonl")
+    assert info.kind == "vqa" and info.source == "hf:lmms-lab/VQAv2"
+    assert ev[0].references == ("red",) * 10 and ev[0].id.startswith("vqav2-1")  # the dataset's question_id

@@ -1,8 +1,14 @@
-"""The full built-in recipe, end to end (about 2.5 minutes on 2 cores): the issue's quality bar,
+"""The full built-in recipe, end to end (about 6 minutes on 2 cores): the issue's quality bar,
 measured on the *saved* model the way a user would (prepare → emt → judge), not taken from the
 builder's own report."""
 
 from mfcli.data.tasks import PRETRAINED, TARGET, TASKS
+
+# The pre-trained scene tasks' bars: what recipe 2 reaches, well above chance. Chance on scene-vqa is
+# about 0.3 (a colour of 4, a shape of 3, a count of 3); tiny binds colour to shape about 2 times in 3,
+# and counts almost without error (docs/results.md). The classification bar is 90 %.
+SCENE_VQA_BAR = 0.65
+SCENE_OBJECTS_CIDER_BAR = 5.0  # CIDEr-D; a caption equal to its one reference scores 10
 
 
 def test_full_tiny_build_meets_quality_bar(tmp_path):
@@ -24,12 +30,22 @@ def test_full_tiny_build_meets_quality_bar(tmp_path):
         # targets are only checked for "near chance", so 200 of animals' 2,000 held-out images suffice
         run_emt(str(tmp_path / "tiny"), [str(tmp_path / "data" / name)], preds,
                 EmtOptions(batch_size=64, limit=None if task.role == PRETRAINED else 200), progress=False)
-        acc = judge_file(str(preds), str(tmp_path / f"{name}.judged.jsonl"), make_judge("exact"))["tasks"][name]
-        measured = acc["accuracy"]
-        if task.role == PRETRAINED:
-            assert measured >= 0.90, (name, measured)  # >= 90 % on every pre-trained task's held-out split
-            # the builder's own figure is the same measurement (same split, greedy): at most one answer apart
-            assert abs(measured - metrics["emt_accuracy"][name]) <= 1.0 / acc["n"] + 1e-9, (name, measured, metrics)
-        if task.role == TARGET:
-            assert measured < 0.5, (name, measured)  # never trained on: near chance
-            assert clip[name] > 2.0 / len(task.labels), (name, clip)  # its encoder does know them
+        got = judge_file(str(preds), str(tmp_path / f"{name}.judged.jsonl"), make_judge("exact"))["tasks"][name]
+        measured = got["score"]
+        if task.kind == "classification":
+            if task.role == PRETRAINED:
+                assert measured >= 0.90, (name, measured)  # >= 90 % on every pre-trained task's held-out split
+                # the builder's own figure is the same measurement (same split, greedy): at most one answer apart
+                assert abs(measured - metrics["emt_accuracy"][name]) <= 1.0 / got["n"] + 1e-9, (name, measured)
+            else:
+                assert measured < 0.5, (name, measured)  # never trained on: near chance
+                assert clip[name] > 2.0 / len(task.labels), (name, clip)  # its encoder does know them
+        elif name == "scene-vqa":
+            assert got["metric"] == "vqa_accuracy" and measured >= SCENE_VQA_BAR, measured
+            assert abs(measured - metrics["emt_accuracy"][name]) <= 1.0 / got["n"] + 1e-9, (name, measured)
+        elif name == "scene-objects":
+            assert got["metric"] == "cider" and measured >= SCENE_OBJECTS_CIDER_BAR, measured
+        elif name == "scene-exists":
+            assert measured < 0.6, measured  # yes/no in equal halves, never asked: near or below chance
+        else:  # scene-caption: the target's relations were never taught; it names the objects at best
+            assert got["metric"] == "cider" and measured < SCENE_OBJECTS_CIDER_BAR, measured

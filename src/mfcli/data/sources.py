@@ -187,7 +187,7 @@ def _hub_source(spec: str, split: str | None, kind: str | None = None, fields: Q
         raise MfcliError(f"could not load dataset '{dataset_id}': {type(e).__name__}: {str(e).splitlines()[0]}",
                          "Check the id and split, or go online once so it is cached.") from None
     image_col = next((k for k, f in ds.features.items() if isinstance(f, datasets.Image)), None)
-    columns = {k: "" for k in ds.features}
+    columns = {k: k for k in ds.features}  # column names stand in for values: detect_kind reads names
     if image_col is not None and (kind or detect_kind(columns, fields)) != CLASSIFICATION:
         # question / answers / captions / options columns: the same row reader as for JSONL files
         rows = [(f"{dataset_id}[{i}]", {**ds[i], "id": ds[i].get("question_id", ds[i].get("id", i))})

@@ -148,8 +148,9 @@ def summarize(judged: list[dict], model: str | None = None) -> dict:
     def figures(rows: list[dict], metric: str | None) -> dict:
         counts = Counter(r["verdict"] for r in rows)
         n = len(rows)
-        kinds = {r.get("kind", CLASSIFICATION) for r in rows}
-        names = [v for v in KIND_VERDICTS if any(v in KIND_VERDICT_NAMES[k] for k in kinds) or counts.get(v)]
+        kinds = sorted({r.get("kind", CLASSIFICATION) for r in rows}, key=KINDS.index)
+        names = list(dict.fromkeys([v for k in kinds for v in KIND_VERDICT_NAMES[k]] +
+                                   [v for v in KIND_VERDICTS if counts.get(v)]))
         out = {"n": n, "verdicts": {v: counts.get(v, 0) for v in names}}
         if metric is not None:
             score = sum(float(r.get("score", r["verdict"] == "correct")) for r in rows) / n if n else 0.0

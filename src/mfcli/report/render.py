@@ -62,15 +62,25 @@ def _delta_text(rep: Report, m: str, t: str) -> str:
     if c.seeds:
         return s + f" (mean of {c.seeds} seeds)"
     if c.p_value is None:
-        return s + " (unpaired)"
+        return s + (" (unpaired)" if c.metric == "accuracy" else "")  # McNemar needs right/wrong records
     return s + ("" if c.p_value <= ALPHA else " n.s.") + f" (p={c.p_value:.3g})"
+
+
+METRIC_NAMES = {"vqa_accuracy": "VQA acc", "cider": "CIDEr"}
+
+
+def _metric_tag(rep: Report, task: str) -> str:
+    """", CIDEr" after a task scored on another metric than accuracy."""
+    metrics = {c.metric for (m, t), c in rep.cells.items() if t == task}
+    metric = metrics.pop() if len(metrics) == 1 else None
+    return "" if metric in (None, "accuracy") else f", {METRIC_NAMES.get(metric, metric)}"
 
 
 def tables(rep: Report) -> dict[str, tuple[list[str], list[list[str]]]]:
     """The report's tables as header + string rows, shared by Markdown and HTML."""
     out = {}
-    head = ["model", "method", "epoch"] + [f"{t} ({'pre' if rep.roles[t] == 'pretrained' else 'target'})"
-                                           for t in rep.tasks] + ["avg pre", "avg target", "H"]
+    head = ["model", "method", "epoch"] + [f"{t} ({'pre' if rep.roles[t] == 'pretrained' else 'target'}"
+                                           f"{_metric_tag(rep, t)})" for t in rep.tasks] + ["avg pre", "avg target", "H"]
     body = []
     name = display_names(list(rep.models) + [m for m, _ in rep.ranks])
     for m in rep.models:
@@ -150,7 +160,9 @@ def _notes(rep: Report) -> str:
     s = (f"Pre-trained tasks: {', '.join(pre) or '—'}; targets: {', '.join(tgt) or '—'}. "
          "H = 2·avg(pre)·avg(target)/(avg(pre) + avg(target)) (Model Tailor App. D.2). ")
     if len(metrics) > 1:
-        s += f"Metrics differ ({', '.join(metrics)}): each stays on its own scale in the averages, as Model Tailor's tables do. "
+        s += (f"Metrics differ ({', '.join(metrics)}): each stays on its own scale in the averages, as Model Tailor's "
+              "tables do (CIDEr ×100 beside accuracies in %; CIDEr-D runs to 1000, so a caption task can "
+              "outweigh the others). ")
     return s + "Empty cells: no result."
 
 

@@ -132,7 +132,8 @@ def train_clip(recipe: TinyRecipe, data: _Data, bar):
     clip = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=recipe.projection_dim))
 
     # class prompts: one row per distinct prompt (digits and counting share 'the number: "3"'); a
-    # pre-trained caption task adds each distinct caption as a row of its own (its image's "class")
+    # pre-trained caption task's images are matched to their own caption among the captions in the batch
+    # (CLIP's in-batch contrast), so a step encodes ~30 class prompts plus a batch's captions, not all
     prompt_of, target_of = {}, {}
     for name, d in data.of_kind(CLASSIFICATION).items():
         t = d["task"]
@@ -142,7 +143,8 @@ def train_clip(recipe: TinyRecipe, data: _Data, bar):
         if d["task"].role == PRETRAINED:
             prompt_of[name] = sorted({qa.references[0] for qa in d["ids"]})
             target_of[name] = lambda d, i: d["ids"][i].references[0]
-    distinct = sorted({p for ps in prompt_of.values() for p in ps})
+    classes = sorted({p for n, ps in prompt_of.items() if data.tasks[n]["task"].kind == CLASSIFICATION for p in ps})
+    distinct = classes + sorted({p for ps in prompt_of.values() for p in ps} - set(classes))
     row = {p: i for i, p in enumerate(distinct)}
     enc = tok(distinct, padding=True, return_tensors="pt")
 
@@ -153,13 +155,17 @@ def train_clip(recipe: TinyRecipe, data: _Data, bar):
     clip.train()
     for _ in range(recipe.clip_steps):
         task_pick = rng.integers(len(names), size=recipe.clip_batch)
-        pix, target = [], []
+        pix, wanted = [], []
         for k in task_pick:
             d = data.tasks[names[k]]
             i = int(d["train"][rng.integers(len(d["train"]))])
             pix.append(d["pixels"][i])
-            target.append(row[target_of[names[k]](d, i)])
-        out = clip(input_ids=enc.input_ids, attention_mask=enc.attention_mask, pixel_values=torch.stack(pix))
+            wanted.append(row[target_of[names[k]](d, i)])
+        rows = list(range(len(classes))) + sorted(set(wanted) - set(range(len(classes))))
+        target = [rows.index(w) for w in wanted]
+        enc_step = {k: v[rows] for k, v in enc.items()}
+        out = clip(input_ids=enc_step["input_ids"], attention_mask=enc_step["attention_mask"],
+                   pixel_values=torch.stack(pix))
         loss = torch.nn.functional.cross_entropy(out.logits_per_image, torch.tensor(target))
         opt.zero_grad(set_to_none=True)
         loss.backward()
