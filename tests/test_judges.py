@@ -239,7 +239,7 @@ def test_judge_cli_stdin_stdout_foreign_fields_and_summary(tmp_path):
     assert [o["verdict"] for o in out] == ["correct", "empty", "multi_label"]
     assert [o["correct"] for o in out] == [True, False, False] and out[0]["matched"] == "cat"
     s = json.loads((tmp_path / "s.json").read_text())
-    assert s["schema"] == "mfcli.summary/1" and s["model"] is None  # foreign rows name no model
+    assert s["schema"] == "mfcli.summary/2" and s["model"] is None  # foreign rows name no model
     c10 = s["tasks"]["c10"]
     assert c10["n"] == 3 and abs(c10["accuracy"] - 1 / 3) < 1e-9 and c10["verdicts"]["empty"] == 1
     assert "multi_label" in r.stderr and "c10" in r.stderr  # the table

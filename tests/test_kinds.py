@@ -224,7 +224,7 @@ def test_cider_equals_pycocoevalcap_and_an_independent_cider_d(tmp_path):
     assert caption_scores(outs[:2], refs[:2])["cider_each"][0] != pytest.approx(got["cider_each"][0])
     # judged file and summary carry the same numbers
     rows = [_pred(i, "caption", o, r, "cap") for i, (o, r) in enumerate(CAPTIONS)]
-    s = judge_file(str(_jsonl(tmp_path / "p.jsonl", rows)), str(tmp_path / "j.jsonl"), make_judge("cascade"))
+    s = judge_file(str(_jsonl(tmp_path / "p.jsonl", rows)), str(tmp_path / "j.jsonl"), make_judge("exact"))
     assert s["tasks"]["cap"]["metric"] == "cider" and s["tasks"]["cap"]["score"] == pytest.approx(lib)
     assert s["tasks"]["cap"]["corpus"]["bleu4"] == pytest.approx(got["bleu4"])
     judged = [json.loads(x) for x in (tmp_path / "j.jsonl").read_text().splitlines()]
@@ -308,3 +308,14 @@ def test_hub_dataset_with_question_columns_reads_as_vqa(tmp_path, monkeypatch):
     ev = read_eval(tmp_path / "out" / "eval.jsonl")
     assert info.kind == "vqa" and info.source == "hf:lmms-lab/VQAv2"
     assert ev[0].references == ("red",) * 10 and ev[0].id.startswith("vqav2-1")  # the dataset's question_id
+
+
+def test_caption_metrics_without_pycocoevalcap_say_how_to_install(tmp_path, monkeypatch):
+    import sys
+
+    for name in ("pycocoevalcap.cider.cider", "pycocoevalcap.bleu.bleu", "pycocoevalcap.rouge.rouge"):
+        monkeypatch.setitem(sys.modules, name, None)  # import fails as if not installed
+    src = _jsonl(tmp_path / "p.jsonl", [_pred(0, "caption", "a cat", ["a cat"])])
+    with pytest.raises(MfcliError) as e:
+        judge_file(str(src), str(tmp_path / "j.jsonl"), make_judge("exact"))
+    assert "pip install 'mfcli[caption]'" in str(e.value)
