@@ -108,7 +108,9 @@ def build(res: Results, base: str | None = None) -> Report:
         counts: dict[str, int] = {}
         for t in tasks:
             r = rows.get((m, t))
-            for v, k in ((r.verdicts or {}) if r else {}).items():
+            if r is None or r.metric != "accuracy":  # EMT's taxonomy is for answers right or wrong
+                continue
+            for v, k in (r.verdicts or {}).items():
                 counts[v] = counts.get(v, 0) + k
         total = sum(counts.values())
         if total:

@@ -98,7 +98,7 @@ def tables(rep: Report) -> dict[str, tuple[list[str], list[list[str]]]]:
             out[f"Change against {name[rep.base]} (points; exact McNemar on the same records; n.s. = p > {ALPHA})"] = (head, body)
     if rep.verdicts:
         kinds = sorted({v for d in rep.verdicts.values() for v in d})
-        out["Where the answers go (% of records)"] = (["model"] + kinds, [[name[m]] + [_fmt(rep.verdicts[m].get(v, 0.0)) for v in kinds]
+        out["Where the answers go (% of records scored by accuracy)"] = (["model"] + kinds, [[name[m]] + [_fmt(rep.verdicts[m].get(v, 0.0)) for v in kinds]
                                                                        for m in rep.models if m in rep.verdicts])
     if rep.ranks:
         rtasks = sorted({t for _, t in rep.ranks})
