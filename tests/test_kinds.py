@@ -318,4 +318,22 @@ def test_caption_metrics_without_pycocoevalcap_say_how_to_install(tmp_path, monk
     src = _jsonl(tmp_path / "p.jsonl", [_pred(0, "caption", "a cat", ["a cat"])])
     with pytest.raises(MfcliError) as e:
         judge_file(str(src), str(tmp_path / "j.jsonl"), make_judge("exact"))
-    assert "pip install 'mfcli[caption]'" in str(e.value)
+    assert e.value.what == "caption metrics need the COCO caption evaluation code (pycocoevalcap)."
+    assert e.value.remedy == "Install it with `pip install 'mfcli[caption]'`."
+
+
+def test_caption_scores_edges(capsys):
+    pytest.importorskip("pycocoevalcap")
+    from mfcli.eval.metrics.caption import caption_scores, tokenize
+
+    # PTBTokenizer's treatment: brackets and quotes are split off and dropped, like its punctuation
+    assert tokenize('A "dog" [on] (the) {grass} -- ok...') == "a dog on the grass ok"
+    assert tokenize("Don't, can't: the dog's T-shirt!") == "do n't ca n't the dog 's t-shirt"
+    for outs, refs in (([], []), (["a"], [["a"], ["b"]]), (["a", "b"], [["a"]])):
+        with pytest.raises(ValueError, match="^caption_scores needs one list of references per output, and at least one output$"):
+            caption_scores(outs, refs)
+    # a missing output (None) is an empty caption, scoring 0, and nothing is printed (pycocoevalcap's
+    # Bleu prints its counts unless silenced)
+    got = caption_scores([None, "a dog runs"], [["a cat sits"], ["a dog runs"]])
+    assert got["cider_each"][0] == 0.0 and got["cider_each"][1] > 0 and got["rouge_l_each"][0] == 0.0
+    assert capsys.readouterr().out == ""

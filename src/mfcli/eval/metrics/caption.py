@@ -15,15 +15,14 @@ tokens PTBTokenizer drops. METEOR and SPICE also need Java and are not computed.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 from collections.abc import Sequence
 
 # what pycocoevalcap's PTBTokenizer removes after tokenising (its PUNCTUATIONS list)
 PTB_PUNCTUATION = {"''", "'", "``", "`", "-lrb-", "-rrb-", "-lcb-", "-rcb-", ".", "?", "!", ",", ":", "-", "--",
                    "...", ";"}
-_TOKEN = re.compile(r"'\w+|\w+(?:-\w+)*|\.\.\.|--|[^\w\s]")
+# PTB's splits: "don't" → "do n't", "dog's" → "dog 's", "t-shirt" stays whole, "..." and "--" are tokens
+_TOKEN = re.compile(r"\w+(?=n't\b)|n't\b|'\w+|\w+(?:-\w+)*|\.\.\.|--|[^\w\s]")
 
 
 def tokenize(text: str) -> str:
@@ -56,8 +55,7 @@ def caption_scores(outputs: Sequence[str], references: Sequence[Sequence[str]]) 
     gts = {i: [tokenize(r) for r in refs] for i, refs in enumerate(references)}
     res = {i: [tokenize(o or "")] for i, o in enumerate(outputs)}
     cider, cider_each = Cider().compute_score(gts, res)
-    with contextlib.redirect_stdout(io.StringIO()):  # Bleu prints its n-gram counts
-        bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)  # verbose=1 would print its n-gram counts
     rouge, rouge_each = Rouge().compute_score(gts, res)
     return {"cider": float(cider), "bleu4": float(bleu[3]), "rouge_l": float(rouge),
             "cider_each": [float(x) for x in cider_each], "rouge_l_each": [float(x) for x in rouge_each]}
