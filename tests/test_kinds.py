@@ -232,6 +232,20 @@ def test_cider_equals_pycocoevalcap_and_an_independent_cider_d(tmp_path):
     assert judged[4]["verdict"] == "empty"
 
 
+def test_foreign_caption_file_with_its_own_field_names(tmp_path):
+    pytest.importorskip("pycocoevalcap")
+    from mfcli.eval.metrics.caption import caption_scores
+
+    rows = [{"answer": o, "refs": r, "task": "flickr"} for o, r in CAPTIONS]
+    src = _jsonl(tmp_path / "f.jsonl", rows)
+    r = run_cli("judge", src, "--judge", "caption", "--output-field", "answer", "--references-field", "refs",
+                "--out", tmp_path / "j.jsonl", "--json")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)["tasks"]["flickr"]
+    want = caption_scores([o for o, _ in CAPTIONS], [r for _, r in CAPTIONS])
+    assert got["score"] == pytest.approx(want["cider"]) and got["corpus"]["rouge_l"] == pytest.approx(want["rouge_l"])
+
+
 def test_caption_chain_prepare_finetune_emt_judge_report(pico, tmp_path):
     """Model Tailor's setting in miniature: fine-tune on a caption target, score CIDEr beside the pre-trained
     tasks; the report's numbers are a direct pycocoevalcap call on the same outputs."""

@@ -128,16 +128,16 @@ KIND_VERDICT_NAMES = {CLASSIFICATION: VERDICTS, CHOICE: VERDICTS, "vqa": ("corre
                       CAPTION: ("scored", "empty", "error")}
 
 
-def _corpus(rows: list[dict]) -> dict:
+def _corpus(rows: list[dict], f: Fields) -> dict:
     """A caption task's corpus figures (CIDEr-D, BLEU-4, ROUGE-L) from its judged rows."""
     from mfcli.eval.metrics.caption import caption_scores
 
-    s = caption_scores([r.get("output") or "" if not r.get("error") else "" for r in rows],
-                       [r["references"] for r in rows])
+    s = caption_scores(["" if r.get("error") else str(r.get(f.output) or "") for r in rows],
+                       [[str(x) for x in r[f.references]] for r in rows])
     return {k: s[k] for k in ("cider", "bleu4", "rouge_l")}
 
 
-def summarize(judged: list[dict], model: str | None = None) -> dict:
+def summarize(judged: list[dict], model: str | None = None, fields: Fields = Fields()) -> dict:
     """A `mfcli.summary/2` record: per task (and overall) n, its metric, score (the mean of the records'
     scores: accuracy, VQA accuracy or CIDEr-D), `accuracy` where the metric is one, and a count per
     verdict. Tasks sit under "tasks", so a task named like a summary key cannot collide with it."""
@@ -164,7 +164,7 @@ def summarize(judged: list[dict], model: str | None = None) -> dict:
     for t, rows in sorted(by_task.items()):
         tasks[t] = figures(rows, metric_of[t])
         if rows[0].get("kind") == CAPTION:
-            tasks[t]["corpus"] = _corpus(rows)
+            tasks[t]["corpus"] = _corpus(rows, fields)
     one = set(metric_of.values())
     models = {str(r["model"]) for r in judged if r.get("model")}
     return {"schema": SUMMARY_SCHEMA, "model": model or (models.pop() if len(models) == 1 else None),
@@ -199,7 +199,7 @@ def judge_file(preds: str, out: str, judge, *, fields: Fields = Fields(), summar
     rows, items = read_items(preds, fields, getattr(judge, "kind", None))
     judged = judge_rows(rows, items, judge)
     write_judged(out, judged)
-    summary = summarize(judged)
+    summary = summarize(judged, fields=fields)
     if summary_path:
         write_json_atomic(Path(summary_path), summary)
     return summary
