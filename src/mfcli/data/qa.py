@@ -38,7 +38,7 @@ def _first(row: dict, names: Sequence[str]) -> str | None:
     return next((n for n in names if n in row and row[n] not in (None, "", [])), None)
 
 
-def detect_kind(row: dict, fields: QaFields, label_field: str = "label") -> str:
+def detect_kind(row: dict, fields: QaFields) -> str:
     """What a row holds, from its fields: options → choice; captions → caption; question and
     answers → vqa; else a labelled image (classification)."""
     if _first(row, [fields.options] if fields.options else OPTION_FIELDS):

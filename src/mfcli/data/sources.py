@@ -107,10 +107,10 @@ def rows_to_examples(rows: list[tuple[str, dict]], image_of, *, kind: str | None
     """One kind for the whole table: given, or detected from the first row; a row of another kind
     is an error at its line."""
     _check_kind(kind)
-    first_kind = kind or detect_kind(rows[0][1], fields, label_field)
+    first_kind = kind or detect_kind(rows[0][1], fields)
     examples, seen = [], {}
     for where, row in rows:
-        if kind is None and (k := detect_kind(row, fields, label_field)) != first_kind:
+        if kind is None and (k := detect_kind(row, fields)) != first_kind:
             raise MfcliError(f"{where}: a {k} row in a table of {first_kind} rows (after its first row).",
                              "Give one kind of row per file, or force one with --kind.")
         need = [image_field] + ([label_field] if first_kind == CLASSIFICATION else [])
@@ -122,7 +122,7 @@ def rows_to_examples(rows: list[tuple[str, dict]], image_of, *, kind: str | None
         if key in seen:
             raise MfcliError(f"{where}: duplicate id '{key}' (first at {seen[key]}).", "Ids must be unique.")
         seen[key] = where
-        load = image_of(row[image_field], where)
+        load = image_of(row[image_field])
         if first_kind == CLASSIFICATION:
             examples.append(Example(key, str(row[label_field]), load))
         else:
@@ -134,7 +134,7 @@ def rows_to_examples(rows: list[tuple[str, dict]], image_of, *, kind: str | None
 def table_source(path: Path, image_field: str = "image", label_field: str = "label", *,
                  kind: str | None = None, fields: QaFields = QaFields()) -> Source:
     rows = _table_rows(path)
-    kind, examples = rows_to_examples(rows, lambda v, where: _open_image(path.parent / str(v)), kind=kind,
+    kind, examples = rows_to_examples(rows, lambda v: _open_image(path.parent / str(v)), kind=kind,
                                       label_field=label_field, image_field=image_field, fields=fields,
                                       csv_lists=path.suffix.lower() == ".csv")
     labels = tuple(sorted({e.label for e in examples})) if kind == CLASSIFICATION else ()
@@ -192,7 +192,7 @@ def _hub_source(spec: str, split: str | None, kind: str | None = None, fields: Q
         # question / answers / captions / options columns: the same row reader as for JSONL files
         rows = [(f"{dataset_id}[{i}]", {**ds[i], "id": ds[i].get("question_id", ds[i].get("id", i))})
                 for i in range(len(ds))]
-        kind, examples = rows_to_examples(rows, lambda v, where: (lambda v=v: v.convert("RGB")), kind=kind,
+        kind, examples = rows_to_examples(rows, lambda v: (lambda: v.convert("RGB")), kind=kind,
                                           label_field="label", image_field=image_col, fields=fields,
                                           csv_lists=False)
         return Source(spec.split("/")[-1].lower(), f"hf:{dataset_id}", (), examples, kind=kind)
