@@ -10,15 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mfcli.errors import MfcliError
-from mfcli.eval.judges.base import ERROR, KIND_VERDICTS, VERDICTS, Item, Judgement
+from mfcli.eval.judges.base import (CORRECT, EMPTY, ERROR, KIND_VERDICTS, PARTIAL, SCORED, VERDICTS, WRONG, Item,
+                                    Judgement)
 from mfcli.io.jsonl import dumps, iter_jsonl, write_json_atomic, write_jsonl_atomic
-from mfcli.io.records import CAPTION, CHOICE, CLASSIFICATION, KINDS, check_choice, check_references
+from mfcli.io.records import CAPTION, CHOICE, CLASSIFICATION, KINDS, VQA, check_choice, check_references
 
 PRED_SCHEMA = "mfcli.pred/2"  # /2 added `kind` and `references`
 PRED_SCHEMAS = (PRED_SCHEMA, "mfcli.pred/1")
 JUDGED_SCHEMA = "mfcli.judged/2"  # /2 added `kind`, `metric` and `score`
 SUMMARY_SCHEMA = "mfcli.summary/2"  # /2: a metric and a score per task
-METRIC_KINDS = ("vqa", "caption", "choice")  # judges that are a metric for one record kind
+METRIC_KINDS = (VQA, CAPTION, CHOICE)  # judges that are a metric for one record kind
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,8 @@ def judge_rows(rows: list[dict], items: list[Item | None], judge) -> list[dict]:
 
 
 # the verdicts a summary counts, by record kind
-KIND_VERDICT_NAMES = {CLASSIFICATION: VERDICTS, CHOICE: VERDICTS, "vqa": ("correct", "partial", "wrong", "empty", "error"),
-                      CAPTION: ("scored", "empty", "error")}
+KIND_VERDICT_NAMES = {CLASSIFICATION: VERDICTS, CHOICE: VERDICTS, VQA: (CORRECT, PARTIAL, WRONG, EMPTY, ERROR),
+                      CAPTION: (SCORED, EMPTY, ERROR)}
 
 
 def _corpus(rows: list[dict], f: Fields) -> dict:
