@@ -69,6 +69,13 @@ def test_prepare_captions_choice_csv_and_llava_json(tmp_path):
     train = read_train(tmp_path / "sqa" / "train.jsonl")
     assert {t.answer for t in train} <= {"A", "B", "C"}
 
+    # MMBench's TSV layout: options in columns A-D (D empty for a three-option question), answer a letter
+    (tmp_path / "mmb.csv").write_text("image,question,A,B,C,D,answer\n" +
+                                      "".join(f"img/{i}.png,Which animal?,cat,dog,bird,,C\n" for i in range(10)))
+    prepare(str(tmp_path / "mmb.csv"), tmp_path / "mmb", PrepareOptions())
+    ev = read_eval(tmp_path / "mmb" / "eval.jsonl")
+    assert ev[0].kind == "choice" and ev[0].labels == ("cat", "dog", "bird") and ev[0].references == ("C",)
+
     (tmp_path / "t.csv").write_text("image,question,answers\n" +
                                     "".join(f"img/{i}.png,What colour?,red|red|blue\n" for i in range(10)))
     prepare(str(tmp_path / "t.csv"), tmp_path / "csv", PrepareOptions())

@@ -2,7 +2,8 @@
 turned into `Example`s: VQAv2 / OKVQA / VizWiz / TextVQA (`question`, `answers` as ten strings or ten
 {"answer": …} dicts), GQA (`question`, one `answer`), Flickr30k / COCO Karpathy (`captions`, `caption`
 or `sentences`, strings or {"raw": …} dicts), ScienceQA / MMBench (`question`, `options` or `choices`,
-`answer` as a letter or an index), and LLaVA's instruction JSON (`conversations`, one example per
+`answer` as a letter or an index; MMBench's options may sit in columns `A`, `B`, …), and LLaVA's
+instruction JSON (`conversations`, one example per
 human/gpt pair).
 
 Every reader names the file and line of a row it cannot use.
@@ -38,10 +39,24 @@ def _first(row: dict, names: Sequence[str]) -> str | None:
     return next((n for n in names if n in row and row[n] not in (None, "", [])), None)
 
 
+def _letter_options(row: dict) -> tuple[str, ...]:
+    """MMBench's layout: the options in columns A, B, C, … (the first empty one ends them)."""
+    from mfcli.eval.metrics.choice import LETTERS
+
+    out = []
+    for letter in LETTERS:
+        value = row.get(letter)
+        if value is None or (isinstance(value, float) and value != value) or not str(value).strip():
+            break
+        out.append(" ".join(str(value).split()))
+    return tuple(out)
+
+
 def detect_kind(row: dict, fields: QaFields) -> str:
-    """What a row holds, from its fields: options → choice; captions → caption; question and
-    answers → vqa; else a labelled image (classification)."""
-    if _first(row, [fields.options] if fields.options else OPTION_FIELDS):
+    """What a row holds, from its fields: options (or MMBench's A, B, … columns) → choice; captions →
+    caption; question and answers → vqa; else a labelled image (classification)."""
+    if _first(row, [fields.options] if fields.options else OPTION_FIELDS) or \
+            (not fields.options and len(_letter_options(row)) >= 2):
         return CHOICE
     if _first(row, [fields.captions] if fields.captions else CAPTION_FIELDS):
         return CAPTION
@@ -99,8 +114,11 @@ def parse_row(row: dict, kind: str, fields: QaFields, where: str, csv: bool = Fa
     aname = _field(row, fields.answers, ANSWER_FIELDS, where, kind, "--answers-field")
     if kind == VQA:
         return QaRow(question, _texts(row[aname], where, "reference answers", ("answer",), csv))
-    oname = _field(row, fields.options, OPTION_FIELDS, where, kind, "--options-field")
-    options = _texts(row[oname], where, "options", ("text", "option"), csv)
+    if not fields.options and not _first(row, OPTION_FIELDS) and len(_letter_options(row)) >= 2:
+        options = _letter_options(row)
+    else:
+        oname = _field(row, fields.options, OPTION_FIELDS, where, kind, "--options-field")
+        options = _texts(row[oname], where, "options", ("text", "option"), csv)
     return QaRow(question, (choice_letter(row[aname], options, where),), options)
 
 
