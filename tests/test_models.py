@@ -151,3 +151,21 @@ def test_adapter_dir_loads_base_plus_scaled_ba(pico, tmp_path):
         assert not torch.allclose(want, base_sd[module + ".weight"])
     untouched = [k for k in base_sd if "q_proj" not in k]
     assert all(torch.equal(merged[k], base_sd[k]) for k in untouched)
+
+
+def test_prompts_keep_their_line_breaks_and_drop_the_image_placeholder(pico):
+    from mfcli.data.prompts import vqa_prompt
+    from mfcli.models.chat import generation_text, prompt_text
+    from mfcli.models.load import load_mllm
+
+    asked = vqa_prompt("What colour is the circle?")
+    assert prompt_text("<image>\n" + asked) == "What colour is the circle?\nAnswer the question using a single word or phrase."
+    assert prompt_text("What is the number in the image? <image>") == "What is the number in the image?"
+    assert prompt_text("  a   b \n\n c ") == "a b\nc"
+    # LLaVA-1.5's template carries the line break through; tiny's word-level tokenizer splits on it
+    # like on a space, so its token ids are those of the one-line prompt
+    processor = load_mllm("tiny", device="cpu").processor
+    text = generation_text(processor, asked)
+    assert "circle?\nAnswer the question" in text
+    one_line = generation_text(processor, asked.replace("\n", " "))
+    assert processor.tokenizer(text).input_ids == processor.tokenizer(one_line).input_ids

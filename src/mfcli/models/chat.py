@@ -10,11 +10,17 @@ from functools import lru_cache
 IGNORE_INDEX = -100  # label value the loss skips (prompt and image tokens)
 
 
+def prompt_text(prompt: str) -> str:
+    """The prompt as the user turn's text: any `<image>` dropped (the template places the image itself),
+    spaces collapsed, line breaks kept — LLaVA-1.5's VQA and choice prompts put their formatting
+    instruction on a line of its own ("What colour is it?\nAnswer the question using …")."""
+    lines = (" ".join(line.split()) for line in prompt.replace("<image>", " ").splitlines())
+    return "\n".join(line for line in lines if line)
+
+
 def user_messages(prompt: str) -> list[dict]:
-    """One user turn holding the image and the prompt; any `<image>` in the prompt is dropped
-    because the template places the image itself."""
-    text = " ".join(prompt.replace("<image>", " ").split())
-    return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+    """One user turn holding the image and the prompt."""
+    return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt_text(prompt)}]}]
 
 
 def generation_text(processor, prompt: str) -> str:
