@@ -96,70 +96,54 @@ def relation_captions(a: Thing, b: Thing) -> tuple[str, ...]:
 NEIGHBOURS = ((0, 1), (2, 3), (0, 2), (1, 3))  # side by side, then one above the other
 
 
-def _vqa(n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[QA]]:
+def _scenes(n: int, rng: np.random.Generator, ask, things_of=None) -> tuple[np.ndarray, list[QA]]:
+    """n scenes: the objects (1-3 at random, or `things_of(i)`), the picture, then `ask(i, things, rng)`
+    — in that order from one generator, so a task is fixed by its seed."""
     images, items = [], []
     for i in range(n):
-        things = random_things(int(rng.integers(1, 4)), rng)
+        things = things_of(i) if things_of else random_things(int(rng.integers(1, 4)), rng)
         images.append(draw(things, rng))
+        items.append(ask(i, things, rng))
+    return np.stack(images), items
+
+
+def _vqa_question(i: int, things: list[Thing], rng: np.random.Generator) -> QA:
+    t = things[int(rng.integers(len(things)))]
+    form = i % 3  # the three question forms in equal shares
+    if form == 0:
+        return QA(f"What colour is the {t.shape}?", (t.colour,))
+    if form == 1:
+        return QA(f"Which shape is {t.colour}?", (t.shape,))
+    return QA("How many shapes are there?", (str(len(things)),))
+
+
+def _exists_question(i: int, things: list[Thing], rng: np.random.Generator) -> QA:
+    if i % 2 == 0:  # yes and no in equal shares
         t = things[int(rng.integers(len(things)))]
-        kind = i % 3  # the three question forms in equal shares
-        if kind == 0:
-            items.append(QA(f"What colour is the {t.shape}?", (t.colour,)))
-        elif kind == 1:
-            items.append(QA(f"Which shape is {t.colour}?", (t.shape,)))
-        else:
-            items.append(QA("How many shapes are there?", (str(len(things)),)))
-    return np.stack(images), items
-
-
-def _exists(n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[QA]]:
-    images, items = [], []
-    for i in range(n):
-        things = random_things(int(rng.integers(1, 4)), rng)
-        images.append(draw(things, rng))
-        if i % 2 == 0:  # yes and no in equal shares
-            t = things[int(rng.integers(len(things)))]
-            colour, shape, answer = t.colour, t.shape, "yes"
-        else:  # an absent pair that shares its colour or its shape with an object present (POPE's hard negatives)
-            present = {(t.colour, t.shape) for t in things}
-            absent = [(c, s) for c in COLOURS for s in SCENE_SHAPES if (c, s) not in present
-                      and any(c == t.colour or s == t.shape for t in things)]
-            colour, shape = absent[int(rng.integers(len(absent)))]
-            answer = "no"
-        items.append(QA(f"Is there a {colour} {shape} in the image?", (answer,)))
-    return np.stack(images), items
-
-
-def _objects(n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[QA]]:
-    images, items = [], []
-    for _ in range(n):
-        things = random_things(int(rng.integers(1, 4)), rng)
-        images.append(draw(things, rng))
-        items.append(QA("", (objects_caption(things),)))
-    return np.stack(images), items
-
-
-def _relations(n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[QA]]:
-    images, items = [], []
-    for i in range(n):
-        pair = NEIGHBOURS[i % len(NEIGHBOURS)]  # every relation in equal shares
-        a, b = random_things(2, rng, cells=list(pair))
-        images.append(draw([a, b], rng))
-        items.append(QA("", relation_captions(a, b)))
-    return np.stack(images), items
+        colour, shape, answer = t.colour, t.shape, "yes"
+    else:  # an absent pair that shares its colour or its shape with an object present (POPE's hard negatives)
+        present = {(t.colour, t.shape) for t in things}
+        absent = [(c, s) for c in COLOURS for s in SCENE_SHAPES if (c, s) not in present
+                  and any(c == t.colour or s == t.shape for t in things)]
+        colour, shape = absent[int(rng.integers(len(absent)))]
+        answer = "no"
+    return QA(f"Is there a {colour} {shape} in the image?", (answer,))
 
 
 def load_scene_vqa(n: int = 1800, seed: int = 2024):
-    return _vqa(n, np.random.default_rng(seed))
+    return _scenes(n, np.random.default_rng(seed), _vqa_question)
 
 
 def load_scene_objects(n: int = 1800, seed: int = 2025):
-    return _objects(n, np.random.default_rng(seed))
+    return _scenes(n, np.random.default_rng(seed), lambda i, things, rng: QA("", (objects_caption(things),)))
 
 
 def load_scene_exists(n: int = 1800, seed: int = 2026):
-    return _exists(n, np.random.default_rng(seed))
+    return _scenes(n, np.random.default_rng(seed), _exists_question)
 
 
 def load_scene_caption(n: int = 1800, seed: int = 2027):
-    return _relations(n, np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    # two objects in neighbouring cells, every relation in equal shares
+    return _scenes(n, rng, lambda i, things, rng: QA("", relation_captions(*things)),
+                   things_of=lambda i: random_things(2, rng, cells=list(NEIGHBOURS[i % len(NEIGHBOURS)])))
