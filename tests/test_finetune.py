@@ -386,3 +386,83 @@ def test_one_schedule_warm_up_then_cosine_to_zero():
     assert [f(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
     assert f(4 + 99 // 2) == pytest.approx(0.5 * (1 + math.cos(math.pi * 49 / 99)))
     assert f(103) == pytest.approx(0.0) and f(200) == pytest.approx(0.0)  # never negative past the end
+
+
+def test_model_defaults_fill_only_unset_options():
+    from mfcli.errors import UsageError
+    from mfcli.train.options import with_model_defaults
+
+    manifest = {"finetune_defaults": {"full": {"lr": 5e-4}, "lora": {"lr": 3e-4, "lora_r": 16}}}
+    opts, supplied = with_model_defaults(TrainOptions(method="full"), manifest)
+    assert opts.lr == 5e-4 and supplied == {"lr": 5e-4}
+    opts, supplied = with_model_defaults(TrainOptions(method="full", lr=1e-5), manifest)
+    assert opts.lr == 1e-5 and supplied == {}  # a flag always wins
+    opts, _ = with_model_defaults(TrainOptions(method="lora", lora_alpha=8), manifest)
+    assert (opts.lr, opts.lora_r, opts.lora_alpha, opts.projector_lr) == (3e-4, 16, 8, None)
+    opts, supplied = with_model_defaults(TrainOptions(method="lastn"), manifest)  # nothing for lastn
+    assert opts.lr is None and supplied == {}
+    opts, _ = with_model_defaults(TrainOptions(method="lora"), None)  # a model without recommendations: LLaVA's
+    assert (opts.lr, opts.lora_r, opts.lora_alpha) == (None, 128, 256)
+    with pytest.raises(UsageError, match="unknown option.*epochs"):
+        with_model_defaults(TrainOptions(method="full"), {"finetune_defaults": {"full": {"epochs": 9}}})
+
+
+def test_finetune_uses_the_models_recommendation_and_children_inherit_it(pico, train_data, tmp_path):
+    recommended = json.loads((pico["tiny"] / "mfcli.json").read_text())["finetune_defaults"]
+    assert recommended["lora"]["lr"] != 2e-4 and recommended["lora"]["lora_r"] != 128  # not LLaVA's values
+    out = run_finetune("tiny", [str(train_data)], tmp_path / "rec", TrainOptions(method="lora", batch_size=4, epochs=1),
+                       progress=False)
+    m = json.loads((out / "epoch-1" / "mfcli.json").read_text())
+    for k, v in recommended["lora"].items():
+        assert m["options"][k] == v, k
+    assert m["finetune_defaults"] == recommended  # a fine-tune of tiny recommends what tiny does
+    config = json.loads((out / "epoch-1" / "adapter_config.json").read_text())
+    assert config["r"] == recommended["lora"]["lora_r"] and config["lora_alpha"] == recommended["lora"]["lora_alpha"]
+    peak = max(json.loads(x)["lr"] for x in (out / "train_log.jsonl").read_text().splitlines())
+    assert recommended["lora"]["lr"] / 2 < peak <= recommended["lora"]["lr"]
+
+    flagged = run_finetune("tiny", [str(train_data)], tmp_path / "flag",
+                           TrainOptions(method="lora", lr=1e-5, lora_r=4, lora_alpha=8, batch_size=4, epochs=1),
+                           progress=False)
+    m = json.loads((flagged / "epoch-1" / "mfcli.json").read_text())
+    assert (m["options"]["lr"], m["options"]["lora_r"], m["options"]["lora_alpha"]) == (1e-5, 4, 8)
+    assert m["options"]["projector_lr"] == recommended["lora"]["projector_lr"]  # unset: still the model's
+
+
+def test_labels_tiny_never_saw_round_trip_and_are_learnt(pico, tmp_path):
+    """Issue 10 (1): tiny's byte-level tokenizer never maps a user's label to <unk>, and a fine-tune on a
+    folder whose class names tiny never saw teaches it to answer them."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+    from transformers import AutoTokenizer
+
+    from mfcli.data.prepare import PrepareOptions, prepare
+    from mfcli.eval.emt import EmtOptions, run_emt
+    from mfcli.eval.judges import make_judge
+    from mfcli.eval.judging import judge_file
+
+    tok = AutoTokenizer.from_pretrained(pico["tiny"])
+    for text in ("golden_retriever", "crème brûlée", "7", "tabby", "Ünïcödé 猫 🐈"):
+        ids = tok(text, add_special_tokens=False).input_ids
+        assert tok.unk_token_id not in ids and tok.decode(ids) == text, text
+    assert len(tok(" golden", add_special_tokens=False).input_ids) <= 2  # common words stay whole-ish
+
+    # two classes pico's barely trained vision tells apart (dark and bright digits): the point is the words
+    digits = load_digits()
+    folder = tmp_path / "pets"
+    for label, (digit, scale) in (("tabby", (0, 60)), ("golden_retriever", (1, 255))):
+        (folder / label).mkdir(parents=True)
+        for k, img in enumerate(digits.images[digits.target == digit][:40]):
+            Image.fromarray((img * scale / 16).astype(np.uint8)).resize((24, 24)).convert("RGB").save(
+                folder / label / f"{k}.png")
+    prepare(str(folder), tmp_path / "data", PrepareOptions())
+    run = run_finetune("tiny", [str(tmp_path / "data")], tmp_path / "run",
+                       TrainOptions(method="full", epochs=8, batch_size=8, lr=3e-3), progress=False)
+    preds = tmp_path / "p.jsonl"
+    run_emt(str(run / "epoch-8"), [str(tmp_path / "data")], preds, EmtOptions(batch_size=16), progress=False)
+    summary = judge_file(str(preds), str(tmp_path / "j.jsonl"), make_judge("exact"))
+    rows = [json.loads(x) for x in (tmp_path / "j.jsonl").read_text().splitlines()]
+    assert {r["label"] for r in rows} == {"tabby", "golden_retriever"}
+    accuracy = sum(r["correct"] for r in rows) / len(rows)
+    assert accuracy >= 0.9, (accuracy, [r["output"] for r in rows[:4]], summary)

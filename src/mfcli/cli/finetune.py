@@ -25,8 +25,10 @@ def finetune(
     method: Annotated[str, typer.Option(help="linear, lora, lastn, full, mdgd, mdgd-gm; clip for a CLIP "
                                                  "encoder (tiny-clip).")] = "lora",
     epochs: Annotated[int, typer.Option(help="Epochs (EMT: 3).")] = 3,
-    lr: Annotated[Optional[float], typer.Option(help="Learning rate (default: lora 2e-4, others 2e-5).")] = None,
-    projector_lr: Annotated[Optional[float], typer.Option(help="lora: projector lr (LLaVA: 2e-5).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate (default: the model's recommendation, else "
+                                                     "LLaVA's: lora 2e-4, others 2e-5).")] = None,
+    projector_lr: Annotated[Optional[float], typer.Option(help="lora: projector lr (default: the model's "
+                                                               "recommendation, else LLaVA's 2e-5).")] = None,
     batch_size: Annotated[int, typer.Option(help="Examples per micro-batch per process.")] = 16,
     grad_accum: Annotated[int, typer.Option(help="Micro-batches per optimiser step.")] = 1,
     max_steps: Annotated[Optional[int], typer.Option(help="Stop after N optimiser steps.")] = None,
@@ -37,8 +39,10 @@ def finetune(
     layers: Annotated[Optional[int], typer.Option(help="lastn/mdgd: train the last N decoder layers (default: "
                                                        "lastn 12/32, mdgd 6/32 of them, at least 1).")] = None,
     train_vision: Annotated[bool, typer.Option(help="full: also train the vision tower.")] = False,
-    lora_r: Annotated[int, typer.Option(help="LoRA rank (LLaVA: 128).")] = 128,
-    lora_alpha: Annotated[int, typer.Option(help="LoRA alpha (LLaVA: 256).")] = 256,
+    lora_r: Annotated[Optional[int], typer.Option(help="LoRA rank (default: the model's recommendation, else "
+                                                       "LLaVA's 128).")] = None,
+    lora_alpha: Annotated[Optional[int], typer.Option(help="LoRA alpha (default: the model's recommendation, "
+                                                           "else LLaVA's 256).")] = None,
     lora_dropout: Annotated[float, typer.Option(help="LoRA dropout (LLaVA: 0.05).")] = 0.05,
     lora_targets: Annotated[str, typer.Option(help="Comma-separated module names, matched only inside the "
                                                    "language model.")] = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",

@@ -42,6 +42,8 @@ class Manifest:
     data: list = field(default_factory=list)  # [{"path": ..., "sha256": ...}] of input data files
     seed: int | None = None
     metrics: dict = field(default_factory=dict)  # figures measured while producing it
+    # {method: {option: value}} the model recommends to `finetune` (train/options.py); children inherit it
+    finetune_defaults: dict = field(default_factory=dict)
     argv: list = field(default_factory=lambda: list(sys.argv))
     mfcli_version: str = __version__
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))

@@ -22,14 +22,14 @@ def router(opts: TailorOptions, family):
     """What each changed tensor gets (fuse.merge_state's route): outside --layers it reverts to PRE
     (the authors' code tailored layers 20-31 and reset the rest); outside --scope it keeps its
     fine-tuned value; otherwise the method merges it."""
-    from mfcli.merge.stream import normalize
+    from mfcli.models.families import canonical_name
 
     layers = parse_layers(opts.layers)
-    decoder = normalize(family.prefix("decoder_layers"))
-    projector = normalize(family.prefix("projector"))
+    decoder = canonical_name(family.prefix("decoder_layers"))
+    projector = canonical_name(family.prefix("projector"))
 
     def route(key: str) -> str:
-        name = normalize(key)
+        name = canonical_name(key)
         is_decoder = name.startswith(decoder)
         if layers is not None and not (is_decoder and int(name[len(decoder):].split(".")[0]) in layers):
             return "pre"
@@ -71,17 +71,15 @@ def run_tailor(pre_spec: str, sft_specs: list[str], out: str | Path, opts: Tailo
     import shutil
     import tempfile
 
-    from transformers import AutoConfig
-
     from mfcli.io.checkpoint import refuse_existing
     from mfcli.models.families import family_of
-    from mfcli.models.load import resolve_model_path
+    from mfcli.models.load import load_config, resolve_model_path
     from mfcli.merge import stream
 
     out = Path(out)
     refuse_existing(out)
     pre_path = resolve_model_path(pre_spec)
-    config = AutoConfig.from_pretrained(pre_path)
+    config = load_config(pre_path)
     family = family_of(config)
     pre = stream.LazyCheckpoint(pre_path)
     scratch = Path(tempfile.mkdtemp(prefix="mfcli-tailor-"))
@@ -116,26 +114,26 @@ def run_tailor(pre_spec: str, sft_specs: list[str], out: str | Path, opts: Tailo
 
 def _stream_merge(pre_spec, pre_path, pre, sft_specs, sources, sfts, config, family, out, opts) -> dict:
     from safetensors.torch import save_file
-    from transformers import AutoProcessor
 
-    from mfcli.io.checkpoint import Manifest, staged_dir
+    from mfcli.io.checkpoint import Manifest, read_manifest, staged_dir
     from mfcli.io.jsonl import write_json_atomic
     from mfcli.merge import stream
+    from mfcli.models.families import canonical_name, one_layer_model
 
     dec_prefix = family.decoder_layers + "."
-    dec_norm = stream.normalize(dec_prefix)
+    dec_norm = canonical_name(dec_prefix)
     layers = parse_layers(opts.layers)
     route = router(opts, family)
     layer_keys: dict[int, list[str]] = {}
     rest_keys = []
     for k in pre.keys():
-        nk = stream.normalize(k)
+        nk = canonical_name(k)
         if nk.startswith(dec_norm):
             layer_keys.setdefault(int(nk[len(dec_norm):].split(".")[0]), []).append(k)
         else:
             rest_keys.append(k)
 
-    head = stream.head_model(config)
+    head = one_layer_model(config)
     layer_cls = type(family.module(head, "decoder_layers")[0])
     text_config = head.config.text_config  # with the attention implementation resolved
     linears = {n for n, m in head.named_modules() if isinstance(m, torch.nn.Linear) and not n.startswith(dec_prefix)}
@@ -156,7 +154,9 @@ def _stream_merge(pre_spec, pre_path, pre, sft_specs, sources, sfts, config, fam
                 grads.append({pre.key_for(n): v for n, v in g.items()})
                 del m
             else:
-                processor = AutoProcessor.from_pretrained(sft.path)
+                from mfcli.models.load import load_processor
+
+                processor = load_processor(str(sft.path))
                 batches = calibration_batches(processor, data, opts.nsamples, opts.seed)
                 stream.load_params(head, sft, "")  # the non-decoder parts, and layer 0 (replaced below)
                 changed = {n for n in linears if _changed(pre, sft, pre.key_for(n + ".weight"))}
@@ -230,7 +230,8 @@ def _stream_merge(pre_spec, pre_path, pre, sft_specs, sources, sfts, config, fam
                     "mfcli.json", "model.safetensors.index.json", "trainer_state.json"):
                 (tmp / f.name).write_bytes(f.read_bytes())
         summary = report.summary()
-        m = Manifest("tailor", options=asdict(opts), parents=[pre_path] + sources, seed=opts.seed, metrics=summary)
+        m = Manifest("tailor", options=asdict(opts), parents=[pre_path] + sources, seed=opts.seed, metrics=summary,
+                     finetune_defaults=(read_manifest(pre_path) or {}).get("finetune_defaults") or {})
         for d in dict.fromkeys(calib):
             m.add_data(d)
         write_json_atomic(tmp / "mfcli.json", asdict(m))

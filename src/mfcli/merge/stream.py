@@ -5,21 +5,13 @@ belong to any layer (vision tower, embeddings, head), whatever the depth.
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
 import torch
 
 from mfcli.errors import MfcliError
-
-SKIP = {"model", "language_model", "base_model"}
-
-
-def normalize(name: str) -> str:
-    """A name both module paths and file keys agree on: transformers 5 nests LLaVA's parts under
-    `model.` while checkpoints keep the older `language_model.model.` layout."""
-    return ".".join(p for p in name.split(".") if p not in SKIP)
+from mfcli.models.families import canonical_name
 
 
 class LazyCheckpoint:
@@ -47,7 +39,7 @@ class LazyCheckpoint:
         self._meta: dict[str, tuple] = {}
         self.by_norm = {}
         for k in self.file_of:
-            n = normalize(k)
+            n = canonical_name(k)
             if n in self.by_norm:
                 raise MfcliError(f"{self.path}: tensors '{self.by_norm[n]}' and '{k}' cannot be told apart.",
                                  "Report this checkpoint layout as a bug.")
@@ -58,7 +50,7 @@ class LazyCheckpoint:
 
     def key_for(self, module_name: str) -> str:
         try:
-            return self.by_norm[normalize(module_name)]
+            return self.by_norm[canonical_name(module_name)]
         except KeyError:
             raise MfcliError(f"{self.path} has no tensor for parameter '{module_name}'.",
                              "Is it a checkpoint of the same architecture?") from None
@@ -97,16 +89,6 @@ class _Catcher(torch.nn.Module):
         kwargs = {k: v for k, v in kwargs.items() if k not in ("past_key_values", "use_cache")}
         self.store.append((hidden_states.detach(), kwargs))
         raise _Stop
-
-
-def head_model(config):
-    """The model with a single decoder layer: vision tower, projector, embeddings, norms, head, and
-    rotary/position buffers built for real; only layer 0 is a placeholder."""
-    from transformers import AutoModelForImageTextToText
-
-    cfg = copy.deepcopy(config)
-    cfg.text_config.num_hidden_layers = 1
-    return AutoModelForImageTextToText.from_config(cfg).eval()
 
 
 def load_params(module: torch.nn.Module, ckpt: LazyCheckpoint, prefix: str) -> None:

@@ -6,6 +6,7 @@ the decoder layers instead of hard-coding attribute paths, so one table covers e
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 from mfcli.errors import MfcliError
@@ -51,3 +52,25 @@ def family_of(config) -> Family:
     known = sorted(t for f in FAMILIES.values() for t in f.model_types)
     raise MfcliError(f"model type '{model_type}' is not a supported family (known: {', '.join(known)}).",
                      "Add an entry to mfcli.models.families.FAMILIES.")
+
+
+# Wrapper names that differ between a model's module paths and its checkpoint keys: transformers 5 nests
+# LLaVA's parts under `model.` (model.language_model.layers.0...) while hub checkpoints keep the older
+# `language_model.model.layers.0...`; Qwen2-VL's hub files say `model.layers` and `visual.`, transformers
+# 5 `model.language_model.layers` and `model.visual.`; peft adds `base_model.`.
+WRAPPERS = frozenset({"model", "language_model", "base_model"})
+
+
+def canonical_name(name: str) -> str:
+    """A parameter name both module paths and checkpoint keys agree on (the wrappers dropped)."""
+    return ".".join(p for p in name.split(".") if p not in WRAPPERS)
+
+
+def one_layer_model(config):
+    """The model with a single decoder layer: vision tower, projector, embeddings, norms, head, and
+    rotary/position buffers built for real; `tailor` streams the real layers through layer 0's place."""
+    from transformers import AutoModelForImageTextToText
+
+    cfg = copy.deepcopy(config)
+    cfg.text_config.num_hidden_layers = 1
+    return AutoModelForImageTextToText.from_config(cfg).eval()

@@ -65,6 +65,18 @@ def resolve_model_path(spec: str, *, allow_pickle: bool = False) -> str:
     return spec
 
 
+def load_config(path: str, *, trust_remote_code: bool = False):
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+
+
+def load_processor(path: str, *, trust_remote_code: bool = False):
+    from transformers import AutoProcessor
+
+    return AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+
+
 @dataclass
 class Loaded:
     model: object  # a transformers PreTrainedModel, in eval mode

@@ -16,11 +16,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from mfcli.errors import MfcliError
-from mfcli.io.checkpoint import Manifest, write_checkpoint
+from mfcli.io.checkpoint import Manifest, read_manifest, write_checkpoint
 from mfcli.train.data import Batcher, load_examples
 from mfcli.train.interrupt import DeferredInterrupt
 from mfcli.train.methods import get_method
-from mfcli.train.options import TrainOptions
+from mfcli.train.options import TrainOptions, with_model_defaults
 from mfcli.train.schedule import warmup_cosine
 from mfcli.train.sharding import make_sharding
 from mfcli.train.state import has_state, load_state, save_state
@@ -87,6 +87,12 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
     if dist.active:
         dist.barrier()  # rank 0 builds/resolves `tiny` once
         parent = resolve_model_path(model_spec)
+    parent_manifest = read_manifest(parent)
+    opts, supplied = with_model_defaults(opts, parent_manifest)
+    inherited = (parent_manifest or {}).get("finetune_defaults") or {}  # a fine-tune of tiny is still tiny-sized
+    if supplied and rank == 0:
+        print(f"finetune: the model recommends {', '.join(f'{k}={v}' for k, v in supplied.items())} for "
+              f"{opts.method} (its mfcli.json); flags override", file=sys.stderr)
     torch.manual_seed(opts.seed)
     if opts.device in ("auto", "cpu") and not torch.cuda.is_available():
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -157,7 +163,8 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
         if rank != 0:
             return out / name
         m = Manifest("finetune", options={"method": opts.method, **asdict(opts)}, parents=[parent], seed=opts.seed,
-                     metrics={"global_step": progress_state["global_step"], "epoch": progress_state["epoch"]})
+                     metrics={"global_step": progress_state["global_step"], "epoch": progress_state["epoch"]},
+                     finetune_defaults=inherited)
         for f in files:
             m.add_data(f)
 
@@ -248,7 +255,7 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
     if rank == 0 and opts.merge and opts.method == "lora":
         merged = model.merge_and_unload()
         m = Manifest("finetune --merge", options={"method": opts.method, **asdict(opts)}, parents=[parent],
-                     seed=opts.seed)
+                     seed=opts.seed, finetune_defaults=inherited)
         for f in files:
             m.add_data(f)
         write_checkpoint(out / "merged", lambda d: (merged.save_pretrained(d), processor.save_pretrained(d)), m,

@@ -4,7 +4,7 @@
     built-in classification tasks and the captions of `scene-objects`, as CLIP saw the web before LLaVA
     existed;
 (b) assemble a LlavaForConditionalGeneration from that vision tower, a tiny Llama decoder and a
-    word-level tokenizer built with `tokenizers`;
+    byte-level BPE tokenizer trained with `tokenizers` (models/zoo/vocab.py);
 (c) align the projector on image captions (LLaVA stage 1). Unlike LLaVA's, our decoder starts
     random, so this stage trains the decoder too; the vision tower stays frozen throughout;
 (d) instruction-tune on the *pre-trained tasks* only — the classification tasks with several phrasings
@@ -12,7 +12,8 @@
     `scene-objects` with its caption prompt — so target tasks stay unseen and later fine-tuning has
     something to forget.
 
-Recipe 2 added the scene tasks (VQA and captioning) and their words to the vocabulary.
+Recipe 2 added the scene tasks (VQA and captioning) and their words to the vocabulary; recipe 3 replaced
+the word-level tokenizer with a byte-level BPE, so any text round-trips.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from mfcli.train.schedule import warmup_cosine
 
 @dataclass(frozen=True)
 class TinyRecipe:
-    version: str = "2"  # bump on any change below: cached builds are keyed by it
+    version: str = "3"  # bump on any change below: cached builds are keyed by it
     seed: int = 0
     image_size: int = 24  # 28×28 silhouettes keep their shape at 24; digits/shapes upsample
     patch_size: int = 6  # 4×4 = 16 image tokens: the decoder's sequence stays short
+    feature_layer: int = -1  # which vision layer the projector reads (LLaVA-1.5: the penultimate, -2)
     vision_width: int = 64
     vision_layers: int = 2
     vision_heads: int = 4
@@ -60,6 +62,18 @@ class TinyRecipe:
 
 
 CAPTION_QUESTION = "Describe the image briefly."
+
+# What `mfcli finetune tiny` uses when no flag says otherwise (mfcli.json "finetune_defaults"). LLaVA's
+# 2e-5 barely moves a model this small and randomly initialised: measured in docs/results.md ("Fine-tuning
+# defaults"), these learn a target task in 3 epochs. LoRA at LLaVA's r 128 would be wider than tiny's layers.
+FINETUNE_DEFAULTS = {
+    "full": {"lr": 5e-4},
+    "lastn": {"lr": 5e-4},
+    "linear": {"lr": 1e-3},
+    "lora": {"lr": 5e-4, "projector_lr": 5e-4, "lora_r": 16, "lora_alpha": 32},
+    "mdgd": {"lr": 5e-4},
+    "mdgd-gm": {"lr": 5e-4},
+}
 
 
 def _pixels(image_processor, images: np.ndarray, chunk: int = 2048):
@@ -126,7 +140,7 @@ def train_clip(recipe: TinyRecipe, data: _Data, bar):
                   num_hidden_layers=recipe.vision_layers, num_attention_heads=recipe.vision_heads,
                   image_size=recipe.image_size, patch_size=recipe.patch_size)
     text = dict(vocab_size=len(tok), hidden_size=recipe.text_width, intermediate_size=recipe.text_width * 2,
-                num_hidden_layers=recipe.text_layers, num_attention_heads=4, max_position_embeddings=32,
+                num_hidden_layers=recipe.text_layers, num_attention_heads=4, max_position_embeddings=64,
                 pad_token_id=tok.convert_tokens_to_ids(PAD), bos_token_id=tok.convert_tokens_to_ids(BOS),
                 eos_token_id=tok.convert_tokens_to_ids(EOS))
     clip = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=recipe.projection_dim))
@@ -207,7 +221,7 @@ def clip_zero_shot(clip, tok, data: _Data, prompt_of, max_eval: int) -> dict[str
 
 
 def assemble_llava(recipe: TinyRecipe, clip, data: _Data, image_processor):
-    """(b) LLaVA from the CLIP vision tower, a fresh Llama decoder and a word-level tokenizer."""
+    """(b) LLaVA from the CLIP vision tower, a fresh Llama decoder and a byte-level BPE tokenizer."""
     from transformers import LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
 
     from mfcli.models.zoo.vocab import BOS, CHAT_TEMPLATE, EOS, IMAGE, PAD, build_tokenizer
@@ -222,7 +236,7 @@ def assemble_llava(recipe: TinyRecipe, clip, data: _Data, image_processor):
                        tie_word_embeddings=False)
     config = LlavaConfig(vision_config=clip.config.vision_config.to_dict(), text_config=text.to_dict(),
                          image_token_index=ids[IMAGE], image_seq_length=n_image_tokens,
-                         vision_feature_select_strategy="default", vision_feature_layer=-1,
+                         vision_feature_select_strategy="default", vision_feature_layer=recipe.feature_layer,
                          pad_token_id=ids[PAD])
     config.vision_config.model_type = "clip_vision_model"
     model = LlavaForConditionalGeneration(config)
@@ -366,5 +380,6 @@ def build_tiny(llava_out: Path, clip_out: Path, recipe: TinyRecipe = TinyRecipe(
                      Manifest("zoo tiny-clip", options=options, seed=recipe.seed,
                               metrics={"clip_zero_shot_accuracy": clip_acc, "roles": roles}), overwrite=True)
     write_checkpoint(llava_out, lambda d: (model.save_pretrained(d), processor.save_pretrained(d)),
-                     Manifest("zoo tiny", options=options, seed=recipe.seed, metrics=metrics), overwrite=True)
+                     Manifest("zoo tiny", options=options, seed=recipe.seed, metrics=metrics,
+                              finetune_defaults=FINETUNE_DEFAULTS), overwrite=True)
     return metrics

@@ -1,38 +1,53 @@
-"""A word-level tokenizer for the tiny model, built locally with `tokenizers` (no download)."""
+"""tiny's tokenizer: a byte-level BPE trained locally with `tokenizers` (no download).
+
+Byte-level means every string round-trips — a label tiny never saw (`golden_retriever`, `crème brûlée`)
+is a few pieces, never `<unk>`. The merges are learnt from the built-in texts (repeated, so their words
+are single tokens) and 6,000 common English words (english_words.txt), so a user's own label words
+split into whole words or a few sub-words, as GPT-2's and Llama-3's byte-level BPEs split them.
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
+from importlib import resources
 
 PAD, UNK, BOS, EOS, IMAGE = "<pad>", "<unk>", "<s>", "</s>", "<image>"
 SPECIALS = (PAD, UNK, BOS, EOS, IMAGE)
-_WORD = re.compile(r"\w+|[^\w\s]")  # what WhitespaceSplit + Punctuation produce
+VOCAB_SIZE = 4096  # 256 bytes + merges: every built-in word and ~2,000 of the common words are one token
+BUILTIN_REPEATS = 50  # weight of the built-in texts against the word list when merges are counted
 
 
-def words_of(texts: Iterable[str]) -> list[str]:
-    found = set()
-    for text in texts:
-        found.update(_WORD.findall(text.replace(IMAGE, " ")))
-    return sorted(found)
+def english_words() -> list[str]:
+    text = resources.files("mfcli.models.zoo").joinpath("english_words.txt").read_text(encoding="utf-8")
+    return [w for w in text.split("\n") if w and not w.startswith("#")]
 
 
-def build_tokenizer(texts: Iterable[str], *, add_bos: bool, add_eos: bool):
-    """A PreTrainedTokenizerFast over every word in `texts` (sorted, so the build is deterministic).
+def build_tokenizer(texts: Iterable[str], *, add_bos: bool, add_eos: bool, vocab_size: int = VOCAB_SIZE):
+    """A PreTrainedTokenizerFast, deterministic for the same texts.
 
     add_bos: Llama-style `<s>` in front (the LLaVA decoder). add_eos: `</s>` at the end, where the
     CLIP text tower pools its sentence embedding.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {w: i for i, w in enumerate(list(SPECIALS) + words_of(texts))}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
-    tok.decoder = decoders.WordPiece(prefix="##")  # joins words with spaces and tidies " ." -> "."
-    single = " ".join(([f"{BOS}"] if add_bos else []) + ["$A"] + ([f"{EOS}"] if add_eos else []))
+    texts = sorted(set(texts))  # the trainer counts words; a fixed order keeps ties (and merges) stable
+    # ByteLevel with add_prefix_space=False: the decoded text is exactly the input (GPT-2 adds a space)
+    tok = Tokenizer(models.BPE(unk_token=None, byte_fallback=False))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=1, special_tokens=list(SPECIALS),
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    # word-list entries with a leading space (how a word appears mid-sentence), counted as Zipf's law has
+    # them (rank r ~ n/r times): merges then follow real frequency, whole common words before rare pieces
+    words = english_words()
+    corpus = [" " + w for r, w in enumerate(words, 1) for _ in range(max(1, round(len(words) / r)))]
+    corpus += [t.replace(IMAGE, " ") for t in texts] * BUILTIN_REPEATS
+    tok.train_from_iterator(corpus, trainer=trainer, length=len(corpus))
+    ids = {t: tok.token_to_id(t) for t in SPECIALS}
+    single = " ".join(([BOS] if add_bos else []) + ["$A"] + ([EOS] if add_eos else []))
     tok.post_processor = processors.TemplateProcessing(
-        single=single, special_tokens=[(BOS, vocab[BOS]), (EOS, vocab[EOS])])
+        single=single, special_tokens=[(BOS, ids[BOS]), (EOS, ids[EOS])])
     return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token=UNK, pad_token=PAD, bos_token=BOS,
                                    eos_token=EOS, extra_special_tokens={"image_token": IMAGE},
                                    model_max_length=512)
