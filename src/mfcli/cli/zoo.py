@@ -12,25 +12,25 @@ from mfcli.cli import app
 from mfcli.cli.options import Out
 
 
-@app.command(help="Write the built-in tiny LLaVA ('tiny') or its CLIP ('tiny-clip') to DIR.\n\n"
-                  "The first use builds both offline in a few minutes (cached in the user cache dir).\n\n"
+@app.command(help="Write a built-in model to DIR: the tiny LLaVA ('tiny'), its CLIP ('tiny-clip') or the tiny "
+                  "Qwen2-VL ('tiny-qwen2vl').\n\n"
+                  "The first use builds it offline in a few minutes (cached in the user cache dir).\n\n"
                   "Example:  mfcli zoo tiny --out models/tiny")
 def zoo(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="tiny or tiny-clip")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="tiny, tiny-clip or tiny-qwen2vl")],
     out: Out,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild even if a cached build exists.")] = False,
 ):
     from mfcli.errors import MfcliError, did_you_mean
     from mfcli.io.checkpoint import read_manifest, refuse_existing, staged_dir
-    from mfcli.models.zoo import ZOO, ensure_built
+    from mfcli.models.zoo import ZOO, ensure_zoo
 
     if name not in ZOO:
         raise MfcliError(f"unknown built-in model '{name}'.", did_you_mean(name, ZOO))
     refuse_existing(out)
-    dirs = ensure_built(rebuild=rebuild, progress=sys.stderr.isatty(),
-                        log=lambda m: print(m, file=sys.stderr))
+    built = ensure_zoo(name, rebuild=rebuild, progress=sys.stderr.isatty(), log=lambda m: print(m, file=sys.stderr))
     with staged_dir(out) as tmp:
-        shutil.copytree(dirs[name], tmp, dirs_exist_ok=True)
+        shutil.copytree(built, tmp, dirs_exist_ok=True)
     metrics = (read_manifest(out) or {}).get("metrics", {})
     _print_metrics(name, metrics)
     print(str(out))
@@ -38,8 +38,9 @@ def zoo(
 
 def _print_metrics(name: str, metrics: dict) -> None:
     roles = metrics.get("roles", {})
-    rows = metrics.get("emt_accuracy" if name == "tiny" else "clip_zero_shot_accuracy", {})
-    what = "EMT exact-match accuracy (held-out)" if name == "tiny" else "zero-shot accuracy (held-out)"
+    clip = name == "tiny-clip"
+    rows = metrics.get("clip_zero_shot_accuracy" if clip else "emt_accuracy", {})
+    what = "zero-shot accuracy (held-out)" if clip else "EMT exact-match accuracy (held-out)"
     print(f"{name}: {what}", file=sys.stderr)
     for task, acc in sorted(rows.items(), key=lambda kv: (roles.get(kv[0], "") != "pretrained", kv[0])):
         print(f"  {task:<10} {roles.get(task, ''):<11} {100 * acc:6.1f} %", file=sys.stderr)

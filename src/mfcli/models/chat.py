@@ -38,27 +38,35 @@ def training_text(processor, prompt: str, answer: str) -> tuple[str, str]:
 
 
 class Encoder:
-    """Caches token ids per distinct (prompt, answer): a task has few distinct strings."""
+    """Caches token ids per distinct (prompt, answer, image size): a task has few distinct strings.
+
+    The size matters where the image-token count follows the image (Qwen2-VL's dynamic resolution); a
+    LLaVA processor resizes every image to one size, so its count is the same for all."""
 
     def __init__(self, processor, dummy_image):
         self.processor = processor
         self.dummy = dummy_image
         self._encode = lru_cache(maxsize=4096)(self._encode_uncached)
 
-    def _ids(self, text: str) -> list[int]:
+    def _ids(self, text: str, size: tuple[int, int] | None) -> list[int]:
         # Through the processor, so the image placeholder expands to the model's image-token count.
-        out = self.processor(text=[text], images=[self.dummy], return_tensors=None)
+        from PIL import Image
+
+        image = self.dummy if size is None or size == self.dummy.size else Image.new("RGB", size)
+        out = self.processor(text=[text], images=[image], return_tensors=None)
         ids = out["input_ids"][0]
         return list(ids.tolist() if hasattr(ids, "tolist") else ids)
 
-    def _encode_uncached(self, prompt: str, answer: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def _encode_uncached(self, prompt: str, answer: str, size) -> tuple[tuple[int, ...], tuple[int, ...]]:
         prefix, full = training_text(self.processor, prompt, answer)
-        ids, n_prefix = self._ids(full), len(self._ids(prefix))
+        ids, n_prefix = self._ids(full, size), len(self._ids(prefix, size))
         labels = [IGNORE_INDEX] * n_prefix + ids[n_prefix:]  # loss on the answer tokens only
         return tuple(ids), tuple(labels)
 
-    def encode(self, prompt: str, answer: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        return self._encode(prompt, answer)
+    def encode(self, prompt: str, answer: str, size: tuple[int, int] | None = None
+               ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(ids, labels) for an image of `size` (width, height; None: the dummy image's)."""
+        return self._encode(prompt, answer, size)
 
 
 def collate(batch: list[tuple[tuple[int, ...], tuple[int, ...]]], pad_id: int):
@@ -74,6 +82,16 @@ def collate(batch: list[tuple[tuple[int, ...], tuple[int, ...]]], pad_id: int):
         labels[row, : len(lab)] = torch.tensor(lab)
         attention[row, : len(ids)] = 1
     return input_ids, labels, attention
+
+
+def mm_token_types(processor, input_ids) -> dict:
+    """The per-token modality ids a processor adds beside input_ids (Qwen2-VL's `mm_token_type_ids`, which
+    its M-RoPE needs), for ids mfcli batched itself; {} for processors that add none (LLaVA)."""
+    if not getattr(processor, "return_mm_token_type_ids", False):
+        return {}
+    import torch
+
+    return {"mm_token_type_ids": torch.tensor(processor.create_mm_token_type_ids(input_ids.tolist()))}
 
 
 def generate_answers(model, processor, images, prompts, *, max_new_tokens: int = 16, pixel_values=None) -> list[str]:
@@ -94,8 +112,8 @@ def generate_answers(model, processor, images, prompts, *, max_new_tokens: int =
         inputs = processor(text=texts, images=list(images), return_tensors="pt", padding=True)
     finally:
         tok.padding_side = side
-    if pixel_values is not None:
-        inputs["pixel_values"] = pixel_values
+    if pixel_values is not None:  # a tensor, or the image processor's outputs (Qwen2-VL: + image_grid_thw)
+        inputs.update(pixel_values if isinstance(pixel_values, dict) else {"pixel_values": pixel_values})
     inputs = {k: v.to(model.device) for k, v in inputs.items()}
     if "pixel_values" in inputs:
         inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mfcli.errors import MfcliError, UsageError
 
-BUILTIN = ("tiny", "tiny-clip")
+BUILTIN = ("tiny", "tiny-clip", "tiny-qwen2vl")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
@@ -71,9 +71,19 @@ def load_config(path: str, *, trust_remote_code: bool = False):
     return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
 
 
-def load_processor(path: str, *, trust_remote_code: bool = False):
+def load_processor(path: str, *, trust_remote_code: bool = False, model_type: str | None = None):
+    """AutoProcessor; for Qwen2-VL without torchvision, its image-only stand-in (models/processors.py)."""
     from transformers import AutoProcessor
 
+    if model_type is None:
+        model_type = getattr(load_config(path, trust_remote_code=trust_remote_code), "model_type", None)
+    if model_type == "qwen2_vl":
+        from transformers.utils import is_torchvision_available
+
+        if not is_torchvision_available():
+            from mfcli.models.processors import IMAGE_ONLY
+
+            return IMAGE_ONLY[model_type].from_pretrained(path)
     return AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
 
 
@@ -100,7 +110,7 @@ def load_mllm(spec: str, *, device: str = "auto", dtype: str = "auto", allow_pic
                              trust_remote_code=trust_remote_code)
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
-    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoConfig, AutoModelForImageTextToText
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars would drown our own output
@@ -111,7 +121,7 @@ def load_mllm(spec: str, *, device: str = "auto", dtype: str = "auto", allow_pic
     family = family_of(config)
     model = AutoModelForImageTextToText.from_pretrained(
         path, dtype=torch_dtype, trust_remote_code=trust_remote_code, use_safetensors=not allow_pickle)
-    processor = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+    processor = load_processor(path, trust_remote_code=trust_remote_code, model_type=config.model_type)
     model.to(dev).eval()
     return Loaded(model, processor, family, path, dev)
 
@@ -128,9 +138,7 @@ def _load_adapter(path: Path, **kw) -> Loaded:
 
     model = PeftModel.from_pretrained(loaded.model, str(path)).merge_and_unload()
     if (path / "processor_config.json").is_file() or (path / "tokenizer_config.json").is_file():
-        from transformers import AutoProcessor
-
-        loaded.processor = AutoProcessor.from_pretrained(str(path))
+        loaded.processor = load_processor(str(path), model_type=loaded.model.config.model_type)
     loaded.model, loaded.path = model.eval(), str(path)
     return loaded
 

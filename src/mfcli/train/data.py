@@ -54,10 +54,12 @@ class Batcher:
         self.pad = processor.tokenizer.pad_token_id
 
     def __call__(self, examples: list[Example]) -> dict:
-        from mfcli.models.chat import collate
+        from mfcli.models.chat import collate, mm_token_types
 
         images = [open_image(ex) for ex in examples]
-        pixels = self.processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
-        input_ids, labels, attention = collate([self.encoder.encode(ex.question, ex.answer) for ex in examples],
-                                               self.pad)
-        return {"input_ids": input_ids, "labels": labels, "attention_mask": attention, "pixel_values": pixels}
+        # everything the image processor returns: LLaVA's pixel_values; Qwen2-VL's patches + image_grid_thw
+        image_inputs = dict(self.processor.image_processor(images=images, return_tensors="pt"))
+        input_ids, labels, attention = collate(
+            [self.encoder.encode(ex.question, ex.answer, im.size) for ex, im in zip(examples, images)], self.pad)
+        return {"input_ids": input_ids, "labels": labels, "attention_mask": attention, **image_inputs,
+                **mm_token_types(self.processor, input_ids)}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mfcli.errors import MfcliError, did_you_mean
 
-ZOO = ("tiny", "tiny-clip")
+ZOO = ("tiny", "tiny-clip", "tiny-qwen2vl")
 
 
 def cache_root() -> Path:
@@ -65,9 +65,36 @@ def ensure_built(*, rebuild: bool = False, progress: bool = True, log=None) -> d
     return dirs
 
 
-def builtin_path(name: str) -> Path:
+def qwen2vl_dir(recipe=None) -> Path:
+    from mfcli.models.zoo.tiny_qwen2vl import TinyQwen2VLRecipe
+
+    return cache_root() / f"zoo-qwen2vl-r{(recipe or TinyQwen2VLRecipe()).version}" / "tiny-qwen2vl"
+
+
+def ensure_qwen2vl_built(*, rebuild: bool = False, progress: bool = True, log=None) -> Path:
+    """The cached tiny Qwen2-VL, built on first use (separately from tiny: only who asks pays for it)."""
+    out = qwen2vl_dir()
+    if not rebuild and (out / "mfcli.json").is_file():
+        return out
+    with _lock(out.parent / ".build.lock"):
+        if rebuild or not (out / "mfcli.json").is_file():
+            from mfcli.models.zoo.tiny_qwen2vl import build_tiny_qwen2vl
+
+            if log:
+                log("Building the built-in tiny Qwen2-VL (once; cached in %s) ..." % out.parent)
+            build_tiny_qwen2vl(out, progress=progress, log=log)
+    return out
+
+
+def ensure_zoo(name: str, *, rebuild: bool = False, progress: bool = True, log=None) -> Path:
     if name not in ZOO:
         raise MfcliError(f"unknown built-in model '{name}'.", did_you_mean(name, ZOO))
+    if name == "tiny-qwen2vl":
+        return ensure_qwen2vl_built(rebuild=rebuild, progress=progress, log=log)
+    return ensure_built(rebuild=rebuild, progress=progress, log=log)[name]
+
+
+def builtin_path(name: str) -> Path:
     import sys
 
-    return ensure_built(log=lambda m: print(m, file=sys.stderr), progress=sys.stderr.isatty())[name]
+    return ensure_zoo(name, log=lambda m: print(m, file=sys.stderr), progress=sys.stderr.isatty())

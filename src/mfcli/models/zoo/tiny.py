@@ -37,7 +37,7 @@ class TinyRecipe:
     seed: int = 0
     image_size: int = 24  # 28×28 silhouettes keep their shape at 24; digits/shapes upsample
     patch_size: int = 6  # 4×4 = 16 image tokens: the decoder's sequence stays short
-    feature_layer: int = -1  # which vision layer the projector reads (LLaVA-1.5: the penultimate, -2)
+    feature_layer: int = -2  # the projector reads the penultimate vision layer, as LLaVA-1.5 does
     vision_width: int = 64
     vision_layers: int = 2
     vision_heads: int = 4
@@ -77,21 +77,28 @@ FINETUNE_DEFAULTS = {
 
 
 def _pixels(image_processor, images: np.ndarray, chunk: int = 2048):
+    """One row per image: LLaVA's (3, H, W) pixels, or Qwen2-VL's patches of that image (patches, dims)."""
     import torch
     from PIL import Image
 
     out = []
     for i in range(0, len(images), chunk):
         batch = [Image.fromarray(a) for a in images[i:i + chunk]]
-        out.append(image_processor(images=batch, return_tensors="pt")["pixel_values"])
+        pix = image_processor(images=batch, return_tensors="pt")["pixel_values"]
+        out.append(pix.reshape(len(batch), -1, pix.shape[-1]) if pix.dim() == 2 else pix)  # Qwen: flat patches
     return torch.cat(out)
+
+
+def llava_inputs(pixels) -> dict:
+    """Model inputs for a batch of `_pixels` rows (the LLaVA layout: the rows as they are)."""
+    return {"pixel_values": pixels}
 
 
 class _Data:
     """Every task's images as pixel tensors, with the fixed train / held-out split; `ids` are label ids
     (classification) or scenes.QA items (vqa, caption)."""
 
-    def __init__(self, recipe: TinyRecipe, image_processor):
+    def __init__(self, recipe, image_processor):
         self.tasks = {}
         for name, task in TASKS.items():
             images, ids = task.load()
@@ -121,7 +128,7 @@ def _scene_prompt(task, qa) -> str:
     return prompts.vqa_prompt(qa.question) if task.kind == VQA else task.prompt
 
 
-def _progress(total: int, enabled: bool):
+def progress_bar(total: int, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc="building tiny", unit="step", disable=not enabled, leave=False,
@@ -249,19 +256,23 @@ def assemble_llava(recipe: TinyRecipe, clip, data: _Data, image_processor):
     return model, processor
 
 
-def _train_lm(model, processor, data: _Data, examples, steps: int, recipe: TinyRecipe, bar, stage: str,
-              seed: int):
-    """Teacher-forced training of projector + decoder on (task, index, prompt, answer) examples."""
+def _frozen_vision(name: str) -> bool:
+    return "vision_tower" not in name  # LLaVA: the CLIP tower stays as CLIP trained it
+
+
+def train_lm(model, processor, data: _Data, examples, steps: int, recipe, bar, stage: str, seed: int, *,
+             image_inputs=llava_inputs, trainable=_frozen_vision):
+    """Teacher-forced training of the `trainable` parameters on (task, index, prompt, answer) examples."""
     import torch
     from PIL import Image
 
-    from mfcli.models.chat import Encoder, collate
+    from mfcli.models.chat import Encoder, collate, mm_token_types
 
     enc = Encoder(processor, Image.new("RGB", (recipe.image_size, recipe.image_size)))
     pad = processor.tokenizer.pad_token_id
-    params = [p for n, p in model.named_parameters() if "vision_tower" not in n]
+    params = [p for n, p in model.named_parameters() if trainable(n)]
     for n, p in model.named_parameters():
-        p.requires_grad_("vision_tower" not in n)
+        p.requires_grad_(trainable(n))
     opt = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(steps, recipe.warmup))
     rng = np.random.default_rng(seed)
@@ -270,7 +281,8 @@ def _train_lm(model, processor, data: _Data, examples, steps: int, recipe: TinyR
         picks = [examples[int(i)] for i in rng.integers(len(examples), size=recipe.batch)]
         input_ids, labels, attention = collate([enc.encode(p, a) for _, _, p, a in picks], pad)
         pixels = torch.stack([data.tasks[t]["pixels"][i] for t, i, _, _ in picks])
-        out = model(input_ids=input_ids, attention_mask=attention, pixel_values=pixels, labels=labels)
+        out = model(input_ids=input_ids, attention_mask=attention, labels=labels, **image_inputs(pixels),
+                    **mm_token_types(processor, input_ids))
         opt.zero_grad(set_to_none=True)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -281,7 +293,7 @@ def _train_lm(model, processor, data: _Data, examples, steps: int, recipe: TinyR
     model.eval()
 
 
-def _examples(data: _Data, kinds: tuple[str, ...]) -> list[tuple[str, int, str, str]]:
+def examples(data: _Data, kinds: tuple[str, ...]) -> list[tuple[str, int, str, str]]:
     out = []
     for name, d in data.tasks.items():
         t = d["task"]
@@ -303,7 +315,8 @@ def _examples(data: _Data, kinds: tuple[str, ...]) -> list[tuple[str, int, str, 
     return out
 
 
-def emt_accuracy(model, processor, data: _Data, max_eval: int, batch: int = 64) -> dict[str, float]:
+def emt_accuracy(model, processor, data: _Data, max_eval: int, batch: int = 64, image_inputs=llava_inputs
+                 ) -> dict[str, float]:
     """Each task's held-out score: exact-match accuracy with the EMT prompt (classification), VQA
     accuracy (vqa), the share of captions equal to a reference after tokenisation (caption; `mfcli
     judge` scores captions with CIDEr-D, which needs the optional pycocoevalcap)."""
@@ -324,7 +337,7 @@ def emt_accuracy(model, processor, data: _Data, max_eval: int, batch: int = 64) 
             else:
                 asked = [_scene_prompt(t, d["ids"][i]) for i in idx]
             answers += generate_answers(model, processor, None, asked, max_new_tokens=24 if t.kind == CAPTION else 12,
-                                        pixel_values=d["pixels"][idx])
+                                        pixel_values=image_inputs(d["pixels"][idx]))
         if t.kind == CLASSIFICATION:
             hits = sum(exact_correct(a, t.labels[int(d["ids"][i])], t.labels) for a, i in zip(answers, held))
             acc[name] = hits / max(1, len(held))
@@ -356,17 +369,17 @@ def build_tiny(llava_out: Path, clip_out: Path, recipe: TinyRecipe = TinyRecipe(
 
     total = recipe.clip_steps + recipe.align_steps + recipe.instruct_steps
     stage = (lambda text: None) if progress or log is None else log  # stage lines when no bar is shown
-    with _progress(total, progress) as bar:
+    with progress_bar(total, progress) as bar:
         stage(f"  (a) CLIP pre-training, {recipe.clip_steps} steps")
         clip, clip_tok, prompt_of = train_clip(recipe, data, bar)
         clip_acc = clip_zero_shot(clip, clip_tok, data, prompt_of, recipe.max_eval)
         model, processor = assemble_llava(recipe, clip, data, image_processor)
         stage(f"  (c) projector alignment, {recipe.align_steps} steps")
-        _train_lm(model, processor, data, _examples(data, ("caption",)), recipe.align_steps, recipe, bar,
-                  "align", recipe.seed + 1)
+        train_lm(model, processor, data, examples(data, ("caption",)), recipe.align_steps, recipe, bar,
+                 "align", recipe.seed + 1)
         stage(f"  (d) instruction tuning, {recipe.instruct_steps} steps")
-        _train_lm(model, processor, data, _examples(data, ("emt", "question", "scene")), recipe.instruct_steps, recipe,
-                  bar, "instruct", recipe.seed + 2)
+        train_lm(model, processor, data, examples(data, ("emt", "question", "scene")), recipe.instruct_steps, recipe,
+                 bar, "instruct", recipe.seed + 2)
     stage("  measuring held-out EMT accuracy")
     acc = emt_accuracy(model, processor, data, recipe.max_eval)
     seconds = time.time() - t0

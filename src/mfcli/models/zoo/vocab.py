@@ -22,21 +22,25 @@ def english_words() -> list[str]:
     return [w for w in text.split("\n") if w and not w.startswith("#")]
 
 
-def build_tokenizer(texts: Iterable[str], *, add_bos: bool, add_eos: bool, vocab_size: int = VOCAB_SIZE):
+def build_tokenizer(texts: Iterable[str], *, add_bos: bool, add_eos: bool, vocab_size: int = VOCAB_SIZE,
+                    extra_specials: dict[str, str] | None = None):
     """A PreTrainedTokenizerFast, deterministic for the same texts.
 
     add_bos: Llama-style `<s>` in front (the LLaVA decoder). add_eos: `</s>` at the end, where the
-    CLIP text tower pools its sentence embedding.
+    CLIP text tower pools its sentence embedding. extra_specials: a family's own markers by attribute name
+    (Qwen2-VL's {"image_token": "<|image_pad|>", "im_end_token": "<|im_end|>", …}), never split.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
+    named = {"image_token": IMAGE, **(extra_specials or {})}
     texts = sorted(set(texts))  # the trainer counts words; a fixed order keeps ties (and merges) stable
     # ByteLevel with add_prefix_space=False: the decoded text is exactly the input (GPT-2 adds a space)
     tok = Tokenizer(models.BPE(unk_token=None, byte_fallback=False))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=1, special_tokens=list(SPECIALS),
+    specials = list(SPECIALS) + [t for t in named.values() if t not in SPECIALS]
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=1, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     # word-list entries with a leading space (how a word appears mid-sentence), counted as Zipf's law has
     # them (rank r ~ n/r times): merges then follow real frequency, whole common words before rare pieces
@@ -49,8 +53,7 @@ def build_tokenizer(texts: Iterable[str], *, add_bos: bool, add_eos: bool, vocab
     tok.post_processor = processors.TemplateProcessing(
         single=single, special_tokens=[(BOS, ids[BOS]), (EOS, ids[EOS])])
     return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token=UNK, pad_token=PAD, bos_token=BOS,
-                                   eos_token=EOS, extra_special_tokens={"image_token": IMAGE},
-                                   model_max_length=512)
+                                   eos_token=EOS, extra_special_tokens=named, model_max_length=512)
 
 
 # LLaVA-1.5's conversation form ("USER: <image>\n... ASSISTANT: ...</s>") as a Jinja chat template.

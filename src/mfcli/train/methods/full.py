@@ -8,5 +8,7 @@ class Full(Method):
     default_lr = 2e-5
 
     def trainable(self, model, family, opts):
-        vision = family.prefix("vision_tower")
-        return [n for n, _ in model.named_parameters() if opts.train_vision or not n.startswith(vision)]
+        vision, projector = family.prefix("vision_tower"), family.prefix("projector")
+        # Qwen2-VL's projector (the patch merger) sits inside its vision module: it trains all the same
+        return [n for n, _ in model.named_parameters()
+                if opts.train_vision or not n.startswith(vision) or n.startswith(projector)]
