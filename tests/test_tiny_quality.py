@@ -4,10 +4,11 @@ builder's own report."""
 
 from mfcli.data.tasks import PRETRAINED, TARGET, TASKS
 
-# The pre-trained scene tasks' bars: what recipe 2 reaches, well above chance. Chance on scene-vqa is
-# about 0.3 (a colour of 4, a shape of 3, a count of 3); tiny binds colour to shape about 2 times in 3,
-# and counts almost without error (docs/results.md). The classification bar is 90 %.
-SCENE_VQA_BAR = 0.65
+# The pre-trained scene tasks' bars: below what recipe 3 reaches (scene-vqa 0.76), well above chance.
+# Chance on scene-vqa is about 0.3 (a colour of 4, a shape of 3, a count of 3); tiny binds colour to shape
+# about 2 times in 3, and counts almost without error (docs/results.md). The classification bar is 90 %;
+# issue 10 asks 90 % of scene-vqa too, which needs a larger vision path than tiny's.
+SCENE_VQA_BAR = 0.70
 SCENE_OBJECTS_CIDER_BAR = 5.0  # CIDEr-D; a caption equal to its one reference scores 10
 
 
