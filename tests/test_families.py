@@ -33,6 +33,14 @@ def _tensors(d):
     return out
 
 
+def test_zoo_writes_tiny_qwen2vl(qwen, tmp_path):
+    r = run_cli("zoo", "tiny-qwen2vl", "--out", tmp_path / "q")
+    assert r.returncode == 0, r.stderr
+    assert "tiny-qwen2vl: EMT exact-match accuracy" in r.stderr and "digits" in r.stderr
+    manifest = json.loads((tmp_path / "q" / "mfcli.json").read_text())
+    assert manifest["command"] == "zoo tiny-qwen2vl" and manifest["finetune_defaults"]["full"]["lr"] == 5e-4
+
+
 def test_qwen_loads_with_its_own_classes_and_processor(qwen):
     from PIL import Image
 

@@ -171,3 +171,27 @@ def test_prompts_keep_their_line_breaks_and_drop_the_image_placeholder(pico):
     assert "circle?\nAnswer the question" in processor.tokenizer.decode(ids)
     one_line = generation_text(processor, asked.replace("\n", " "))
     assert ids != processor.tokenizer(one_line).input_ids
+
+
+def test_builder_answer_loss_is_transformers_causal_lm_loss(pico):
+    """tiny's builder applies the head to answer positions only (models/zoo/tiny.py answer_loss); the loss
+    must be exactly the model's own, shift and masking included."""
+    from transformers import AutoModelForImageTextToText
+
+    import torch
+
+    from mfcli.models.zoo.tiny import answer_loss
+
+    model = AutoModelForImageTextToText.from_pretrained(pico["tiny"]).eval()
+    torch.manual_seed(0)
+    ids = torch.randint(10, 100, (3, 30))
+    ids[:, 2:2 + model.config.image_seq_length] = model.config.image_token_index
+    labels = ids.clone()
+    labels[:, :22] = -100
+    labels[1, 26:] = -100  # a shorter answer
+    size = model.config.vision_config.image_size
+    inputs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=torch.randn(3, 3, size, size))
+    with torch.no_grad():
+        want = model(**inputs, labels=labels).loss
+        got = answer_loss(model.lm_head, model.model(**inputs).last_hidden_state, labels)
+    assert torch.allclose(got, want, atol=1e-6), (got, want)

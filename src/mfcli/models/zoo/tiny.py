@@ -281,16 +281,28 @@ def train_lm(model, processor, data: _Data, examples, steps: int, recipe, bar, s
         picks = [examples[int(i)] for i in rng.integers(len(examples), size=recipe.batch)]
         input_ids, labels, attention = collate([enc.encode(p, a) for _, _, p, a in picks], pad)
         pixels = torch.stack([data.tasks[t]["pixels"][i] for t, i, _, _ in picks])
-        out = model(input_ids=input_ids, attention_mask=attention, labels=labels, **image_inputs(pixels),
-                    **mm_token_types(processor, input_ids))
+        hidden = model.model(input_ids=input_ids, attention_mask=attention, **image_inputs(pixels),
+                             **mm_token_types(processor, input_ids)).last_hidden_state
+        loss = answer_loss(model.lm_head, hidden, labels)
         opt.zero_grad(set_to_none=True)
-        out.loss.backward()
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
         bar.update(1)
-        bar.set_postfix(stage=stage, loss=f"{out.loss.item():.3f}")
+        bar.set_postfix(stage=stage, loss=f"{loss.item():.3f}")
     model.eval()
+
+
+def answer_loss(lm_head, hidden, labels):
+    """The causal-LM loss on the answer tokens (mean over them, as transformers' own), with the head
+    applied to those positions only: a prompt is 60-odd tokens, an answer 5-10, and over a 4,096-token
+    vocabulary the full logits would double the cost of a step."""
+    import torch
+
+    wanted = labels[:, 1:] != -100  # position t predicts token t+1
+    logits = lm_head(hidden[:, :-1][wanted])
+    return torch.nn.functional.cross_entropy(logits.float(), labels[:, 1:][wanted])
 
 
 def examples(data: _Data, kinds: tuple[str, ...]) -> list[tuple[str, int, str, str]]:
