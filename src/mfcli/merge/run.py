@@ -166,7 +166,7 @@ def _stream_merge(pre_spec, pre_path, pre, sft_specs, sources, sfts, config, fam
                     with torch.inference_mode():
                         for b in batches:
                             try:
-                                head(**{k: v for k, v in b.items() if k != "labels"})
+                                head(**{k: v for k, v in b.items() if k != "labels"}, use_cache=False)
                             except stream._Stop:
                                 pass
                 finally:

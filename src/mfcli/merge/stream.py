@@ -78,6 +78,9 @@ class _Stop(Exception):
     pass
 
 
+_CACHE_KWARGS = ("cache", "past_key_values", "past_key_value", "use_cache")
+
+
 class _Catcher(torch.nn.Module):
     """Stands in for decoder layer 0: records its inputs, then stops the forward pass."""
 
@@ -86,7 +89,9 @@ class _Catcher(torch.nn.Module):
         self.store = store
 
     def forward(self, hidden_states, *args, **kwargs):
-        kwargs = {k: v for k, v in kwargs.items() if k not in ("past_key_values", "use_cache")}
+        # the head's KV cache holds one layer; replaying layer i with it would index past its end
+        # (transformers < 5.24 names it past_key_values, later versions cache)
+        kwargs = {k: v for k, v in kwargs.items() if k not in _CACHE_KWARGS}
         self.store.append((hidden_states.detach(), kwargs))
         raise _Stop
 
