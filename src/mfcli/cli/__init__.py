@@ -44,6 +44,7 @@ from mfcli.cli import finetune as _finetune  # noqa: E402,F401
 from mfcli.cli import tailor as _tailor  # noqa: E402,F401
 from mfcli.cli import rank as _rank  # noqa: E402,F401
 from mfcli.cli import report as _report  # noqa: E402,F401
+from mfcli.cli import demo as _demo  # noqa: E402,F401
 
 
 def main() -> None:
