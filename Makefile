@@ -1,5 +1,5 @@
 # Set-up and the two everyday commands. Works on a fresh machine with Python 3.11 and pip.
-#   make demo   set up, build the built-in tiny LLaVA and prepare a pre-trained and a target task
+#   make demo   set up, then `mfcli demo`: the three papers' pipeline on the built-in model, ending in a report
 #   make test   set up and run the test suite (CPU, offline)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -21,11 +21,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --no-deps animal-mnist==0.4
 	touch $@
 
+# resumable: a second `make demo` after Ctrl-C finishes only what is missing (`make clean` starts afresh)
 demo: setup
-	rm -rf $(OUT)/demo
-	$(BIN)/mfcli zoo tiny --out $(OUT)/demo/tiny
-	$(BIN)/mfcli prepare digits --out $(OUT)/demo/data/digits
-	$(BIN)/mfcli prepare animals --out $(OUT)/demo/data/animals
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/mfcli demo --out $(OUT)/demo
 
 test: setup
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest

@@ -13,6 +13,16 @@ import typer
 from mfcli import __version__
 from mfcli.errors import MfcliError
 
+def _usage_name(self) -> str:
+    """An argument on the usage line as click and man pages write it — `PRE SFT...`, `[DATA]...` —, not
+    typer's `{PRE} {SFT}...`."""
+    name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+    return name + ("..." if self.nargs != 1 else "")
+
+
+if hasattr(typer.core.TyperArgument, "_usage_display_name"):  # typer 0.2x braces required arguments
+    typer.core.TyperArgument._usage_display_name = _usage_name
+
 app = typer.Typer(
     name="mfcli",
     help="Measure and mitigate catastrophic forgetting in multimodal LLMs (EMT, Model Tailor, MDGD).\n\n"
