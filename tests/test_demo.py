@@ -10,11 +10,17 @@ import sys
 from conftest import run_cli
 
 STEPS = ["emt tiny", "emt tiny-clip", "finetune linear", "finetune lora", "finetune full", "tailor tailor",
-         "tailor dare", "tailor task-arithmetic", "finetune full-animals", "tailor fusion", "finetune mdgd",
-         "finetune mdgd-gm", "rank"]
+         "tailor dare", "tailor task-arithmetic", "finetune mdgd", "finetune mdgd-gm", "rank",
+         "finetune full-animals", "tailor fusion", "emt fusion"]
 MODELS = ["tiny", "tiny-clip", "finetune/linear/epoch-1", "finetune/lora/epoch-1", "finetune/full/epoch-1",
-          "tailor/tailor", "tailor/dare", "tailor/task-arithmetic", "finetune/full-animals/epoch-1",
-          "tailor/fusion", "finetune/mdgd/epoch-1", "finetune/mdgd-gm/epoch-1"]
+          "tailor/tailor", "tailor/dare", "tailor/task-arithmetic", "finetune/mdgd/epoch-1",
+          "finetune/mdgd-gm/epoch-1"]
+FUSION = ["tiny", "finetune/full/epoch-1", "finetune/full-animals/epoch-1", "tailor/fusion"]
+
+
+def models_in(report) -> list[str]:
+    table = report.read_text().split("\n## ", 2)[1]
+    return [line.split("|")[1].strip() for line in table.splitlines()[4:] if line.startswith("| ")]
 
 
 def states(stderr: str) -> dict[str, str]:
@@ -47,11 +53,15 @@ def test_demo_quick_runs_every_step_and_resumes_after_ctrl_c(pico, tmp_path):
     assert all(st[s] == "running" for s in STEPS[3:]), st  # from the interrupted step on
     assert str(out / "report.html") in r.stdout
     md = (out / "report.md").read_text()
-    for model in MODELS:
-        assert f"| {out / model} |" in md or f"| {model} |" in md, model
-    for part in ("Effective rank", "counting (target)", "animals (target)", "digits (pre)"):
+    assert models_in(out / "report.md") == MODELS
+    for part in ("Effective rank", "counting (target)", "digits (pre)"):
         assert part in md, part
-    assert (out / "report.html").read_text().startswith("<!doctype html>")
+    assert "animals" not in md.split("\n## ", 2)[1]  # the single-target study never sees the second target
+    assert sorted(models_in(out / "fusion.md")) == sorted(FUSION)
+    header = (out / "fusion.md").read_text().split("\n## ", 2)[1].splitlines()[2]
+    assert "counting (target)" in header and "animals (target)" in header and "digits (pre)" in header
+    for stem in ("report", "fusion"):
+        assert (out / f"{stem}.html").read_text().startswith("<!doctype html>")
 
     # a finished demo re-run does nothing but the report; a missing output is redone, alone
     for p in (out / "tailor" / "dare", out / "eval" / "dare.judged.jsonl"):

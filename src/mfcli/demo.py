@@ -9,7 +9,8 @@ The steps, each a library call the matching subcommand makes too:
    budget (Model Tailor Tables 1-4), and the fusion of two targets' fine-tunes (Tables 5-6);
 5. MDGD and MDGD-GM on the target (MDGD Table 1);
 6. the effective rank of the visual representation before and after (MDGD Fig. 4);
-7. the report, Markdown and HTML.
+7. the reports, Markdown and HTML: OUT/report.* for the single-target study (steps 2-6), OUT/fusion.* for
+   the two targets' fine-tunes and their fusion, each scored on both targets.
 
 Every step writes its outputs whole (staged directories, atomic files) and is skipped when they exist,
 so a run stopped at any point finishes only what is missing when run again.
@@ -59,8 +60,6 @@ class Demo:
     def __init__(self, out: str | Path, opts: DemoOptions, log=None):
         self.out, self.opts = Path(out), opts
         self.log = log or (lambda m: print(m, file=sys.stderr, flush=True))
-        self.judged: list[Path] = []
-        self.runs: list[Path] = []
         self.t0 = time.time()
 
     def step(self, what: str, done: bool) -> bool:
@@ -84,7 +83,8 @@ class Demo:
         return [dirs[t] for t in pretrained], dirs[o.target], dirs[o.second_target]
 
     def evaluate(self, model: str, data: list[Path], name: str) -> Path:
-        """EMT + the judges (exact for labels; VQA accuracy, CIDEr-D for the other kinds)."""
+        """EMT + the judges (exact for labels; VQA accuracy, CIDEr-D for the other kinds) on `data`'s
+        held-out splits -> OUT/eval/NAME.judged.jsonl."""
         from mfcli.eval.emt import EmtOptions, run_emt
         from mfcli.eval.judges import make_judge
         from mfcli.eval.judging import judge_file
@@ -95,7 +95,6 @@ class Demo:
             run_emt(model, [str(d) for d in data], preds,
                     EmtOptions(batch_size=64, device=self.opts.device), progress=False)
             judge_file(str(preds), str(judged), make_judge("exact"))
-        self.judged.append(judged)
         return judged
 
     def finetune(self, method: str, data: Path, name: str) -> Path:
@@ -108,7 +107,6 @@ class Demo:
             run_finetune("tiny", [str(data)], run, TrainOptions(method=method, epochs=self.opts.epochs,
                                                                 seed=self.opts.seed, device=self.opts.device),
                          resume=run.exists(), progress=False)
-        self.runs.append(run)
         return run
 
     def tailor(self, sfts: list[Path], method: str, name: str, data: Path | None = None) -> Path:
@@ -126,30 +124,27 @@ class Demo:
     def run(self) -> tuple[Path, Path]:
         o = self.opts
         pretrained, target, second = self.prepare()
-        everything = pretrained + [target, second]
-        classification = [d for d in everything if TASKS[d.name].kind == "classification"]
+        tasks = pretrained + [target]  # the single-target study never sees the second target
+        classification = [d for d in tasks if TASKS[d.name].kind == "classification"]
         ep = f"epoch-{o.epochs}"
+        study, runs = [], []  # judged files and fine-tuning runs of the main report
 
-        self.evaluate("tiny", everything, "tiny")
-        self.evaluate("tiny-clip", classification, "tiny-clip")  # the MLLM's own vision encoder
+        study.append(self.evaluate("tiny", tasks, "tiny"))
+        study.append(self.evaluate("tiny-clip", classification, "tiny-clip"))  # the MLLM's own vision encoder
 
         tuned = {}
         for method in ("linear", "lora", "full"):
             run = tuned[method] = self.finetune(method, target, method)
+            runs.append(run)
             for e in range(1, o.epochs + 1):
-                self.evaluate(str(run / f"epoch-{e}"), everything, f"{method}-{e}")
-
+                study.append(self.evaluate(str(run / f"epoch-{e}"), tasks, f"{method}-{e}"))
         for name, method in TAILOR_VARIANTS.items():
             patched = self.tailor([tuned["full"] / ep], method, name, target)
-            self.evaluate(str(patched), everything, name)
-        other = self.finetune("full", second, f"full-{second.name}")
-        self.evaluate(str(other / ep), everything, f"full-{second.name}-{o.epochs}")
-        fused = self.tailor([tuned["full"] / ep, other / ep], "tailor", "fusion")
-        self.evaluate(str(fused), everything, "fusion")
-
+            study.append(self.evaluate(str(patched), tasks, name))
         for method in ("mdgd", "mdgd-gm"):
             run = tuned[method] = self.finetune(method, target, method)
-            self.evaluate(str(run / ep), everything, f"{method}-{o.epochs}")
+            runs.append(run)
+            study.append(self.evaluate(str(run / ep), tasks, f"{method}-{o.epochs}"))
 
         rank = self.out / "rank.jsonl"
         if self.step("rank (effective rank of the visual features)", rank.exists()):
@@ -159,20 +154,30 @@ class Demo:
             run_rank(models, [str(d) for d in classification], rank,
                      RankOptions(nsamples=max(o.nsamples, 16), seed=o.seed, device=o.device))
 
-        return self.report([*self.judged, rank, *(r / "train_log.jsonl" for r in self.runs)], [target.name,
-                                                                                               second.name])
+        # Model Tailor Tables 5-6: the two targets' full fine-tunes and their fusion, each scored on both
+        # targets and on what tiny knew (a fine-tune's score on the other target is part of the table)
+        other = self.finetune("full", second, f"full-{second.name}")
+        fused = self.tailor([tuned["full"] / ep, other / ep], "tailor", "fusion")
+        fusion = [self.evaluate("tiny", [second], f"tiny.{second.name}"), study[0],
+                  self.evaluate(str(tuned["full"] / ep), [second], f"full-{o.epochs}.{second.name}"),
+                  self.evaluate(str(other / ep), tasks + [second], f"full-{second.name}-{o.epochs}"),
+                  self.evaluate(str(fused), tasks + [second], "fusion")]
+        fusion += [p for p in study if p.name == f"full-{o.epochs}.judged.jsonl"]
 
-    def report(self, inputs: list[Path], targets: list[str]) -> tuple[Path, Path]:
+        self.report([*study, rank, *(r / "train_log.jsonl" for r in runs)], [target.name], "report")
+        self.report(fusion, [target.name, second.name], "fusion")
+        return self.out / "report.md", self.out / "report.html"
+
+    def report(self, inputs: list[Path], targets: list[str], stem: str) -> None:
+        """OUT/STEM.md and OUT/STEM.html: `report` for the single-target study, `fusion` for the fusion table."""
         from mfcli.report.build import build
         from mfcli.report.render import write
         from mfcli.report.table import collect
 
-        self.log(f"demo [{time.time() - self.t0:6.0f} s] report")
+        self.log(f"demo [{time.time() - self.t0:6.0f} s] {stem}.md, {stem}.html")
         rep = build(collect([str(p) for p in inputs], targets=targets), base="tiny")
-        md, html = self.out / "report.md", self.out / "report.html"
-        write(rep, str(md))
-        write(rep, str(html))
-        return md, html
+        for ext in (".md", ".html"):
+            write(rep, str(self.out / (stem + ext)))
 
 
 def run_demo(out: str | Path, opts: DemoOptions = DemoOptions(), log=None) -> tuple[Path, Path]:

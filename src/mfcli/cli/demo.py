@@ -39,4 +39,4 @@ def demo(
     opts = DemoOptions(target=target, second_target=second_target, sparsity=sparsity, seed=seed, device=device,
                        **base)
     md, html = run_demo(out, opts)
-    print(f"report: {html} (and {md})")
+    print(f"report: {html} (and {md}; the fusion of two targets: {out / 'fusion.html'})")

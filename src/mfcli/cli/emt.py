@@ -35,8 +35,9 @@ def emt(
     overwrite: Annotated[bool, typer.Option(help="Start afresh even if OUT holds another run.")] = False,
     limit: Annotated[Optional[int], typer.Option(help="First N records of each input only.")] = None,
     allow_pickle: AllowPickle = False,
-    judge: Annotated[Optional[str], typer.Option("--judge", help="Judge inline: writes OUT-stem.judged.jsonl and "
-                                                                  ".summary.json.")] = None,
+    judge: Annotated[Optional[str], typer.Option("--judge", help="Judge inline with exact, embed, clip, openai or "
+                                                                  "cascade (as `mfcli judge`): writes "
+                                                                  "OUT-stem.judged.jsonl and .summary.json.")] = None,
     synonyms: Synonyms = None, margin: Margin = 0.02, clip_model: ClipModel = "tiny-clip",
     model_name: LlmModel = "gpt-3.5-turbo", base_url: BaseUrl = None, concurrency: Concurrency = 16,
     cache: Cache = None, openai: UseOpenai = False,
