@@ -26,7 +26,8 @@ from pathlib import Path
 from mfcli.data.tasks import PRETRAINED, TASKS
 from mfcli.errors import UsageError
 
-TAILOR_VARIANTS = {"tailor": "tailor", "dare": "dare", "task-arithmetic": "task-arithmetic"}
+TAILOR_METHODS = ("tailor", "dare", "task-arithmetic")  # at the same kept budget (Model Tailor Tables 1-4)
+FULL_SIZE_LIMITS = {"animals": 2500}  # 2,000 training images, as bench/forgetting.py; other tasks whole
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class Demo:
         dirs = {}
         for task in pretrained + [o.target, o.second_target]:
             d = dirs[task] = self.out / "data" / task
-            limit = o.limit if o.limit is not None else (2500 if task == "animals" else None)
+            limit = o.limit if o.limit is not None else FULL_SIZE_LIMITS.get(task)
             if self.step(f"prepare {task}", (d / "dataset.json").exists()):
                 prepare(task, d, PrepareOptions(limit=limit, seed=o.seed))
         return [dirs[t] for t in pretrained], dirs[o.target], dirs[o.second_target]
@@ -138,9 +139,9 @@ class Demo:
             runs.append(run)
             for e in range(1, o.epochs + 1):
                 study.append(self.evaluate(str(run / f"epoch-{e}"), tasks, f"{method}-{e}"))
-        for name, method in TAILOR_VARIANTS.items():
-            patched = self.tailor([tuned["full"] / ep], method, name, target)
-            study.append(self.evaluate(str(patched), tasks, name))
+        for method in TAILOR_METHODS:
+            patched = self.tailor([tuned["full"] / ep], method, method, target)
+            study.append(self.evaluate(str(patched), tasks, method))
         for method in ("mdgd", "mdgd-gm"):
             run = tuned[method] = self.finetune(method, target, method)
             runs.append(run)
