@@ -6,9 +6,8 @@ from pathlib import Path
 
 from mfcli.data.prepare import PrepareOptions, prepare
 from mfcli.data.tasks import PRETRAINED, TASKS
-from mfcli.eval.emt import EmtOptions, run_emt
 from mfcli.eval.judges import make_judge
-from mfcli.eval.judging import judge_file
+from mfcli.eval.pipeline import emt_and_judge
 from mfcli.report.build import build
 from mfcli.report.render import markdown, write
 from mfcli.report.table import collect
@@ -27,11 +26,7 @@ def prepare_tasks(out: Path, target: str, target_limit: int | None = None) -> li
 
 def evaluate(model: str, data: list[Path], judged: Path, judge) -> Path:
     """emt + the judge on every task's held-out split, skipped when the judged file exists."""
-    if not judged.exists():
-        preds = judged.with_name(judged.name.replace(".judged", ""))
-        run_emt(model, [str(p) for p in data], preds, EmtOptions(batch_size=64), progress=False)  # caps by kind
-        judge_file(str(preds), str(judged), judge)
-    return judged
+    return emt_and_judge(model, data, judged, judge=judge)
 
 
 def start(out: Path, target: str, target_limit: int | None = None):

@@ -84,19 +84,12 @@ class Demo:
         return [dirs[t] for t in pretrained], dirs[o.target], dirs[o.second_target]
 
     def evaluate(self, model: str, data: list[Path], name: str) -> Path:
-        """EMT + the judges (exact for labels; VQA accuracy, CIDEr-D for the other kinds) on `data`'s
-        held-out splits -> OUT/eval/NAME.judged.jsonl."""
-        from mfcli.eval.emt import EmtOptions, run_emt
-        from mfcli.eval.judges import make_judge
-        from mfcli.eval.judging import judge_file
+        """EMT + the judges on `data`'s held-out splits -> OUT/eval/NAME.judged.jsonl."""
+        from mfcli.eval.pipeline import emt_and_judge
 
         judged = self.out / "eval" / f"{name}.judged.jsonl"
-        if self.step(f"emt {name}", judged.exists()):
-            preds = judged.with_name(f"{name}.jsonl")
-            run_emt(model, [str(d) for d in data], preds,
-                    EmtOptions(batch_size=64, device=self.opts.device), progress=False)
-            judge_file(str(preds), str(judged), make_judge("exact"))
-        return judged
+        self.step(f"emt {name}", judged.exists())
+        return emt_and_judge(model, data, judged, device=self.opts.device)
 
     def finetune(self, method: str, data: Path, name: str) -> Path:
         from mfcli.train.loop import run_finetune
