@@ -146,3 +146,27 @@ def test_a_negated_mention_is_not_a_naming(answer, named):
     found, negated = mentions(answer, labels)
     assert found == named and not set(found) & set(negated)
     assert bool(negated) == (not answer.startswith("There"))  # every other example negates a label
+
+
+def test_icons_are_learnable_fixed_and_in_animals_style():
+    """`icons` is pre-trained so tiny knows Animal-MNIST's kind of picture: white silhouettes on black,
+    28×28, one class each — distinguishable (a pixel-space classifier separates them), drawn the same
+    every time, and named by words that are neither an animal nor a shape."""
+    from sklearn.linear_model import LogisticRegression
+
+    from mfcli.data.icons import ICONS
+
+    task = TASKS["icons"]
+    assert task.role == PRETRAINED and task.noun == "object" and task.labels == ICONS
+    images, ids = task.load()
+    again, _ = task.load()
+    assert np.array_equal(images, again)
+    assert images.shape == (2000, 28, 28, 3) and np.bincount(ids).tolist() == [200] * 10
+    animals, _ = TASKS["animals"].load()
+    for x in (images, animals[:2000]):  # mostly black, a bright figure
+        assert np.median(x) < 20 and np.percentile(x, 95) > 200
+    assert not set(ICONS) & (set(TASKS["animals"].labels) | set(TASKS["shapes"].labels))
+    train, held = split_indices(len(ids), 0.2, 0)
+    flat = images[..., 0].reshape(len(ids), -1) / 255.0
+    probe = LogisticRegression(max_iter=500).fit(flat[train], ids[train])
+    assert probe.score(flat[held], ids[held]) > 0.8  # each class is a consistent figure

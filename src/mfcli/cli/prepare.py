@@ -13,7 +13,7 @@ from mfcli.cli.options import Out, Seed
 
 @app.command(help="Turn images with labels, questions and answers, captions or options into fine-tuning and "
                   "evaluation files.\n\n"
-                  "SOURCE: a built-in task (digits, shapes, animals, counting, scene-vqa, scene-objects, "
+                  "SOURCE: a built-in task (digits, shapes, icons, animals, counting, scene-vqa, scene-objects, "
                   "scene-exists, scene-caption), a Hugging Face dataset id (mnist, cifar10, cifar100 or "
                   "owner/name; online or cached), an image folder with one sub-folder per class, a CSV/JSONL "
                   "with 'image' and 'label' (or 'question' and 'answers', 'captions', 'options' and 'answer') "

@@ -1,7 +1,7 @@
 """Built-in offline tasks: real images with nameable labels, and procedural scenes with questions and
 captions; no network needed.
 
-*Pre-trained* tasks are the ones the built-in tiny LLaVA learns: `digits`, `shapes` (classification),
+*Pre-trained* tasks are the ones the built-in tiny LLaVA learns: `digits`, `shapes`, `icons` (classification),
 `scene-vqa` (short-answer VQA) and `scene-objects` (captioning). *Target* tasks it never sees, so
 fine-tuning on them causes forgetting: `animals`, `counting` (classification), `scene-exists` (VQA) and
 `scene-caption` (captioning). Roles and splits are fixed so that results stay comparable across versions.
@@ -17,7 +17,7 @@ from importlib import resources
 
 import numpy as np
 
-from mfcli.data import scenes
+from mfcli.data import icons, scenes
 from mfcli.data.prompts import BRIEF_PROMPT, CAPTION_PROMPT
 from mfcli.errors import MfcliError, did_you_mean
 from mfcli.io.records import CAPTION, CLASSIFICATION, VQA
@@ -151,6 +151,8 @@ TASKS: dict[str, Task] = {t.name: t for t in (
          "scikit-learn's 1,797 8×8 handwritten digits (UCI), the paper's MNIST in miniature"),
     Task("shapes", PRETRAINED, SHAPES, "object", _load_shapes,
          "procedurally drawn coloured shapes on noise, 1,800 images 16×16"),
+    Task("icons", PRETRAINED, icons.ICONS, "object", icons.load_icons,
+         "procedurally drawn silhouettes of 10 everyday things, 2,000 images 28×28 in Animal-MNIST's style"),
     Task("animals", TARGET, ANIMALS, "object", _load_animals,
          "Animal-MNIST (PyPI animal-mnist 0.4, MIT): 10,000 28×28 animal silhouettes"),
     Task("counting", TARGET, COUNTS, "number", _load_counting,

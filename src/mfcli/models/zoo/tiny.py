@@ -7,13 +7,14 @@
     byte-level BPE tokenizer trained with `tokenizers` (models/zoo/vocab.py);
 (c) align the projector on image captions (LLaVA stage 1). Unlike LLaVA's, our decoder starts
     random, so this stage trains the decoder too; the vision tower stays frozen throughout;
-(d) instruction-tune on the *pre-trained tasks* only — the classification tasks with several phrasings
-    (the EMT prompt and EMT's fine-tuning question), `scene-vqa` in LLaVA-1.5's short-answer form and
-    `scene-objects` with its caption prompt — so target tasks stay unseen and later fine-tuning has
-    something to forget.
+(d) instruction-tune on the *pre-trained tasks* only — the classification tasks in varied phrasings
+    (EMT's fine-tuning question and EMT's prompt, each verbatim or varied: phrasings.py), `scene-vqa` in
+    LLaVA-1.5's short-answer form and `scene-objects` with its caption prompt — so target tasks stay
+    unseen and later fine-tuning has something to forget.
 
 Recipe 2 added the scene tasks (VQA and captioning) and their words to the vocabulary; recipe 3 replaced
-the word-level tokenizer with a byte-level BPE, so any text round-trips.
+the word-level tokenizer with a byte-level BPE, so any text round-trips; recipe 4 added the `icons`
+classification task (silhouettes in Animal-MNIST's style) and the varied phrasings.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from mfcli.train.schedule import warmup_cosine
 
 @dataclass(frozen=True)
 class TinyRecipe:
-    version: str = "3"  # bump on any change below: cached builds are keyed by it
+    version: str = "4"  # bump on any change below: cached builds are keyed by it
     seed: int = 0
     image_size: int = 24  # 28×28 silhouettes keep their shape at 24; digits/shapes upsample
     patch_size: int = 6  # 4×4 = 16 image tokens: the decoder's sequence stays short
@@ -279,7 +280,8 @@ def train_lm(model, processor, data: _Data, examples, steps: int, recipe, bar, s
     model.train()
     for _ in range(steps):
         picks = [examples[int(i)] for i in rng.integers(len(examples), size=recipe.batch)]
-        input_ids, labels, attention = collate([enc.encode(p, a) for _, _, p, a in picks], pad)
+        asked = [p(rng) if callable(p) else p for _, _, p, _ in picks]
+        input_ids, labels, attention = collate([enc.encode(p, a) for p, (_, _, _, a) in zip(asked, picks)], pad)
         pixels = torch.stack([data.tasks[t]["pixels"][i] for t, i, _, _ in picks])
         hidden = model.model(input_ids=input_ids, attention_mask=attention, **image_inputs(pixels),
                              **mm_token_types(processor, input_ids)).last_hidden_state
@@ -305,7 +307,18 @@ def answer_loss(lm_head, hidden, labels):
     return torch.nn.functional.cross_entropy(logits.float(), labels[:, 1:][wanted])
 
 
-def examples(data: _Data, kinds: tuple[str, ...]) -> list[tuple[str, int, str, str]]:
+def examples(data: _Data, kinds: tuple[str, ...]) -> list[tuple[str, int, object, str]]:
+    """(task, image index, prompt, answer) of every pre-trained task's training images, in the `kinds`
+    asked: "caption" (classification images captioned with their CLIP prompt, scene-objects' captions),
+    "emt" and "question" (the two fixed EMT forms), "varied" (phrasings.Phrasing: a prompt drawn at
+    every use), "scene" (the scene tasks' own prompts)."""
+    from mfcli.models.zoo.phrasings import Phrasing, distractor_pool
+    from mfcli.models.zoo.vocab import english_words
+
+    words = english_words() if "varied" in kinds else []
+    phrasing = {(n, f): Phrasing(f, d["task"].noun, d["task"].labels,
+                                 distractor_pool(d["task"].noun, d["task"].labels, words))
+                for n, d in data.of_kind(CLASSIFICATION).items() for f in ("question", "list")}
     out = []
     for name, d in data.tasks.items():
         t = d["task"]
@@ -324,6 +337,9 @@ def examples(data: _Data, kinds: tuple[str, ...]) -> list[tuple[str, int, str, s
                 out.append((name, int(i), prompts.emt_prompt(t.labels, t.noun), prompts.train_answer(t.noun, label)))
             if "question" in kinds:
                 out.append((name, int(i), prompts.train_question(t.noun), prompts.train_answer(t.noun, label)))
+            if "varied" in kinds:  # one of each family per image, re-drawn at every use (phrasings.py)
+                for family in ("question", "list"):
+                    out.append((name, int(i), phrasing[name, family], prompts.train_answer(t.noun, label)))
     return out
 
 
@@ -390,7 +406,7 @@ def build_tiny(llava_out: Path, clip_out: Path, recipe: TinyRecipe = TinyRecipe(
         train_lm(model, processor, data, examples(data, ("caption",)), recipe.align_steps, recipe, bar,
                  "align", recipe.seed + 1)
         stage(f"  (d) instruction tuning, {recipe.instruct_steps} steps")
-        train_lm(model, processor, data, examples(data, ("emt", "question", "scene")), recipe.instruct_steps, recipe,
+        train_lm(model, processor, data, examples(data, ("varied", "scene")), recipe.instruct_steps, recipe,
                  bar, "instruct", recipe.seed + 2)
     stage("  measuring held-out EMT accuracy")
     acc = emt_accuracy(model, processor, data, recipe.max_eval)

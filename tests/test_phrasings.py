@@ -1,0 +1,57 @@
+"""tiny's varied classification phrasings (models/zoo/phrasings.py): what the pre-training sees must hold
+EMT's own two forms verbatim, keep every label in a list, and vary the rest."""
+
+import re
+
+import numpy as np
+
+from mfcli.data import prompts
+from mfcli.models.zoo.phrasings import Phrasing, distractor_pool
+from mfcli.models.zoo.vocab import english_words
+
+SHAPES = ("circle", "square", "triangle", "cross", "ring", "diamond")
+DIGITS = tuple(str(i) for i in range(10))
+
+
+def listed(prompt: str) -> list[str]:
+    return re.search(r"a single \w+ in (.*)\.$", prompt).group(1).split(", ")
+
+
+def test_list_family_keeps_every_label_and_mixes_in_other_words():
+    pool = distractor_pool("object", SHAPES, english_words())
+    phrasing, rng = Phrasing("list", "object", SHAPES, pool), np.random.default_rng(0)
+    drawn = [phrasing(rng) for _ in range(400)]
+    canonical = prompts.emt_prompt(SHAPES, "object")
+    assert 0.35 < np.mean([p == canonical for p in drawn]) < 0.65  # EMT's prompt itself, about half the time
+    lengths = set()
+    for p in drawn:
+        assert p.startswith("What is the object in the image? Please only answer a single object in ")
+        words = listed(p)
+        assert sorted(w for w in words if w in SHAPES) == sorted(SHAPES)  # every label, once
+        assert all(w in pool for w in words if w not in SHAPES)
+        lengths.add(len(words))
+    assert lengths == set(range(len(SHAPES), len(SHAPES) + 7))  # 0 to 6 other words
+    orders = {tuple(w for w in listed(p) if w in SHAPES) for p in drawn}
+    assert len(orders) > 20  # shuffled, not only the task's order
+
+
+def test_number_tasks_get_number_distractors_and_never_a_label():
+    pool = distractor_pool("number", DIGITS, english_words())
+    assert pool and all(w.isdigit() and w not in DIGITS for w in pool)
+    assert not set(distractor_pool("object", SHAPES, english_words())) & set(SHAPES)
+
+
+def test_question_family_is_emts_question_alone_or_followed_by_an_instruction():
+    phrasing, rng = Phrasing("question", "number", DIGITS, ()), np.random.default_rng(1)
+    drawn = [phrasing(rng) for _ in range(300)]
+    plain = prompts.train_question("number")
+    assert 0.35 < np.mean([p == plain for p in drawn]) < 0.65
+    assert all(p.startswith("What is the number in the image?") and p.endswith("<image>") for p in drawn)
+    assert len(set(drawn)) > 4
+    assert not any("Please only answer" in p for p in drawn)  # the list belongs to the other family
+
+
+def test_same_seed_same_phrasings():
+    a = Phrasing("list", "object", SHAPES, distractor_pool("object", SHAPES, english_words()))
+    r1, r2 = np.random.default_rng(7), np.random.default_rng(7)
+    assert [a(r1) for _ in range(20)] == [a(r2) for _ in range(20)]
