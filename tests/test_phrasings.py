@@ -35,9 +35,12 @@ def test_list_family_keeps_every_label_and_mixes_in_other_words():
     assert len(orders) > 20  # shuffled, not only the task's order
 
 
-def test_number_tasks_get_number_distractors_and_never_a_label():
-    pool = distractor_pool("number", DIGITS, english_words())
-    assert pool and all(w.isdigit() and w not in DIGITS for w in pool)
+def test_number_lists_stay_verbatim_and_object_distractors_are_never_labels():
+    """Numbers come in order in every EMT prompt; a shuffled number list taught tiny a positional copy
+    (after a fine-tune on `counting` it answered one less than it counted)."""
+    assert distractor_pool("number", DIGITS, english_words()) == ()
+    phrasing, rng = Phrasing("list", "number", DIGITS, ()), np.random.default_rng(2)
+    assert {phrasing(rng) for _ in range(50)} == {prompts.emt_prompt(DIGITS, "number")}
     assert not set(distractor_pool("object", SHAPES, english_words())) & set(SHAPES)
 
 

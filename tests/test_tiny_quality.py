@@ -1,35 +1,48 @@
-"""The full built-in recipe, end to end (about 6 minutes on 2 cores): the issue's quality bar,
-measured on the *saved* model the way a user would (prepare → emt → judge), not taken from the
-builder's own report."""
+"""The full built-in recipe, end to end (about 6 minutes on 2 cores, plus 4 for fine-tuning it on
+`animals`): the issue's quality bar, measured on the *saved* model the way a user would (prepare → emt →
+judge, finetune), not taken from the builder's own report."""
+
+import pytest
 
 from mfcli.data.tasks import PRETRAINED, TARGET, TASKS
 
-# The pre-trained scene tasks' bars: below what recipe 3 reaches (scene-vqa 0.76), well above chance.
-# Chance on scene-vqa is about 0.3 (a colour of 4, a shape of 3, a count of 3); tiny binds colour to shape
-# about 2 times in 3, and counts almost without error (docs/results.md). The classification bar is 90 %;
-# issue 10 asks 90 % of scene-vqa too, which needs a larger vision path than tiny's.
+# The pre-trained scene tasks' bars: below what recipes 3 and 4 reach (scene-vqa 0.75, 0.74), well above
+# chance. Chance on scene-vqa is about 0.3 (a colour of 4, a shape of 3, a count of 3); tiny binds colour
+# to shape about 2 times in 3, and counts almost without error (docs/results.md). The classification bar
+# is 90 %; issue 10 asks 90 % of scene-vqa too, which needs a larger vision path than tiny's.
 SCENE_VQA_BAR = 0.70
 SCENE_OBJECTS_CIDER_BAR = 5.0  # CIDEr-D; a caption equal to its one reference scores 10
 
 
-def test_full_tiny_build_meets_quality_bar(tmp_path):
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """tiny and tiny-clip built from the shipped recipe, and every built-in task prepared with defaults
+    (the default eval split is tiny's held-out split)."""
+    from mfcli.data.prepare import PrepareOptions, prepare
+    from mfcli.models.zoo.tiny import TinyRecipe, build_tiny
+
+    root = tmp_path_factory.mktemp("tiny-full")
+    metrics = build_tiny(root / "tiny", root / "tiny-clip", TinyRecipe(), progress=False)
+    for name in TASKS:
+        prepare(name, root / "data" / name, PrepareOptions())
+    return root, metrics
+
+
+def test_full_tiny_build_meets_quality_bar(built, tmp_path):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from mfcli.data.prepare import PrepareOptions, prepare
     from mfcli.eval.emt import EmtOptions, run_emt
     from mfcli.eval.judges import make_judge
     from mfcli.eval.judging import judge_file
-    from mfcli.models.zoo.tiny import TinyRecipe, build_tiny
 
-    metrics = build_tiny(tmp_path / "tiny", tmp_path / "tiny-clip", TinyRecipe(), progress=False)
-    AutoModelForImageTextToText.from_pretrained(tmp_path / "tiny")
-    AutoProcessor.from_pretrained(tmp_path / "tiny")
+    root, metrics = built
+    AutoModelForImageTextToText.from_pretrained(root / "tiny")
+    AutoProcessor.from_pretrained(root / "tiny")
     clip = metrics["clip_zero_shot_accuracy"]
     for name, task in TASKS.items():
-        prepare(name, tmp_path / "data" / name, PrepareOptions())  # the default eval split is tiny's held-out split
         preds = tmp_path / f"{name}.jsonl"
         # targets are only checked for "near chance", so 200 of animals' 2,000 held-out images suffice
-        run_emt(str(tmp_path / "tiny"), [str(tmp_path / "data" / name)], preds,
+        run_emt(str(root / "tiny"), [str(root / "data" / name)], preds,
                 EmtOptions(batch_size=64, limit=None if task.role == PRETRAINED else 200), progress=False)
         got = judge_file(str(preds), str(tmp_path / f"{name}.judged.jsonl"), make_judge("exact"))["tasks"][name]
         measured = got["score"]
@@ -50,3 +63,33 @@ def test_full_tiny_build_meets_quality_bar(tmp_path):
             assert measured < 0.6, measured  # yes/no in equal halves, never asked: near or below chance
         else:  # scene-caption: the target's relations were never taught; it names the objects at best
             assert got["metric"] == "cider" and measured < SCENE_OBJECTS_CIDER_BAR, measured
+
+
+def test_full_fine_tune_learns_animals_through_both_emt_forms(built, tmp_path):
+    """Issue 10's second problem: the vision path must be able to learn a real target task. `mfcli
+    finetune tiny data/animals --method full` with no flags (tiny's recommended settings, the 8,000
+    training images, 3 epochs), then `emt` on the 2,000 held-out images asked (a) EMT's fine-tuning
+    question, the training records' own form, and (b) the EMT prompt listing the labels, the papers'
+    evaluation. Recipe 4 (seed 0): 86.0 % and 55.0 %; recipe 3, pre-trained on one fixed phrasing per
+    form, read 88.0 % and 35.8 % (docs/results.md, "Why animals stays low")."""
+    from mfcli.data.prepare import PrepareOptions, prepare
+    from mfcli.eval.emt import EmtOptions, run_emt
+    from mfcli.eval.judges import make_judge
+    from mfcli.eval.judging import judge_file
+    from mfcli.train.loop import run_finetune
+    from mfcli.train.options import TrainOptions
+
+    root, _ = built
+    animals = root / "data" / "animals"
+    run_finetune(str(root / "tiny"), [str(animals)], tmp_path / "full", TrainOptions(method="full"), progress=False)
+    asked = tmp_path / "animals-asked"  # the same split, the fine-tuning question as the evaluation prompt
+    prepare("animals", asked, PrepareOptions(prompt="What is the {noun} in the image?"))
+    score = {}
+    for form, data in (("question", asked), ("emt", animals)):
+        preds = tmp_path / f"{form}.jsonl"
+        run_emt(str(tmp_path / "full" / "epoch-3"), [str(data)], preds, EmtOptions(batch_size=64), progress=False)
+        got = judge_file(str(preds), str(tmp_path / f"{form}.judged.jsonl"), make_judge("exact"))["tasks"]["animals"]
+        assert got["n"] == 2000
+        score[form] = got["score"]
+    assert score["question"] >= 0.80, score  # the vision path carries the task
+    assert score["emt"] >= 0.45, score  # and what it learnt reaches the listing prompt (recipe 3: 0.36)

@@ -10,9 +10,12 @@ phrasing at random:
 
 - the question family — EMT's fine-tuning question (Appendix D.1), alone or followed by a neutral
   instruction of varying length;
-- the list family — EMT's prompt (Appendix C.1) with the task's labels in their order, or shuffled and
-  mixed with up to MAX_DISTRACTORS other words, so the list is a constraint of any length, not the
-  task's fingerprint. The true label is always in the list.
+- the list family — EMT's prompt (Appendix C.1) with the task's labels in their order, or (an `object`
+  task) shuffled and mixed with up to MAX_DISTRACTORS other words, so the list is a constraint of any
+  length, not the task's fingerprint. The true label is always in the list. A `number` task keeps its
+  list verbatim: numbers come in order, and shuffled number lists taught tiny to copy from the list by
+  position — fine-tuned on `counting` it then answered one less than it counted under the EMT prompt
+  (44 % against 99.7 % asked the question; docs/results.md).
 
 The answer is EMT's fine-tuning answer in every case. Evaluation keeps the verbatim EMT prompt.
 """
@@ -47,7 +50,7 @@ class Phrasing:
                 return prompts.train_question(self.noun)
             filler = FILLERS[int(rng.integers(len(FILLERS)))]
             return f"What is the {self.noun} in the image? {filler} <image>"
-        if rng.random() < 0.5:
+        if not self.pool or rng.random() < 0.5:
             return prompts.emt_prompt(self.labels, self.noun)
         k = int(rng.integers(MAX_DISTRACTORS + 1))
         extra = [str(w) for w in rng.choice(self.pool, size=k, replace=False)] if k else []
@@ -56,7 +59,8 @@ class Phrasing:
 
 
 def distractor_pool(noun: str, labels: tuple[str, ...], words: list[str], size: int = 1000) -> tuple[str, ...]:
-    """Other words a list may hold: two-digit numbers for a 'number' task, common English words (the
-    tokenizer's word list, most frequent first) for an 'object' task; never one of the task's labels."""
-    candidates = [str(n) for n in range(10, 100)] if noun == "number" else [w for w in words[:size] if w.isalpha()]
-    return tuple(w for w in candidates if w not in labels)
+    """Other words an `object` task's list may hold: common English words (the tokenizer's word list, most
+    frequent first), never one of the task's labels. None for a `number` task: its list stays verbatim."""
+    if noun == "number":
+        return ()
+    return tuple(w for w in words[:size] if w.isalpha() and w not in labels)
