@@ -70,8 +70,8 @@ def test_full_fine_tune_learns_animals_through_both_emt_forms(built, tmp_path):
     finetune tiny data/animals --method full` with no flags (tiny's recommended settings, the 8,000
     training images, 3 epochs), then `emt` on the 2,000 held-out images asked (a) EMT's fine-tuning
     question, the training records' own form, and (b) the EMT prompt listing the labels, the papers'
-    evaluation. Recipe 4 (seed 0): 86.0 % and 55.0 %; recipe 3, pre-trained on one fixed phrasing per
-    form, read 88.0 % and 35.8 % (docs/results.md, "Why animals stays low")."""
+    evaluation. Recipe 4: 88.3 % and 57.8 %; recipe 3, pre-trained on one fixed phrasing per form, read
+    88.0 % and 35.8 % (docs/results.md, "Why animals stays low")."""
     from mfcli.data.prepare import PrepareOptions, prepare
     from mfcli.eval.emt import EmtOptions, run_emt
     from mfcli.eval.judges import make_judge
