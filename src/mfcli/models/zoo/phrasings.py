@@ -1,11 +1,11 @@
 """Varied phrasings of a classification instruction, for tiny's instruction tuning (recipe 4).
 
 Why: a decoder pre-trained on one fixed question and one fixed label list per task learns the prompt's
-*length and wording* as part of the task. Recipe 3 did: fine-tuned on `animals` through EMT's question it
-picked the right animal 88 % of the time asked that question, 36 % asked the EMT prompt, whose list of
-10 animals makes the prompt longer than any "object" prompt it had seen (79 % with the 6-word shapes
-list in the same place; docs/results.md, "Why animals stays low"). The papers' models were
-instruction-tuned on many phrasings; so is tiny now. Every draw of a classification example picks one
+*wording* as part of the task. Recipe 3 did: fine-tuned on `animals` through EMT's question it picked
+the right animal 88 % of the time asked that question and 36 % asked the EMT prompt; with the 6
+pre-trained shape words listed in the animals' place it read 79 %, with any 10 words 34-36 %
+(docs/results.md, "Why animals stays low"). The papers' models were instruction-tuned on many
+phrasings; so is tiny now. Every draw of a classification example picks one
 phrasing at random:
 
 - the question family — EMT's fine-tuning question (Appendix D.1), alone or followed by a neutral
