@@ -114,8 +114,8 @@ def _torchrun(*args, timeout=300, accelerate=False):
     assert "FSDP, weights, gradients and optimiser state sharded over 2 processes" in r.stderr
 
 
-def _same(a, b, atol=1e-6):
-    return a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=atol) for k in a)
+def _same(a, b, atol=1e-6, rtol=1e-5):
+    return a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), rtol=rtol, atol=atol) for k in a)
 
 
 @pytest.mark.parametrize("method", ["full", "lastn"])
@@ -138,8 +138,11 @@ def test_fsdp_on_two_processes_matches_one_and_resumes(pico, train_data, tmp_pat
     last = f"epoch-{epochs}"
     assert _same(weights(single / last), weights(two / last))
     state = lambda d: load_file(str(d / "trainer_state.safetensors"))  # noqa: E731
+    # Adam's moments to 1e-4 relative: the LM head's gradients (up to 0.05 on pico) summed over 2
+    # processes in another order differ by ~4e-5 relative in float32; a missing all-reduce or a shard
+    # written to the wrong place differs by a factor of 2 or entirely
     assert _same({k: v for k, v in state(single / last).items() if k.startswith("opt.")},
-                 {k: v for k, v in state(two / last).items() if k.startswith("opt.")})
+                 {k: v for k, v in state(two / last).items() if k.startswith("opt.")}, rtol=1e-4)
     if method == "full":  # as if killed during epoch 2, then resumed under FSDP
         import shutil
 
