@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -307,7 +308,7 @@ def answer_loss(lm_head, hidden, labels):
     return torch.nn.functional.cross_entropy(logits.float(), labels[:, 1:][wanted])
 
 
-def examples(data: _Data, kinds: tuple[str, ...]) -> list[tuple[str, int, object, str]]:
+def examples(data: _Data, kinds: tuple[str, ...]) -> list[tuple[str, int, str | Callable[..., str], str]]:
     """(task, image index, prompt, answer) of every pre-trained task's training images, in the `kinds`
     asked: "caption" (classification images captioned with their CLIP prompt, scene-objects' captions),
     "emt" and "question" (the two fixed EMT forms), "varied" (phrasings.Phrasing: a prompt drawn at
