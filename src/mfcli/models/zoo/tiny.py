@@ -316,10 +316,12 @@ def examples(data: _Data, kinds: tuple[str, ...]) -> list[tuple[str, int, str | 
     from mfcli.models.zoo.phrasings import Phrasing, distractor_pool
     from mfcli.models.zoo.vocab import english_words
 
-    words = english_words() if "varied" in kinds else []
-    phrasing = {(n, f): Phrasing(f, d["task"].noun, d["task"].labels,
-                                 distractor_pool(d["task"].noun, d["task"].labels, words))
-                for n, d in data.of_kind(CLASSIFICATION).items() for f in ("question", "list")}
+    phrasing = {}
+    if "varied" in kinds:  # one Phrasing per (task, family), shared by that task's images
+        words = english_words()
+        phrasing = {(n, f): Phrasing(f, d["task"].noun, d["task"].labels,
+                                     distractor_pool(d["task"].noun, d["task"].labels, words))
+                    for n, d in data.of_kind(CLASSIFICATION).items() for f in ("question", "list")}
     out = []
     for name, d in data.tasks.items():
         t = d["task"]
