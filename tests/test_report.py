@@ -265,3 +265,29 @@ def test_rank_resumes_after_an_interruption_and_draws_tsne(tiny_run, tmp_path, m
         w, h = im.size
         colours = len(im.convert("RGB").getcolors(1 << 24))
     assert w > h and colours > 20  # two panels side by side, with coloured points
+
+
+def test_kept_is_each_seeds_mean_share_of_the_base_score(tmp_path):
+    # kept = mean over pre-trained tasks of score / base score, per seed, then mean ± sd over seeds:
+    # a CIDEr task weighs as much as an accuracy (avg pre would be dominated by it), the target is out
+    rows = [("tiny", "digits", 80, "", "accuracy"), ("tiny", "caps", 800, "", "cider"),
+            ("tiny", "counting", 10, "", "accuracy"),
+            ("runs/seed-0/ft", "digits", 40, "", "accuracy"), ("runs/seed-0/ft", "caps", 800, "", "cider"),
+            ("runs/seed-0/ft", "counting", 90, "", "accuracy"),
+            ("runs/seed-1/ft", "digits", 80, "", "accuracy"), ("runs/seed-1/ft", "caps", 400, "", "cider"),
+            ("runs/seed-1/ft", "counting", 70, "", "accuracy")]
+    table = tmp_path / "t.csv"
+    with open(table, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["model", "task", "score", "seed", "metric"])
+        w.writerows(rows)
+    rep = build(collect([str(table)], targets=["counting"]), base="tiny")
+    s = rep.summary["runs/ft"]
+    assert s["kept_pretrained"] == pytest.approx(75.0)  # seed 0: (50 + 100) / 2, seed 1: (100 + 50) / 2
+    assert s["kept_spread"] == pytest.approx(0.0)
+    assert s["target_spread"] == pytest.approx(20 / 2 ** 0.5)
+    assert rep.summary["tiny"]["kept_pretrained"] == pytest.approx(100.0)
+    md = run_cli("report", str(table), "--base", "tiny", "--target", "counting", "--out", tmp_path / "r.md")
+    assert md.returncode == 0, md.stderr
+    assert "75.0 ± 0.0" in (tmp_path / "r.md").read_text()
+    assert (tmp_path / "r_files" / "tradeoff.png").is_file()

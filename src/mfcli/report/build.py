@@ -87,18 +87,22 @@ def build(res: Results, base: str | None = None) -> Report:
     for m in models:
         info = res.models.get(m)
         seeds = sorted({r.seed for t in tasks for r in repeats.get((m, t), []) if r.seed is not None}) or [None]
-        per_seed = []  # (avg pre, avg target, H) of each seed's own scores: H is not linear in the scores
+        per_seed = []  # (avg pre, avg target, H, kept) of each seed's own scores: H is not linear in them
         for sd in seeds:
             got = {t: r.score for t in tasks for r in repeats.get((m, t), []) if r.seed == sd}
             pre = [v for t, v in got.items() if res.roles[t] == PRETRAINED]
             tgt = [v for t, v in got.items() if res.roles[t] == TARGET]
             per_seed.append((mean(pre) if pre else None, mean(tgt) if tgt else None,
-                             h_score(pre, tgt) if pre and tgt else None))
+                             h_score(pre, tgt) if pre and tgt else None, _kept(m, got, rows, base, res.roles)))
         col = lambda i: [x[i] for x in per_seed if x[i] is not None]  # noqa: E731
+        several = seeds != [None]
         summary[m] = {"avg_pretrained": mean(col(0)) if col(0) else None,
                       "avg_target": mean(col(1)) if col(1) else None,
+                      "target_spread": _sd(col(1)) if several and col(1) else None,
                       "h_score": mean(col(2)) if col(2) else None,
-                      "h_spread": _sd(col(2)) if seeds != [None] and col(2) else None,
+                      "h_spread": _sd(col(2)) if several and col(2) else None,
+                      "kept_pretrained": mean(col(3)) if col(3) else None,
+                      "kept_spread": _sd(col(3)) if several and col(3) else None,
                       "seeds": len(seeds) if seeds != [None] else None,
                       "method": info.method if info else None, "epoch": info.epoch if info else None,
                       "kind": info.kind if info else "mllm"}
@@ -120,6 +124,19 @@ def build(res: Results, base: str | None = None) -> Report:
             rep.ranks[(r["model"], r["task"])] = float(r["erank"])
     _backward_transfer(rep, res)
     return rep
+
+
+def _kept(model: str, scores: dict[str, float], rows: dict[tuple, Row], base: str | None,
+          roles: dict) -> float | None:
+    """How much of the base model's pre-trained skill a model keeps: the mean over pre-trained tasks of
+    score / base score (%). Scale-free, so a CIDEr task (to 1000) weighs as much as an accuracy; a
+    task the base scores 0 on (or on another metric) is left out."""
+    if base is None:
+        return None
+    ratios = [100.0 * v / rows[(base, t)].score for t, v in scores.items()
+              if roles[t] == PRETRAINED and (base, t) in rows and rows[(base, t)].score > 0
+              and rows[(base, t)].metric == rows[(model, t)].metric]
+    return mean(ratios) if ratios else None
 
 
 def _sd(xs: list[float]) -> float:

@@ -72,6 +72,25 @@ def grouped_bars(values: dict[str, dict[str, float]], path: Path, ylabel: str, t
     return path
 
 
+def tradeoff(points: dict[str, tuple], path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """points[model] = (x, y, x_sd, y_sd): one labelled marker per model, with its spread as error bars
+    — the forgetting trade-off at a glance (up and right is better)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for colour, (name, (x, y, xe, ye)) in zip(palette(len(points)), points.items()):
+        ax.errorbar([x], [y], xerr=[xe] if xe else None, yerr=[ye] if ye else None, fmt="o", color=colour,
+                    capsize=3, label=name)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def lines(series: dict[str, list[tuple[float, float]]], path: Path, xlabel: str, ylabel: str, title: str) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.0, 3.4))

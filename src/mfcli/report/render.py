@@ -48,6 +48,12 @@ def display_names(names) -> dict[str, str]:
     return short
 
 
+def _spread_text(s: dict, key: str, spread: str) -> str:
+    if s.get(key) is not None and s.get(spread) is not None:
+        return f"{s[key]:.1f} ± {s[spread]:.1f}"
+    return _fmt(s.get(key))
+
+
 def _h_text(s: dict) -> str:
     if s.get("h_spread") is not None:
         return f"{s['h_score']:.1f} ± {s['h_spread']:.1f}"
@@ -80,14 +86,15 @@ def tables(rep: Report) -> dict[str, tuple[list[str], list[list[str]]]]:
     """The report's tables as header + string rows, shared by Markdown and HTML."""
     out = {}
     head = ["model", "method", "epoch"] + [f"{t} ({'pre' if rep.roles[t] == 'pretrained' else 'target'}"
-                                           f"{_metric_tag(rep, t)})" for t in rep.tasks] + ["avg pre", "avg target", "H"]
+                                           f"{_metric_tag(rep, t)})" for t in rep.tasks] + ["avg pre", "kept (% of base)", "avg target", "H"]
     body = []
     name = display_names(list(rep.models) + [m for m, _ in rep.ranks])
     for m in rep.models:
         s = rep.summary[m]
         method = "vision encoder" if s["kind"] == "vision-encoder" else (s["method"] or "")
         body.append([name[m], method, _fmt(s["epoch"], 0)] + [_cell_text(rep, m, t) for t in rep.tasks]
-                    + [_fmt(s["avg_pretrained"]), _fmt(s["avg_target"]), _h_text(s)])
+                    + [_fmt(s["avg_pretrained"]), _spread_text(s, "kept_pretrained", "kept_spread"),
+                       _spread_text(s, "avg_target", "target_spread"), _h_text(s)])
     seeded = any(s.get("seeds") for s in rep.summary.values())
     out["Scores (%, with 95 % Wilson interval" + ("; mean ± sd over seeds where a model has several" if seeded
                                                    else "") + ")"] = (head, body)
@@ -119,8 +126,22 @@ def plots(rep: Report, folder: Path) -> list[tuple[str, Path]]:
     folder.mkdir(parents=True, exist_ok=True)
     made = []
     name = display_names(rep.models)
-    scores = {name[m]: {t: rep.cells[(m, t)].score for t in rep.tasks if (m, t) in rep.cells} for m in rep.models}
-    made.append(("Scores per task", P.grouped_bars(scores, folder / "scores.png", "score (%)", "Held-out score per task")))
+    # CIDEr (×100) runs to 1000: its tasks get their own chart, or they flatten every percentage beside them
+    cider = {t for (_, t), c in rep.cells.items() if "cider" in c.metric.lower()}
+    for tasks, png, ylabel, title in (([t for t in rep.tasks if t not in cider], "scores.png", "score (%)",
+                                       "Held-out score per task"),
+                                      ([t for t in rep.tasks if t in cider], "scores-cider.png", "CIDEr (×100)",
+                                       "Held-out CIDEr per caption task")):
+        scores = {name[m]: {t: rep.cells[(m, t)].score for t in tasks if (m, t) in rep.cells} for m in rep.models}
+        if any(scores.values()):
+            made.append((title, P.grouped_bars({m: v for m, v in scores.items() if v}, folder / png, ylabel, title)))
+    points = {name[m]: (s["avg_target"], s["kept_pretrained"], s.get("target_spread"), s.get("kept_spread"))
+              for m, s in rep.summary.items()
+              if s["kind"] != "vision-encoder" and s["avg_target"] is not None and s["kept_pretrained"] is not None}
+    if len(points) > 1:
+        made.append(("Learned vs kept", P.tradeoff(points, folder / "tradeoff.png", "avg target score",
+                                                   "kept (% of base, mean over pre-trained tasks)",
+                                                   "What each model learned and what it kept (error bars: sd over seeds)")))
     if rep.curves:
         made.append(("Per-epoch scores", P.epoch_curves(rep.curves, folder / "epochs.png", "score (%)")))
     if rep.verdicts:

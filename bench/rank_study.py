@@ -1,0 +1,65 @@
+"""Effective rank of the visual representation across a study's seeds (MDGD Eq. 4, Fig. 4; docs/results.md,
+"Effective rank").
+
+    python bench/rank_study.py runs/r4-mdgd --models full,lastn,lora,mdgd,mdgd-gm --checkpoint epoch-1
+
+For tiny and, per seed, each named fine-tune (STUDY/seed-S/MODEL/CHECKPOINT), `mfcli rank` over the
+study's prepared classification tasks (STUDY/data/*): one stacked matrix of --nsamples images' image
+tokens per (model, task), the same images for every model. Writes STUDY/rank.jsonl (every record) and
+prints a Markdown table of erank, mean ± sd over seeds, with each fine-tune's change against tiny.
+Ranked models are skipped on a re-run (mfcli rank's own resume).
+"""
+
+import argparse
+import statistics
+from pathlib import Path
+
+from mfcli.analysis.rank import RankOptions, run_rank
+from mfcli.data.tasks import TASKS
+from mfcli.io.jsonl import iter_jsonl
+
+
+def mean_sd(xs: list[float]) -> str:
+    return f"{statistics.mean(xs):.2f} ± {statistics.stdev(xs):.2f}" if len(xs) > 1 else f"{xs[0]:.2f}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("study", help="a study dir of bench/forgetting.py, mdgd_quality.py, … (seed-S/MODEL/…)")
+    ap.add_argument("--models", default="full,lastn,lora,mdgd,mdgd-gm")
+    ap.add_argument("--checkpoint", default="epoch-1", help="the checkpoint inside each model's run dir")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--nsamples", type=int, default=256)
+    args = ap.parse_args()
+    study = Path(args.study)
+    tasks = [d for d in sorted((study / "data").iterdir())
+             if d.name in TASKS and TASKS[d.name].kind == "classification"]
+    names = args.models.split(",")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    specs = {("tiny", None): "tiny"}
+    for seed in seeds:
+        for name in names:
+            specs[(name, seed)] = str(study / f"seed-{seed}" / name / args.checkpoint)
+    out = study / "rank.jsonl"
+    if not out.exists():
+        run_rank(list(specs.values()), [str(d) for d in tasks], out, RankOptions(nsamples=args.nsamples),
+                 log=print)
+    erank = {(r["model"], r["task"]): r["erank"] for _, r in iter_jsonl(out) if r.get("layer", "last") == "last"}
+    task_names = [d.name for d in tasks]
+    print("| model | " + " | ".join(task_names) + " |")
+    print("|---|" + "---:|" * len(task_names))
+    base = {t: erank[("tiny", t)] for t in task_names}
+    print("| tiny | " + " | ".join(f"{base[t]:.2f}" for t in task_names) + " |")
+    for name in names:
+        cells = []
+        for t in task_names:
+            xs = [erank[(specs[(name, s)], t)] for s in seeds]
+            change = [100 * (x - base[t]) / base[t] for x in xs]
+            cells.append(f"{mean_sd(xs)} ({statistics.mean(change):+.0f} %)")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print(f"\nerank of the last layer's image tokens (after the final norm), {args.nsamples} images per task, "
+          f"mean ± sd over seeds {args.seeds}; in brackets the mean change against tiny.")
+
+
+if __name__ == "__main__":
+    main()
