@@ -142,8 +142,11 @@ def plots(rep: Report, folder: Path) -> list[tuple[str, Path]]:
         made.append(("Learned vs kept", P.tradeoff(points, folder / "tradeoff.png", "avg target score",
                                                    "kept (% of base, mean over pre-trained tasks)",
                                                    "What each model learned and what it kept (error bars: sd over seeds)")))
-    if rep.curves:
-        made.append(("Per-epoch scores", P.epoch_curves(rep.curves, folder / "epochs.png", "score (%)")))
+    for keep, png, ylabel, title in ((lambda t: t not in cider, "epochs.png", "score (%)", "Per-epoch scores"),
+                                     (lambda t: t in cider, "epochs-cider.png", "CIDEr (×100)", "Per-epoch CIDEr")):
+        curves = {run: {t: pts for t, pts in by_task.items() if keep(t)} for run, by_task in rep.curves.items()}
+        if any(curves.values()):
+            made.append((title, P.epoch_curves(curves, folder / png, ylabel)))
     if rep.verdicts:
         made.append(("Verdicts", P.grouped_bars(rep.verdicts, folder / "verdicts.png", "% of records",
                                                 "Where the answers go")))

@@ -1,0 +1,71 @@
+"""The pictures in docs/ and the README, one per finding of the study (docs/results.md), redrawn from the
+study dirs the bench scripts leave behind — each through `mfcli report`'s own figures, so a picture
+shows what a user's report shows.
+
+    python bench/docs_figures.py            # after the benches named in FIGURES have run
+
+A figure whose study dir is missing is reported and skipped; the others are still drawn.
+"""
+
+import argparse
+import glob
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from mfcli.report.build import build
+from mfcli.report.render import plots
+from mfcli.report.table import collect
+
+# docs name → (judged-file globs, the report figure to keep, targets; None: the tasks' own roles)
+FIGURES = {
+    # 1. fine-tuning on animals lowers the pre-trained tasks; method by method (EMT §5.2, Tables 3-5)
+    "fig-forgetting-animals.png": (["runs/r4-animals/tiny.judged.jsonl", "runs/r4-animals/seed-*/*-3.judged.jsonl"],
+                                   "tradeoff.png", None),
+    "fig-forgetting-counting.png": (["runs/r4-counting/tiny.judged.jsonl",
+                                     "runs/r4-counting/seed-*/*-3.judged.jsonl"], "tradeoff.png", None),
+    # 2. per epoch (EMT §5.3)
+    "fig-epochs-animals.png": (["runs/r4-animals/tiny.judged.jsonl", "runs/r4-animals/seed-*/*.judged.jsonl"],
+                               "epochs.png", None),
+    # 3. Model Tailor against the merge baselines (Tables 1-4) and multi-task fusion (Tables 5-6)
+    "fig-tailor.png": (["runs/r4-tailor/tiny.judged.jsonl", "runs/r4-tailor/seed-*/*.judged.jsonl"],
+                       "tradeoff.png", None),
+    "fig-fusion.png": (["runs/r4-fusion/tiny.judged.jsonl", "runs/r4-fusion/seed-*/*.judged.jsonl"],
+                       "tradeoff.png", ["counting", "animals"]),
+    # 4. MDGD against fine-tuning (MDGD Table 1)
+    "fig-mdgd.png": (["runs/r4-mdgd/tiny.judged.jsonl", "runs/r4-mdgd/seed-*/*.judged.jsonl"],
+                     "tradeoff.png", None),
+    # 5. the MLLM below its own vision encoder (EMT Table 2)
+    "fig-vision-encoder.png": (["runs/demo-r4-timed/eval/tiny.judged.jsonl",
+                                "runs/demo-r4-timed/eval/tiny-clip.judged.jsonl"], "scores.png", None),
+    # 6. a caption target: Model Tailor's Table 2 in miniature
+    "fig-caption-tailor.png": (["runs/r4-caption-tailor/tiny.judged.jsonl",
+                                "runs/r4-caption-tailor/seed-*/*.judged.jsonl"], "tradeoff.png", None),
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", default="docs")
+    ap.add_argument("--only", default=None, help="names from FIGURES, comma-separated")
+    args = ap.parse_args()
+    names = args.only.split(",") if args.only else list(FIGURES)
+    for name in names:
+        patterns, figure, targets = FIGURES[name]
+        files = sorted({f for p in patterns for f in glob.glob(p)})
+        if len(files) < 2:
+            print(f"{name}: skipped, no study at {patterns[0]} (run its bench first)", file=sys.stderr)
+            continue
+        rep = build(collect(files, targets=targets or ()), base="tiny")
+        with tempfile.TemporaryDirectory() as tmp:
+            made = dict((p.name, p) for _, p in plots(rep, Path(tmp)))
+            if figure not in made:
+                print(f"{name}: the report drew no {figure}", file=sys.stderr)
+                continue
+            shutil.copyfile(made[figure], Path(args.docs) / name)
+        print(f"{args.docs}/{name}  ({len(files)} judged files)")
+
+
+if __name__ == "__main__":
+    main()
