@@ -69,6 +69,36 @@ def test_qwen_loads_with_its_own_classes_and_processor(qwen):
 
 
 @pytest.mark.parametrize("model", ["tiny", "tiny-qwen2vl"])
+def test_encoder_ids_are_the_processors_for_every_text_and_size(pico, qwen, model):
+    # the Encoder reads the image-token count from the processor once per image size and tokenizes the
+    # rest itself: every later text, and a size whose count differs (Qwen2-VL), must still give the
+    # processor's own ids
+    from PIL import Image
+
+    from mfcli.models.chat import Encoder, training_text
+    from mfcli.models.load import load_mllm
+
+    proc = load_mllm(model, device="cpu").processor
+    enc = Encoder(proc, Image.new("RGB", (24, 24)))
+    pairs = [("What is the object in the image?", "The object is a(n) cat."),
+             ("What is the object in the image? Answer with one word.", "crème brûlée"),
+             ("Which of these is it: golden_retriever, tabby, 7?\nAnswer briefly.", "The object is a(n) tabby."),
+             ("How many dots?", "3")]
+    sizes = [None, (24, 24), (48, 36)] if model == "tiny-qwen2vl" else [None]
+    for size in sizes:
+        for prompt, answer in pairs:
+            ids, labels = enc.encode(prompt, answer, size)
+            prefix, full = training_text(proc, prompt, answer)
+            image = Image.new("RGB", size or (24, 24))
+            want = proc(text=[full], images=[image], return_tensors="pt")["input_ids"][0].tolist()
+            n_prefix = len(proc(text=[prefix], images=[image], return_tensors="pt")["input_ids"][0])
+            assert list(ids) == want, (model, size, prompt)
+            assert list(labels) == [-100] * n_prefix + want[n_prefix:]
+    if model == "tiny-qwen2vl":  # the sizes really do differ in image tokens, so the check above has teeth
+        assert enc._expansion[(48, 36)] != enc._expansion[(24, 24)]
+
+
+@pytest.mark.parametrize("model", ["tiny", "tiny-qwen2vl"])
 def test_the_whole_chain_runs_unchanged_on_both_families(pico, qwen, tmp_path, model):
     from mfcli.models.families import canonical_name, family_of
     from mfcli.models.load import load_config, resolve_model_path

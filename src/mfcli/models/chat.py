@@ -47,8 +47,9 @@ class Encoder:
         self.processor = processor
         self.dummy = dummy_image
         self._encode = lru_cache(maxsize=4096)(self._encode_uncached)
+        self._expansion: dict = {}  # image size → image-token count (None: the fast path does not match)
 
-    def _ids(self, text: str, size: tuple[int, int] | None) -> list[int]:
+    def _processor_ids(self, text: str, size: tuple[int, int] | None) -> list[int]:
         # Through the processor, so the image placeholder expands to the model's image-token count.
         from PIL import Image
 
@@ -56,6 +57,28 @@ class Encoder:
         out = self.processor(text=[text], images=[image], return_tensors=None)
         ids = out["input_ids"][0]
         return list(ids.tolist() if hasattr(ids, "tolist") else ids)
+
+    def _tokenizer_ids(self, text: str, n: int) -> list[int]:
+        token = self.processor.image_token
+        return list(self.processor.tokenizer(text.replace(token, token * n))["input_ids"])
+
+    def _ids(self, text: str, size: tuple[int, int] | None) -> list[int]:
+        """The processor's ids without processing an image each time: LLaVA's and Qwen2-VL's processors
+        expand the placeholder to `image_token × n` and tokenize, and n depends only on the image's size —
+        so n is read once per size from the processor and the result checked against it on that first
+        text; where it differs (another processor), every text goes through the processor."""
+        if size not in self._expansion:
+            ids = self._processor_ids(text, size)
+            token = getattr(self.processor, "image_token", None)
+            n = None
+            if token is not None and getattr(self.processor, "tokenizer", None) is not None and text.count(token) == 1:
+                n = ids.count(self.processor.tokenizer.convert_tokens_to_ids(token))
+                if n < 1 or self._tokenizer_ids(text, n) != ids:
+                    n = None
+            self._expansion[size] = n
+            return ids
+        n = self._expansion[size]
+        return self._processor_ids(text, size) if n is None else self._tokenizer_ids(text, n)
 
     def _encode_uncached(self, prompt: str, answer: str, size) -> tuple[tuple[int, ...], tuple[int, ...]]:
         prefix, full = training_text(self.processor, prompt, answer)
