@@ -30,6 +30,7 @@ def main():
     ap.add_argument("--checkpoint", default="epoch-1", help="the checkpoint inside each model's run dir")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--nsamples", type=int, default=256)
+    ap.add_argument("--png", default=None, help="also draw the means as grouped bars (mfcli report's style)")
     args = ap.parse_args()
     study = Path(args.study)
     tasks = [d for d in sorted((study / "data").iterdir())
@@ -57,6 +58,13 @@ def main():
             change = [100 * (x - base[t]) / base[t] for x in xs]
             cells.append(f"{mean_sd(xs)} ({statistics.mean(change):+.0f} %)")
         print(f"| {name} | " + " | ".join(cells) + " |")
+    if args.png:
+        from mfcli.report.plots import grouped_bars
+
+        means = {"tiny": base} | {name: {t: statistics.mean(erank[(specs[(name, s)], t)] for s in seeds)
+                                         for t in task_names} for name in names}
+        grouped_bars(means, Path(args.png), "effective rank",
+                     f"Effective rank of the visual features (mean of seeds {args.seeds})")
     print(f"\nerank of the last layer's image tokens (after the final norm), {args.nsamples} images per task, "
           f"mean ± sd over seeds {args.seeds}; in brackets the mean change against tiny.")
 
