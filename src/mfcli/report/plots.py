@@ -56,7 +56,7 @@ def grouped_bars(values: dict[str, dict[str, float]], path: Path, ylabel: str, t
     series = sorted({s for m in models for s in values[m]})
     colours = palette(len(series))
     width = 0.8 / max(1, len(series))
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(models) + 2), 3.6))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(models) + 2) + 1.4, 3.6))
     for j, s in enumerate(series):
         xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(models))]
         ax.bar(xs, [values[m].get(s, 0.0) for m in models], width, label=s, color=colours[j])
@@ -64,7 +64,7 @@ def grouped_bars(values: dict[str, dict[str, float]], path: Path, ylabel: str, t
     ax.set_xticklabels(models, rotation=25, ha="right", fontsize=8)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, ncol=min(4, len(series)))
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))  # beside the axes: never over a bar
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
