@@ -4,7 +4,8 @@ shows what a user's report shows.
 
     python bench/docs_figures.py            # after the benches named in FIGURES have run
 
-A figure whose study dir is missing is reported and skipped; the others are still drawn.
+A figure whose study dir is missing is reported and skipped; the others are still drawn. The effective
+rank's picture (docs/fig-erank.png) is bench/rank_study.py's `--png`: it averages rank records over seeds.
 """
 
 import argparse
