@@ -476,3 +476,21 @@ def test_labels_tiny_never_saw_round_trip_and_are_learnt(pico, tmp_path):
     assert {r["label"] for r in rows} == {"tabby", "golden_retriever"}
     accuracy = sum(r["correct"] for r in rows) / len(rows)
     assert accuracy >= 0.9, (accuracy, [r["output"] for r in rows[:4]], summary)
+
+
+def test_a_ctrl_c_after_the_loops_last_check_is_not_lost():
+    # DeferredInterrupt turns the first Ctrl-C into a request the loop checks after each step; one that
+    # lands after the last check (during the final save) must still stop the command when the loop ends,
+    # and must not replace an exception already on its way out
+    from mfcli.train.interrupt import DeferredInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        with DeferredInterrupt() as stop:
+            stop._handler(signal.SIGINT, None)
+    with pytest.raises(ValueError):
+        with DeferredInterrupt() as stop:
+            stop._handler(signal.SIGINT, None)
+            raise ValueError("the run failed")
+    with DeferredInterrupt():
+        pass  # no request: nothing raised
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored

@@ -62,9 +62,18 @@ class Demo:
         self.out, self.opts = Path(out), opts
         self.log = log or (lambda m: print(m, file=sys.stderr, flush=True))
         self.t0 = time.time()
+        self.interrupted = False
+
+    def _on_sigint(self, signum, frame):
+        # as Python's own handler, plus a note: a library that swallows the KeyboardInterrupt (a bare
+        # `except:` while it imports, say) cannot make the demo run on — the next step stops it
+        self.interrupted = True
+        raise KeyboardInterrupt
 
     def step(self, what: str, done: bool) -> bool:
-        """Log the step; True when it has to run."""
+        """Log the step; True when it has to run. A Ctrl-C that did not stop the previous step stops here."""
+        if self.interrupted:
+            raise KeyboardInterrupt
         state = "done already" if done else "running"
         self.log(f"demo [{time.time() - self.t0:6.0f} s] {what}: {state}")
         return not done
@@ -175,4 +184,14 @@ class Demo:
 
 
 def run_demo(out: str | Path, opts: DemoOptions = DemoOptions(), log=None) -> tuple[Path, Path]:
-    return Demo(out, opts, log).run()
+    import signal
+    import threading
+
+    demo = Demo(out, opts, log)
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        return demo.run()
+    previous = signal.signal(signal.SIGINT, demo._on_sigint)
+    try:
+        return demo.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -26,6 +26,10 @@ class DeferredInterrupt:
             self._previous = signal.signal(signal.SIGINT, self._handler)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+        if self.requested and exc_type is None:
+            # the request came after the loop's last check (during its last save, say): the run is
+            # complete and saved, so stop now rather than lose the Ctrl-C
+            raise KeyboardInterrupt

@@ -250,7 +250,7 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
             print(f"interrupted mid-step: {where}; continue with --resume", file=sys.stderr)
         raise
     finally:
-        stop.__exit__()
+        stop.__exit__(*sys.exc_info())
     bar.close()
     if rank == 0 and opts.merge and opts.method == "lora":
         merged = model.merge_and_unload()
