@@ -34,7 +34,10 @@ def states(stderr: str) -> dict[str, str]:
 def test_demo_quick_runs_every_step_and_resumes_after_ctrl_c(pico, tmp_path):
     out = tmp_path / "demo"
     cmd = [sys.executable, "-m", "mfcli", "demo", "--quick", "--out", str(out)]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    # as a command started in a terminal: SIGINT at its default even where the test runner ignores it
+    # (CI runs in the background, and children inherit an ignored SIGINT)
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     for line in proc.stderr:  # stop it like a user would, in the middle of a fine-tune
         seen.append(line)

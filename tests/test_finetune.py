@@ -348,7 +348,8 @@ def test_ctrl_c_checkpoint_resumes_to_the_uninterrupted_run(pico, train_data, tm
     args = ["finetune", "tiny", str(train_data), "--out", str(out), "--method", "full", "--batch-size", "2",
             "--epochs", "12"]
     p = subprocess.Popen([sys.executable, "-m", "mfcli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=os.environ)
+                         text=True, env=os.environ,  # SIGINT at its default, as in a terminal (CI ignores it)
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline:
         log = out / "train_log.jsonl"
@@ -484,6 +485,7 @@ def test_a_ctrl_c_after_the_loops_last_check_is_not_lost():
     # and must not replace an exception already on its way out
     from mfcli.train.interrupt import DeferredInterrupt
 
+    before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         with DeferredInterrupt() as stop:
             stop._handler(signal.SIGINT, None)
@@ -493,4 +495,4 @@ def test_a_ctrl_c_after_the_loops_last_check_is_not_lost():
             raise ValueError("the run failed")
     with DeferredInterrupt():
         pass  # no request: nothing raised
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is restored

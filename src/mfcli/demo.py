@@ -188,8 +188,8 @@ def run_demo(out: str | Path, opts: DemoOptions = DemoOptions(), log=None) -> tu
     import threading
 
     demo = Demo(out, opts, log)
-    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
-        return demo.run()
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        return demo.run()  # signals reach the main thread only; an ignored SIGINT stays ignored
     previous = signal.signal(signal.SIGINT, demo._on_sigint)
     try:
         return demo.run()

@@ -22,7 +22,9 @@ class DeferredInterrupt:
         self.requested = True
 
     def __enter__(self) -> "DeferredInterrupt":
-        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+        # signals reach the main thread only; an ignored SIGINT (a job a shell started in the background)
+        # stays ignored, as Python itself leaves it
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             self._previous = signal.signal(signal.SIGINT, self._handler)
         return self
 
