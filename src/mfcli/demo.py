@@ -65,8 +65,8 @@ class Demo:
         self.interrupted = False
 
     def _on_sigint(self, signum, frame):
-        # as Python's own handler, plus a note: a library that swallows the KeyboardInterrupt (a bare
-        # `except:` while it imports, say) cannot make the demo run on — the next step stops it
+        # as Python's own handler, plus a note: should a library swallow the KeyboardInterrupt (a broad
+        # `except BaseException:`), the demo still does not run on — its next step stops it
         self.interrupted = True
         raise KeyboardInterrupt
 
