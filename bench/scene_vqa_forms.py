@@ -1,7 +1,7 @@
 """scene-vqa accuracy by question form, from a judged file (docs/results.md, the tiny table: which
 questions tiny gets wrong).
 
-    python bench/scene_vqa_forms.py runs/r4-mdgd/tiny.judged.jsonl
+    python bench/scene_vqa_forms.py runs/r5-animals/tiny.judged.jsonl
 """
 
 import json
@@ -9,7 +9,7 @@ import sys
 from collections import defaultdict
 
 FORMS = {"how many": "How many shapes are there?", "colour": "What colour is the X?",
-         "which shape": "Which shape is C?"}
+         "which shape": "Which shape is C?", "where is": "Where is the C X?"}
 
 
 def form(prompt: str) -> str:

@@ -153,6 +153,30 @@ def test_adapter_dir_loads_base_plus_scaled_ba(pico, tmp_path):
     assert all(torch.equal(merged[k], base_sd[k]) for k in untouched)
 
 
+def test_tinys_template_puts_the_image_at_one_distance_from_the_answer_whatever_the_instruction(pico):
+    """Recipe 5: the image sits between the instruction and the answer, so a fine-tune through EMT's short
+    question reads the image at the distance the EMT prompt does (docs/methods.md; vocab.CHAT_TEMPLATE)."""
+    from mfcli.data.prompts import emt_prompt, train_question
+    from mfcli.models.chat import Encoder
+    from mfcli.models.load import load_mllm
+    from PIL import Image
+
+    processor = load_mllm("tiny", device="cpu").processor
+    enc = Encoder(processor, Image.new("RGB", (24, 24)))
+    image_id = processor.tokenizer.convert_tokens_to_ids(processor.image_token)
+    labels = ["bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra"]
+    answer = "The object is a(n) cow."
+    after_image = {}
+    for prompt in (train_question("object"), emt_prompt(labels), "Look at the image carefully. " * 5):
+        ids, lab = enc.encode(prompt, answer)
+        first_answer = next(i for i, t in enumerate(lab) if t != -100)
+        last_image = max(i for i, t in enumerate(ids) if t == image_id)
+        after_image[prompt] = first_answer - last_image
+        assert ids.count(image_id) > 1 and last_image < first_answer
+        assert processor.tokenizer.decode(ids[first_answer:]).strip().startswith(answer)
+    assert len(set(after_image.values())) == 1, after_image
+
+
 def test_prompts_keep_their_line_breaks_and_drop_the_image_placeholder(pico):
     from mfcli.data.prompts import vqa_prompt
     from mfcli.models.chat import generation_text, prompt_text

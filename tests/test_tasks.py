@@ -57,8 +57,9 @@ def _colour_at(image, cell):
 
 
 def test_scene_answers_are_true_of_their_pictures():
-    """The references describe the drawn picture: colours sit where the captions say, counts match,
-    questions are in equal thirds, yes/no in equal halves."""
+    """The references describe the drawn picture: colours sit where the captions say, counts match, the
+    asked object sits where the position answer says, the four question forms come in equal quarters,
+    yes/no in equal halves."""
     from mfcli.data import scenes
 
     images, items = scenes.load_scene_caption(200)
@@ -69,12 +70,16 @@ def test_scene_answers_are_true_of_their_pictures():
         cells = [k for k in range(4) if _colour_at(img, k)]
         assert [_colour_at(img, k) for k in cells] == colours, qa
         assert (cells[1] - cells[0]) == (1 if relation == " left of " else 2), qa
-    images, items = scenes.load_scene_vqa(300)
+    images, items = scenes.load_scene_vqa(400)
     forms = [qa.question.split()[0] for qa in items]
-    assert forms.count("What") == forms.count("Which") == forms.count("How") == 100
+    assert forms.count("What") == forms.count("Which") == forms.count("Where") == forms.count("How") == 100
     for img, qa in zip(images, items):
         if qa.question.startswith("How many"):
             assert int(qa.references[0]) == sum(_colour_at(img, k) is not None for k in range(4))
+        if qa.question.startswith("Where is the"):  # "Where is the red circle?" -> "top left"
+            colour = qa.question.split()[3]
+            cell = ("top left", "top right", "bottom left", "bottom right").index(qa.references[0])
+            assert _colour_at(img, cell) == colour, qa
     _, items = scenes.load_scene_exists(200)
     assert sum(qa.references == ("yes",) for qa in items) == 100
     # deterministic: the same seed draws the same scenes

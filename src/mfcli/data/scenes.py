@@ -6,8 +6,8 @@ share a colour or a shape, so "the triangle" and "the red shape" each name one o
 drawn from a fixed seed: a task is part of the built-in model's recipe and must not change.
 
 Four tasks use them (registered in tasks.py):
-- scene-vqa (pre-trained, VQA): "What colour is the triangle?", "Which shape is red?", "How many shapes
-  are there?";
+- scene-vqa (pre-trained, VQA): "What colour is the triangle?", "Which shape is red?", "Where is the red
+  circle?" ("top left", … "bottom right"), "How many shapes are there?";
 - scene-objects (pre-trained, captioning): the objects from left to right, "a red circle and a blue square";
 - scene-exists (target, VQA): "Is there a green square in the image?" — yes/no, POPE's question in
   miniature, with negatives that reuse a colour or a shape the scene holds;
@@ -107,13 +107,18 @@ def _scenes(n: int, rng: np.random.Generator, ask, things_of=None) -> tuple[np.n
     return np.stack(images), items
 
 
+CELL_NAMES = ("top left", "top right", "bottom left", "bottom right")  # by cell, as Thing.cell numbers them
+
+
 def _vqa_question(i: int, things: list[Thing], rng: np.random.Generator) -> QA:
     t = things[int(rng.integers(len(things)))]
-    form = i % 3  # the three question forms in equal shares
+    form = i % 4  # colour, shape, position and count in equal shares (issue 10: "colour, count, position")
     if form == 0:
         return QA(f"What colour is the {t.shape}?", (t.colour,))
     if form == 1:
         return QA(f"Which shape is {t.colour}?", (t.shape,))
+    if form == 2:
+        return QA(f"Where is the {t.colour} {t.shape}?", (CELL_NAMES[t.cell],))
     return QA("How many shapes are there?", (str(len(things)),))
 
 

@@ -9,12 +9,15 @@
     random, so this stage trains the decoder too; the vision tower stays frozen throughout;
 (d) instruction-tune on the *pre-trained tasks* only — the classification tasks in varied phrasings
     (EMT's fine-tuning question and EMT's prompt, each verbatim or varied: phrasings.py), `scene-vqa` in
-    LLaVA-1.5's short-answer form and `scene-objects` with its caption prompt — so target tasks stay
-    unseen and later fine-tuning has something to forget.
+    LLaVA-1.5's short-answer form (its examples drawn `vqa_practice` times as often) and `scene-objects`
+    with its caption prompt — so target tasks stay unseen and later fine-tuning has something to forget.
+
+The conversation puts the image after the instruction, next to the answer (vocab.CHAT_TEMPLATE says why).
 
 Recipe 2 added the scene tasks (VQA and captioning) and their words to the vocabulary; recipe 3 replaced
 the word-level tokenizer with a byte-level BPE, so any text round-trips; recipe 4 added the `icons`
-classification task (silhouettes in Animal-MNIST's style) and the varied phrasings.
+classification task (silhouettes in Animal-MNIST's style) and the varied phrasings; recipe 5 moved the
+image next to the answer, added position questions to `scene-vqa` and gave that task more practice.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from mfcli.train.schedule import warmup_cosine
 
 @dataclass(frozen=True)
 class TinyRecipe:
-    version: str = "4"  # bump on any change below: cached builds are keyed by it
+    version: str = "5"  # bump on any change below (or to the tasks or the chat template): builds are cached by it
     seed: int = 0
     image_size: int = 24  # 28×28 silhouettes keep their shape at 24; digits/shapes upsample
     patch_size: int = 6  # 4×4 = 16 image tokens: the decoder's sequence stays short
@@ -55,6 +58,9 @@ class TinyRecipe:
     clip_lr: float = 2e-3
     align_steps: int = 200  # (c) captions
     instruct_steps: int = 2400  # (d) instructions
+    # (d) scene-vqa's examples drawn this many times as often as one example of another task: its
+    # lookups ("Which shape is red?") bind colour to shape and learn slowest (docs/results.md)
+    vqa_practice: int = 2
     batch: int = 32
     lr: float = 1e-3  # from scratch at this width; AdamW, warm-up then cosine
     warmup: float = 0.05
@@ -308,11 +314,12 @@ def answer_loss(lm_head, hidden, labels):
     return torch.nn.functional.cross_entropy(logits.float(), labels[:, 1:][wanted])
 
 
-def examples(data: _Data, kinds: tuple[str, ...]) -> list[tuple[str, int, str | Callable[..., str], str]]:
+def examples(data: _Data, kinds: tuple[str, ...], vqa_practice: int = 1
+             ) -> list[tuple[str, int, str | Callable[..., str], str]]:
     """(task, image index, prompt, answer) of every pre-trained task's training images, in the `kinds`
     asked: "caption" (classification images captioned with their CLIP prompt, scene-objects' captions),
     "emt" and "question" (the two fixed EMT forms), "varied" (phrasings.Phrasing: a prompt drawn at
-    every use), "scene" (the scene tasks' own prompts)."""
+    every use), "scene" (the scene tasks' own prompts; a VQA task's `vqa_practice` times each)."""
     from mfcli.models.zoo.phrasings import Phrasing, distractor_pool
     from mfcli.models.zoo.vocab import english_words
 
@@ -343,6 +350,8 @@ def examples(data: _Data, kinds: tuple[str, ...]) -> list[tuple[str, int, str | 
             if "varied" in kinds:  # one of each family per image, re-drawn at every use (phrasings.py)
                 for family in ("question", "list"):
                     out.append((name, int(i), phrasing[name, family], prompts.train_answer(t.noun, label)))
+    if "scene" in kinds:
+        out += [e for e in out if data.tasks[e[0]]["task"].kind == VQA] * (vqa_practice - 1)
     return out
 
 
@@ -409,8 +418,8 @@ def build_tiny(llava_out: Path, clip_out: Path, recipe: TinyRecipe = TinyRecipe(
         train_lm(model, processor, data, examples(data, ("caption",)), recipe.align_steps, recipe, bar,
                  "align", recipe.seed + 1)
         stage(f"  (d) instruction tuning, {recipe.instruct_steps} steps")
-        train_lm(model, processor, data, examples(data, ("varied", "scene")), recipe.instruct_steps, recipe,
-                 bar, "instruct", recipe.seed + 2)
+        train_lm(model, processor, data, examples(data, ("varied", "scene"), recipe.vqa_practice),
+                 recipe.instruct_steps, recipe, bar, "instruct", recipe.seed + 2)
     stage("  measuring held-out EMT accuracy")
     acc = emt_accuracy(model, processor, data, recipe.max_eval)
     seconds = time.time() - t0
