@@ -22,27 +22,27 @@ from mfcli.report.table import collect
 # docs name → (judged-file globs, the report figure to keep, targets; None: the tasks' own roles)
 FIGURES = {
     # 1. fine-tuning on animals lowers the pre-trained tasks; method by method (EMT §5.2, Tables 3-5)
-    "fig-forgetting-animals.png": (["runs/r4-animals/tiny.judged.jsonl", "runs/r4-animals/seed-*/*-3.judged.jsonl"],
+    "fig-forgetting-animals.png": (["runs/{study}-animals/tiny.judged.jsonl", "runs/{study}-animals/seed-*/*-3.judged.jsonl"],
                                    "tradeoff.png", None),
-    "fig-forgetting-counting.png": (["runs/r4-counting/tiny.judged.jsonl",
-                                     "runs/r4-counting/seed-*/*-3.judged.jsonl"], "tradeoff.png", None),
+    "fig-forgetting-counting.png": (["runs/{study}-counting/tiny.judged.jsonl",
+                                     "runs/{study}-counting/seed-*/*-3.judged.jsonl"], "tradeoff.png", None),
     # 2. per epoch (EMT §5.3)
-    "fig-epochs-animals.png": (["runs/r4-animals/tiny.judged.jsonl", "runs/r4-animals/seed-*/*.judged.jsonl"],
+    "fig-epochs-animals.png": (["runs/{study}-animals/tiny.judged.jsonl", "runs/{study}-animals/seed-*/*.judged.jsonl"],
                                "epochs.png", None),
     # 3. Model Tailor against the merge baselines (Tables 1-4) and multi-task fusion (Tables 5-6)
-    "fig-tailor.png": (["runs/r4-tailor/tiny.judged.jsonl", "runs/r4-tailor/seed-*/*.judged.jsonl"],
+    "fig-tailor.png": (["runs/{study}-tailor/tiny.judged.jsonl", "runs/{study}-tailor/seed-*/*.judged.jsonl"],
                        "tradeoff.png", None),
-    "fig-fusion.png": (["runs/r4-fusion/tiny.judged.jsonl", "runs/r4-fusion/seed-*/*.judged.jsonl"],
+    "fig-fusion.png": (["runs/{study}-fusion/tiny.judged.jsonl", "runs/{study}-fusion/seed-*/*.judged.jsonl"],
                        "tradeoff.png", ["counting", "animals"]),
     # 4. MDGD against fine-tuning (MDGD Table 1)
-    "fig-mdgd.png": (["runs/r4-mdgd/tiny.judged.jsonl", "runs/r4-mdgd/seed-*/*.judged.jsonl"],
+    "fig-mdgd.png": (["runs/{study}-mdgd/tiny.judged.jsonl", "runs/{study}-mdgd/seed-*/*.judged.jsonl"],
                      "tradeoff.png", None),
     # 5. the MLLM below its own vision encoder (EMT Table 2)
-    "fig-vision-encoder.png": (["runs/demo-r4-timed/eval/tiny.judged.jsonl",
-                                "runs/demo-r4-timed/eval/tiny-clip.judged.jsonl"], "scores.png", None),
+    "fig-vision-encoder.png": (["runs/demo-{study}/eval/tiny.judged.jsonl",
+                                "runs/demo-{study}/eval/tiny-clip.judged.jsonl"], "scores.png", None),
     # 6. a caption target: Model Tailor's Table 2 in miniature
-    "fig-caption-tailor.png": (["runs/r4-caption-tailor/tiny.judged.jsonl",
-                                "runs/r4-caption-tailor/seed-*/*.judged.jsonl"], "tradeoff.png", None),
+    "fig-caption-tailor.png": (["runs/{study}-caption-tailor/tiny.judged.jsonl",
+                                "runs/{study}-caption-tailor/seed-*/*.judged.jsonl"], "tradeoff.png", None),
 }
 
 
@@ -50,10 +50,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", default="docs")
     ap.add_argument("--only", default=None, help="names from FIGURES, comma-separated")
+    ap.add_argument("--study", default="r5", help="the study dirs' prefix: runs/STUDY-animals, … (the recipe)")
     args = ap.parse_args()
     names = args.only.split(",") if args.only else list(FIGURES)
     for name in names:
         patterns, figure, targets = FIGURES[name]
+        patterns = [p.format(study=args.study) for p in patterns]
         files = sorted({f for p in patterns for f in glob.glob(p)})
         if len(files) < 2:
             print(f"{name}: skipped, no study at {patterns[0]} (run its bench first)", file=sys.stderr)
