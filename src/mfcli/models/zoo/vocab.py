@@ -57,13 +57,13 @@ def build_tokenizer(texts: Iterable[str], *, add_bos: bool, add_eos: bool, vocab
 
 
 # LLaVA-1.5's conversation form with the image moved next to the answer: "USER: ...\n<image> ASSISTANT: ...</s>".
-# Why not LLaVA's "USER: <image>\n...": a 2-layer decoder reads the image through attention whose reach
-# follows the distance between answer and image. With the image first, that distance is the
-# instruction's length, so a fine-tune through one question (EMT's records) learnt to read the image at
-# that one distance, and the longer EMT prompt lost most of it: animals 49.4 ± 5.0 % under the EMT
-# prompt against 70.4 % under the training question (recipe 4, docs/results.md "Why animals stays
-# low"). With the image last the distance is the same under every instruction (recipe 5: 71.0 ± 1.0 %
-# under the EMT prompt). EMT's own fine-tuning records put `<image>` after the question, too.
+# Why not LLaVA's "USER: <image>\n...": a 2-layer decoder reads the image through attention that depends on
+# the distance between answer and image. With the image first, that distance is the instruction's
+# length, so a fine-tune through one question (EMT's records) learnt to read the image at that one
+# distance, and the longer EMT prompt lost most of it: `full` on animals read 49.4 ± 5.0 % under the EMT
+# prompt against 70.4 % under the training question (recipe 4). With the image last the distance is the
+# same under every instruction: 66.7 ± 1.1 % under the EMT prompt (recipe 5; docs/results.md). EMT's own
+# fine-tuning records put `<image>` after the question, too.
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{% if message['role'] == 'user' %}USER: "
