@@ -45,6 +45,9 @@ FIGURES = {
                                 "runs/{study}-caption-tailor/seed-*/*.judged.jsonl"], "tradeoff.png", None),
 }
 
+# docs name → a picture `mfcli demo`'s own report drew, copied as it is (the README's demo picture)
+DEMO_PICTURES = {"demo-epochs.png": "runs/demo-{study}/report_files/epochs.png"}
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -53,7 +56,7 @@ def main():
     ap.add_argument("--study", default="r5", help="the study dirs' prefix: runs/STUDY-animals, … (the recipe)")
     args = ap.parse_args()
     names = args.only.split(",") if args.only else list(FIGURES)
-    for name in names:
+    for name in (n for n in names if n in FIGURES):
         patterns, figure, targets = FIGURES[name]
         patterns = [p.format(study=args.study) for p in patterns]
         files = sorted({f for p in patterns for f in glob.glob(p)})
@@ -68,6 +71,15 @@ def main():
                 continue
             shutil.copyfile(made[figure], Path(args.docs) / name)
         print(f"{args.docs}/{name}  ({len(files)} judged files)")
+    for name, source in DEMO_PICTURES.items():
+        if args.only and name not in names:
+            continue
+        source = Path(source.format(study=args.study))
+        if not source.is_file():
+            print(f"{name}: skipped, no {source} (run `mfcli demo --out {source.parent.parent}` first)", file=sys.stderr)
+            continue
+        shutil.copyfile(source, Path(args.docs) / name)
+        print(f"{args.docs}/{name}  (copied from {source})")
 
 
 if __name__ == "__main__":

@@ -71,8 +71,10 @@ def test_full_fine_tune_learns_animals_through_both_emt_forms(built, tmp_path):
     finetune tiny data/animals --method full` with no flags (tiny's recommended settings, the 8,000
     training images, 3 epochs), then `emt` on the 2,000 held-out images asked (a) EMT's fine-tuning
     question, the training records' own form, and (b) the EMT prompt listing the labels, the papers'
-    evaluation. Recipe 4: 88.3 % and 57.8 %; recipe 3, pre-trained on one fixed phrasing per form, read
-    88.0 % and 35.8 % (docs/results.md, "Why animals stays low")."""
+    evaluation. Recipe 5, seed 0: 87.8 % and 86.3 % (3 seeds through the EMT prompt: 84.9 ± 1.3). Recipe
+    4, with the image before the instruction, read 88.3 % and 57.8 %: what the fine-tune learnt through
+    the question reached the longer prompt only in part (docs/results.md, "animals through the EMT
+    prompt")."""
     from mfcli.data.prepare import PrepareOptions, prepare
     from mfcli.eval.emt import EmtOptions, run_emt
     from mfcli.eval.judges import make_judge
@@ -93,4 +95,5 @@ def test_full_fine_tune_learns_animals_through_both_emt_forms(built, tmp_path):
         assert got["n"] == 2000
         score[form] = got["score"]
     assert score["question"] >= 0.80, score  # the vision path carries the task
-    assert score["emt"] >= 0.45, score  # and what it learnt reaches the listing prompt (recipe 3: 0.36)
+    assert score["emt"] >= 0.80, score  # and what it learnt reaches the listing prompt (recipe 4: 0.58)
+    assert score["question"] - score["emt"] <= 0.05, score  # the prompt costs little (recipe 4: 30 points)
