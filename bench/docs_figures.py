@@ -22,7 +22,8 @@ from mfcli.report.table import collect
 # docs name → (judged-file globs, the report figure to keep, targets; None: the tasks' own roles)
 FIGURES = {
     # 1. fine-tuning on animals lowers the pre-trained tasks; method by method (EMT §5.2, Tables 3-5)
-    "fig-forgetting-animals.png": (["runs/{study}-animals/tiny.judged.jsonl", "runs/{study}-animals/seed-*/*-3.judged.jsonl"],
+    "fig-forgetting-animals.png": (["runs/{study}-animals/tiny.judged.jsonl",
+                                    "runs/{study}-animals/seed-*/*-3.judged.jsonl"],
                                    "tradeoff.png", None),
     "fig-forgetting-counting.png": (["runs/{study}-counting/tiny.judged.jsonl",
                                      "runs/{study}-counting/seed-*/*-3.judged.jsonl"], "tradeoff.png", None),
@@ -76,7 +77,8 @@ def main():
             continue
         source = Path(source.format(study=args.study))
         if not source.is_file():
-            print(f"{name}: skipped, no {source} (run `mfcli demo --out {source.parent.parent}` first)", file=sys.stderr)
+            print(f"{name}: skipped, no {source} (run `mfcli demo --out {source.parent.parent}` first)",
+                  file=sys.stderr)
             continue
         shutil.copyfile(source, Path(args.docs) / name)
         print(f"{args.docs}/{name}  (copied from {source})")

@@ -8,7 +8,8 @@ pre-trained tasks, then the targets), then:
 - pre (%): the mean of the pre-trained tasks scored in percent (CIDEr tasks left out: on their ×100
   scale one would outweigh the rest), per seed, then mean ± sd;
 - kept (%): `mfcli report`'s share of the base model's scores, every pre-trained task (docs/formats.md);
-- H: Model Tailor's H-score of pre (%) and the mean target, per seed, then mean ± sd.
+- H: Model Tailor's H-score of pre (%) and the mean target, per seed, then mean ± sd; where the target
+  is a CIDEr task, `mfcli report`'s own H (marked †).
 Everything goes through `mfcli report`'s own collect/build, so the figures are the report's.
 """
 
@@ -47,15 +48,21 @@ def main():
     columns = args.columns.split(",") if args.columns else full.tasks
     print("| model | " + " | ".join(columns) + " | pre (%) | kept (%) | H |")
     print("|---|" + "---:|" * (len(columns) + 3))
+    report_h = False
     for m in full.models:
         cells = [full.cells.get((m, t)) for t in columns]
         scores = [fmt(c.score, c.spread) if c else "" for c in cells]
         s, p = full.summary[m], pct.summary.get(m, {})
         # pre (%): the mean over seeds (build() keeps no sd of it); kept and H: mean ± sd of per-seed values
-        row = scores + [fmt(p.get("avg_pretrained"), None), fmt(s["kept_pretrained"], s["kept_spread"]),
-                        fmt(p.get("h_score"), p.get("h_spread"))]
+        h = fmt(p.get("h_score"), p.get("h_spread"))
+        if not h and s["h_score"] is not None:  # a CIDEr target: the report's own H, every task on its scale
+            h, report_h = fmt(s["h_score"], s["h_spread"]) + " †", True
+        row = scores + [fmt(p.get("avg_pretrained"), None), fmt(s["kept_pretrained"], s["kept_spread"]), h]
         name = m.removeprefix(f"{args.study.as_posix().rstrip('/')}/")
         print(f"| {name} | " + " | ".join(row) + " |")
+    if report_h:
+        print("\n† the target is scored in CIDEr, so H is `mfcli report`'s: every task on its own scale in the "
+              "averages (CIDEr ×100 beside accuracies), the pre-trained CIDEr task included.")
 
 
 if __name__ == "__main__":

@@ -291,3 +291,21 @@ def test_kept_is_each_seeds_mean_share_of_the_base_score(tmp_path):
     assert md.returncode == 0, md.stderr
     assert "75.0 ± 0.0" in (tmp_path / "r.md").read_text()
     assert (tmp_path / "r_files" / "tradeoff.png").is_file()
+
+
+def test_tradeoff_labels_of_models_with_nearly_the_same_scores_do_not_overprint():
+    """Two models a hair apart (Model Tailor without compensation and task arithmetic, say) get labels on
+    separate lines; a model far from both keeps the default place."""
+    from mfcli.report.plots import _label_offsets, _plt
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    points = {"nocomp": (42.2, 97.0, None, None), "task-arithmetic": (42.4, 96.7, None, None),
+              "sft": (69.8, 53.3, None, None)}
+    for x, y, _, _ in points.values():
+        ax.plot([x], [y], "o")
+    offsets = {name: dy for name, _, dy in _label_offsets(ax, points)}
+    plt.close(fig)
+    assert offsets["nocomp"] == 4.0  # the higher of the two is placed first, where every label goes
+    assert offsets["task-arithmetic"] <= offsets["nocomp"] - 9  # the other a line (9 points) lower at least
+    assert offsets["sft"] == 4.0

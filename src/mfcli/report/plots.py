@@ -80,7 +80,8 @@ def tradeoff(points: dict[str, tuple], path: Path, xlabel: str, ylabel: str, tit
     for colour, (name, (x, y, xe, ye)) in zip(palette(len(points)), points.items()):
         ax.errorbar([x], [y], xerr=[xe] if xe else None, yerr=[ye] if ye else None, fmt="o", color=colour,
                     capsize=3, label=name)
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    for name, (x, y, _, _), dy in _label_offsets(ax, points):
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, dy), fontsize=7)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
@@ -89,6 +90,22 @@ def tradeoff(points: dict[str, tuple], path: Path, xlabel: str, ylabel: str, tit
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _label_offsets(ax, points: dict[str, tuple], width: float = 80, height: float = 9):
+    """(name, point, vertical offset in points) per marker: a label that would overprint one placed above
+    it (two models with nearly the same scores) moves down a line until it is clear."""
+    ax.autoscale_view()
+    to_points = 72.0 / ax.figure.dpi  # display pixels → typographic points, the unit of xytext
+    placed, out = [], []
+    for name, pt in sorted(points.items(), key=lambda kv: -kv[1][1]):
+        px, py = (v * to_points for v in ax.transData.transform((pt[0], pt[1])))
+        dy = 4.0
+        while any(abs(px - qx) < width and abs(py + dy - qy) < height for qx, qy in placed):
+            dy -= height
+        placed.append((px, py + dy))
+        out.append((name, pt, dy))
+    return out
 
 
 def lines(series: dict[str, list[tuple[float, float]]], path: Path, xlabel: str, ylabel: str, title: str) -> Path:
