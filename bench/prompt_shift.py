@@ -1,6 +1,6 @@
 """Where a fine-tuned classifier's skill sits: the same checkpoint asked with EMT's fine-tuning question and
 with the EMT prompt, and linear probes of its hidden state at the answer position (docs/results.md,
-"Why animals stays low").
+"Forgetting"; recipe 4's diagnosis: docs/results-history.md, "Why animals stays low").
 
     python bench/prompt_shift.py runs/full/epoch-3 data/animals
 

@@ -4,7 +4,7 @@ Why: a decoder pre-trained on one fixed question and one fixed label list per ta
 *wording* as part of the task. Recipe 3 did: fine-tuned on `animals` through EMT's question it picked
 the right animal 88 % of the time asked that question and 36 % asked the EMT prompt; with the 6
 pre-trained shape words listed in the animals' place it read 79 %, with any 10 words 34-36 %
-(docs/results.md, "Why animals stays low"). The papers' models were instruction-tuned on many
+(docs/results-history.md, "Why animals stays low"). The papers' models were instruction-tuned on many
 phrasings; so is tiny now. Every draw of a classification example picks one
 phrasing at random:
 
@@ -15,7 +15,7 @@ phrasing at random:
   length, not the task's fingerprint. The true label is always in the list. A `number` task keeps its
   list verbatim: numbers come in order, and shuffled number lists taught tiny to copy from the list by
   position — fine-tuned on `counting` it then answered one less than it counted under the EMT prompt
-  (44 % against 99.7 % asked the question; docs/results.md).
+  (44 % against 99.7 % asked the question; docs/results-history.md).
 
 The answer is EMT's fine-tuning answer in every case. Evaluation keeps the verbatim EMT prompt.
 """

@@ -72,8 +72,9 @@ class TinyRecipe:
 CAPTION_QUESTION = "Describe the image briefly."
 
 # What `mfcli finetune tiny` uses when no flag says otherwise (mfcli.json "finetune_defaults"). LLaVA's
-# 2e-5 barely moves a model this small and randomly initialised: measured in docs/results.md ("Fine-tuning
-# defaults"), these learn a target task in 3 epochs. LoRA at LLaVA's r 128 would be wider than tiny's layers.
+# 2e-5 barely moves a model this small and randomly initialised; these learn a target task in 3 epochs
+# (docs/results.md, "Forgetting"; docs/methods.md, "What a model recommends to `finetune`"). LoRA at
+# LLaVA's r 128 would be wider than tiny's layers.
 FINETUNE_DEFAULTS = {
     "full": {"lr": 5e-4},
     "lastn": {"lr": 5e-4},
