@@ -58,3 +58,30 @@ def test_same_seed_same_phrasings():
     a = Phrasing("list", "object", SHAPES, distractor_pool("object", SHAPES, english_words()))
     r1, r2 = np.random.default_rng(7), np.random.default_rng(7)
     assert [a(r1) for _ in range(20)] == [a(r2) for _ in range(20)]
+
+
+def test_vqa_practice_repeats_the_pretrained_vqa_examples_and_nothing_else():
+    """Recipe 5 draws scene-vqa's instruction examples `vqa_practice` times as often as another task's:
+    each VQA example appears that many times, every other example once, targets never."""
+    from types import SimpleNamespace
+
+    from mfcli.data.scenes import QA
+    from mfcli.data.tasks import PRETRAINED, TARGET
+    from mfcli.io.records import CAPTION, CLASSIFICATION, VQA
+    from mfcli.models.zoo.tiny import examples
+
+    def task(role, kind, **kw):
+        return SimpleNamespace(role=role, kind=kind, labels=("0", "1"), noun="number", prompt="Describe it.", **kw)
+
+    data = SimpleNamespace(tasks={
+        "vqa": dict(task=task(PRETRAINED, VQA), train=[0, 1], ids=[QA("How many?", ("1",)), QA("Which?", ("red",))]),
+        "cap": dict(task=task(PRETRAINED, CAPTION), train=[0], ids=[QA("", ("a red circle",))]),
+        "cls": dict(task=task(PRETRAINED, CLASSIFICATION), train=[0, 1], ids=[0, 1]),
+        "exists": dict(task=task(TARGET, VQA), train=[0], ids=[QA("Is there?", ("yes",))]),
+    })
+    for practice in (1, 2, 3):
+        got = examples(data, ("emt", "scene"), vqa_practice=practice)
+        count = {name: sum(e[0] == name for e in got) for name in data.tasks}
+        assert count == {"vqa": 2 * practice, "cap": 1, "cls": 2, "exists": 0}, (practice, count)
+        vqa = sorted(e[1:] for e in got if e[0] == "vqa")
+        assert vqa == sorted([(0, prompts.vqa_prompt("How many?"), "1"), (1, prompts.vqa_prompt("Which?"), "red")] * practice)
