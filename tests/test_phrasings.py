@@ -84,4 +84,5 @@ def test_vqa_practice_repeats_the_pretrained_vqa_examples_and_nothing_else():
         count = {name: sum(e[0] == name for e in got) for name in data.tasks}
         assert count == {"vqa": 2 * practice, "cap": 1, "cls": 2, "exists": 0}, (practice, count)
         vqa = sorted(e[1:] for e in got if e[0] == "vqa")
-        assert vqa == sorted([(0, prompts.vqa_prompt("How many?"), "1"), (1, prompts.vqa_prompt("Which?"), "red")] * practice)
+        want = [(0, prompts.vqa_prompt("How many?"), "1"), (1, prompts.vqa_prompt("Which?"), "red")]
+        assert vqa == sorted(want * practice)
