@@ -1,11 +1,16 @@
 """scene-vqa accuracy by question form, from a judged file (docs/results.md, the tiny table: which
 questions tiny gets wrong).
 
-    python bench/scene_vqa_forms.py runs/r5-animals/tiny.judged.jsonl
+    python bench/scene_vqa_forms.py runs/r6-animals/tiny.judged.jsonl [--by-objects]
+
+--by-objects splits each form by the number of objects in the scene (1-3; the scenes are redrawn from
+scene-vqa's seed, the record id giving the index): a lookup that binds colour to shape is only tested
+when there are two or more.
 """
 
+import argparse
 import json
-import sys
+import re
 from collections import defaultdict
 
 FORMS = {"how many": "How many shapes are there?", "colour": "What colour is the X?",
@@ -18,13 +23,28 @@ def form(prompt: str) -> str:
 
 
 def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("judged")
+    ap.add_argument("--by-objects", action="store_true")
+    args = ap.parse_args()
+    objects = None
+    if args.by_objects:
+        from mfcli.data.scenes import scene_vqa_objects
+
+        objects = scene_vqa_objects()
     scores = defaultdict(list)
-    with open(sys.argv[1], encoding="utf-8") as f:
+    with open(args.judged, encoding="utf-8") as f:
         for r in map(json.loads, f):
             if r.get("task") == "scene-vqa":
-                scores[form(r["prompt"])].append(r["score"])
-    for name, xs in scores.items():
-        print(f"{FORMS.get(name, name):30s} n {len(xs):4d}  VQA accuracy {100 * sum(xs) / len(xs):5.1f} %")
+                key = form(r["prompt"])
+                if objects is not None:
+                    key = (key, len(objects[int(re.search(r"(\d+)$", r["id"]).group(1))]))
+                scores[key].append(r["score"])
+    for key in sorted(scores, key=str):
+        name, n_objects = key if isinstance(key, tuple) else (key, None)
+        label = FORMS.get(name, name) + (f", {n_objects} object(s)" if n_objects else "")
+        xs = scores[key]
+        print(f"{label:42s} n {len(xs):4d}  VQA accuracy {100 * sum(xs) / len(xs):5.1f} %")
 
 
 if __name__ == "__main__":

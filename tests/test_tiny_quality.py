@@ -6,12 +6,11 @@ import pytest
 
 from mfcli.data.tasks import PRETRAINED, TARGET, TASKS
 
-# The pre-trained scene tasks' bars: below what recipe 5 reaches (scene-vqa 0.697), well above chance.
-# Chance on scene-vqa is about 0.3 (a colour of 4, a shape of 3, a cell of 4, a count of 3); tiny counts
-# without error and binds colour to shape, or an object to its cell, one to two times in three
-# (docs/results.md). The classification bar is 90 %; issue 10 asks 90 % of scene-vqa too, which tiny's
-# vision path does not reach.
-SCENE_VQA_BAR = 0.65
+# The pre-trained scene tasks' bars. Issue 10 asks 90 % of every pre-trained task; recipe 6 reads 92.5 %
+# on scene-vqa (recipe 5: 69.7 %, when colour-to-shape lookups among 2-3 objects were near chance).
+# Chance is about 0.3 (a colour of 4, a shape of 3, a cell of 4, a count of 3). The build is
+# deterministic for its seed, so the bar tests the shipped recipe, not a lucky build.
+SCENE_VQA_BAR = 0.90
 SCENE_OBJECTS_CIDER_BAR = 5.0  # CIDEr-D; a caption equal to its one reference scores 10
 
 
@@ -60,6 +59,7 @@ def test_full_tiny_build_meets_quality_bar(built, tmp_path):
             assert abs(measured - metrics["emt_accuracy"][name]) <= 1.0 / got["n"] + 1e-9, (name, measured)
         elif name == "scene-objects":
             assert got["metric"] == "cider" and measured >= SCENE_OBJECTS_CIDER_BAR, measured
+            assert metrics["emt_accuracy"][name] >= 0.90, metrics["emt_accuracy"]  # captions equal to a reference
         elif name == "scene-exists":
             assert measured < 0.6, measured  # yes/no in equal halves, never asked: near or below chance
         else:  # scene-caption: the target's relations were never taught; it names the objects at best

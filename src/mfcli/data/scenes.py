@@ -135,8 +135,20 @@ def _exists_question(i: int, things: list[Thing], rng: np.random.Generator) -> Q
     return QA(f"Is there a {colour} {shape} in the image?", (answer,))
 
 
-def load_scene_vqa(n: int = 1800, seed: int = 2024):
+def load_scene_vqa(n: int = 7200, seed: int = 2024):  # recipe 6: 4× the scenes (docs/methods.md)
     return _scenes(n, np.random.default_rng(seed), _vqa_question)
+
+
+def scene_vqa_objects(n: int = 7200, seed: int = 2024) -> list[list[Thing]]:
+    """The objects in each of load_scene_vqa's scenes, in its order (for answers broken down by scene)."""
+    objects = []
+
+    def ask(i, things, rng):
+        objects.append(things)
+        return _vqa_question(i, things, rng)
+
+    _scenes(n, np.random.default_rng(seed), ask)
+    return objects
 
 
 def load_scene_objects(n: int = 1800, seed: int = 2025):

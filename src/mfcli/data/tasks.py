@@ -158,7 +158,7 @@ TASKS: dict[str, Task] = {t.name: t for t in (
     Task("counting", TARGET, COUNTS, "number", _load_counting,
          "procedurally drawn 1-6 dots, 1,800 images 16×16"),
     Task("scene-vqa", PRETRAINED, (), "", scenes.load_scene_vqa,
-         "1-3 coloured shapes, 1,800 images 24×24: colour, shape and count questions", kind=VQA),
+         "1-3 coloured shapes, 7,200 images 24×24: colour, shape, position and count questions", kind=VQA),
     Task("scene-objects", PRETRAINED, (), "", scenes.load_scene_objects,
          "1-3 coloured shapes, 1,800 images 24×24, captioned left to right", kind=CAPTION, prompt=CAPTION_PROMPT),
     Task("scene-exists", TARGET, (), "", scenes.load_scene_exists,
