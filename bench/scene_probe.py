@@ -2,10 +2,11 @@
 fresh scenes (docs/methods.md, recipe 6). Per object, its colour and shape from one patch token of its
 cell, and from all four (a 12×12 cell is 2×2 patches of 6×6 pixels); and each token's own position.
 
-    python bench/scene_probe.py ~/.cache/mfcli/zoo-r6/tiny-clip        # ~1 min on 2 cores
+    python bench/scene_probe.py ~/.cache/mfcli/zoo-r6/tiny-clip        # ~2 min on 2 cores
 
 A logistic regression (scikit-learn) per question, on 3,000 scenes drawn with a seed no task uses,
-three quarters to fit and one to score; printed per vision layer (1 = the first layer's output).
+three quarters to fit and one to score; printed per vision layer (0 = the patch embeddings; tiny reads
+layer 1 of its 2, `vision_feature_layer=-2`).
 """
 
 import sys
