@@ -54,7 +54,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", default="docs")
     ap.add_argument("--only", default=None, help="names from FIGURES, comma-separated")
-    ap.add_argument("--study", default="r5", help="the study dirs' prefix: runs/STUDY-animals, … (the recipe)")
+    ap.add_argument("--study", default="r6", help="the study dirs' prefix: runs/STUDY-animals, … (the recipe)")
     args = ap.parse_args()
     names = args.only.split(",") if args.only else list(FIGURES)
     for name in (n for n in names if n in FIGURES):
