@@ -440,12 +440,10 @@ def build_tiny(llava_out: Path, clip_out: Path, recipe: TinyRecipe = TinyRecipe(
         model, processor = assemble_llava(recipe, clip, data, image_processor)
         stage(f"  (c) projector alignment, {recipe.align_steps} steps")
         train_lm(model, processor, data, examples(data, ("caption",)), recipe.align_steps, recipe, bar,
-                 "align", recipe.seed + 1,
-                 length_groups=recipe.length_groups)
+                 "align", recipe.seed + 1, length_groups=recipe.length_groups)
         stage(f"  (d) instruction tuning, {recipe.instruct_steps} steps")
         train_lm(model, processor, data, examples(data, ("varied", "scene"), recipe.vqa_practice),
-                 recipe.instruct_steps, recipe, bar, "instruct", recipe.seed + 2,
-                 length_groups=recipe.length_groups)
+                 recipe.instruct_steps, recipe, bar, "instruct", recipe.seed + 2, length_groups=recipe.length_groups)
     stage("  measuring held-out EMT accuracy")
     acc = emt_accuracy(model, processor, data, recipe.max_eval)
     seconds = time.time() - t0
