@@ -58,8 +58,9 @@ def main():
                 token_x += [h[k, j] for j in tokens]
                 token_y += tokens
         print(f"layer {layer}: shape {100 * score(one, shape):.1f} % from one token, "
-              f"{100 * score(four, shape):.1f} % from its cell's {per_cell ** 2}; colour {100 * score(one, colour):.1f} "
-              f"/ {100 * score(four, colour):.1f} %; a token's own position {100 * score(token_x, token_y):.1f} %")
+              f"{100 * score(four, shape):.1f} % from its cell's {per_cell ** 2}; "
+              f"colour {100 * score(one, colour):.1f} / {100 * score(four, colour):.1f} %; "
+              f"a token's own position {100 * score(token_x, token_y):.1f} %")
 
 
 if __name__ == "__main__":
