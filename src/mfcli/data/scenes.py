@@ -107,6 +107,7 @@ def _scenes(n: int, rng: np.random.Generator, ask, things_of=None) -> tuple[np.n
     return np.stack(images), items
 
 
+VQA_SCENES = 7200  # scene-vqa's scenes; recipe 6 drew 4× recipe 5's 1,800 (docs/methods.md)
 CELL_NAMES = ("top left", "top right", "bottom left", "bottom right")  # by cell, as Thing.cell numbers them
 
 
@@ -135,11 +136,11 @@ def _exists_question(i: int, things: list[Thing], rng: np.random.Generator) -> Q
     return QA(f"Is there a {colour} {shape} in the image?", (answer,))
 
 
-def load_scene_vqa(n: int = 7200, seed: int = 2024):  # recipe 6: 4× the scenes (docs/methods.md)
+def load_scene_vqa(n: int = VQA_SCENES, seed: int = 2024):
     return _scenes(n, np.random.default_rng(seed), _vqa_question)
 
 
-def scene_vqa_objects(n: int = 7200, seed: int = 2024) -> list[list[Thing]]:
+def scene_vqa_objects(n: int = VQA_SCENES, seed: int = 2024) -> list[list[Thing]]:
     """The objects in each of load_scene_vqa's scenes, in its order (for answers broken down by scene)."""
     objects = []
 
