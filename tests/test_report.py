@@ -309,3 +309,25 @@ def test_tradeoff_labels_of_models_with_nearly_the_same_scores_do_not_overprint(
     assert offsets["nocomp"] == 4.0  # the higher of the two is placed first, where every label goes
     assert offsets["task-arithmetic"] <= offsets["nocomp"] - 9  # the other a line (9 points) lower at least
     assert offsets["sft"] == 4.0
+
+
+def test_caption_tasks_get_their_own_chart_and_never_the_percentage_one(tmp_path, monkeypatch):
+    # CIDEr runs to 1000: drawn beside accuracies it would flatten them, so each scale has its chart
+    from mfcli.report import plots as P
+    from mfcli.report.render import plots
+
+    rows = [("tiny", "digits", 80, "accuracy"), ("tiny", "caps", 800, "cider"), ("ft", "digits", 40, "accuracy"),
+            ("ft", "caps", 500, "cider")]
+    table = tmp_path / "t.csv"
+    with open(table, "w", newline="") as f:
+        csv.writer(f).writerows([("model", "task", "score", "metric")] + rows)
+    drawn = {}
+
+    def capture(values, path, ylabel, title):
+        drawn[path.name] = (ylabel, {m: dict(v) for m, v in values.items()})
+        return path
+
+    monkeypatch.setattr(P, "grouped_bars", capture)
+    plots(build(collect([str(table)], targets=["caps"]), base="tiny"), tmp_path / "figs")
+    assert drawn["scores.png"] == ("score (%)", {"tiny": {"digits": 80.0}, "ft": {"digits": 40.0}})
+    assert drawn["scores-cider.png"] == ("CIDEr (×100)", {"tiny": {"caps": 800.0}, "ft": {"caps": 500.0}})

@@ -120,21 +120,26 @@ def tables(rep: Report) -> dict[str, tuple[list[str], list[list[str]]]]:
     return out
 
 
+def _by_scale(rep: Report) -> tuple[tuple[set[str], str, str], ...]:
+    """(tasks, file-name suffix, axis label) per scale: percentages, then CIDEr (×100). CIDEr-D runs to
+    1000, so caption tasks get charts of their own or they flatten every percentage drawn beside them."""
+    cider = {t for (_, t), c in rep.cells.items() if "cider" in c.metric.lower()}
+    every = set(rep.tasks) | {t for by_task in rep.curves.values() for t in by_task}
+    return (every - cider, "", "score (%)"), (cider, "-cider", "CIDEr (×100)")
+
+
 def plots(rep: Report, folder: Path) -> list[tuple[str, Path]]:
     from mfcli.report import plots as P
 
     folder.mkdir(parents=True, exist_ok=True)
     made = []
     name = display_names(rep.models)
-    # CIDEr (×100) runs to 1000: its tasks get their own chart, or they flatten every percentage beside them
-    cider = {t for (_, t), c in rep.cells.items() if "cider" in c.metric.lower()}
-    for tasks, png, ylabel, title in (([t for t in rep.tasks if t not in cider], "scores.png", "score (%)",
-                                       "Held-out score per task"),
-                                      ([t for t in rep.tasks if t in cider], "scores-cider.png", "CIDEr (×100)",
-                                       "Held-out CIDEr per caption task")):
+    by_scale = _by_scale(rep)
+    for (tasks, suffix, ylabel), title in zip(by_scale, ("Held-out score per task", "Held-out CIDEr per caption task")):
         scores = {name[m]: {t: rep.cells[(m, t)].score for t in tasks if (m, t) in rep.cells} for m in rep.models}
         if any(scores.values()):
-            made.append((title, P.grouped_bars({m: v for m, v in scores.items() if v}, folder / png, ylabel, title)))
+            made.append((title, P.grouped_bars({m: v for m, v in scores.items() if v}, folder / f"scores{suffix}.png",
+                                               ylabel, title)))
     points = {name[m]: (s["avg_target"], s["kept_pretrained"], s.get("target_spread"), s.get("kept_spread"))
               for m, s in rep.summary.items()
               if s["kind"] != "vision-encoder" and s["avg_target"] is not None and s["kept_pretrained"] is not None}
@@ -142,11 +147,10 @@ def plots(rep: Report, folder: Path) -> list[tuple[str, Path]]:
         made.append(("Learned vs kept", P.tradeoff(points, folder / "tradeoff.png", "avg target score",
                                                    "kept (% of base, mean over pre-trained tasks)",
                                                    "What each model learned and what it kept (error bars: sd over seeds)")))
-    for keep, png, ylabel, title in ((lambda t: t not in cider, "epochs.png", "score (%)", "Per-epoch scores"),
-                                     (lambda t: t in cider, "epochs-cider.png", "CIDEr (×100)", "Per-epoch CIDEr")):
-        curves = {run: {t: pts for t, pts in by_task.items() if keep(t)} for run, by_task in rep.curves.items()}
+    for (tasks, suffix, ylabel), title in zip(by_scale, ("Per-epoch scores", "Per-epoch CIDEr")):
+        curves = {run: {t: pts for t, pts in by_task.items() if t in tasks} for run, by_task in rep.curves.items()}
         if any(curves.values()):
-            made.append((title, P.epoch_curves(curves, folder / png, ylabel)))
+            made.append((title, P.epoch_curves(curves, folder / f"epochs{suffix}.png", ylabel)))
     if rep.verdicts:
         made.append(("Verdicts", P.grouped_bars(rep.verdicts, folder / "verdicts.png", "% of records",
                                                 "Where the answers go")))
