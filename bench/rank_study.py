@@ -31,6 +31,9 @@ def main():
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--nsamples", type=int, default=256)
     ap.add_argument("--png", default=None, help="also draw the means as grouped bars (mfcli report's style)")
+    ap.add_argument("--layer", default="last",
+                    help="last: the last decoder layer's image tokens (they see the instruction before them); "
+                         "0: the embeddings at the image positions, i.e. the projector's output, which sees no text")
     args = ap.parse_args()
     study = Path(args.study)
     tasks = [d for d in sorted((study / "data").iterdir())
@@ -41,11 +44,12 @@ def main():
     for seed in seeds:
         for name in names:
             specs[(name, seed)] = str(study / f"seed-{seed}" / name / args.checkpoint)
-    out = study / "rank.jsonl"
+    layer = args.layer if args.layer == "last" else int(args.layer)
+    out = study / ("rank.jsonl" if layer == "last" else f"rank-layer{layer}.jsonl")
     if not out.exists():
-        run_rank(list(specs.values()), [str(d) for d in tasks], out, RankOptions(nsamples=args.nsamples),
-                 log=print)
-    erank = {(r["model"], r["task"]): r["erank"] for _, r in iter_jsonl(out) if r.get("layer", "last") == "last"}
+        run_rank(list(specs.values()), [str(d) for d in tasks], out,
+                 RankOptions(nsamples=args.nsamples, layers=str(layer)), log=print)
+    erank = {(r["model"], r["task"]): r["erank"] for _, r in iter_jsonl(out) if r.get("layer", "last") == layer}
     task_names = [d.name for d in tasks]
     print("| model | " + " | ".join(task_names) + " |")
     print("|---|" + "---:|" * len(task_names))
@@ -65,7 +69,9 @@ def main():
                                          for t in task_names} for name in names}
         grouped_bars(means, Path(args.png), "effective rank",
                      f"Effective rank of the visual features (mean of seeds {args.seeds})")
-    print(f"\nerank of the last layer's image tokens (after the final norm), {args.nsamples} images per task, "
+    where = ("the last layer's image tokens (after the final norm)" if layer == "last"
+             else f"the image tokens of hidden state {layer}" + (" (the projector's output)" if layer == 0 else ""))
+    print(f"\nerank of {where}, {args.nsamples} images per task, "
           f"mean ± sd over seeds {args.seeds}; in brackets the mean change against tiny.")
 
 
