@@ -22,10 +22,12 @@ from mfcli.io.records import IMAGE_TOKEN
 
 
 def training_question(data: Path) -> str:
-    """The human turn of the first training record, the image token taken out."""
+    """The one question every training record asks (its human turn, the image token taken out)."""
     with open(data / "train.jsonl", encoding="utf-8") as f:
-        first = json.loads(f.readline())
-    return first["conversations"][0]["value"].replace(IMAGE_TOKEN, "").strip()
+        asked = {json.loads(line)["conversations"][0]["value"].replace(IMAGE_TOKEN, "").strip() for line in f}
+    if len(asked) != 1:
+        raise SystemExit(f"{data}: the training records ask {len(asked)} different questions; this bench needs one.")
+    return asked.pop()
 
 
 def asked_split(data: Path, out: Path) -> str:
