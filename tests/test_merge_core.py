@@ -182,7 +182,7 @@ def test_tailor_linear_defaults_and_reported_fields():
     import inspect
 
     params = inspect.signature(tailor_linear).parameters
-    opts = TailorOptions()
+    opts = TailorOptions(variant="refined")
     assert params["damp"].default == opts.damp and params["refine_steps"].default == opts.refine_steps
     assert params["block_size"].default == opts.block_size
     g = torch.Generator().manual_seed(3)

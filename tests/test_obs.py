@@ -141,7 +141,7 @@ def test_refinement_obeys_the_cg_bound_at_product_defaults(seed):
     keep = torch.rand(rows, cols, generator=torch.Generator().manual_seed(100 + seed)) < 0.9
     from mfcli.merge.options import TailorOptions
 
-    product = TailorOptions()  # what `mfcli tailor` runs with
+    product = TailorOptions(variant="refined")  # what `mfcli tailor --variant refined` runs with
     assert (product.damp, product.refine_steps) == (0.01, 10)
     res = tailor_linear(delta, keep, H, block_size=8, damp=product.damp, refine_steps=product.refine_steps,
                         comp_penalty=product.comp_penalty)
@@ -181,3 +181,28 @@ def test_compensation_penalty_is_eq5_closeness():
         assert torch.all(res.delta[~keep] == 0)
     assert all(a > b for a, b in zip(sizes, sizes[1:]))
     assert sizes[0] > float(masked.norm()) and sizes[-1] < 1e-3 * float(masked.norm())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 9, 14])
+def test_paper_variant_is_thm45_column_by_column_on_every_row(seed):
+    """`--variant paper` is Thm 4.5 in SparseGPT's column order and nothing else: on layers where the
+    forward-only compensation loses to the plain mask on some rows, it still compensates every row (a
+    per-row fallback, a CG step or a penalty would change those rows)."""
+    from mfcli.merge.obs import paper_linear
+
+    rows, cols = 16, 24
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(400, cols, generator=g) @ torch.randn(cols, cols, generator=g) * 0.3  # correlated inputs
+    delta = torch.randn(rows, cols, generator=g) * 0.1
+    acc = HessianAccumulator(cols)
+    acc.add(X)
+    keep = torch.rand(rows, cols, generator=g) < 0.9
+    want = thm45_one_column_at_a_time(delta, keep, acc.H, 0.01)
+    masked = torch.where(keep, delta, torch.zeros_like(delta)).double()
+    obs_loses = row_errors(delta.double() - want, acc.H.double()) > row_errors(delta.double() - masked, acc.H.double())
+    assert obs_loses.any() and not obs_loses.all()  # the case a fallback would change
+    res = paper_linear(delta, keep, acc.H, damp=0.01, block_size=5)
+    scale = float(want.abs().max())
+    assert torch.allclose(res.delta.double(), want, atol=1e-4 * scale, rtol=0)
+    assert torch.all(res.delta[~keep] == 0)
+    assert res.error_fused == pytest.approx(output_error(delta.double() - want, acc.H.double()), rel=1e-3)

@@ -98,19 +98,37 @@ def sft(pico, tmp_path_factory):
 def test_cli_tailor_end_to_end(pico, sft, tmp_path):
     from transformers import AutoModelForImageTextToText
 
-    r = run_cli("tailor", "tiny", sft / "full" / "step-4", "--sparsity", "0.1", "--nsamples", "8", "--out", tmp_path / "t")
+    r = run_cli("tailor", "tiny", sft / "full" / "step-4", "--sparsity", "0.1", "--nsamples", "8",
+                "--variant", "refined", "--out", tmp_path / "t")
     assert r.returncode == 0, r.stderr
-    assert "kept" in r.stderr
+    assert "tailor (refined): kept" in r.stderr
     AutoModelForImageTextToText.from_pretrained(tmp_path / "t")
     m = json.loads((tmp_path / "t" / "mfcli.json").read_text())
     assert m["command"] == "tailor" and abs(m["metrics"]["kept_fraction"] - 0.1) < 0.01
+    assert (m["options"]["variant"], m["options"]["refine_steps"], m["options"]["comp_penalty"]) == ("refined", 10, 1.0)
     hess = [t for t in m["metrics"]["tensors"] if t["path"] == "hessian"]
+    # the refined decorator never ends above the plain mask (the paper's forward-only OBS may, per row)
     assert hess and all(t["error_fused"] <= t["error_masked"] * (1 + 1e-5) for t in hess)
+    # lm_head is masked by salience alone unless --compensate-head
+    assert next(t for t in m["metrics"]["tensors"] if t["name"].endswith("lm_head.weight"))["path"] == "salience"
     assert m["data"] and m["data"][0]["path"].endswith("train.jsonl")  # calibration found via SFT's manifest
     # the output has exactly PRE's tensors
     from mfcli.merge.run import _tensor_index
 
     assert _tensor_index(pico["tiny"]) == _tensor_index(tmp_path / "t")
+
+
+def test_cli_tailor_paper_variant_is_the_default_and_recorded(pico, sft, tmp_path):
+    r = run_cli("tailor", "tiny", sft / "full" / "step-4", "--nsamples", "8", "--compensate-head",
+                "--out", tmp_path / "p")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "p" / "mfcli.json").read_text())
+    o = m["options"]
+    assert (o["variant"], o["refine_steps"], o["comp_penalty"], o["compensate_head"]) == ("paper", None, None, True)
+    assert next(t for t in m["metrics"]["tensors"] if t["name"].endswith("lm_head.weight"))["path"] == "hessian"
+    from mfcli.report.table import model_info
+
+    assert model_info("p", str(tmp_path / "p")).method == "tailor (paper)"
 
 
 def test_cli_tailor_lora_and_multitask(pico, sft, tmp_path):
@@ -127,6 +145,10 @@ def test_cli_bad_inputs(pico, sft, tmp_path):
     assert r.returncode == 2 and "(0, 1]" in r.stderr
     r = run_cli("tailor", "tiny", sft / "full" / "step-4", "--out", tmp_path / "same")
     assert r.returncode == 1 and "already exists" in r.stderr
+    r = run_cli("tailor", "tiny", sft / "full" / "step-4", "--comp-penalty", "1", "--out", tmp_path / "pp")
+    assert r.returncode == 2 and "--variant refined" in r.stderr and not (tmp_path / "pp").exists()
+    r = run_cli("tailor", "tiny", sft / "full" / "step-4", "--variant", "papr", "--out", tmp_path / "pv")
+    assert r.returncode in (1, 2) and "paper" in r.stderr and not (tmp_path / "pv").exists()
     import shutil
 
     bare = tmp_path / "bare"
@@ -201,13 +223,13 @@ def test_dare_seeds_differ_by_tensor_and_repeat():
     assert not torch.equal(one["a"] != 0, one["b"] != 0)  # but not the same mask for every tensor of a shape
 
 
-def test_scope_paper_tailors_decoder_and_projector_and_keeps_the_rest_fine_tuned():
+def test_scope_paper_tailors_what_the_paper_counts_and_keeps_the_rest_fine_tuned():
     from mfcli.merge.run import router
     from mfcli.models.families import FAMILIES
 
     names = {"model.language_model.layers.0.mlp.down_proj.weight": "merge",
              "model.multi_modal_projector.linear_1.bias": "merge",
-             "model.language_model.embed_tokens.weight": "sft", "lm_head.weight": "sft",
+             "model.language_model.embed_tokens.weight": "merge", "lm_head.weight": "merge",
              "model.language_model.norm.weight": "sft", "model.vision_tower.x.weight": "sft"}
     paper = router(TailorOptions(scope="paper"), FAMILIES["llava"])
     assert {n: paper(n) for n in names} == names
@@ -235,10 +257,10 @@ def test_manifest_records_the_patch_distance_from_pre():
     g = torch.Generator().manual_seed(1)
     hs[0]["lin"] = HessianAccumulator(16)
     hs[0]["lin"].add(torch.randn(400, 16, generator=g) @ torch.randn(16, 16, generator=g))
-    _, rep = merge_state(pre, sfts, TailorOptions(sparsity=0.1, comp_penalty=0.0, refine_steps=30), hessians=hs,
+    _, rep = merge_state(pre, sfts, TailorOptions(sparsity=0.1, variant="refined", comp_penalty=0.0, refine_steps=30), hessians=hs,
                          linear_of={"lin.weight": "lin"})
     lin = next(t for t in rep.tensors if t.name == "lin.weight")
-    _, rep_c = merge_state(pre, sfts, TailorOptions(sparsity=0.1, comp_penalty=100.0, refine_steps=30), hessians=hs,
+    _, rep_c = merge_state(pre, sfts, TailorOptions(sparsity=0.1, variant="refined", comp_penalty=100.0, refine_steps=30), hessians=hs,
                            linear_of={"lin.weight": "lin"})
     lin_c = next(t for t in rep_c.tensors if t.name == "lin.weight")
     assert lin.max_ratio > 1.0 and lin_c.max_ratio < lin.max_ratio and lin_c.patch_l1 < lin.patch_l1
@@ -259,6 +281,7 @@ def test_every_method_is_registered_with_what_it_needs():
     from mfcli.merge import methods
 
     assert list(methods.REGISTRY) == ["tailor", "dare", "grafting", "task-arithmetic", "ties"]
+    assert all(m.budgeted for m in methods.REGISTRY.values())
     needs = {n: m.needs for n, m in methods.REGISTRY.items()}
     assert needs == {"tailor": "hessian", "dare": None, "grafting": "gradient", "task-arithmetic": None, "ties": None}
     for name, m in methods.REGISTRY.items():

@@ -13,17 +13,23 @@ from mfcli.merge.options import TailorOptions
 
 
 @app.command(help="Keep a small patch of the fine-tuned changes (Model Tailor) or merge with a baseline.\n\n"
-                  "--sparsity is the fraction of fine-tuned changes KEPT (the paper's rho: 0.1 keeps 10 %). "
-                  "Methods at the same kept budget: tailor (salience + Hessian sensitivity mask, OBS "
-                  "compensation), dare, grafting, task-arithmetic, ties. Several SFTs merge multi-task; a LoRA "
-                  "adapter dir is merged into PRE first.\n\n"
+                  "--sparsity is the fraction of fine-tuned changes KEPT (the paper's rho: 0.1 keeps 10 %), per "
+                  "tensor and per SFT; with several SFTs the patch is the union of their masks. Methods at the "
+                  "same kept budget: tailor (the Eq. 9-11 salience + Hessian sensitivity mask, then the "
+                  "decorator: --variant paper is Thm 4.5 in SparseGPT's column order, as published; --variant "
+                  "refined is mfcli's, adding a per-row fallback, CG and a closeness penalty), dare, grafting, "
+                  "task-arithmetic, ties. A LoRA adapter dir is merged into PRE first.\n\n"
                   "Example:  mfcli tailor tiny runs/full/epoch-3 --sparsity 0.1 --out runs/tailored")
 def tailor(
     pre: Annotated[str, typer.Argument(metavar="PRE", help="Pre-trained checkpoint (dir, hub id, tiny).")],
     sft: Annotated[list[str], typer.Argument(metavar="SFT", help="Fine-tuned checkpoint(s) or LoRA adapter dir(s).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output checkpoint directory.")],
-    sparsity: Annotated[float, typer.Option(help="Fraction of fine-tuned changes KEPT, in (0, 1].")] = 0.1,
+    sparsity: Annotated[float, typer.Option(
+        help="Fraction of each SFT's fine-tuned changes KEPT, per tensor, in (0, 1].")] = 0.1,
     method: Annotated[str, typer.Option(help="tailor, dare, grafting, task-arithmetic, ties.")] = "tailor",
+    variant: Annotated[str, typer.Option(
+        help="tailor's decorator: paper (Thm 4.5 in SparseGPT's column order, nothing else) or refined "
+             "(mfcli's: + per-row fallback to the plain mask, CG, --comp-penalty).")] = TailorOptions.variant,
     data: Annotated[Optional[str], typer.Option(help="Calibration train.jsonl (default: SFT's manifest).")] = None,
     nsamples: Annotated[int, typer.Option(help="Calibration examples.")] = 128,
     omega: Annotated[float, typer.Option(help="Eq. 11 weight of salience vs sensitivity.")] = 0.8,
@@ -31,25 +37,32 @@ def tailor(
     mask_scope: Annotated[str, typer.Option(help="layer or row.")] = "layer",
     block_size: Annotated[int, typer.Option(help="OBS lazy-update block size.")] = 128,
     damp: Annotated[float, typer.Option(help="Damping, fraction of mean diag(H).")] = 0.01,
-    refine_steps: Annotated[int, typer.Option(help="CG steps after OBS (0: OBS only).")] = 10,
-    comp_penalty: Annotated[float, typer.Option(
-        help="Eq. 5's closeness to PRE: penalty on the compensation's size, in units of mean diag(H) "
-             "(0: unconstrained least squares; large: the plain mask).")] = TailorOptions.comp_penalty,
+    refine_steps: Annotated[Optional[int], typer.Option(
+        help="--variant refined: CG steps after OBS [default: 10].")] = None,
+    comp_penalty: Annotated[Optional[float], typer.Option(
+        help="--variant refined: Eq. 5's closeness to PRE as a squared penalty on the compensation, in units "
+             "of mean diag(H) (0: unconstrained least squares; large: the plain mask) [default: 1.0].")] = None,
     scope: Annotated[str, typer.Option(
-        help="Tensors tailored: all (every changed tensor) or paper (decoder layers + projector; "
-             "the rest keep their fine-tuned values).")] = TailorOptions.scope,
+        help="Tensors tailored: all (every changed tensor) or paper (projector, embeddings, decoder layers, "
+             "lm_head: what the paper counts; the rest keep their fine-tuned values).")] = TailorOptions.scope,
     compensate: Annotated[bool, typer.Option("--compensate/--no-compensate", help="OBS compensation.")] = True,
+    compensate_head: Annotated[bool, typer.Option(
+        "--compensate-head/--no-compensate-head",
+        help="Take lm_head through the Hessian path (mask by Eq. 9-11, compensate) instead of salience only; "
+             "the paper gives no basis for it.")] = TailorOptions.compensate_head,
     layers: Annotated[Optional[str], typer.Option(help="Decoder layers to tailor, e.g. 20-31; others revert.")] = None,
     lam: Annotated[float, typer.Option("--lambda", help="task-arithmetic / ties scale.")] = 1.0,
     seed: Annotated[int, typer.Option(help="DARE's random seed.")] = 0,
 ):
     from mfcli.merge.run import run_tailor
 
-    opts = TailorOptions(sparsity=sparsity, method=method, data=data, nsamples=nsamples, omega=omega,
+    opts = TailorOptions(sparsity=sparsity, method=method, variant=variant, data=data, nsamples=nsamples, omega=omega,
                          score_norm=score_norm, mask_scope=mask_scope, block_size=block_size, damp=damp,
                          refine_steps=refine_steps, comp_penalty=comp_penalty, scope=scope,
-                         compensate=compensate, layers=layers, lam=lam, seed=seed)
+                         compensate=compensate, compensate_head=compensate_head, layers=layers, lam=lam,
+                         seed=seed)
     s = run_tailor(pre, sft, out, opts, log=lambda m: print(m, file=sys.stderr))
-    print(f"{method}: kept {s['kept_params']:,} of {s['changed_params']:,} changed parameters "
+    label = f"{method} ({variant})" if method == "tailor" else method
+    print(f"{label}: kept {s['kept_params']:,} of {s['changed_params']:,} changed parameters "
           f"({100 * s['kept_fraction']:.1f} %) -> {out}", file=sys.stderr)
     print(str(out))

@@ -152,19 +152,33 @@ class LayerResult:
     retries: int
 
 
+def paper_linear(delta: torch.Tensor, keep: torch.Tensor, H: torch.Tensor, *, damp: float = 0.01,
+                 block_size: int = 128, inv: Inverse | None = None) -> LayerResult:
+    """Model Tailor's decorator exactly as the paper states it: every entry outside the mask is reverted
+    and compensated on the later retained entries of its row by Thm 4.5, in SparseGPT's column order
+    with its lazy block updates — nothing else (no fallback, no refinement, no penalty)."""
+    delta, H = delta.float(), H.float()
+    masked = torch.where(keep, delta, torch.zeros_like(delta))
+    inv = inv or damped_inverse(H, damp)
+    fused = compensate(delta, keep, inv, block_size)
+    return LayerResult(fused, output_error(delta - masked, H), output_error(delta - fused, H), inv.damp, inv.retries)
+
+
 def tailor_linear(delta: torch.Tensor, keep: torch.Tensor, H: torch.Tensor, *, damp: float = 0.01,
                   block_size: int = 128, refine_steps: int = 10, compensate_: bool = True,
                   inv: Inverse | None = None, comp_penalty: float = 0.0) -> LayerResult:
-    """One linear layer's patch: mask, OBS compensation (Thm 4.5), then the CG refinement.
+    """mfcli's refined decorator (`--variant refined`; not the paper's): Thm 4.5's OBS result, then, per
+    row, the better of it and the plain mask, then CG on the kept entries.
 
-    The refinement minimises Eq. 5's fit with its closeness constraint written as a penalty on the
-    compensation C = z − M⊙Δ (the part of the patch that is not a fine-tuned value):
+    The refinement minimises Eq. 5's fit with its closeness constraint — an L1 bound in the paper —
+    replaced by a squared penalty on the compensation C = z − M⊙Δ (the part of the patch that is not a
+    fine-tuned value), with H = 2XXᵀ/n:
 
-        ||(Δ − z) X||²/n + comp_penalty · mean(diag H) · ||C||²,   z = 0 outside the mask
+        ½ (Δ − z) H (Δ − z)ᵀ + ½ comp_penalty · mean(diag H) · ||C||²  =  ||(Δ − z) X||²/n + ½ μ·mean(diag H)·||C||²
 
-    i.e. CG on H + comp_penalty·mean(diag H)·I (plus the numerical damping). comp_penalty = 0 is the
-    unconstrained least-squares fit, whose kept entries can grow to many times the largest
-    fine-tuned change; a large comp_penalty tends to the plain mask (no compensation)."""
+    per row, z = 0 outside the mask, i.e. CG on H + comp_penalty·mean(diag H)·I (plus the numerical
+    damping). comp_penalty = 0 is the unconstrained least-squares fit, whose kept entries can grow to
+    many times the largest fine-tuned change; a large comp_penalty tends to the plain mask."""
     delta = delta.float()
     masked = torch.where(keep, delta, torch.zeros_like(delta))
     H = H.float()

@@ -11,8 +11,18 @@ from mfcli.errors import UsageError
 # value (the mean over SFTs), as Model Tailor's own code does for embeddings, lm_head and norms.
 SCOPES = {
     "all": "every changed tensor",
-    "paper": "the decoder layers and the projector (what Model Tailor counts in its 10 %)",
+    "paper": "what Model Tailor counts in its 10 %: the projector, the token embeddings, the decoder layers and "
+             "lm_head (2.71B of LLaVA-1.5-7B's parameters when its last 12 layers are fine-tuned: the paper's "
+             "2.7B, 273M kept); the vision tower and the final norm keep their fine-tuned values",
 }
+
+# --variant: which decorator compensates a linear layer's reverted changes (docs/methods.md)
+VARIANTS = {
+    "paper": "Model Tailor as published: the Eq. 9-11 mask, then Thm 4.5's compensation in SparseGPT's column order",
+    "refined": "mfcli's variant: the same mask and Thm 4.5, then per row the better of it and the plain mask, then "
+               "--refine-steps CG steps on Eq. 5 with --comp-penalty's squared closeness term",
+}
+REFINED_DEFAULTS = {"refine_steps": 10, "comp_penalty": 1.0}
 
 
 @dataclass(frozen=True)
@@ -26,11 +36,12 @@ class TailorOptions:
     mask_scope: str = "layer"  # top-ρ per tensor ("layer") or per row
     block_size: int = 128  # SparseGPT lazy-update block
     damp: float = 0.01  # damping, as a fraction of mean(diag H) (SparseGPT, authors)
-    refine_steps: int = 10  # conjugate-gradient steps after OBS (0: OBS only)
-    # Eq. 5's closeness constraint as a penalty on the compensation's size, in units of mean(diag H)
-    # (0: the unconstrained least-squares fit). 1.0 had the best H-score of 0-10 on tiny, 3 seeds
-    # (docs/results.md, bench/tailor_quality.py)
-    comp_penalty: float = 1.0
+    variant: str = "paper"  # the decorator (VARIANTS)
+    # --variant refined only (None: REFINED_DEFAULTS): conjugate-gradient steps after OBS, and Eq. 5's
+    # closeness constraint as a squared penalty on the compensation, in units of mean(diag H)
+    refine_steps: int | None = None
+    comp_penalty: float | None = None
+    compensate_head: bool = False  # lm_head through the Hessian path too (the paper gives no basis for it)
     scope: str = "all"  # which changed tensors are tailored; the rest keep their fine-tuned values (SCOPES)
     compensate: bool = True  # --no-compensate: the paper's ablation (Table 4)
     layers: str | None = None  # restrict to decoder layers, e.g. "20-31" (the authors' code)
@@ -44,13 +55,23 @@ class TailorOptions:
         if not 0.0 < self.sparsity <= 1.0:
             raise UsageError(f"--sparsity must be in (0, 1] (the fraction of changes kept), got {self.sparsity}.")
         methods.get(self.method)
+        if self.variant not in VARIANTS:
+            from mfcli.errors import MfcliError, did_you_mean
+
+            raise MfcliError(f"unknown --variant '{self.variant}'.", did_you_mean(self.variant, VARIANTS))
+        for name, default in REFINED_DEFAULTS.items():
+            if self.variant == "refined" and getattr(self, name) is None:
+                object.__setattr__(self, name, default)
+            elif self.variant == "paper" and getattr(self, name) is not None:
+                flag = "--" + name.replace("_", "-")
+                raise UsageError(f"{flag} shapes --variant refined only; the paper's decorator has no such step.")
         if self.score_norm not in ("minmax", "zscore") or self.mask_scope not in ("layer", "row"):
             raise UsageError("--score-norm must be minmax|zscore and --mask-scope layer|row.")
         if self.scope not in SCOPES:
             from mfcli.errors import MfcliError, did_you_mean
 
             raise MfcliError(f"unknown --scope '{self.scope}'.", did_you_mean(self.scope, SCOPES))
-        if self.comp_penalty < 0:
+        if self.comp_penalty is not None and self.comp_penalty < 0:
             raise UsageError(f"--comp-penalty must be >= 0, got {self.comp_penalty}.")
         if not 0.0 <= self.omega <= 1.0:
             raise UsageError(f"--omega must be in [0, 1], got {self.omega}.")

@@ -20,22 +20,20 @@ from mfcli.merge.options import TailorOptions
 
 def router(opts: TailorOptions, family):
     """What each changed tensor gets (fuse.merge_state's route): outside --layers it reverts to PRE
-    (the authors' code tailored layers 20-31 and reset the rest); outside --scope it keeps its
-    fine-tuned value; otherwise the method merges it."""
+    (the authors' code tailored layers 20-31 and reset the rest); outside --scope (scope.py) it keeps
+    its fine-tuned value; otherwise the method merges it."""
+    from mfcli.merge.scope import in_scope
     from mfcli.models.families import canonical_name
 
     layers = parse_layers(opts.layers)
     decoder = canonical_name(family.prefix("decoder_layers"))
-    projector = canonical_name(family.prefix("projector"))
 
     def route(key: str) -> str:
         name = canonical_name(key)
         is_decoder = name.startswith(decoder)
         if layers is not None and not (is_decoder and int(name[len(decoder):].split(".")[0]) in layers):
             return "pre"
-        if opts.scope == "paper" and not (is_decoder or name.startswith(projector)):
-            return "sft"
-        return "merge"
+        return "merge" if in_scope(key, opts.scope, family) else "sft"
 
     return route
 
@@ -211,7 +209,8 @@ def _stream_merge(pre_spec, pre_path, pre, sft_specs, sources, sfts, config, fam
             merge_group(layer_keys[i], layer_h, f"model-{i + 1:05d}-layer.safetensors")
         # the head's inputs: the last layer's outputs through the final norm
         for s, cache, H in zip(sfts, caches, hess):
-            if cache and _changed(pre, s, pre.key_for(family.lm_head + ".weight")):
+            # lm_head through the Hessian path only when asked (--compensate-head): the paper gives no basis
+            if cache and opts.compensate_head and _changed(pre, s, pre.key_for(family.lm_head + ".weight")):
                 stream.load_params(head, s, "")
                 hooks = stream.linear_hooks(head, "", {family.lm_head}, H)
                 norm, lm_head = family.module(head, "final_norm"), family.module(head, "lm_head")

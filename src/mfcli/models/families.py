@@ -20,6 +20,7 @@ class Family:
     projector: str  # vision -> language connector (LLaVA's "adapter")
     decoder_layers: str  # the language model's ModuleList of decoder layers
     final_norm: str = "model.language_model.norm"  # applied after the last decoder layer
+    embeddings: str = "model.language_model.embed_tokens"  # the token embeddings
     lm_head: str = "lm_head"
 
     def module(self, model, part: str):

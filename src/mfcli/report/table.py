@@ -123,6 +123,8 @@ def model_info(name: str, path: str | None) -> ModelInfo:
         info.targets = [t for t in (task_of_train_file(d["path"]) for d in m.get("data", [])) if t]
     elif cmd == "tailor":
         info.method = opts.get("method", "tailor")
+        if info.method == "tailor":  # which decorator: the paper's or mfcli's refined one (older manifests: refined)
+            info.method += f" ({opts.get('variant', 'refined')})"
         for parent in info.parents[1:]:
             info.targets += [t for t in model_info(parent, parent).targets if t not in info.targets]
     elif cmd.startswith("zoo"):

@@ -40,14 +40,17 @@ class Method:
     patch: PatchFn
     needs: str | None  # None, "hessian" or "gradient"
     summary: str
+    # keeps round(ρ · changed entries) of each tensor's changes per SFT (the union over several SFTs):
+    # the methods compared "at 10 %" (tests/test_budget.py holds every one of them to it)
+    budgeted: bool = False
 
 
 REGISTRY: dict[str, Method] = {}
 
 
-def register(name: str, *, needs: str | None = None, summary: str = ""):
+def register(name: str, *, needs: str | None = None, summary: str = "", budgeted: bool = False):
     def wrap(fn: PatchFn) -> PatchFn:
-        REGISTRY[name] = Method(name, fn, needs, summary)
+        REGISTRY[name] = Method(name, fn, needs, summary, budgeted)
         return fn
 
     return wrap

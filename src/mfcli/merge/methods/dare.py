@@ -1,4 +1,11 @@
-"""DARE (Yu et al., 2024): keep each change with probability ρ and rescale by 1/ρ (peft's `dare_linear`)."""
+"""DARE (Yu et al., 2024): drop the changes at random, keep a fraction ρ, rescale the survivors by 1/ρ.
+
+The paper drops each change independently with probability p = 1 − ρ, so it keeps ρ of them *in
+expectation*; mfcli draws exactly round(ρ · changed) of each tensor's changed entries, uniformly
+without replacement, so DARE sits at the same budget as every other method to the entry. Each
+tensor (and each SFT) draws from a seed of its own, derived from --seed and its name. Several SFTs:
+DARE + linear, the mean of the rescaled patches (peft's `dare_linear` with equal weights).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +15,23 @@ from mfcli.merge.masks import tensor_seed
 from mfcli.merge.methods import TensorInputs, register
 
 
-@register("dare", summary="keep each change with probability rho, rescale 1/rho")
-def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
-    from peft.utils import merge_utils
+def random_mask(changed: torch.Tensor, rho: float, seed: int) -> torch.Tensor:
+    """Exactly round(ρ · changed) of the changed entries, drawn uniformly without replacement."""
+    where = torch.nonzero(changed.flatten()).squeeze(1)
+    k = int(round(len(where) * rho))
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.zeros(changed.numel(), dtype=torch.bool)
+    mask[where[torch.randperm(len(where), generator=g)[:k]]] = True
+    return mask.view(changed.shape)
 
-    weights = torch.full((len(t.deltas),), 1.0 / len(t.deltas))
-    # peft's random_pruning draws from the global RNG: a seed of this tensor's own (one seed reset per
-    # tensor drew the same mask for every tensor of a shape), forked so the caller's RNG is untouched
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(tensor_seed(opts.seed, t.name))
-        p = merge_utils.dare_linear(t.deltas, weights, opts.sparsity)
-    rep.kept = int((p != 0).sum())
-    return p
+
+@register("dare", budgeted=True, summary="a random rho of the changes, rescaled 1/rho")
+def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
+    union = torch.zeros_like(t.deltas[0], dtype=torch.bool)
+    total = torch.zeros_like(t.deltas[0])
+    for i, d in enumerate(t.deltas):
+        m = random_mask(d != 0, opts.sparsity, tensor_seed(opts.seed, t.name if i == 0 else f"{t.name}#{i}"))
+        total += torch.where(m, d / opts.sparsity, torch.zeros_like(d))  # rescale the survivors by 1/(1 − p)
+        union |= m
+    rep.kept = int(union.sum())
+    return total / len(t.deltas)

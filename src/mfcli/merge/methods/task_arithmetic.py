@@ -1,17 +1,17 @@
-"""Task arithmetic (Ilharco et al., 2023) at the same kept budget: each Δ magnitude-pruned to ρ, then λ·mean."""
+"""Task arithmetic (Ilharco et al., 2023) at the same kept budget: each Δ trimmed to the top ρ of its
+changed entries by magnitude, then λ times the mean."""
 
 from __future__ import annotations
 
 import torch
 
+from mfcli.merge.masks import top_mask, union_patch
 from mfcli.merge.methods import TensorInputs, register
 
 
-@register("task-arithmetic", summary="magnitude-pruned to rho, then lambda times the mean delta")
+@register("task-arithmetic", budgeted=True, summary="magnitude-trimmed to rho of the changes, then lambda times the mean")
 def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
-    from peft.utils import merge_utils
-
-    weights = torch.full((len(t.deltas),), opts.lam / len(t.deltas))
-    p = merge_utils.task_arithmetic([merge_utils.prune(d, opts.sparsity, "magnitude") for d in t.deltas], weights)
-    rep.kept = int((p != 0).sum())
-    return p
+    masks = [top_mask(d.abs(), d != 0, opts.sparsity, "layer") for d in t.deltas]
+    p, union = union_patch(t.deltas, masks, [torch.where(m, d, torch.zeros_like(d)) for m, d in zip(masks, t.deltas)])
+    rep.kept = int(union.sum())
+    return opts.lam * p

@@ -1,16 +1,26 @@
-"""TIES-Merging (Yadav et al., 2023) at density ρ, scaled by λ (peft's `ties`)."""
+"""TIES-Merging (Yadav et al., 2023) at the same kept budget, scaled by λ.
+
+Trim: each Δ keeps the top ρ of its *changed* entries by magnitude (peft's `prune` counts every entry
+of the tensor, changed or not, so on a partly changed tensor it keeps more than ρ of the changes).
+Elect: the sign of the summed trimmed deltas; disjoint merge: the mean of the entries that agree
+with it (peft's `calculate_majority_sign_mask` and `disjoint_merge`), times λ.
+"""
 
 from __future__ import annotations
 
 import torch
 
+from mfcli.merge.masks import top_mask
 from mfcli.merge.methods import TensorInputs, register
 
 
-@register("ties", summary="trim to density rho, elect signs, disjoint mean, times lambda")
+@register("ties", budgeted=True, summary="trim to rho of the changes, elect signs, disjoint mean, times lambda")
 def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
     from peft.utils import merge_utils
 
-    p = merge_utils.ties(t.deltas, torch.full((len(t.deltas),), opts.lam), opts.sparsity)
-    rep.kept = int((p != 0).sum())
+    trimmed = torch.stack([torch.where(top_mask(d.abs(), d != 0, opts.sparsity, "layer"), d, torch.zeros_like(d))
+                           for d in t.deltas])
+    agree = merge_utils.calculate_majority_sign_mask(trimmed, method="total") & (trimmed != 0)
+    p = opts.lam * merge_utils.disjoint_merge(trimmed, agree)
+    rep.kept = int(agree.any(0).sum())
     return p

@@ -1,0 +1,74 @@
+"""Equal budgets (issue 26): every budgeted merge method keeps exactly round(ρ · changed entries) of a
+tensor's fine-tuned changes — of the *changed* entries, not of all of them (peft's `prune(density)`
+counts every entry, so on a partly changed tensor TIES and task arithmetic kept three times more)."""
+
+import pytest
+import torch
+
+from mfcli.merge import methods
+from mfcli.merge.fuse import merge_state
+from mfcli.merge.obs import HessianAccumulator
+from mfcli.merge.options import TailorOptions
+
+BUDGETED = [n for n, m in methods.REGISTRY.items() if m.budgeted]
+
+
+def partly_changed(seed=0, changed=0.3, rows=20, cols=30):
+    g = torch.Generator().manual_seed(seed)
+    pre = torch.randn(rows, cols, generator=g)
+    where = torch.rand(rows, cols, generator=g) < changed
+    sft = pre + torch.where(where, torch.randn(rows, cols, generator=g) * 0.1, torch.zeros(rows, cols))
+    acc = HessianAccumulator(cols)
+    acc.add(torch.randn(300, cols, generator=g))
+    grad = torch.randn(rows, cols, generator=g)
+    return pre, sft, acc, grad, int(where.sum())
+
+
+def test_every_merge_method_declares_whether_it_is_budgeted():
+    assert set(BUDGETED) == {"tailor", "dare", "grafting", "task-arithmetic", "ties"}
+
+
+@pytest.mark.parametrize("method", BUDGETED)
+@pytest.mark.parametrize("variant", ["paper", "refined"])
+def test_budgeted_methods_keep_exactly_rho_of_the_changed_entries(method, variant):
+    if variant == "refined" and method != "tailor":
+        pytest.skip("the variant is tailor's")
+    pre, sft, acc, grad, changed = partly_changed()
+    assert 0.25 < changed / pre.numel() < 0.35  # about 30 % of the entries changed
+    fused, report = merge_state({"lin.weight": pre}, [{"lin.weight": sft}],
+                                TailorOptions(method=method, sparsity=0.1, variant=variant),
+                                hessians=[{"lin": acc}], grads=[{"lin.weight": grad}], linear_of={"lin.weight": "lin"})
+    want = round(0.1 * changed)
+    assert report.tensors[0].changed == changed and report.tensors[0].kept == want
+    assert int((fused["lin.weight"] != pre).sum()) <= want  # the patch touches nothing else
+
+
+@pytest.mark.parametrize("method", ["ties", "task-arithmetic"])
+def test_ties_and_task_arithmetic_trim_the_largest_changes(method):
+    pre, sft, _, _, changed = partly_changed(seed=1)
+    fused, _ = merge_state({"w": pre}, [{"w": sft}], TailorOptions(method=method, sparsity=0.1, lam=1.0))
+    d = sft - pre
+    kept = fused["w"] != pre
+    assert torch.allclose(fused["w"][kept], sft[kept])  # kept entries carry the fine-tuned value (λ = 1)
+    assert d[kept].abs().min() >= d[~kept].abs().max()  # and they are the largest changes
+
+
+def test_dare_keeps_exactly_rho_at_random_and_rescales_by_one_over_rho():
+    pre, sft, _, _, changed = partly_changed(seed=2)
+    fused, rep = merge_state({"w": pre}, [{"w": sft}], TailorOptions(method="dare", sparsity=0.1, seed=3))
+    d = sft - pre
+    kept = fused["w"] != pre
+    assert rep.tensors[0].kept == round(0.1 * changed) == int(kept.sum())
+    assert torch.allclose((fused["w"] - pre)[kept], d[kept] / 0.1, rtol=1e-4)
+    assert not (d[kept].abs().min() >= d[(d != 0) & ~kept].abs().max())  # random, not the largest
+
+
+@pytest.mark.parametrize("method", BUDGETED)
+def test_fusion_keeps_rho_of_each_sft_and_reports_the_union(method):
+    pre, sft_a, acc, grad, ca = partly_changed(seed=4)
+    sft_b = pre + (sft_a - pre).roll(7, 1)  # a second fine-tune whose changes sit mostly elsewhere
+    fused, rep = merge_state({"lin.weight": pre}, [{"lin.weight": sft_a}, {"lin.weight": sft_b}],
+                             TailorOptions(method=method, sparsity=0.05), hessians=[{"lin": acc}, {"lin": acc}],
+                             grads=[{"lin.weight": grad}, {"lin.weight": grad}], linear_of={"lin.weight": "lin"})
+    per_sft = round(0.05 * ca)
+    assert per_sft < rep.tensors[0].kept <= 2 * per_sft  # the union of two 5 % patches
