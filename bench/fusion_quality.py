@@ -6,8 +6,9 @@ Model Tailor against task arithmetic, DARE and TIES at the same kept budget, ove
 
 Per seed: a `full` fine-tune of tiny on each target with tiny's own fine-tuning defaults (the ones
 `mfcli finetune tiny DATA --method full` uses: 3 epochs, batch 16, the lr its mfcli.json recommends),
-then every method merges all of them at --sparsity (each SFT calibrated on its own training data, the
-one its mfcli.json records), then `emt` + the exact judge on the held-out splits of the pre-trained
+then every method merges all of them at --sparsity (each SFT's own patch; each SFT calibrated on its
+own training data, the one its mfcli.json records; `NAME@0.05` runs one at another budget — the paper's
+fusion setting is two 5 % patches), then `emt` + the exact judge on the held-out splits of the pre-trained
 tasks and every target. Each target keeps --limit examples (80 % train), as bench/forgetting.py. The
 table is `mfcli report`'s (mean ± sd over seeds; avg target and H over all the targets); OUT/report.md
 and OUT/report.json are the report. Every step is skipped when its output exists, so a re-run resumes.
@@ -22,8 +23,9 @@ from mfcli.merge.run import run_tailor
 from mfcli.train.loop import run_finetune
 from mfcli.train.options import TrainOptions
 from study import evaluate, report, start
+from tailor_quality import VARIANTS  # the same names: paper, refined, dare, ties, task-arithmetic, …
 
-METHODS = ("tailor", "task-arithmetic", "dare", "ties")  # mfcli tailor --method, each at the same budget
+METHODS = ("paper", "refined", "task-arithmetic", "dare", "ties")  # each at the same budget per SFT
 
 
 def main():
@@ -55,11 +57,12 @@ def main():
             sfts.append(sft)
             judged.append(evaluate(str(sft), data, root / f"full-{task}.judged.jsonl", judge))
         for method in args.methods.split(","):
+            name, _, budget = method.partition("@")
             fused = root / f"fusion-{method}"
             if not fused.exists():
                 print(f"seed {seed}: {method} over {', '.join(targets)}", file=sys.stderr)
                 run_tailor("tiny", [str(s) for s in sfts], fused,
-                           TailorOptions(method=method, sparsity=args.sparsity, seed=seed))
+                           TailorOptions(sparsity=float(budget or args.sparsity), seed=seed, **VARIANTS[name]))
             judged.append(evaluate(str(fused), data, root / f"fusion-{method}.judged.jsonl", judge))
     report(judged, out, targets=targets)
 

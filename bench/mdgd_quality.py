@@ -26,6 +26,9 @@ MDGD = dict(mdgd_variant="paper", lambda_visual=1.0, projection="global", layers
 VARIANTS = {
     "full": dict(method="full"),
     "lastn": dict(method="lastn", layers=1),
+    # the control for the MDGD readings on both layers: the same parameter set (both decoder layers +
+    # projector; embeddings, final norm and lm_head frozen), trained without MDGD
+    "lastn-all-layers": dict(method="lastn", layers=2),
     "lora": dict(method="lora", lora_r=16, lora_alpha=32, projector_lr=5e-4),
     "mdgd": dict(method="mdgd", **MDGD),
     "mdgd-no-align": dict(method="mdgd", **{**MDGD, "lambda_visual": 0.0}),

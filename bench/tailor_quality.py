@@ -1,13 +1,19 @@
-"""Model Tailor's variants against the merge baselines on `tiny`, over several SFT seeds, at one kept
-budget (docs/results.md, "Model Tailor on tiny"; the study issue 12 asks for).
+"""Model Tailor's decorators against the merge baselines on `tiny`, over several SFT seeds, at one kept
+budget (docs/results.md, "Model Tailor on tiny").
 
-    python bench/tailor_quality.py --target counting --seeds 0,1,2 --out runs/tailor-study
+    python bench/tailor_quality.py --target counting --seeds 0,1,2 --validation 200 --split val \
+        --variants paper,refined-pen-0.1,refined-pen-0.3,refined-pen-1,refined-pen-3,refined-pen-10 --out runs/tailor
+    python bench/tailor_quality.py --target counting --seeds 0,1,2 --validation 200 \
+        --variants paper,refined,nocomp,dare,ties,task-arithmetic --finetunes full-lr2e-4 --out runs/tailor
 
 Per seed: a `full` fine-tune of tiny on the target (1 epoch, lr 5e-4, batch 8, that seed), then every
-variant tailors it at --sparsity, then `emt` + the exact judge on the held-out splits of the
-pre-trained tasks and the target. The table is `mfcli report`'s (mean ± sd over seeds, H-score as the
-mean of each seed's H): this script only runs the steps; OUT/report.md and OUT/report.json are the
-report. Every step is skipped when its output exists, so a re-run resumes.
+variant tailors it at --sparsity, calibrated on 128 of the target's training records; --finetunes adds
+plain fine-tunes of the same data as rows of their own. With --validation N, N training images of every
+task are carved off first (bench/validation.py): the fine-tunes and the calibration never see the
+target's, and `--split val` scores every model on them (OUT/val/), so a setting can be chosen there and
+then scored once on the held-out splits (`--split heldout`, the default; OUT/). `emt` + the judges on
+each split; the table is `mfcli report`'s (bench/study_table.py). Every step is skipped when its output
+exists, so a re-run resumes.
 """
 
 import argparse
@@ -19,28 +25,27 @@ from mfcli.merge.run import run_tailor
 from mfcli.train.loop import run_finetune
 from mfcli.train.options import TrainOptions
 from study import evaluate, report, start
+from validation import carve
 
 # name → TailorOptions fields (besides sparsity, data, seed); every field spelled out, so a variant
 # means the same whatever the product's defaults are
 VARIANTS = {
-    "nocomp": dict(compensate=False),
-    "obs": dict(refine_steps=0, comp_penalty=0.0),
-    "cg-unconstrained": dict(comp_penalty=0.0),
-    "pen-0.1": dict(comp_penalty=0.1),
-    "pen-0.3": dict(comp_penalty=0.3),
-    "pen-1": dict(comp_penalty=1.0),
-    "pen-3": dict(comp_penalty=3.0),
-    "pen-10": dict(comp_penalty=10.0),
-    "pen-1-paper-scope": dict(comp_penalty=1.0, scope="paper"),
-    "pen-1-omega-0.5": dict(comp_penalty=1.0, omega=0.5),
-    "pen-1-omega-0.2": dict(comp_penalty=1.0, omega=0.2),
+    "paper": dict(method="tailor", variant="paper"),  # Model Tailor as published
+    "paper-scope-paper": dict(method="tailor", variant="paper", scope="paper"),
+    "paper-head": dict(method="tailor", variant="paper", compensate_head=True),
+    "nocomp": dict(method="tailor", compensate=False),  # the Eq. 9-11 mask alone (Table 4's ablation)
+    "refined": dict(method="tailor", variant="refined", refine_steps=10, comp_penalty=0.1),  # the default
+    **{f"refined-pen-{mu:g}": dict(method="tailor", variant="refined", refine_steps=10, comp_penalty=mu)
+       for mu in (0.0, 0.1, 0.3, 1.0, 3.0, 10.0)},
+    "refined-cg0": dict(method="tailor", variant="refined", refine_steps=0, comp_penalty=0.0),  # OBS + fallback
     "dare": dict(method="dare"),
     "ties": dict(method="ties"),
     "task-arithmetic": dict(method="task-arithmetic"),
     "grafting": dict(method="grafting"),
 }
-
-
+# plain fine-tunes of the same data, beside the SFT that is tailored
+FINETUNES = {"full-lr2e-4": dict(method="full", lr=2e-4), "full-lr1e-4": dict(method="full", lr=1e-4)}
+SFT = dict(method="full", epochs=1, lr=5e-4, batch_size=8)
 
 
 def main():
@@ -48,27 +53,43 @@ def main():
     ap.add_argument("--target", default="counting")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--sparsity", type=float, default=0.1)
-    ap.add_argument("--variants", default=",".join(VARIANTS), help="names from VARIANTS, comma-separated")
+    ap.add_argument("--variants", default="paper,refined,nocomp,dare,ties,task-arithmetic",
+                    help="names from VARIANTS, comma-separated")
+    ap.add_argument("--finetunes", default="", help="names from FINETUNES, comma-separated")
+    ap.add_argument("--validation", type=int, default=0, help="carve this many training images per task")
+    ap.add_argument("--split", choices=("heldout", "val"), default="heldout")
     ap.add_argument("--out", default="runs/tailor-study")
     args = ap.parse_args()
     out = Path(args.out)
     data, judge, judged = start(out, args.target)
-    target_data = data[-1]
+    if args.validation:
+        pairs = [carve(d, out / "fit", out / "val-data", args.validation) for d in data]
+        train_data = pairs[-1][0]  # the target without its carved examples
+        if args.split == "val":
+            data = [v for _, v in pairs]
+            judged = [evaluate("tiny", data, out / "val" / "tiny.judged.jsonl", judge)]
+    elif args.split == "val":
+        ap.error("--split val needs --validation N")
+    else:
+        train_data = data[-1]
+    scored = out / "val" if args.split == "val" else out
     for seed in [int(s) for s in args.seeds.split(",")]:
         root = out / f"seed-{seed}"
-        sft = root / "sft" / "epoch-1"
-        if not sft.exists():
-            run_finetune("tiny", [str(target_data)], root / "sft",
-                         TrainOptions(method="full", epochs=1, lr=5e-4, batch_size=8, seed=seed), progress=False)
-        judged.append(evaluate(str(sft), data, root / "sft.judged.jsonl", judge))
+        runs = {"sft": SFT} | {name: {**SFT, **FINETUNES[name]} for name in filter(None, args.finetunes.split(","))}
+        for name, fields in runs.items():
+            ckpt = root / name / "epoch-1"
+            if not ckpt.exists():
+                print(f"seed {seed}: fine-tune {name}", file=sys.stderr)
+                run_finetune("tiny", [str(train_data)], root / name, TrainOptions(**fields, seed=seed), progress=False)
+            judged.append(evaluate(str(ckpt), data, scored / f"seed-{seed}" / f"{name}.judged.jsonl", judge))
         for name in args.variants.split(","):
             d = root / name
             if not d.exists():
                 print(f"seed {seed}: {name}", file=sys.stderr)
-                run_tailor("tiny", [str(sft)], d, TailorOptions(
-                    sparsity=args.sparsity, data=str(target_data / "train.jsonl"), seed=seed, **VARIANTS[name]))
-            judged.append(evaluate(str(d), data, root / f"{name}.judged.jsonl", judge))
-    report(judged, out)
+                run_tailor("tiny", [str(root / "sft" / "epoch-1")], d, TailorOptions(
+                    sparsity=args.sparsity, data=str(train_data / "train.jsonl"), seed=seed, **VARIANTS[name]))
+            judged.append(evaluate(str(d), data, scored / f"seed-{seed}" / f"{name}.judged.jsonl", judge))
+    report(judged, scored)
 
 
 if __name__ == "__main__":

@@ -98,14 +98,13 @@ def sft(pico, tmp_path_factory):
 def test_cli_tailor_end_to_end(pico, sft, tmp_path):
     from transformers import AutoModelForImageTextToText
 
-    r = run_cli("tailor", "tiny", sft / "full" / "step-4", "--sparsity", "0.1", "--nsamples", "8",
-                "--variant", "refined", "--out", tmp_path / "t")
+    r = run_cli("tailor", "tiny", sft / "full" / "step-4", "--sparsity", "0.1", "--nsamples", "8", "--out", tmp_path / "t")
     assert r.returncode == 0, r.stderr
     assert "tailor (refined): kept" in r.stderr
     AutoModelForImageTextToText.from_pretrained(tmp_path / "t")
     m = json.loads((tmp_path / "t" / "mfcli.json").read_text())
     assert m["command"] == "tailor" and abs(m["metrics"]["kept_fraction"] - 0.1) < 0.01
-    assert (m["options"]["variant"], m["options"]["refine_steps"], m["options"]["comp_penalty"]) == ("refined", 10, 1.0)
+    assert (m["options"]["variant"], m["options"]["refine_steps"], m["options"]["comp_penalty"]) == ("refined", 10, 0.1)  # the default
     hess = [t for t in m["metrics"]["tensors"] if t["path"] == "hessian"]
     # the refined decorator never ends above the plain mask (the paper's forward-only OBS may, per row)
     assert hess and all(t["error_fused"] <= t["error_masked"] * (1 + 1e-5) for t in hess)
@@ -118,8 +117,8 @@ def test_cli_tailor_end_to_end(pico, sft, tmp_path):
     assert _tensor_index(pico["tiny"]) == _tensor_index(tmp_path / "t")
 
 
-def test_cli_tailor_paper_variant_is_the_default_and_recorded(pico, sft, tmp_path):
-    r = run_cli("tailor", "tiny", sft / "full" / "step-4", "--nsamples", "8", "--compensate-head",
+def test_cli_tailor_paper_variant_is_one_flag_away_and_recorded(pico, sft, tmp_path):
+    r = run_cli("tailor", "tiny", sft / "full" / "step-4", "--nsamples", "8", "--variant", "paper", "--compensate-head",
                 "--out", tmp_path / "p")
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "p" / "mfcli.json").read_text())
@@ -145,7 +144,8 @@ def test_cli_bad_inputs(pico, sft, tmp_path):
     assert r.returncode == 2 and "(0, 1]" in r.stderr
     r = run_cli("tailor", "tiny", sft / "full" / "step-4", "--out", tmp_path / "same")
     assert r.returncode == 1 and "already exists" in r.stderr
-    r = run_cli("tailor", "tiny", sft / "full" / "step-4", "--comp-penalty", "1", "--out", tmp_path / "pp")
+    r = run_cli("tailor", "tiny", sft / "full" / "step-4", "--variant", "paper", "--comp-penalty", "1",
+                "--out", tmp_path / "pp")
     assert r.returncode == 2 and "--variant refined" in r.stderr and not (tmp_path / "pp").exists()
     r = run_cli("tailor", "tiny", sft / "full" / "step-4", "--variant", "papr", "--out", tmp_path / "pv")
     assert r.returncode in (1, 2) and "paper" in r.stderr and not (tmp_path / "pv").exists()

@@ -17,7 +17,7 @@ from mfcli.merge.options import TailorOptions
                   "tensor and per SFT; with several SFTs the patch is the union of their masks. Methods at the "
                   "same kept budget: tailor (the Eq. 9-11 salience + Hessian sensitivity mask, then the "
                   "decorator: --variant paper is Thm 4.5 in SparseGPT's column order, as published; --variant "
-                  "refined is mfcli's, adding a per-row fallback, CG and a closeness penalty), dare, grafting, "
+                  "refined, the default, is mfcli's, adding a per-row fallback, CG and a closeness penalty), dare, grafting, "
                   "task-arithmetic, ties. A LoRA adapter dir is merged into PRE first.\n\n"
                   "Example:  mfcli tailor tiny runs/full/epoch-3 --sparsity 0.1 --out runs/tailored")
 def tailor(
@@ -41,7 +41,7 @@ def tailor(
         help="--variant refined: CG steps after OBS [default: 10].")] = None,
     comp_penalty: Annotated[Optional[float], typer.Option(
         help="--variant refined: Eq. 5's closeness to PRE as a squared penalty on the compensation, in units "
-             "of mean diag(H) (0: unconstrained least squares; large: the plain mask) [default: 1.0].")] = None,
+             "of mean diag(H) (0: unconstrained least squares; large: the plain mask) [default: 0.1].")] = None,
     scope: Annotated[str, typer.Option(
         help="Tensors tailored: all (every changed tensor) or paper (projector, embeddings, decoder layers, "
              "lm_head: what the paper counts; the rest keep their fine-tuned values).")] = TailorOptions.scope,
