@@ -30,12 +30,14 @@ def per_seed_scores(study: Path) -> tuple[dict, dict]:
         if name == "tiny":
             tiny[r.task] = r.score
         else:
-            label = "sft (the fine-tune)" if name.endswith("sft/epoch-1") else Path(name).name
+            label = Path(name).parent.name if Path(name).name.startswith("epoch-") else Path(name).name
+            label = "sft (the fine-tune)" if label == "sft" else label
             scores.setdefault((label, seed), {})[r.task] = r.score
     return scores, tiny, res.roles
 
 
-def criterion(study: Path) -> dict[str, list[float]]:
+def criterion(study: Path, part: int = 2) -> dict[str, list[float]]:
+    """Per variant, one value per seed: kept (part 0), the target's share of the SFT's (1) or their H (2)."""
     scores, tiny, roles = per_seed_scores(study)
     target = next(t for t, role in roles.items() if role == TARGET)
     out: dict[str, list[float]] = {}
@@ -43,15 +45,25 @@ def criterion(study: Path) -> dict[str, list[float]]:
         sft = scores[("sft (the fine-tune)", seed)]
         kept = statistics.mean(100 * got[t] / tiny[t] for t in got if roles[t] == PRETRAINED and tiny.get(t))
         share = 100 * got[target] / sft[target]
-        out.setdefault(name, []).append(2 * kept * share / (kept + share) if kept + share else 0.0)
+        h = 2 * kept * share / (kept + share) if kept + share else 0.0
+        out.setdefault(name, []).append((kept, share, h)[part])
     return out
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("studies", nargs="+", type=Path)
+    ap.add_argument("--parts", action="store_true", help="also print kept and the target share per study")
     args = ap.parse_args()
     tables = {s: criterion(s) for s in args.studies}
+    if args.parts:
+        for s in args.studies:
+            kept, share = criterion(s, 0), criterion(s, 1)
+            print(f"{s}\n\n| variant | kept (%) | target (% of the SFT's) | H (kept, target share) |\n|---|---:|---:|---:|")
+            for n in sorted(kept):
+                print(f"| {n} | " + " | ".join(f"{statistics.mean(t[n]):.1f} ± {statistics.stdev(t[n]):.1f}"
+                                              for t in (kept, share, tables[s])) + " |")
+            print()
     names = sorted(set.intersection(*(set(t) for t in tables.values())))
     print("| variant | " + " | ".join(str(s) for s in args.studies) + " | mean |")
     print("|---|" + "---:|" * (len(args.studies) + 1))
