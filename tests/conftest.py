@@ -42,3 +42,17 @@ def run_cli(*args, input=None, env=None):
     """Invoke the real console entry point in a subprocess: exit codes and stderr exactly as users see."""
     return subprocess.run([sys.executable, "-m", "mfcli", *map(str, args)], capture_output=True, text=True,
                           input=input, env={**os.environ, **(env or {})}, timeout=600)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a network connection fails the test: "fails at once offline" means no
+    connection is tried (no retry loop against an unreachable hub), whatever the machine's speed."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a network connection was attempted: {args[1:] or args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)

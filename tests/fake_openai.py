@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PROMPT_RE = re.compile(r"Label: (?P<label>.*); Prediction: (?P<pred>.*)\.$", re.S)
@@ -21,7 +20,8 @@ class FakeOpenAI:
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         self.plan: list[str] = []  # per request, in order: "429", "500", "401", "slow", or "ok"
-        self.slow_seconds = 1.0
+        self.slow_seconds = 1.0  # at most: a "slow" reply waits until the client has given up and the test ends
+        self.release = threading.Event()  # set on exit, so no test sleeps the full slow_seconds
         self.fail_after: int | None = None  # answer 500 to every request after this many
         self.lock = threading.Lock()
         server = self
@@ -41,7 +41,7 @@ class FakeOpenAI:
                     if server.fail_after is not None and n > server.fail_after:
                         action = "500"
                 if action == "slow":
-                    time.sleep(server.slow_seconds)
+                    server.release.wait(server.slow_seconds)
                 if action == "401":  # as the real API does, the refusal quotes the key it was given
                     key = self.headers.get("Authorization", "").removeprefix("Bearer ")
                     self._send(401, {"error": {"message": f"Incorrect API key provided: {key}.",
@@ -79,5 +79,6 @@ class FakeOpenAI:
         return self
 
     def __exit__(self, *exc):
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()

@@ -155,8 +155,8 @@ def test_openai_retries_429_500_and_timeouts(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with FakeOpenAI() as server:
         server.plan = ["429", "500", "slow", "429"]
-        server.slow_seconds = 2.0
-        judge = _openai(server, tmp_path, concurrency=1, timeout=0.5)
+        server.slow_seconds = 30.0  # never waited out: the client times out after 0.2 s and retries
+        judge = _openai(server, tmp_path, concurrency=1, timeout=0.2)
         got = judge.judge(ITEMS[:3])
         assert [g.verdict for g in got] == ["correct", "wrong_label", "off_label"]
         assert len(server.requests) == 3 + 4  # every injected failure was retried

@@ -97,6 +97,14 @@ def test_normalise_minmax_and_zscore():
     assert torch.allclose(z, (x - 2.75) / x.std(), atol=1e-6)
 
 
+@pytest.mark.parametrize("how", ["minmax", "zscore"])
+def test_normalise_keeps_the_order_of_near_constant_scores(how):
+    """A range (or spread) far below the epsilon: the order must survive (an epsilon of the wrong sign
+    makes the denominator negative and reverses the ranking the mask is drawn from)."""
+    x = torch.tensor([0.0, 1e-14, 3e-14, 2e-14])
+    assert torch.equal(torch.argsort(normalise(x, how)), torch.argsort(x))
+
+
 def test_tensor_scope_ranks_the_whole_matrix_and_row_scope_may_keep_nothing():
     score = torch.tensor([[9.0, 8.0, 7.0, 6.0], [1.0, 2.0, 3.0, 4.0]])
     changed = torch.ones_like(score, dtype=torch.bool)

@@ -153,6 +153,14 @@ def test_a_negated_mention_is_not_a_naming(answer, named):
     assert bool(negated) == (not answer.startswith("There"))  # every other example negates a label
 
 
+def test_a_word_that_only_looks_like_a_plural_of_a_label_is_not_that_label():
+    """"applies" is no plural of "apple" (only a label ending in -y takes -ies: butterfly/butterflies)."""
+    from mfcli.eval.labels import mentions
+
+    assert mentions("The same applies to a pear.", ["apple", "pear"]) == (["pear"], [])
+    assert mentions("Two butterflies.", ["butterfly", "pear"]) == (["butterfly"], [])
+
+
 def test_icons_are_learnable_fixed_and_in_animals_style():
     """`icons` is pre-trained so tiny knows Animal-MNIST's kind of picture: white silhouettes on black,
     28×28, one class each — distinguishable (a pixel-space classifier separates them), drawn the same
