@@ -31,7 +31,7 @@ def rows(report: Path) -> dict[str, str]:
      ["tiny", "digits-linear/epoch-1", "digits-lora/epoch-1", "counting-linear/epoch-1", "counting-lora/epoch-1"],
      ["digits (target)", "counting (target)"]),
     ("tailor_caption.sh", dict(TARGET="scene-caption", KNOWN="digits"),
-     ["tiny", "sft/epoch-1", "tailor/tailor", "tailor/dare", "tailor/task-arithmetic",
+     ["tiny", "sft/epoch-1", "tailor/tailor", "tailor/dare", "tailor/task-arithmetic", "tailor/tailor-paper",
       "tailor/tailor-no-compensation"], ["digits (pre)", "scene-caption (target, CIDEr)"]),
     ("mdgd.sh", dict(TARGET="counting", KNOWN="digits", METHODS="lora mdgd mdgd-gm"),
      ["tiny", "lora/epoch-1", "mdgd/epoch-1", "mdgd-gm/epoch-1"], ["digits (pre)", "counting (target)"]),
