@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from mfcli.cli import app
-from mfcli.cli.options import Out, Seed
+from mfcli.cli.options import Out
 
 
 @app.command(help="Turn images with labels, questions and answers, captions or options into fine-tuning and "
@@ -22,9 +22,12 @@ from mfcli.cli.options import Out, Seed
 def prepare(
     source: Annotated[str, typer.Argument(metavar="SOURCE", help="Built-in task, dataset id, folder, or CSV/JSONL file.")],
     out: Out,
-    limit: Annotated[Optional[int], typer.Option(help="Keep at most N examples (a seeded sample).")] = None,
-    eval_fraction: Annotated[float, typer.Option(help="Held-out fraction for eval.jsonl (EMT: 0.2).")] = 0.2,
-    seed: Seed = 0,
+    limit: Annotated[Optional[int], typer.Option(help="Keep at most N examples: a --seed-ed sample of each split, "
+                                                      "in proportion; never changes which are held out.")] = None,
+    eval_fraction: Annotated[float, typer.Option(help="Held-out fraction for eval.jsonl (EMT: 0.2); held out by "
+                                                      "the example's identity (docs/formats.md).")] = 0.2,
+    seed: Annotated[int, typer.Option("--seed", help="The --limit sample and the rows' order; never which "
+                                                     "examples are held out.")] = 0,
     format: Annotated[str, typer.Option("--format", help="train.jsonl form: llava or sharegpt.")] = "llava",
     label_names: Annotated[Optional[str], typer.Option(help="JSON/CSV mapping raw labels to names.")] = None,
     prompt: Annotated[Optional[str], typer.Option(help="Custom EMT prompt; {labels} and {noun} are filled in.")] = None,

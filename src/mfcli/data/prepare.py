@@ -11,7 +11,7 @@ from pathlib import Path
 from mfcli.data import prompts
 from mfcli.data.qa import QaFields
 from mfcli.data.sources import Example, Source, iter_loaded, open_source, read_label_names
-from mfcli.data.tasks import split_indices
+from mfcli.data.splits import BUILTIN_EVAL_FRACTION, held_out, limited
 from mfcli.errors import MfcliError, UsageError
 from mfcli.io.checkpoint import staged_dir
 from mfcli.io.jsonl import write_json_atomic, write_jsonl_atomic
@@ -21,9 +21,9 @@ from mfcli.io.records import (CAPTION, CHOICE, CLASSIFICATION, IMAGE_TOKEN, VQA,
 
 @dataclass(frozen=True)
 class PrepareOptions:
-    limit: int | None = None  # keep at most this many examples (a seeded sample), for quick runs
+    limit: int | None = None  # keep at most this many examples (a seeded sample of each split), for quick runs
     eval_fraction: float = 0.2  # EMT evaluates on 20 % randomly selected samples (Appendix D.1)
-    seed: int = 0  # same inputs and seed => byte-identical outputs
+    seed: int = 0  # the --limit sample and the rows' order, never which examples are held out
     format: str = "llava"  # train.jsonl form: "llava" (conversations) or "sharegpt" (messages/images)
     label_names: str | None = None  # JSON/CSV mapping raw labels to readable names (miniImageNet wnids)
     prompt: str | None = None  # override the EMT prompt ("{labels}", "{noun}" filled in), the caption
@@ -110,13 +110,18 @@ def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions(
     labels = tuple(rename(x) for x in src.labels)
     noun, prompt = _classification_prompt(src, labels, opts) if src.kind == CLASSIFICATION else ("", "")
 
-    examples = src.examples
-    if opts.limit is not None and opts.limit < len(examples):
-        import numpy as np
-        keep = np.sort(np.random.default_rng(opts.seed).permutation(len(examples))[: opts.limit])
-        examples = [examples[i] for i in keep]
-    train_idx, eval_idx = split_indices(len(examples), opts.eval_fraction, opts.seed)
+    # membership first, from the examples' identity; --limit then samples within each split (data/splits.py)
+    mask = held_out(src.name, [ex.key for ex in src.examples], [ex.split for ex in src.examples],
+                    opts.eval_fraction, src.builtin)
+    train_idx, eval_idx = limited(mask, opts.limit, opts.seed)
     is_eval = set(eval_idx.tolist())
+    keep = sorted(set(train_idx.tolist()) | is_eval)
+    examples = [src.examples[i] for i in keep]
+    is_eval = {n for n, i in enumerate(keep) if i in is_eval}
+    if src.builtin and opts.eval_fraction > BUILTIN_EVAL_FRACTION:
+        import sys
+        print(f"warning: --eval-fraction {opts.eval_fraction} > {BUILTIN_EVAL_FRACTION} puts some of the built-in "
+              f"models' training images of '{src.name}' into eval.jsonl.", file=sys.stderr)
 
     train_rows, eval_rows = [], []
     counts = {"train": Counter(), "eval": Counter()}

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from mfcli.data.qa import QaFields, detect_kind, llava_pairs, parse_row
+from mfcli.data.splits import EVAL_NAMES, TRAIN_NAMES
 from mfcli.data.tasks import TASKS
 from mfcli.errors import MfcliError
 from mfcli.io.records import CLASSIFICATION, KINDS
@@ -29,6 +30,7 @@ class Example:
     question: str = ""  # vqa / choice
     references: tuple[str, ...] = ()  # vqa: answers; caption: captions; choice: (letter,)
     options: tuple[str, ...] = ()  # choice
+    split: str | None = None  # the source's own split ("train" / "eval"), where it has one
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Source:
     role: str = ""
     kind: str = CLASSIFICATION
     prompt: str = ""  # caption sources: the instruction (built-in tasks); else prepare's default
+    builtin: bool = False  # a built-in task: its fixed held-out split (data/splits.py)
 
 
 def _from_array(a: np.ndarray):
@@ -53,10 +56,11 @@ def builtin_source(name: str) -> Source:
         images, items = task.load()
         examples = [Example(f"{i:05d}", qa.references[0], _from_array(images[i]), qa.question, qa.references)
                     for i, qa in enumerate(items)]
-        return Source(name, f"builtin:{name}", (), examples, role=task.role, kind=task.kind, prompt=task.prompt)
+        return Source(name, f"builtin:{name}", (), examples, role=task.role, kind=task.kind, prompt=task.prompt,
+                      builtin=True)
     images, ids = task.load()
     examples = [Example(f"{i:05d}", task.labels[int(y)], _from_array(images[i])) for i, y in enumerate(ids)]
-    return Source(name, f"builtin:{name}", task.labels, examples, task.noun, task.role)
+    return Source(name, f"builtin:{name}", task.labels, examples, task.noun, task.role, builtin=True)
 
 
 def _open_image(path: Path):
@@ -123,12 +127,26 @@ def rows_to_examples(rows: list[tuple[str, dict]], image_of, *, kind: str | None
             raise MfcliError(f"{where}: duplicate id '{key}' (first at {seen[key]}).", "Ids must be unique.")
         seen[key] = where
         load = image_of(row[image_field])
+        split = _own_split(row, where)
         if first_kind == CLASSIFICATION:
-            examples.append(Example(key, str(row[label_field]), load))
+            examples.append(Example(key, str(row[label_field]), load, split=split))
         else:
             qa = parse_row(row, first_kind, fields, where, csv=csv_lists)
-            examples.append(Example(key, qa.references[0], load, qa.question, qa.references, qa.options))
+            examples.append(Example(key, qa.references[0], load, qa.question, qa.references, qa.options, split))
     return first_kind, examples
+
+
+def _own_split(row: dict, where: str) -> str | None:
+    """A table's `split` column, where it has one: the source's own train / held-out split, kept."""
+    value = str(row.get("split") or "").strip().lower()
+    if not value:
+        return None
+    if value in TRAIN_NAMES:
+        return "train"
+    if value in EVAL_NAMES:
+        return "eval"
+    raise MfcliError(f"{where}: split '{row['split']}' is neither a training nor a held-out split.",
+                     "Use train, or one of eval/test/val/validation/dev, or leave it empty for a hashed split.")
 
 
 def table_source(path: Path, image_field: str = "image", label_field: str = "label", *,
