@@ -160,7 +160,11 @@ def test_plain_table_and_lmms_eval_inputs(tmp_path):
     assert got[("liuhaotian/llava-v1.5-7b", "ok_vqa", "exact_match")] == (50.0, 5046)
     assert got[("liuhaotian/llava-v1.5-7b", "flickr30k", "flickr_CIDEr")] == (62.0, None)  # CIDEr ×100, as papers print it
     rep = build(res, base="base")
-    assert rep.summary["sft"]["h_score"] == pytest.approx(2 * 60 * 80 / 140)
+    # sft has no ok_vqa or flickr30k result: no average over fewer tasks than the other rows'
+    assert rep.summary["sft"]["h_score"] is None and rep.summary["sft"]["missing"] == ["ok_vqa", "flickr30k"]
+    alone = build(collect([str(tmp_path / "paper.csv")], targets=["cifar"]), base="base")
+    assert alone.summary["sft"]["h_score"] == pytest.approx(2 * 60 * 80 / 140)
+    assert alone.summary["sft"]["h_mdgd"] == pytest.approx(2 * 60 * 70 / 130)  # avg(all) = (60 + 80) / 2
     assert rep.cells[("sft", "mnist")].delta == pytest.approx(-30.0)
     assert rep.cells[("sft", "mnist")].interval == pytest.approx((50.2, 69.1), abs=0.1)
 
@@ -331,3 +335,73 @@ def test_caption_tasks_get_their_own_chart_and_never_the_percentage_one(tmp_path
     plots(build(collect([str(table)], targets=["caps"]), base="tiny"), tmp_path / "figs")
     assert drawn["scores.png"] == ("score (%)", {"tiny": {"digits": 80.0}, "ft": {"digits": 40.0}})
     assert drawn["scores-cider.png"] == ("CIDEr (×100)", {"tiny": {"caps": 800.0}, "ft": {"caps": 500.0}})
+
+
+MDGD_TABLE_1 = {  # MDGD Table 1, LLaVA-1.5, target Flickr30k (CIDEr ×100): GQA VizWiz SQA TextVQA POPE MMBench | Flickr30k
+    "zero-shot": ([61.94, 50.00, 66.80, 58.27, 85.90, 64.30], 3.5, 59.86, 6.64),
+    "fine-tune": ([56.26, 44.45, 28.34, 38.98, 38.40, 50.56], 78.82, 45.26, 55.50),
+    "lora": ([17.74, 40.63, 5.38, 30.48, 2.40, 9.55], 64.18, 20.49, None),
+    "model-tailor": ([52.49, 42.28, 67.15, 43.89, 82.88, 63.40], 75.40, 59.85, 66.00),
+    "mdgd": ([67.71, 48.18, 69.05, 57.32, 85.12, 65.43], 73.47, 66.03, 69.24),
+    "mdgd-gm": ([69.89, 51.22, 65.87, 58.18, 84.39, 66.42], 64.18, 65.86, None),
+}
+MT_TABLE_2 = {  # Model Tailor Table 2, LLaVA-1.5, target Flickr30k: 8 pre-trained tasks | Flickr30k; H as printed
+    "zero-shot": ([78.54, 61.94, 50.0, 66.8, 58.27, 85.9, 64.3, 58.3], 3.5, 6.64),
+    "fine-tune": ([68.61, 49.01, 27.24, 63.86, 40.03, 79.73, 59.02, 50.17], 77.1, 64.00),  # printed 63.40
+    "dare": ([78.12, 59.25, 48.9, 64.92, 57.17, 84.86, 64.77, 57.47], 25.6, 36.64),
+    "grafting": ([74.48, 58.28, 43.16, 66.82, 52.56, 80.35, 64.52, 55.49], 58.2, 60.02),  # printed 60.03
+    "ours": ([73.21, 52.49, 42.28, 67.15, 43.89, 82.88, 63.40, 56.15], 75.4, 66.94),
+}
+
+
+def _paper_table(path, rows):
+    lines = ["model,task,score,role,metric"]
+    for model, (pre, target, *_) in rows.items():
+        lines += [f"{model},pre{k},{v},pretrained,accuracy" for k, v in enumerate(pre)]
+        lines.append(f"{model},flickr30k,{target},target,cider")
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_both_h_forms_recompute_their_papers_tables_from_a_plain_table(tmp_path):
+    # METHODS.md §7: each paper's printed H comes out of model,task,score rows in its own form
+    rep = build(collect([_paper_table(tmp_path / "mdgd.csv", MDGD_TABLE_1)]))
+    for model, (_, _, h_mdgd, h_tailor) in MDGD_TABLE_1.items():
+        assert rep.summary[model]["h_mdgd"] == pytest.approx(h_mdgd, abs=0.01), model
+        if h_tailor is not None:
+            assert rep.summary[model]["h_score"] == pytest.approx(h_tailor, abs=0.01), model
+    rep = build(collect([_paper_table(tmp_path / "mt.csv", MT_TABLE_2)]))
+    for model, (_, _, h_tailor) in MT_TABLE_2.items():
+        assert rep.summary[model]["h_score"] == pytest.approx(h_tailor, abs=0.01), model
+
+
+def test_report_headline_names_the_h_form_and_marks_averages_that_mix_scales(tmp_path):
+    from mfcli.report.render import markdown
+
+    path = _paper_table(tmp_path / "mt.csv", MT_TABLE_2)
+    rep = build(collect([path]))
+    text = markdown(rep)
+    assert "H (Model Tailor) †" in text and "H (MDGD)" not in text
+    assert "2·avg(pre)·avg(target)" in text and "† averages a CIDEr score" in text  # formulas under the table
+    assert "Scores (accuracy in %, CIDEr ×100 on its own scale" in text  # no "%" heading over a CIDEr column
+    mdgd = markdown(rep, h_forms=("mdgd",))
+    assert "H (MDGD) †" in mdgd and "avg(all)" in mdgd and "H (Model Tailor)" not in mdgd
+    (tmp_path / "acc.csv").write_text("model,task,score,role\nb,x,90,pretrained\nb,y,10,target\n")
+    plain = markdown(build(collect([str(tmp_path / "acc.csv")])))
+    assert "H (Model Tailor) |" in plain and "†" not in plain and "Scores (%" in plain
+    r = run_cli("report", path, "--hscore", "both", "--out", "-")
+    assert r.returncode == 0 and "H (MDGD)" in r.stdout and "H (Model Tailor)" in r.stdout
+    r = run_cli("report", path, "--hscore", "paper")
+    assert r.returncode == 2 and "model-tailor" in r.stderr
+
+
+def test_a_row_lacking_a_task_shows_the_gap_not_an_average_over_fewer(tmp_path):
+    from mfcli.report.render import markdown
+
+    (tmp_path / "t.csv").write_text("model,task,score,role\nb,x,90,pretrained\nb,z,80,pretrained\nb,y,10,target\n"
+                                    "enc,x,95,pretrained\nenc,y,50,target\n")
+    rep = build(collect([str(tmp_path / "t.csv")]), base="b")
+    assert rep.summary["enc"]["avg_pretrained"] is None and rep.summary["enc"]["h_score"] is None
+    assert rep.summary["enc"]["missing"] == ["z"]
+    assert rep.summary["b"]["avg_pretrained"] == pytest.approx(85.0)
+    assert "enc has no result on z" in markdown(rep)

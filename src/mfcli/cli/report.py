@@ -32,9 +32,17 @@ def report(
     per_seed: Annotated[bool, typer.Option("--per-seed", help="Keep models whose names differ only in a seed "
                                                               "part (runs/seed-1/x) apart instead of mean ± sd.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the table as JSON on stdout.")] = False,
+    hscore: Annotated[str, typer.Option("--hscore", help="Which H-score heads the table: model-tailor (App. D.2: "
+                                                         "avg pre with avg target), mdgd (its Table 1: avg pre with "
+                                                         "the avg over all tasks) or both. JSON carries both.")]
+            = "model-tailor",
 ):
     from mfcli.report.render import FORMATS
+    from mfcli.report.stats import H_FORMS
 
+    h_forms = tuple(H_FORMS) if hscore == "both" else (hscore,)
+    if any(f not in H_FORMS for f in h_forms):
+        raise UsageError(f"--hscore {hscore}: unknown (use {', '.join(H_FORMS)} or both).")
     if out not in (None, "-") and not out.lower().endswith(FORMATS):
         raise UsageError(f"--out {out}: unknown format (use one of {', '.join(FORMATS)}).")
     from mfcli.report.build import build
@@ -42,7 +50,7 @@ def report(
     from mfcli.report.table import collect
 
     rep = build(collect(inputs, targets=target or [], last_wins=last_wins, per_seed=per_seed), base=base)
-    text = write(rep, None if json_out and out in (None, "-") else out)
+    text = write(rep, None if json_out and out in (None, "-") else out, h_forms)
     if json_out:
         print(json.dumps(as_json(rep), indent=1))
     elif text is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mfcli.errors import MfcliError
-from mfcli.report.stats import backward_transfer, h_score, mcnemar_exact, mean, wilson
+from mfcli.report.stats import backward_transfer, h_score, h_score_mdgd, mcnemar_exact, mean, wilson
 from mfcli.report.table import PRETRAINED, TARGET, Results, Row
 
 ALPHA = 0.05  # a change whose exact McNemar p is above this is marked "not significant"
@@ -32,7 +32,7 @@ class Report:
     models: list  # base first, then the vision-encoder baseline, then the rest in input order
     base: str | None
     cells: dict  # (model, task) → Cell
-    summary: dict  # model → {"avg_pretrained", "avg_target", "h_score", "method", "epoch", "kind"}
+    summary: dict  # model → {"avg_pretrained", "avg_target", "h_score", "h_mdgd", "missing", "method", ...}
     curves: dict = field(default_factory=dict)  # run → task → [(epoch, score)]
     verdicts: dict = field(default_factory=dict)  # model → {verdict: share %}
     ranks: dict = field(default_factory=dict)  # (model, task) → erank (last layer)
@@ -83,29 +83,7 @@ def build(res: Results, base: str | None = None) -> Report:
                 c = sum(1 for i in shared if not ref.outcomes[i] and r.outcomes[i])
                 cell.p_value = mcnemar_exact(b, c)
         cells[(m, t)] = cell
-    summary = {}
-    for m in models:
-        info = res.models.get(m)
-        seeds = sorted({r.seed for t in tasks for r in repeats.get((m, t), []) if r.seed is not None}) or [None]
-        per_seed = []  # (avg pre, avg target, H, kept) of each seed's own scores: H is not linear in them
-        for sd in seeds:
-            got = {t: r.score for t in tasks for r in repeats.get((m, t), []) if r.seed == sd}
-            pre = [v for t, v in got.items() if res.roles[t] == PRETRAINED]
-            tgt = [v for t, v in got.items() if res.roles[t] == TARGET]
-            per_seed.append((mean(pre) if pre else None, mean(tgt) if tgt else None,
-                             h_score(pre, tgt) if pre and tgt else None, _kept(m, got, rows, base, res.roles)))
-        col = lambda i: [x[i] for x in per_seed if x[i] is not None]  # noqa: E731
-        several = seeds != [None]
-        summary[m] = {"avg_pretrained": mean(col(0)) if col(0) else None,
-                      "avg_target": mean(col(1)) if col(1) else None,
-                      "target_spread": _sd(col(1)) if several and col(1) else None,
-                      "h_score": mean(col(2)) if col(2) else None,
-                      "h_spread": _sd(col(2)) if several and col(2) else None,
-                      "kept_pretrained": mean(col(3)) if col(3) else None,
-                      "kept_spread": _sd(col(3)) if several and col(3) else None,
-                      "seeds": len(seeds) if seeds != [None] else None,
-                      "method": info.method if info else None, "epoch": info.epoch if info else None,
-                      "kind": info.kind if info else "mllm"}
+    summary = {m: _summary(m, res, tasks, repeats, rows, base) for m in models}
     rep = Report(tasks, {t: res.roles[t] for t in tasks}, models, base, cells, summary, logs=res.logs)
     _curves(rep, res, rows)
     for m in models:
@@ -124,6 +102,38 @@ def build(res: Results, base: str | None = None) -> Report:
             rep.ranks[(r["model"], r["task"])] = float(r["erank"])
     _backward_transfer(rep, res)
     return rep
+
+
+def _summary(m: str, res: Results, tasks: list, repeats: dict, rows: dict, base: str | None) -> dict:
+    """A model's headline figures, each over the same task set for every row: all pre-trained tasks, all
+    targets. A row that lacks one of them gets no average (its `missing` says which) rather than an
+    average over fewer tasks, which no other row could be compared with. With several seeds each
+    figure is the mean of each seed's own (H is not linear in the scores)."""
+    info = res.models.get(m)
+    pre_tasks = [t for t in tasks if res.roles[t] == PRETRAINED]
+    tgt_tasks = [t for t in tasks if res.roles[t] == TARGET]
+    missing = [t for t in tasks if (m, t) not in rows]
+    seeds = sorted({r.seed for t in tasks for r in repeats.get((m, t), []) if r.seed is not None}) or [None]
+    per_seed = []  # (avg pre, avg target, H Model Tailor, kept, H MDGD) of each seed's own scores
+    for sd in seeds:
+        got = {t: r.score for t in tasks for r in repeats.get((m, t), []) if r.seed == sd}
+        pre = [got[t] for t in pre_tasks] if all(t in got for t in pre_tasks) else []
+        tgt = [got[t] for t in tgt_tasks] if all(t in got for t in tgt_tasks) else []
+        both = bool(pre and tgt)
+        per_seed.append((mean(pre) if pre else None, mean(tgt) if tgt else None,
+                         h_score(pre, tgt) if both else None,
+                         _kept(m, got, rows, base, res.roles) if pre else None,
+                         h_score_mdgd(pre, tgt) if both else None))
+    col = lambda i: [x[i] for x in per_seed if x[i] is not None]  # noqa: E731
+    several = seeds != [None]
+    avg = lambda i: mean(col(i)) if col(i) else None  # noqa: E731
+    spread = lambda i: _sd(col(i)) if several and col(i) else None  # noqa: E731
+    return {"avg_pretrained": avg(0), "avg_target": avg(1), "target_spread": spread(1),
+            "h_score": avg(2), "h_spread": spread(2), "kept_pretrained": avg(3), "kept_spread": spread(3),
+            "h_mdgd": avg(4), "h_mdgd_spread": spread(4), "missing": missing,
+            "seeds": len(seeds) if several else None,
+            "method": info.method if info else None, "epoch": info.epoch if info else None,
+            "kind": info.kind if info else "mllm"}
 
 
 def _kept(model: str, scores: dict[str, float], rows: dict[tuple, Row], base: str | None,

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from mfcli.report.build import ALPHA, Report
+from mfcli.report.stats import H_FORMULAS, H_LABELS
 
 FORMATS = (".md", ".html", ".csv", ".json", ".tex")
 
@@ -54,10 +55,19 @@ def _spread_text(s: dict, key: str, spread: str) -> str:
     return _fmt(s.get(key))
 
 
-def _h_text(s: dict) -> str:
-    if s.get("h_spread") is not None:
-        return f"{s['h_score']:.1f} ± {s['h_spread']:.1f}"
-    return _fmt(s["h_score"])
+H_KEYS = {"model-tailor": ("h_score", "h_spread"), "mdgd": ("h_mdgd", "h_mdgd_spread")}
+DEFAULT_H = ("model-tailor",)
+
+
+def _h_text(s: dict, form: str = "model-tailor") -> str:
+    key, spread = H_KEYS[form]
+    return _spread_text(s, key, spread)
+
+
+def _off_percent(rep: Report) -> list[str]:
+    """Tasks whose scores are not percentages: CIDEr (×100, to 1000), or any task scored above 100."""
+    return [t for t in rep.tasks if any(tt == t and ("cider" in c.metric.lower() or c.score > 100)
+                                        for (_, tt), c in rep.cells.items())]
 
 
 def _delta_text(rep: Report, m: str, t: str) -> str:
@@ -82,22 +92,27 @@ def _metric_tag(rep: Report, task: str) -> str:
     return "" if metric in (None, "accuracy") else f", {METRIC_NAMES.get(metric, metric)}"
 
 
-def tables(rep: Report) -> dict[str, tuple[list[str], list[list[str]]]]:
+def tables(rep: Report, h_forms=DEFAULT_H) -> dict[str, tuple[list[str], list[list[str]]]]:
     """The report's tables as header + string rows, shared by Markdown and HTML."""
     out = {}
-    head = ["model", "method", "epoch"] + [f"{t} ({'pre' if rep.roles[t] == 'pretrained' else 'target'}"
-                                           f"{_metric_tag(rep, t)})" for t in rep.tasks] + ["avg pre", "kept (% of base)", "avg target", "H"]
+    mark = " †" if _off_percent(rep) else ""  # an average that takes a CIDEr score as a number
+    head = (["model", "method", "epoch"]
+            + [f"{t} ({'pre' if rep.roles[t] == 'pretrained' else 'target'}{_metric_tag(rep, t)})" for t in rep.tasks]
+            + [f"avg pre{mark}", "kept (% of base)", f"avg target{mark}"] + [f"{H_LABELS[f]}{mark}" for f in h_forms])
     body = []
     name = display_names(list(rep.models) + [m for m, _ in rep.ranks])
     for m in rep.models:
         s = rep.summary[m]
         method = "vision encoder" if s["kind"] == "vision-encoder" else (s["method"] or "")
+        gap = "—" if s.get("missing") else ""
         body.append([name[m], method, _fmt(s["epoch"], 0)] + [_cell_text(rep, m, t) for t in rep.tasks]
-                    + [_fmt(s["avg_pretrained"]), _spread_text(s, "kept_pretrained", "kept_spread"),
-                       _spread_text(s, "avg_target", "target_spread"), _h_text(s)])
+                    + [_fmt(s["avg_pretrained"]) or gap, _spread_text(s, "kept_pretrained", "kept_spread") or gap,
+                       _spread_text(s, "avg_target", "target_spread") or gap]
+                    + [_h_text(s, f) or gap for f in h_forms])
     seeded = any(s.get("seeds") for s in rep.summary.values())
-    out["Scores (%, with 95 % Wilson interval" + ("; mean ± sd over seeds where a model has several" if seeded
-                                                   else "") + ")"] = (head, body)
+    scale = "accuracy in %, CIDEr ×100 on its own scale" if mark else "%"
+    out[f"Scores ({scale}, with 95 % Wilson interval" + ("; mean ± sd over seeds where a model has several" if seeded
+                                                        else "") + ")"] = (head, body)
     if rep.base:
         head = ["model"] + rep.tasks
         body = [[name[m]] + [_delta_text(rep, m, t) for t in rep.tasks] for m in rep.models if m != rep.base]
@@ -169,44 +184,53 @@ def plots(rep: Report, folder: Path) -> list[tuple[str, Path]]:
     return made
 
 
-def markdown(rep: Report, images: list[tuple[str, Path]] = (), rel_to: Path | None = None) -> str:
+def markdown(rep: Report, images: list[tuple[str, Path]] = (), rel_to: Path | None = None,
+             h_forms=DEFAULT_H) -> str:
     lines = ["# mfcli report", ""]
-    for title, (head, body) in tables(rep).items():
+    for title, (head, body) in tables(rep, h_forms).items():
         lines += [f"## {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(row) + " |" for row in body] + [""]
-    lines += [_notes(rep), ""]
+    lines += [_notes(rep, h_forms), ""]
     for title, png in images:
         rel = png.relative_to(rel_to) if rel_to else png
         lines += [f"![{title}]({rel.as_posix()})", ""]
     return "\n".join(lines)
 
 
-def _notes(rep: Report) -> str:
+def _notes(rep: Report, h_forms=DEFAULT_H) -> str:
+    """What every derived column is, printed under the table."""
     pre = [t for t in rep.tasks if rep.roles[t] == "pretrained"]
     tgt = [t for t in rep.tasks if rep.roles[t] == "target"]
-    metrics = sorted({c.metric for c in rep.cells.values()})
     s = (f"Pre-trained tasks: {', '.join(pre) or '—'}; targets: {', '.join(tgt) or '—'}. "
-         "H = 2·avg(pre)·avg(target)/(avg(pre) + avg(target)) (Model Tailor App. D.2). ")
-    if len(metrics) > 1:
-        s += (f"Metrics differ ({', '.join(metrics)}): each stays on its own scale in the averages, as Model Tailor's "
-              "tables do (CIDEr ×100 beside accuracies in %; CIDEr-D runs to 1000, so a caption task can "
-              "outweigh the others). ")
+         "avg pre = mean score over every pre-trained task; avg target = over every target; "
+         "kept (% of base) = mean over pre-trained tasks of score / the base model's score × 100 (scale-free); "
+         + "; ".join(H_FORMULAS[f] for f in h_forms) + ". ")
+    off = _off_percent(rep)
+    if off:
+        s += (f"† averages a CIDEr score (×100: {', '.join(off)}) as a number beside percentages, as Model Tailor's "
+              "Table 2 and MDGD's Table 1 take Flickr30k's: not a percentage, and above 100 where the CIDEr is; "
+              "compare such rows by 'kept (% of base)' and each task on its own scale. ")
+    name = display_names(rep.models)
+    for m in rep.models:
+        if rep.summary[m].get("missing"):
+            s += (f"{name[m]} has no result on {', '.join(rep.summary[m]['missing'])}: no averages (—), which would "
+                  "run over fewer tasks than the other rows'. ")
     return s + "Empty cells: no result."
 
 
-def html_page(rep: Report, images: list[tuple[str, Path]]) -> str:
+def html_page(rep: Report, images: list[tuple[str, Path]], h_forms=DEFAULT_H) -> str:
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>mfcli report</title><style>",
              "body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}",
              "table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #bbb;padding:4px 8px;"
              "text-align:right}td:first-child,th:first-child{text-align:left}th{background:#eef}",
              "img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}</style></head><body>",
              "<h1>mfcli report</h1>"]
-    for title, (head, body) in tables(rep).items():
+    for title, (head, body) in tables(rep, h_forms).items():
         parts.append(f"<h2>{html.escape(title)}</h2><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
                      + "</tr>")
         parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body]
         parts.append("</table>")
-    parts.append(f"<p>{html.escape(_notes(rep))}</p>")
+    parts.append(f"<p>{html.escape(_notes(rep, h_forms))}</p>")
     for title, png in images:
         data = base64.b64encode(png.read_bytes()).decode()
         parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
@@ -240,38 +264,41 @@ def csv_text(rep: Report) -> str:
     return buf.getvalue()
 
 
-def latex(rep: Report) -> str:
+def latex(rep: Report, h_forms=DEFAULT_H) -> str:
     def esc(s: str) -> str:
         return s.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
 
-    cols = "l" + "r" * (len(rep.tasks) + 3)
+    cols = "l" + "r" * (len(rep.tasks) + 2 + len(h_forms))
     lines = [r"% \usepackage{booktabs}", r"\begin{tabular}{" + cols + "}", r"\toprule",
-             " & ".join(["Model"] + [esc(t) for t in rep.tasks] + ["Avg pre", "Avg target", "H"]) + r" \\", r"\midrule"]
+             " & ".join(["Model"] + [esc(t) for t in rep.tasks] + ["Avg pre", "Avg target"]
+                       + [esc(H_LABELS[f]) for f in h_forms]) + r" \\", r"\midrule"]
     name = display_names(rep.models)
     for m in rep.models:
         s = rep.summary[m]
         lines.append(" & ".join([esc(name[m])] + [_cell_text(rep, m, t, interval=False) for t in rep.tasks]
-                                + [_fmt(s["avg_pretrained"]), _fmt(s["avg_target"]), _fmt(s["h_score"])]) + r" \\")
+                                + [_fmt(s["avg_pretrained"]), _fmt(s["avg_target"])]
+                                + [_fmt(s[H_KEYS[f][0]]) for f in h_forms]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", ""]
     return "\n".join(lines)
 
 
-def write(rep: Report, out: str | None) -> str | None:
+def write(rep: Report, out: str | None, h_forms=DEFAULT_H) -> str | None:
     """Write OUT by its extension (Markdown on stdout when OUT is None or '-'); returns the text for stdout."""
     from mfcli.io.jsonl import write_text_atomic
 
     if out in (None, "-"):
-        return markdown(rep)
+        return markdown(rep, h_forms=h_forms)
     path = Path(out)
     ext = path.suffix.lower()
     if ext in (".md", ".html"):
         images = plots(rep, path.with_name(path.stem + "_files"))
-        text = markdown(rep, images, rel_to=path.parent) if ext == ".md" else html_page(rep, images)
+        text = (markdown(rep, images, rel_to=path.parent, h_forms=h_forms) if ext == ".md"
+                else html_page(rep, images, h_forms))
     elif ext == ".csv":
         text = csv_text(rep)
     elif ext == ".json":
         text = json.dumps(as_json(rep), indent=1)
     else:
-        text = latex(rep)
+        text = latex(rep, h_forms)
     write_text_atomic(path, text)
     return None

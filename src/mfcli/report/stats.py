@@ -1,4 +1,4 @@
-"""The figures a forgetting report is made of: H-score, intervals, paired tests, backward transfer.
+"""The figures a forgetting report is made of: both H-scores, intervals, paired tests, backward transfer.
 
 Pure functions over numbers, so each is tested against hand-computed values.
 """
@@ -18,6 +18,22 @@ def h_score(origin: Sequence[float], target: Sequence[float]) -> float:
     P_H = 2·Avg(P_origin)·Avg(P_target) / (Avg(P_origin) + Avg(P_target))."""
     a, b = mean(origin), mean(target)
     return 2 * a * b / (a + b) if a + b else 0.0
+
+
+def h_score_mdgd(origin: Sequence[float], target: Sequence[float]) -> float:
+    """MDGD's printed "Hscore" (its Table 1 recomputes exactly this way, METHODS.md §7): the harmonic mean
+    of the pre-trained average and the average over *all* tasks, pre-trained and target together,
+    P_H = 2·Avg(P_origin)·Avg(P_all) / (Avg(P_origin) + Avg(P_all))."""
+    a, b = mean(origin), mean(list(origin) + list(target))
+    return 2 * a * b / (a + b) if a + b else 0.0
+
+
+# The two H-scores in the literature, by the paper that defines each; Model Tailor's is the default.
+H_FORMS = {"model-tailor": h_score, "mdgd": h_score_mdgd}
+H_LABELS = {"model-tailor": "H (Model Tailor)", "mdgd": "H (MDGD)"}
+H_FORMULAS = {"model-tailor": "H (Model Tailor, App. D.2) = 2·avg(pre)·avg(target) / (avg(pre) + avg(target))",
+              "mdgd": "H (MDGD, Table 1) = 2·avg(pre)·avg(all) / (avg(pre) + avg(all)), avg(all) over pre-trained "
+                      "and target tasks together"}
 
 
 def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
