@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mfcli.errors import MfcliError
+from mfcli.report.paired import paired_cider_change, paired_mean_change
 from mfcli.report.stats import backward_transfer, h_score, h_score_mdgd, mcnemar_exact, mean, wilson
 from mfcli.report.table import PRETRAINED, TARGET, Results, Row
 
@@ -19,7 +20,9 @@ class Cell:
     n: int | None
     interval: tuple[float, float] | None = None  # 95 % Wilson, in percent
     delta: float | None = None  # against the pre-trained model, same task
-    p_value: float | None = None  # exact McNemar on the records both were scored on
+    p_value: float | None = None  # on the records both were scored on: exact McNemar, else a sign-flip test
+    delta_interval: tuple[float, float] | None = None  # 95 % paired bootstrap of the change (report/paired.py)
+    test: str | None = None  # which test gave p_value
     metric: str = "accuracy"
     spread: float | None = None  # sample standard deviation over seeds (when the model has several)
     seeds: int | None = None
@@ -77,11 +80,7 @@ def build(res: Results, base: str | None = None) -> Report:
         ref = rows.get((base, t)) if base and m != base else None
         if ref is not None and ref.metric == r.metric:
             cell.delta = r.score - ref.score
-            if r.outcomes and ref.outcomes:
-                shared = r.outcomes.keys() & ref.outcomes.keys()
-                b = sum(1 for i in shared if ref.outcomes[i] and not r.outcomes[i])
-                c = sum(1 for i in shared if not ref.outcomes[i] and r.outcomes[i])
-                cell.p_value = mcnemar_exact(b, c)
+            _paired(cell, r, ref)
         cells[(m, t)] = cell
     summary = {m: _summary(m, res, tasks, repeats, rows, base) for m in models}
     rep = Report(tasks, {t: res.roles[t] for t in tasks}, models, base, cells, summary, logs=res.logs)
@@ -102,6 +101,27 @@ def build(res: Results, base: str | None = None) -> Report:
             rep.ranks[(r["model"], r["task"])] = float(r["erank"])
     _backward_transfer(rep, res)
     return rep
+
+
+def _paired(cell: Cell, r: Row, ref: Row) -> None:
+    """The change's interval and test, on the records both models were scored on (one seed each)."""
+    if not (r.records and ref.records):
+        return
+    shared = sorted(r.records.keys() & ref.records.keys())
+    if not shared:
+        return
+    images = [ref.records[i].image for i in shared]
+    if "cider" in r.metric.lower():
+        change = paired_cider_change([r.records[i].output for i in shared], [ref.records[i].output for i in shared],
+                                     [ref.records[i].references for i in shared], images)
+    else:
+        change = paired_mean_change([r.records[i].score for i in shared], [ref.records[i].score for i in shared],
+                                    images)
+    cell.delta_interval, cell.p_value, cell.test = (change.low, change.high), change.p_value, change.test
+    if r.outcomes and ref.outcomes:  # right/wrong records: McNemar's exact test, as EMT-style reports use
+        b = sum(1 for i in shared if ref.outcomes[i] and not r.outcomes[i])
+        c = sum(1 for i in shared if not ref.outcomes[i] and r.outcomes[i])
+        cell.p_value, cell.test = mcnemar_exact(b, c), "exact McNemar"
 
 
 def _summary(m: str, res: Results, tasks: list, repeats: dict, rows: dict, base: str | None) -> dict:

@@ -78,8 +78,10 @@ def _delta_text(rep: Report, m: str, t: str) -> str:
     if c.seeds:
         return s + f" (mean of {c.seeds} seeds)"
     if c.p_value is None:
-        return s + (" (unpaired)" if c.metric == "accuracy" else "")  # McNemar needs right/wrong records
-    return s + ("" if c.p_value <= ALPHA else " n.s.") + f" (p={c.p_value:.3g})"
+        return s + " (unpaired)"  # a paired test needs both models' records
+    if c.delta_interval:
+        s += f" [{c.delta_interval[0]:+.1f}, {c.delta_interval[1]:+.1f}]"
+    return s + ("" if c.p_value <= ALPHA else " n.s.") + f" (p={c.p_value:.3g}{', McNemar' if c.test == 'exact McNemar' else ''})"
 
 
 METRIC_NAMES = {"vqa_accuracy": "VQA acc", "cider": "CIDEr"}
@@ -117,7 +119,9 @@ def tables(rep: Report, h_forms=DEFAULT_H) -> dict[str, tuple[list[str], list[li
         head = ["model"] + rep.tasks
         body = [[name[m]] + [_delta_text(rep, m, t) for t in rep.tasks] for m in rep.models if m != rep.base]
         if body:
-            out[f"Change against {name[rep.base]} (points; exact McNemar on the same records; n.s. = p > {ALPHA})"] = (head, body)
+            out[f"Change against {name[rep.base]} (points, CIDEr ×100 for caption tasks; 95 % paired-bootstrap "
+                f"interval by image; p: exact McNemar for right/wrong records, else a sign-flip permutation test; "
+                f"n.s. = p > {ALPHA})"] = (head, body)
     if rep.verdicts:
         kinds = sorted({v for d in rep.verdicts.values() for v in d})
         out["Where the answers go (% of records scored by accuracy)"] = (["model"] + kinds, [[name[m]] + [_fmt(rep.verdicts[m].get(v, 0.0)) for v in kinds]
@@ -243,7 +247,9 @@ def long_rows(rep: Report) -> list[dict]:
     for (m, t), c in rep.cells.items():
         rows.append({"model": m, "task": t, "role": rep.roles[t], "metric": c.metric, "score": c.score, "n": c.n,
                      "ci_low": c.interval[0] if c.interval else None, "ci_high": c.interval[1] if c.interval else None,
-                     "delta": c.delta, "p_value": c.p_value, "spread": c.spread, "seeds": c.seeds,
+                     "delta": c.delta, "delta_low": c.delta_interval[0] if c.delta_interval else None,
+                     "delta_high": c.delta_interval[1] if c.delta_interval else None, "p_value": c.p_value,
+                     "test": c.test, "spread": c.spread, "seeds": c.seeds,
                      "method": rep.summary[m]["method"],
                      "epoch": rep.summary[m]["epoch"]})
     return rows

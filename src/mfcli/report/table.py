@@ -42,7 +42,17 @@ class Row:
     correct: int | None = None  # hits behind an accuracy (for the Wilson interval)
     verdicts: dict | None = None
     outcomes: dict | None = field(default=None, repr=False)  # record id → correct, for McNemar
+    records: dict | None = field(default=None, repr=False)  # record id → Scored, for the paired tests
     seed: int | None = None  # one of several repeats of the same model (mean ± spread in the report)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One judged record, as the paired tests need it (report/paired.py)."""
+    image: str  # records sharing an image are resampled together
+    score: float  # 1/0 for right/wrong; VQA accuracy; the image's CIDEr-D
+    output: str = ""
+    references: tuple = ()
 
 
 @dataclass
@@ -183,12 +193,19 @@ def load_judged(path: Path, res: Results) -> None:
         verdicts: dict[str, int] = {}
         for r in rows:
             verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + 1
-        if metric in BINARY_METRICS:
+        binary = metric in BINARY_METRICS
+        records = {str(r["id"]): Scored(str(r.get("image") or r["id"]),
+                                        float(r["verdict"] == "correct") if binary else float(r["score"]),
+                                        str(r.get("output") or ""), tuple(r.get("references") or ()))
+                   for r in rows}
+        if binary:
             res.rows.append(Row(model, task, 100.0 * k / len(rows), metric, len(rows), source=str(path), correct=k,
-                                verdicts=verdicts, outcomes={str(r["id"]): r["verdict"] == "correct" for r in rows}))
+                                verdicts=verdicts, outcomes={str(r["id"]): r["verdict"] == "correct" for r in rows},
+                                records=records))
         else:  # VQA accuracy, CIDEr-D: the mean of the records' scores (CIDEr's is its corpus value), ×100
             score = 100.0 * sum(float(r["score"]) for r in rows) / len(rows)
-            res.rows.append(Row(model, task, score, metric, len(rows), source=str(path), verdicts=verdicts))
+            res.rows.append(Row(model, task, score, metric, len(rows), source=str(path), verdicts=verdicts,
+                                records=records))
 
 
 def load_summary(path: Path, obj: dict, res: Results) -> None:
