@@ -108,11 +108,14 @@ def test_report_numbers_equal_the_judged_files_all_formats(tiny_run, tmp_path):
 
     assert m["h_score"] == pytest.approx(h_score([want[(e2, "digits")]], [want[(e2, "counting")]]))
     assert rep["models"]["tiny-clip"]["kind"] == "vision-encoder"
+    # an honest label: tiny-clip learned these tasks' labels, so its "zero-shot" row says so
+    assert rep["models"]["tiny-clip"]["about"] == "vision encoder, pre-trained on these tasks' labels"
     with open(tmp_path / "report.csv") as f:
         rows = list(csv.DictReader(f))
     assert {(r["model"], r["task"]) for r in rows} == set(want)
     md = (tmp_path / "report.md").read_text()
-    assert "Change against tiny" in md and "H" in md and (tmp_path / "report_files" / "epochs.png").is_file()
+    assert "Change against tiny" in md and "H (Model Tailor)" in md
+    assert "pre-trained on these tasks' labels" in md and "whose labels it learned" in md and (tmp_path / "report_files" / "epochs.png").is_file()
     assert "data:image/png;base64," in (tmp_path / "report.html").read_text()
     assert r"\toprule" in (tmp_path / "report.tex").read_text()
     ranks = {(x["model"], x["task"]) for x in rep["ranks"]}
@@ -129,20 +132,47 @@ def test_report_paired_test_and_interval(tiny_run):
     assert rep.curves and sorted(e for e, _ in rep.curves["full"]["counting"]) == [0.0, 1.0, 2.0]
 
 
-def test_report_html_renders_in_chromium(tiny_run, tmp_path):
+SUMMARY_TABLE = (  # base, and three fine-tunes that each win one of the summary's three verdicts
+    "model,task,score,role\n"
+    "base,pre1,90,pretrained\nbase,pre2,80,pretrained\nbase,tgt,10,target\n"
+    "greedy,pre1,20,pretrained\ngreedy,pre2,20,pretrained\ngreedy,tgt,95,target\n"    # learns most
+    "careful,pre1,90,pretrained\ncareful,pre2,79,pretrained\ncareful,tgt,30,target\n"  # keeps most
+    "balanced,pre1,80,pretrained\nbalanced,pre2,70,pretrained\nbalanced,tgt,80,target\n"  # best H: 77.4
+)
+
+
+def test_the_summary_names_the_right_model_for_each_verdict(tmp_path):
+    from mfcli.report.render import markdown
+
+    (tmp_path / "t.csv").write_text(SUMMARY_TABLE)
+    text = markdown(build(collect([str(tmp_path / "t.csv")]), base="base"))
+    line = text.split("## Summary")[1].split("\n## ")[0]
+    assert "learned most: greedy, 95.0" in line
+    assert "kept most of base's pre-trained scores: careful, 99.4 %" in line  # (100 + 98.75) / 2
+    assert "best trade-off by H (Model Tailor): balanced, 77.4" in line  # 2·75·80 / 155
+    assert text.index("## Summary") < text.index("## Scores")  # it opens the report
+
+
+def test_report_html_renders_in_chromium(tmp_path):
+    # .ci/run installs Debian's chromium where it is missing, so CI renders the page
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if not browser:
         pytest.skip("no headless Chromium installed (Debian: apt-get install chromium)")
-    root, judged, run = tiny_run
-    assert run_cli("report", *judged, run, "--out", tmp_path / "r.html").returncode == 0
+    (tmp_path / "t.csv").write_text(SUMMARY_TABLE)
+    assert run_cli("report", tmp_path / "t.csv", "--out", tmp_path / "r.html").returncode == 0
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu"]
+    dom = subprocess.run(flags + ["--dump-dom", (tmp_path / "r.html").as_uri()], capture_output=True, text=True,
+                         timeout=120).stdout
+    summary = dom.split("<ul id=\"summary\">")[1].split("</ul>")[0]
+    assert "learned most: greedy" in summary and "best trade-off by H (Model Tailor): balanced" in summary
+    assert "<table>" in dom and "H (Model Tailor)" in dom
     png = tmp_path / "shot.png"
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={png}",
-                    "--window-size=1200,1600", (tmp_path / "r.html").as_uri()], capture_output=True, timeout=120)
+    subprocess.run(flags + [f"--screenshot={png}", "--window-size=1200,1600", (tmp_path / "r.html").as_uri()],
+                   capture_output=True, timeout=120)
     from PIL import Image
 
-    im = Image.open(png).convert("L")
-    lo, hi = im.getextrema()
-    assert hi - lo > 100  # not a blank page
+    lo, hi = Image.open(png).convert("L").getextrema()
+    assert hi - lo > 100  # drawn, not blank
 
 
 def test_plain_table_and_lmms_eval_inputs(tmp_path):

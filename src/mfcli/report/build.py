@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from mfcli.errors import MfcliError
 from mfcli.report.paired import paired_cider_change, paired_mean_change
 from mfcli.report.stats import backward_transfer, h_score, h_score_mdgd, mcnemar_exact, mean, wilson
-from mfcli.report.table import PRETRAINED, TARGET, Results, Row
+from mfcli.report.table import CAPTION_METRICS, OWN_SCALE, PRETRAINED, TARGET, Results, Row
 
 ALPHA = 0.05  # a change whose exact McNemar p is above this is marked "not significant"
 
@@ -80,7 +80,10 @@ def build(res: Results, base: str | None = None) -> Report:
         ref = rows.get((base, t)) if base and m != base else None
         if ref is not None and ref.metric == r.metric:
             cell.delta = r.score - ref.score
-            _paired(cell, r, ref)
+            if r.seed is not None and ref.seed is None:
+                _over_seeds(cell, [x.score - ref.score for x in repeats[(m, t)]])
+            else:
+                _paired(cell, r, ref)
         cells[(m, t)] = cell
     summary = {m: _summary(m, res, tasks, repeats, rows, base) for m in models}
     rep = Report(tasks, {t: res.roles[t] for t in tasks}, models, base, cells, summary, logs=res.logs)
@@ -101,6 +104,22 @@ def build(res: Results, base: str | None = None) -> Report:
             rep.ranks[(r["model"], r["task"])] = float(r["erank"])
     _backward_transfer(rep, res)
     return rep
+
+
+def _over_seeds(cell: Cell, diffs: list[float]) -> None:
+    """A model with several seeds against a single base: the seeds' spread is the uncertainty, so the
+    change gets Student's t interval of the per-seed changes and a one-sample t-test against 0."""
+    from scipy import stats
+
+    if len(diffs) < 2:
+        return
+    sd = _sd(diffs)
+    if sd == 0:  # every seed changed by the same amount: no spread to test against
+        cell.delta_interval, cell.test = (diffs[0], diffs[0]), "all seeds equal"
+        return
+    half = stats.t.ppf(0.975, len(diffs) - 1) * sd / len(diffs) ** 0.5
+    cell.delta_interval = (mean(diffs) - half, mean(diffs) + half)
+    cell.p_value, cell.test = float(stats.ttest_1samp(diffs, 0.0).pvalue), f"t over {len(diffs)} seeds"
 
 
 def _paired(cell: Cell, r: Row, ref: Row) -> None:
@@ -124,6 +143,13 @@ def _paired(cell: Cell, r: Row, ref: Row) -> None:
         cell.p_value, cell.test = mcnemar_exact(b, c), "exact McNemar"
 
 
+def percent_scale(metric: str) -> bool:
+    """Whether a metric's report values are percentages (accuracies): not a caption metric (×100, CIDEr
+    to 1000) nor one on its own scale."""
+    low = metric.lower()
+    return not any(c in low for c in CAPTION_METRICS) and low not in OWN_SCALE
+
+
 def _summary(m: str, res: Results, tasks: list, repeats: dict, rows: dict, base: str | None) -> dict:
     """A model's headline figures, each over the same task set for every row: all pre-trained tasks, all
     targets. A row that lacks one of them gets no average (its `missing` says which) rather than an
@@ -134,26 +160,30 @@ def _summary(m: str, res: Results, tasks: list, repeats: dict, rows: dict, base:
     tgt_tasks = [t for t in tasks if res.roles[t] == TARGET]
     missing = [t for t in tasks if (m, t) not in rows]
     seeds = sorted({r.seed for t in tasks for r in repeats.get((m, t), []) if r.seed is not None}) or [None]
-    per_seed = []  # (avg pre, avg target, H Model Tailor, kept, H MDGD) of each seed's own scores
+    tgt_percent = all(percent_scale(rows[k].metric) for k in rows if k[1] in tgt_tasks)
+    per_seed = []  # (avg pre, avg target, H Model Tailor, kept, H MDGD, H of kept) of each seed's own scores
     for sd in seeds:
         got = {t: r.score for t in tasks for r in repeats.get((m, t), []) if r.seed == sd}
         pre = [got[t] for t in pre_tasks] if all(t in got for t in pre_tasks) else []
         tgt = [got[t] for t in tgt_tasks] if all(t in got for t in tgt_tasks) else []
         both = bool(pre and tgt)
+        kept = _kept(m, got, rows, base, res.roles) if pre else None
         per_seed.append((mean(pre) if pre else None, mean(tgt) if tgt else None,
-                         h_score(pre, tgt) if both else None,
-                         _kept(m, got, rows, base, res.roles) if pre else None,
-                         h_score_mdgd(pre, tgt) if both else None))
+                         h_score(pre, tgt) if both else None, kept,
+                         h_score_mdgd(pre, tgt) if both else None,
+                         h_score([kept], tgt) if kept is not None and tgt and tgt_percent else None))
     col = lambda i: [x[i] for x in per_seed if x[i] is not None]  # noqa: E731
-    several = seeds != [None]
+    several = len(seeds) > 1
     avg = lambda i: mean(col(i)) if col(i) else None  # noqa: E731
     spread = lambda i: _sd(col(i)) if several and col(i) else None  # noqa: E731
     return {"avg_pretrained": avg(0), "avg_target": avg(1), "target_spread": spread(1),
             "h_score": avg(2), "h_spread": spread(2), "kept_pretrained": avg(3), "kept_spread": spread(3),
-            "h_mdgd": avg(4), "h_mdgd_spread": spread(4), "missing": missing,
+            "h_mdgd": avg(4), "h_mdgd_spread": spread(4), "h_kept": avg(5), "h_kept_spread": spread(5),
+            "missing": missing,
             "seeds": len(seeds) if several else None,
             "method": info.method if info else None, "epoch": info.epoch if info else None,
-            "kind": info.kind if info else "mllm"}
+            "kind": info.kind if info else "mllm", "about": (info.about if info else "") or None,
+            "targets": list(info.targets) if info else []}
 
 
 def _kept(model: str, scores: dict[str, float], rows: dict[tuple, Row], base: str | None,
@@ -181,8 +211,8 @@ def _mean_row(rows: list[Row]) -> Row:
     """One row for a (model, task): itself, or the mean over its seeds (verdict counts summed)."""
     from dataclasses import replace
 
-    if len(rows) == 1 and rows[0].seed is None:
-        return rows[0]
+    if len(rows) == 1:  # one seed is one run: its own intervals and paired tests apply
+        return replace(rows[0], seed=None)
     verdicts: dict[str, int] = {}
     for r in rows:
         for v, k in (r.verdicts or {}).items():

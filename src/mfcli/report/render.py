@@ -11,7 +11,9 @@ import json
 from pathlib import Path
 
 from mfcli.report.build import ALPHA, Report
-from mfcli.report.stats import H_FORMULAS, H_LABELS
+from mfcli.report.stats import H_FORMULAS, H_KEYS, H_LABELS
+from mfcli.report.summary import summary_lines
+from mfcli.report.table import TINY_CLIP_ABOUT
 
 FORMATS = (".md", ".html", ".csv", ".json", ".tex")
 
@@ -55,7 +57,6 @@ def _spread_text(s: dict, key: str, spread: str) -> str:
     return _fmt(s.get(key))
 
 
-H_KEYS = {"model-tailor": ("h_score", "h_spread"), "mdgd": ("h_mdgd", "h_mdgd_spread")}
 DEFAULT_H = ("model-tailor",)
 
 
@@ -75,13 +76,14 @@ def _delta_text(rep: Report, m: str, t: str) -> str:
     if c is None or c.delta is None:
         return ""
     s = f"{c.delta:+.1f}"
-    if c.seeds:
-        return s + f" (mean of {c.seeds} seeds)"
-    if c.p_value is None:
-        return s + " (unpaired)"  # a paired test needs both models' records
     if c.delta_interval:
         s += f" [{c.delta_interval[0]:+.1f}, {c.delta_interval[1]:+.1f}]"
-    return s + ("" if c.p_value <= ALPHA else " n.s.") + f" (p={c.p_value:.3g}{', McNemar' if c.test == 'exact McNemar' else ''})"
+    if c.p_value is None:
+        if c.seeds:
+            return s + f" (mean of {c.seeds} seeds{', all equal' if c.test == 'all seeds equal' else ''})"
+        return s + " (unpaired)"  # a paired test needs both models' records
+    tag = {"exact McNemar": ", McNemar"}.get(c.test, f", {c.test}" if c.test and c.test.startswith("t over") else "")
+    return s + ("" if c.p_value <= ALPHA else " n.s.") + f" (p={c.p_value:.3g}{tag})"
 
 
 METRIC_NAMES = {"vqa_accuracy": "VQA acc", "cider": "CIDEr"}
@@ -105,7 +107,7 @@ def tables(rep: Report, h_forms=DEFAULT_H) -> dict[str, tuple[list[str], list[li
     name = display_names(list(rep.models) + [m for m, _ in rep.ranks])
     for m in rep.models:
         s = rep.summary[m]
-        method = "vision encoder" if s["kind"] == "vision-encoder" else (s["method"] or "")
+        method = (s.get("about") or "vision encoder") if s["kind"] == "vision-encoder" else (s["method"] or "")
         gap = "—" if s.get("missing") else ""
         body.append([name[m], method, _fmt(s["epoch"], 0)] + [_cell_text(rep, m, t) for t in rep.tasks]
                     + [_fmt(s["avg_pretrained"]) or gap, _spread_text(s, "kept_pretrained", "kept_spread") or gap,
@@ -121,7 +123,7 @@ def tables(rep: Report, h_forms=DEFAULT_H) -> dict[str, tuple[list[str], list[li
         if body:
             out[f"Change against {name[rep.base]} (points, CIDEr ×100 for caption tasks; 95 % paired-bootstrap "
                 f"interval by image; p: exact McNemar for right/wrong records, else a sign-flip permutation test; "
-                f"n.s. = p > {ALPHA})"] = (head, body)
+                f"a model with several seeds: Student's t over its seeds; n.s. = p > {ALPHA})"] = (head, body)
     if rep.verdicts:
         kinds = sorted({v for d in rep.verdicts.values() for v in d})
         out["Where the answers go (% of records scored by accuracy)"] = (["model"] + kinds, [[name[m]] + [_fmt(rep.verdicts[m].get(v, 0.0)) for v in kinds]
@@ -191,6 +193,9 @@ def plots(rep: Report, folder: Path) -> list[tuple[str, Path]]:
 def markdown(rep: Report, images: list[tuple[str, Path]] = (), rel_to: Path | None = None,
              h_forms=DEFAULT_H) -> str:
     lines = ["# mfcli report", ""]
+    said = summary_lines(rep, display_names(rep.models), h_forms[0], mixed=bool(_off_percent(rep)))
+    if said:
+        lines += ["## Summary", ""] + [f"- {x}" for x in said] + [""]
     for title, (head, body) in tables(rep, h_forms).items():
         lines += [f"## {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(row) + " |" for row in body] + [""]
@@ -215,6 +220,10 @@ def _notes(rep: Report, h_forms=DEFAULT_H) -> str:
               "Table 2 and MDGD's Table 1 take Flickr30k's: not a percentage, and above 100 where the CIDEr is; "
               "compare such rows by 'kept (% of base)' and each task on its own scale. ")
     name = display_names(rep.models)
+    if any(rep.summary[m].get("about") == TINY_CLIP_ABOUT for m in rep.models):
+        s += ("tiny-clip, tiny's vision tower, was pre-trained with the labelled training images of every built-in "
+              "classification task, the targets included; its zero-shot scores are on held-out images of tasks "
+              "whose labels it learned — as CLIP's are on labels the web showed it. ")
     for m in rep.models:
         if rep.summary[m].get("missing"):
             s += (f"{name[m]} has no result on {', '.join(rep.summary[m]['missing'])}: no averages (—), which would "
@@ -229,6 +238,9 @@ def html_page(rep: Report, images: list[tuple[str, Path]], h_forms=DEFAULT_H) ->
              "text-align:right}td:first-child,th:first-child{text-align:left}th{background:#eef}",
              "img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}</style></head><body>",
              "<h1>mfcli report</h1>"]
+    said = summary_lines(rep, display_names(rep.models), h_forms[0], mixed=bool(_off_percent(rep)))
+    if said:
+        parts.append("<h2>Summary</h2><ul id='summary'>" + "".join(f"<li>{html.escape(x)}</li>" for x in said) + "</ul>")
     for title, (head, body) in tables(rep, h_forms).items():
         parts.append(f"<h2>{html.escape(title)}</h2><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
                      + "</tr>")

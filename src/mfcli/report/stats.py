@@ -31,6 +31,7 @@ def h_score_mdgd(origin: Sequence[float], target: Sequence[float]) -> float:
 # The two H-scores in the literature, by the paper that defines each; Model Tailor's is the default.
 H_FORMS = {"model-tailor": h_score, "mdgd": h_score_mdgd}
 H_LABELS = {"model-tailor": "H (Model Tailor)", "mdgd": "H (MDGD)"}
+H_KEYS = {"model-tailor": ("h_score", "h_spread"), "mdgd": ("h_mdgd", "h_mdgd_spread")}  # report summary keys
 H_FORMULAS = {"model-tailor": "H (Model Tailor, App. D.2) = 2·avg(pre)·avg(target) / (avg(pre) + avg(target))",
               "mdgd": "H (MDGD, Table 1) = 2·avg(pre)·avg(all) / (avg(pre) + avg(all)), avg(all) over pre-trained "
                       "and target tasks together"}

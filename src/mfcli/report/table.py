@@ -65,6 +65,12 @@ class ModelInfo:
     parents: list = field(default_factory=list)
     epoch: float | None = None
     targets: list = field(default_factory=list)
+    about: str = ""  # what a vision encoder's row is, said in the report (e.g. what it was trained on)
+
+
+# tiny-clip is pre-trained with the labelled training splits of every built-in classification task,
+# targets included (models/zoo/tiny.py, train_clip): its "zero-shot" reading is on tasks it has seen
+TINY_CLIP_ABOUT = "vision encoder, pre-trained on these tasks' labels"
 
 
 @dataclass
@@ -114,7 +120,7 @@ def model_info(name: str, path: str | None) -> ModelInfo:
 
     info = ModelInfo(name, _resolved(path))
     if name in ("tiny-clip",):
-        info.kind = "vision-encoder"
+        info.kind, info.about = "vision-encoder", TINY_CLIP_ABOUT
     p = Path(path) if path else None
     if p is None or not p.is_dir():
         if name == "tiny":
@@ -127,6 +133,10 @@ def model_info(name: str, path: str | None) -> ModelInfo:
     cmd = m.get("command", "")
     opts = m.get("options", {})
     info.parents = [_resolved(x) for x in m.get("parents", [])]
+    if info.kind == "vision-encoder":
+        info.about = (TINY_CLIP_ABOUT if cmd == "zoo tiny-clip" else
+                      f"vision encoder, fine-tuned on {', '.join(t for t in (task_of_train_file(d['path']) for d in m.get('data', [])) if t) or 'its data'}"
+                      if cmd.startswith("finetune") else info.about or "vision encoder")
     if cmd.startswith("finetune"):
         info.method = opts.get("method")
         info.epoch = (m.get("metrics") or {}).get("epoch")
