@@ -57,7 +57,8 @@ def test_prepare_captions_choice_csv_and_llava_json(tmp_path):
     ev = read_eval(tmp_path / "caps" / "eval.jsonl")
     assert {r.kind for r in ev} == {"caption"} and all(r.references[1] == "A dog." for r in ev)
     assert ev[0].prompt == "Provide a one-sentence caption for the provided image."  # LLaVA-1.5 / lmms-eval
-    assert len(read_train(tmp_path / "caps" / "train.jsonl")) == 2 * 8  # one training record per caption
+    # one training record per caption, two captions per training image
+    assert len(read_train(tmp_path / "caps" / "train.jsonl")) == 2 * (10 - len(ev))
 
     choice = [{"image": f"img/{i}.png", "question": "Which animal?", "choices": ["cat", "dog", "bird"],
                "answer": i % 3} for i in range(10)]  # ScienceQA: a 0-based index

@@ -59,6 +59,9 @@ def summary_lines(rep: Report, names: dict, h_form: str = "model-tailor", mixed:
             h = max(scored, key=lambda m: rep.summary[m][key])
             s = rep.summary[h]
             parts.append(f"best trade-off by {label}: {names[h]}, {_spread(s[key], s[spread_key], s['seeds'])}")
+        elif mixed and not kept:
+            parts.append(f"no trade-off named: 'kept' needs {names[rep.base] if rep.base else 'a base'}'s "
+                         "pre-trained scores, and they are 0 or missing")
         elif mixed:
             parts.append("no trade-off named: the target is not scored in % (compare by the table)")
         lines.append(f"{t}: " + "; ".join(parts) + ".")
