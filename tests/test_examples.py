@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each example script end to end
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 QUICK = {"MODEL": "tiny", "EPOCHS": "1", "LIMIT": "20", "NSAMPLES": "8"}
 

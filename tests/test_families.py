@@ -98,6 +98,7 @@ def test_encoder_ids_are_the_processors_for_every_text_and_size(pico, qwen, mode
         assert enc._expansion[(48, 36)] != enc._expansion[(24, 24)]
 
 
+@pytest.mark.slow  # the whole chain, in subprocesses, on both families
 @pytest.mark.parametrize("model", ["tiny", "tiny-qwen2vl"])
 def test_the_whole_chain_runs_unchanged_on_both_families(pico, qwen, tmp_path, model):
     from mfcli.models.families import canonical_name, family_of

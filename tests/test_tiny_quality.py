@@ -6,6 +6,8 @@ import pytest
 
 from mfcli.data.tasks import PRETRAINED, TARGET, TASKS
 
+pytestmark = pytest.mark.slow  # builds and scores the real tiny: about 10 min on 2 cores
+
 # The pre-trained scene tasks' bars. Issue 10 asks 90 % of every pre-trained task; recipe 6 reads 92.5 %
 # on scene-vqa (recipe 5: 69.7 %, when colour-to-shape lookups among 2-3 objects were near chance).
 # Chance is about 0.3 (a colour of 4, a shape of 3, a cell of 4, a count of 3). The build is
