@@ -113,3 +113,14 @@ def test_the_report_puts_an_interval_and_the_right_test_on_every_change(tmp_path
     assert cls.delta_interval[1] < 0
     text = markdown(rep)
     assert "+75.0 [" in text and "McNemar" in text
+
+
+def test_the_bootstrap_resamples_whole_images():
+    # five identical records per image are one image's worth of evidence: the interval is the one the
+    # images alone give (the same draws over the same 40 images), not √5 narrower
+    rng = np.random.default_rng(1)
+    model, base = rng.random(40), rng.random(40)
+    alone = paired_mean_change(model, base, [str(i) for i in range(40)])
+    repeated = paired_mean_change(np.repeat(model, 5), np.repeat(base, 5), [str(i) for i in np.repeat(np.arange(40), 5)])
+    assert repeated.delta == pytest.approx(alone.delta)
+    assert (repeated.low, repeated.high) == pytest.approx((alone.low, alone.high))
