@@ -25,6 +25,7 @@ from pathlib import Path
 
 from mfcli.data.tasks import PRETRAINED, TASKS
 from mfcli.errors import UsageError
+from mfcli.train.log import LOG
 
 TAILOR_METHODS = ("tailor", "dare", "task-arithmetic")  # at the same kept budget (Model Tailor Tables 1-4)
 FULL_SIZE_LIMITS = {"animals": 2500}  # 2,000 training images, as bench/forgetting.py; other tasks whole
@@ -167,7 +168,7 @@ class Demo:
                   self.evaluate(str(fused), tasks + [second], "fusion")]
         fusion += [p for p in study if p.name == f"full-{o.epochs}.judged.jsonl"]
 
-        self.report([*study, rank, *(r / "train_log.jsonl" for r in runs)], [target.name], "report")
+        self.report([*study, rank, *(r / LOG for r in runs)], [target.name], "report")
         self.report(fusion, [target.name, second.name], "fusion")
         return self.out / "report.md", self.out / "report.html"
 

@@ -13,25 +13,8 @@ import torch
 
 from mfcli.errors import MfcliError
 from mfcli.merge import methods
+from mfcli.merge.contract import TensorReport  # noqa: F401  (re-exported: the report of one tensor)
 from mfcli.merge.options import TailorOptions
-
-
-@dataclass
-class TensorReport:
-    name: str
-    changed: int
-    kept: int
-    path: str  # "hessian" or "salience"
-    error_masked: float | None = None
-    error_fused: float | None = None
-    damp: float | None = None
-    retries: int = 0
-    seconds: float = 0.0
-    # the patch's distance from PRE (Eq. 5's closeness): L1 of the patch against L1 of the (mean)
-    # fine-tuned change, and its largest entry over the fine-tuned change's largest
-    patch_l1: float = 0.0
-    delta_l1: float = 0.0
-    max_ratio: float = 0.0
 
 
 @dataclass

@@ -54,7 +54,7 @@ class TailorOptions:
     device: str = "auto"
 
     def __post_init__(self):
-        from mfcli.merge import methods
+        from mfcli.merge import methods  # the registry, filled
 
         if not 0.0 < self.sparsity <= 1.0:
             raise UsageError(f"--sparsity must be in (0, 1] (the fraction of changes kept), got {self.sparsity}.")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mfcli.errors import MfcliError
+from mfcli.train.log import LOG
 
 PRETRAINED, TARGET = "pretrained", "target"
 KNOWN_SCHEMAS = {"mfcli.judged/1", "mfcli.judged/2", "mfcli.summary/1", "mfcli.summary/2", "mfcli.rank/1"}
@@ -277,7 +278,7 @@ def load_table(path: Path, res: Results) -> None:
 
 
 def load_run_dir(path: Path, res: Results) -> None:
-    log = path / "train_log.jsonl"
+    log = path / LOG
     if log.is_file():
         res.logs[str(path)] = [r for _, r in _read_jsonl(log)]
     for d in sorted(path.iterdir()):
@@ -292,13 +293,13 @@ def load_input(spec: str, res: Results) -> None:
     if path.is_dir():
         if (path / "mfcli.json").is_file():
             res.models.setdefault(str(path), model_info(str(path), str(path)))
-        elif (path / "train_log.jsonl").is_file() or any((d / "mfcli.json").is_file() for d in path.iterdir() if d.is_dir()):
+        elif (path / LOG).is_file() or any((d / "mfcli.json").is_file() for d in path.iterdir() if d.is_dir()):
             load_run_dir(path, res)
         else:
             raise MfcliError(f"{spec}: a directory with neither mfcli.json nor train_log.jsonl.",
                              "Pass a checkpoint or run directory, or the files inside it.")
         return
-    if path.name.endswith("train_log.jsonl"):
+    if path.name.endswith(LOG):
         res.logs[str(path.parent)] = [r for _, r in _read_jsonl(path)]
         return
     if path.suffix == ".csv":

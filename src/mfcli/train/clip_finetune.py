@@ -39,7 +39,7 @@ def run_clip_finetune(model_spec: str, data: list[str], out: str | Path, opts: T
     from mfcli.models.clip import image_features, text_features
     from mfcli.models.load import load_clip, resolve_model_path
     from mfcli.train.data import Example, open_image
-    from mfcli.train.loop import LOG
+    from mfcli.train.log import LOG
     from mfcli.train.schedule import warmup_cosine
 
     out = Path(out)

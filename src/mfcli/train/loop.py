@@ -19,13 +19,12 @@ from mfcli.errors import MfcliError
 from mfcli.io.checkpoint import Manifest, read_manifest, write_checkpoint
 from mfcli.train.data import Batcher, load_examples
 from mfcli.train.interrupt import DeferredInterrupt
+from mfcli.train.log import LOG
 from mfcli.train.methods import get_method
 from mfcli.train.options import TrainOptions, with_model_defaults
 from mfcli.train.schedule import warmup_cosine
 from mfcli.train.sharding import make_sharding
 from mfcli.train.state import has_state, load_state, save_state
-
-LOG = "train_log.jsonl"
 
 
 def nll_sum(logits, labels):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from mfcli.merge.masks import tensor_seed
-from mfcli.merge.methods import TensorInputs, register
+from mfcli.merge.contract import TensorInputs, register
 
 
 def random_mask(changed: torch.Tensor, rho: float, seed: int) -> torch.Tensor:

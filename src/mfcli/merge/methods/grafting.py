@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from mfcli.merge.masks import top_mask, union_patch
-from mfcli.merge.methods import TensorInputs, register
+from mfcli.merge.contract import TensorInputs, register
 
 
 @register("grafting", needs="gradient", budgeted=True, summary="top rho by |delta * grad L| (first-order loss of reverting)")

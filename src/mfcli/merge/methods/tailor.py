@@ -17,7 +17,7 @@ import torch
 
 from mfcli.merge import obs
 from mfcli.merge.masks import normalise, top_mask, union_patch
-from mfcli.merge.methods import TensorInputs, register
+from mfcli.merge.contract import TensorInputs, register
 
 
 @register("tailor", needs="hessian", budgeted=True,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from mfcli.merge.masks import top_mask, union_patch
-from mfcli.merge.methods import TensorInputs, register
+from mfcli.merge.contract import TensorInputs, register
 
 
 @register("task-arithmetic", budgeted=True, summary="magnitude-trimmed to rho of the changes, then lambda times the mean")

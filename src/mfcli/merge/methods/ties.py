@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from mfcli.merge.masks import top_mask
-from mfcli.merge.methods import TensorInputs, register
+from mfcli.merge.contract import TensorInputs, register
 
 
 @register("ties", budgeted=True, summary="trim to rho of the changes, elect signs, disjoint mean, times lambda")

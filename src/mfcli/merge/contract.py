@@ -1,0 +1,84 @@
+"""The merge-method contract, a leaf every other merge module may import: what a method sees of one
+tensor (`TensorInputs`), what it reports (`TensorReport`), what it declares (`Method`), and the registry
+(`register`, `get`). The methods live one per module in `merge/methods/`; the drivers (fuse.py, run.py)
+and the options import this module, and it imports none of them.
+
+A method turns one tensor's fine-tuned changes into the patch added to the pre-trained weight:
+
+    Θ_fused = Θ_pre + patch,   patch = M ⊙ (Δ + C)  for the masking methods      (Model Tailor Eq. 3)
+
+and declares what the streaming driver must gather for it: nothing, the calibration Hessian of each
+linear layer (`hessian`), or the target-task loss gradient (`gradient`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+
+@dataclass
+class TensorInputs:
+    """What a method sees of one tensor: its name and one Δ_i = W_sft_i − W_pre per SFT (fp32),
+    with the Hessian of its linear layer and the loss gradient per SFT where the method asked for them."""
+
+    name: str
+    deltas: list[torch.Tensor]
+    hessians: list[torch.Tensor | None] = field(default_factory=list)
+    grads: list[torch.Tensor | None] = field(default_factory=list)
+
+
+@dataclass
+class TensorReport:
+    name: str
+    changed: int
+    kept: int
+    path: str  # "hessian" or "salience"
+    error_masked: float | None = None
+    error_fused: float | None = None
+    damp: float | None = None
+    retries: int = 0
+    seconds: float = 0.0
+    # the patch's distance from PRE (Eq. 5's closeness): L1 of the patch against L1 of the (mean)
+    # fine-tuned change, and its largest entry over the fine-tuned change's largest
+    patch_l1: float = 0.0
+    delta_l1: float = 0.0
+    max_ratio: float = 0.0
+
+
+# (inputs, the run's TailorOptions, the tensor's report) -> patch; the options stay untyped here so that
+# this module imports no other merge module
+PatchFn = Callable[[TensorInputs, Any, TensorReport], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    patch: PatchFn
+    needs: str | None  # None, "hessian" or "gradient"
+    summary: str
+    # keeps round(ρ · changed entries) of each tensor's changes per SFT (the union over several SFTs):
+    # the methods compared "at 10 %" (tests/test_budget.py holds every one of them to it)
+    budgeted: bool = False
+
+
+REGISTRY: dict[str, Method] = {}
+
+
+def register(name: str, *, needs: str | None = None, summary: str = "", budgeted: bool = False):
+    def wrap(fn: PatchFn) -> PatchFn:
+        REGISTRY[name] = Method(name, fn, needs, summary, budgeted)
+        return fn
+
+    return wrap
+
+
+def get(name: str) -> Method:
+    """A registered method by name (importing `mfcli.merge.methods` registers the built-in ones)."""
+    from mfcli.errors import MfcliError, did_you_mean
+
+    if name not in REGISTRY:
+        raise MfcliError(f"unknown merge method '{name}'.", did_you_mean(name, REGISTRY))
+    return REGISTRY[name]

@@ -1,0 +1,5 @@
+"""The training log's name, a leaf both training loops (train/loop.py and the CLIP fine-tune) and the
+report's readers share: RUN/train_log.jsonl, one row per optimiser step (docs/formats.md, "Fine-tuning
+runs")."""
+
+LOG = "train_log.jsonl"
