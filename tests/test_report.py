@@ -414,6 +414,7 @@ def test_report_headline_names_the_h_form_and_marks_averages_that_mix_scales(tmp
     assert "H (Model Tailor) †" in text and "H (MDGD)" not in text
     assert "2·avg(pre)·avg(target)" in text and "† averages a CIDEr score" in text  # formulas under the table
     assert "Scores (accuracy in %, CIDEr ×100 on its own scale" in text  # no "%" heading over a CIDEr column
+    assert "H of kept (scale-free)" not in text  # the target is CIDEr: no scale-free H to give
     mdgd = markdown(rep, h_forms=("mdgd",))
     assert "H (MDGD) †" in mdgd and "avg(all)" in mdgd and "H (Model Tailor)" not in mdgd
     (tmp_path / "acc.csv").write_text("model,task,score,role\nb,x,90,pretrained\nb,y,10,target\n")
@@ -435,3 +436,18 @@ def test_a_row_lacking_a_task_shows_the_gap_not_an_average_over_fewer(tmp_path):
     assert rep.summary["enc"]["missing"] == ["z"]
     assert rep.summary["b"]["avg_pretrained"] == pytest.approx(85.0)
     assert "enc has no result on z" in markdown(rep)
+
+
+def test_mixed_scales_add_the_scale_free_h_of_kept(tmp_path):
+    from mfcli.report.render import markdown
+
+    (tmp_path / "t.csv").write_text("model,task,score,role,metric\nb,x,90,pretrained,accuracy\n"
+                                    "b,cap,800,pretrained,cider\nb,y,10,target,accuracy\n"
+                                    "s,x,45,pretrained,accuracy\ns,cap,800,pretrained,cider\ns,y,60,target,accuracy\n")
+    rep = build(collect([str(tmp_path / "t.csv")]), base="b")
+    kept = (50.0 + 100.0) / 2
+    assert rep.summary["s"]["kept_pretrained"] == pytest.approx(kept)
+    assert rep.summary["s"]["h_kept"] == pytest.approx(2 * kept * 60 / (kept + 60))
+    assert rep.summary["s"]["h_score"] == pytest.approx(2 * 422.5 * 60 / 482.5)  # the paper's: CIDEr as a number
+    text = markdown(rep)
+    assert "H of kept (scale-free)" in text and "66.7" in text.split("## Scores")[1]

@@ -103,6 +103,9 @@ def tables(rep: Report, h_forms=DEFAULT_H) -> dict[str, tuple[list[str], list[li
     head = (["model", "method", "epoch"]
             + [f"{t} ({'pre' if rep.roles[t] == 'pretrained' else 'target'}{_metric_tag(rep, t)})" for t in rep.tasks]
             + [f"avg pre{mark}", "kept (% of base)", f"avg target{mark}"] + [f"{H_LABELS[f]}{mark}" for f in h_forms])
+    kept_h = bool(mark) and any(s.get("h_kept") is not None for s in rep.summary.values())
+    if kept_h:  # mixed scales: the scale-free trade-off beside the papers' H, which takes CIDEr as a number
+        head.append("H of kept (scale-free)")
     body = []
     name = display_names(list(rep.models) + [m for m, _ in rep.ranks])
     for m in rep.models:
@@ -112,7 +115,8 @@ def tables(rep: Report, h_forms=DEFAULT_H) -> dict[str, tuple[list[str], list[li
         body.append([name[m], method, _fmt(s["epoch"], 0)] + [_cell_text(rep, m, t) for t in rep.tasks]
                     + [_fmt(s["avg_pretrained"]) or gap, _spread_text(s, "kept_pretrained", "kept_spread") or gap,
                        _spread_text(s, "avg_target", "target_spread") or gap]
-                    + [_h_text(s, f) or gap for f in h_forms])
+                    + [_h_text(s, f) or gap for f in h_forms]
+                    + ([_spread_text(s, "h_kept", "h_kept_spread") or gap] if kept_h else []))
     seeded = any(s.get("seeds") for s in rep.summary.values())
     scale = "accuracy in %, CIDEr ×100 on its own scale" if mark else "%"
     out[f"Scores ({scale}, with 95 % Wilson interval" + ("; mean ± sd over seeds where a model has several" if seeded
@@ -218,7 +222,9 @@ def _notes(rep: Report, h_forms=DEFAULT_H) -> str:
     if off:
         s += (f"† averages a CIDEr score (×100: {', '.join(off)}) as a number beside percentages, as Model Tailor's "
               "Table 2 and MDGD's Table 1 take Flickr30k's: not a percentage, and above 100 where the CIDEr is; "
-              "compare such rows by 'kept (% of base)' and each task on its own scale. ")
+              "compare such rows by 'kept (% of base)', each task on its own scale, and 'H of kept' = "
+              "2·kept·avg(target) / (kept + avg(target)) (mfcli's, scale-free on the pre-trained side; where every "
+              "target is scored in %). ")
     name = display_names(rep.models)
     if any(rep.summary[m].get("about") == TINY_CLIP_ABOUT for m in rep.models):
         s += ("tiny-clip, tiny's vision tower, was pre-trained with the labelled training images of every built-in "
