@@ -99,10 +99,13 @@ def _metric_tag(rep: Report, task: str) -> str:
 def tables(rep: Report, h_forms=DEFAULT_H) -> dict[str, tuple[list[str], list[list[str]]]]:
     """The report's tables as header + string rows, shared by Markdown and HTML."""
     out = {}
-    mark = " †" if _off_percent(rep) else ""  # an average that takes a CIDEr score as a number
+    off = _off_percent(rep)
+    mark = " †" if off else ""  # an average that takes a CIDEr score as a number
+    pre_mark = " †" if any(rep.roles[t] == "pretrained" for t in off) else ""
+    tgt_mark = " †" if any(rep.roles[t] == "target" for t in off) else ""
     head = (["model", "method", "epoch"]
             + [f"{t} ({'pre' if rep.roles[t] == 'pretrained' else 'target'}{_metric_tag(rep, t)})" for t in rep.tasks]
-            + [f"avg pre{mark}", "kept (% of base)", f"avg target{mark}"] + [f"{H_LABELS[f]}{mark}" for f in h_forms])
+            + [f"avg pre{pre_mark}", "kept (% of base)", f"avg target{tgt_mark}"] + [f"{H_LABELS[f]}{mark}" for f in h_forms])
     kept_h = bool(mark) and any(s.get("h_kept") is not None for s in rep.summary.values())
     if kept_h:  # mixed scales: the scale-free trade-off beside the papers' H, which takes CIDEr as a number
         head.append("H of kept (scale-free)")
