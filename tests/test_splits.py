@@ -129,7 +129,9 @@ def test_a_tables_own_split_column_is_kept(tmp_path):
 
 def test_a_tiny_source_still_gets_both_splits():
     keys = [str(i) for i in range(3)]
-    mask = held_out("few", keys, [None] * 3, 0.2, builtin=False)
-    assert 0 < mask.sum() < 3
-    assert (held_out("few", keys, [None] * 3, 0.2, builtin=False) == mask).all()
-    np.testing.assert_array_equal(limited(mask, None, 4)[1], np.flatnonzero(mask))
+    # fractions at which the hash alone would leave one split empty: the fallback must cross one over
+    for fraction in (0.001, 0.999):
+        mask = held_out("few", keys, [None] * 3, fraction, builtin=False)
+        assert 0 < mask.sum() < 3
+        assert (held_out("few", keys, [None] * 3, fraction, builtin=False) == mask).all()
+        np.testing.assert_array_equal(limited(mask, None, 4)[1], np.flatnonzero(mask))

@@ -13,7 +13,6 @@ that image's score difference.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,15 +31,6 @@ class PairedChange:
     test: str  # which test gave p_value
 
 
-def _ngrams(sentence: str, n: int = 4) -> dict[tuple, int]:
-    words = sentence.split()
-    counts: dict[tuple, int] = defaultdict(int)
-    for k in range(1, n + 1):
-        for i in range(len(words) - k + 1):
-            counts[tuple(words[i:i + k])] += 1
-    return counts
-
-
 class CorpusCider:
     """CIDEr-D of several systems on one set of images, for any weighting of the images (a bootstrap
     resample is a weighting: image i drawn w_i times). Exactly pycocoevalcap's `CiderScorer` on the
@@ -52,7 +42,10 @@ class CorpusCider:
     def __init__(self, outputs: Sequence[Sequence[str]], references: Sequence[Sequence[str]], sigma: float = 6.0):
         from scipy import sparse
 
-        from mfcli.eval.metrics.caption import tokenize
+        from mfcli.eval.metrics.caption import _library, tokenize
+
+        _library()  # pycocoevalcap present, or the one clear line that says how to install it
+        from pycocoevalcap.cider.cider_scorer import precook as _ngrams  # its own n-gram counts, 1-4
 
         self.sigma, self.n_images = sigma, len(references)
         vocab: dict[tuple, int] = {}
