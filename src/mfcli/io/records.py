@@ -255,3 +255,56 @@ def resolve_data_file(data: str | Path, name: str) -> Path:
     if not p.is_file():
         raise MfcliError(f"{p}: no such file.", "Run `mfcli prepare SOURCE --out DIR` first, then pass DIR.")
     return p
+
+
+WATCH_SCHEMA = "mfcli.watch/1"
+
+
+@dataclass(frozen=True)
+class WatchRecord:
+    """One evaluation of a fine-tune while it trains (`RUN/watch.jsonl`, train/watch.py).
+
+    Scores are on the report's scale (accuracies in %, CIDEr-D × 100). `kept` is each pre-trained
+    task's score as a % of its step-0 score; `target` the mean over the targets; `target_gain` its
+    change since step 0 (points); the H-scores are report/stats.py's two forms and mfcli's scale-free
+    H of (kept, target)."""
+
+    step: int
+    epoch: float
+    scores: dict  # task → score
+    metrics: dict  # task → metric name (accuracy, vqa_accuracy, cider, ...)
+    n: dict  # task → records scored
+    targets: tuple[str, ...]
+    kept: dict  # pre-trained task → % of its step-0 score (tasks step 0 scores 0 on are left out)
+    kept_mean: float | None
+    target: float | None
+    target_gain: float | None
+    h: float | None  # H (Model Tailor, App. D.2) of the pre-trained and target averages
+    h_mdgd: float | None  # H (MDGD, Table 1)
+    h_kept: float | None  # mfcli's: H of kept_mean and the target score (a percent target only)
+    criterion: str = "h"
+    value: float | None = None  # the criterion's value (None: this evaluation does not qualify)
+    best: bool = False  # this evaluation became the best so far (RUN/best/ holds its weights)
+    best_step: int | None = None  # the step of the best evaluation so far, this one included
+    stop: str | None = None  # why the run stopped after this evaluation
+    seconds: float = 0.0  # wall time of this evaluation
+    schema: str = WATCH_SCHEMA
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["targets"] = list(self.targets)
+        return d
+
+    @classmethod
+    def from_json(cls, obj: dict, where: str) -> "WatchRecord":
+        _check_schema(obj, where, (WATCH_SCHEMA,))
+        missing = [k for k in ("step", "epoch", "scores", "targets") if k not in obj]
+        if missing:
+            raise MfcliError(f"{where}: a watch record without {', '.join(missing)}.",
+                             "The file was not written by `mfcli finetune --watch`; remove it or start a new run.")
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: (tuple(v) if k == "targets" else v) for k, v in obj.items() if k in known})
+
+
+def read_watch(path: str | Path) -> list[WatchRecord]:
+    return [WatchRecord.from_json(obj, f"{path}:{lineno}") for lineno, obj in iter_jsonl(path)]

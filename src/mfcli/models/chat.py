@@ -117,11 +117,13 @@ def mm_token_types(processor, input_ids) -> dict:
     return {"mm_token_type_ids": torch.tensor(processor.create_mm_token_type_ids(input_ids.tolist()))}
 
 
-def generate_answers(model, processor, images, prompts, *, max_new_tokens: int = 16, pixel_values=None) -> list[str]:
+def generate_answers(model, processor, images, prompts, *, max_new_tokens: int = 16, pixel_values=None,
+                     **generate_kwargs) -> list[str]:
     """Greedy answers for a batch, left-padded so every row continues from its own last token.
 
     `pixel_values` (already processed) replaces `images`; the processor still expands the image
-    placeholders, from small stand-in images."""
+    placeholders, from small stand-in images. `generate_kwargs` go to `model.generate` (the watch's
+    `synced_gpus` under FSDP)."""
     import torch
     from PIL import Image
 
@@ -142,6 +144,6 @@ def generate_answers(model, processor, images, prompts, *, max_new_tokens: int =
         inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
     with torch.inference_mode():
         out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tok.pad_token_id)
+                             pad_token_id=tok.pad_token_id, **generate_kwargs)
     new = out[:, inputs["input_ids"].shape[1]:]
     return [s.strip() for s in tok.batch_decode(new, skip_special_tokens=True)]

@@ -1,9 +1,14 @@
-"""The one training loop every method shares.
+"""The one training loop every method shares, as a trainer with named steps.
 
 AdamW with linear warm-up and cosine decay; loss on answer tokens only, normalised by the answer
 tokens of the whole optimiser step (so gradient accumulation and data-parallel processes give the
 same update as one big batch); a self-describing checkpoint after every epoch (`DIR/epoch-K`) and
 every `--save-steps` (`DIR/step-N`), each resumable bit-for-bit on CPU.
+
+`Trainer` reads top-down: `open_run` (the run directory and what it holds), `build` (model, method,
+sharding, optimiser, restored state), `train_step` (one optimiser step), `save` (a resumable
+checkpoint), `run` (the loop, the watch and the interrupts), then the method's `finish` hook (LoRA's
+merge). Each method's own behaviour lives behind its hooks (train/methods/base.py).
 """
 
 from __future__ import annotations
@@ -59,208 +64,275 @@ def _checkpoints(out: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainOptions, *, resume: bool = False,
-                 progress: bool | None = None) -> Path:
-    import torch
+class EarlyStop(Exception):
+    """The watch asked the run to stop (train/watch.py); carries the reason."""
 
-    from mfcli.models.load import load_mllm, resolve_device, resolve_model_path
 
-    out = Path(out)
-    progress = sys.stderr.isatty() if progress is None else progress
-    if opts.method == "clip":  # EMT §3.2: a CLIP dual encoder, not an MLLM
-        from mfcli.train.clip_finetune import run_clip_finetune
+class Trainer:
+    def __init__(self, model_spec: str, data: list[str], out: str | Path, opts: TrainOptions, *,
+                 resume: bool = False, progress: bool = False, watch=None):
+        self.model_spec, self.data, self.out, self.opts = model_spec, data, Path(out), opts
+        self.resume, self.progress = resume, progress
+        self.watch_options = watch  # train/watch.py's WatchOptions, or None
+        self.method = get_method(opts.method)
 
-        return run_clip_finetune(model_spec, data, out, opts, progress=progress)
-    method = get_method(opts.method)
-    from mfcli.dist import init_dist
+    # ---- open run: the directory, the processes, the data -------------------------------------
+    def open_run(self) -> None:
+        from mfcli.dist import init_dist
+        from mfcli.models.load import resolve_model_path
 
-    dist = init_dist()
-    rank, world = dist.rank, dist.world
-    existing = _checkpoints(out) if out.is_dir() else []
-    if out.exists() and any(out.iterdir()) and not resume:
-        raise MfcliError(f"{out} already holds a run.", "Pass --resume to continue it, or choose a new --out.")
-    if resume and not existing and out.exists() and any(out.iterdir()):
-        raise MfcliError(f"{out} has no resumable checkpoint.", "Choose a new --out to start afresh.")
-    examples, files = load_examples(data)
-    parent = resolve_model_path(model_spec) if rank == 0 else None
-    if dist.active:
-        dist.barrier()  # rank 0 builds/resolves `tiny` once
-        parent = resolve_model_path(model_spec)
-    parent_manifest = read_manifest(parent)
-    opts, supplied = with_model_defaults(opts, parent_manifest)
-    inherited = (parent_manifest or {}).get("finetune_defaults") or {}  # a fine-tune of tiny is still tiny-sized
-    if supplied and rank == 0:
-        print(f"finetune: the model recommends {', '.join(f'{k}={v}' for k, v in supplied.items())} for "
-              f"{opts.method} (its mfcli.json); flags override", file=sys.stderr)
-    torch.manual_seed(opts.seed)
-    if opts.device in ("auto", "cpu") and not torch.cuda.is_available():
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    device = dist.device or resolve_device(opts.device)
+        out, resume = self.out, self.resume
+        self.dist = dist = init_dist()
+        self.rank, self.world = dist.rank, dist.world
+        self.existing = _checkpoints(out) if out.is_dir() else []
+        if out.exists() and any(out.iterdir()) and not resume:
+            raise MfcliError(f"{out} already holds a run.", "Pass --resume to continue it, or choose a new --out.")
+        if resume and not self.existing and out.exists() and any(out.iterdir()):
+            raise MfcliError(f"{out} has no resumable checkpoint.", "Choose a new --out to start afresh.")
+        self.examples, self.files = load_examples(self.data)
+        parent = resolve_model_path(self.model_spec) if self.rank == 0 else None
+        if dist.active:
+            dist.barrier()  # rank 0 builds/resolves `tiny` once
+            parent = resolve_model_path(self.model_spec)
+        self.parent = parent
+        parent_manifest = read_manifest(parent)
+        self.opts, supplied = with_model_defaults(self.opts, parent_manifest)
+        self.inherited = (parent_manifest or {}).get("finetune_defaults") or {}  # a fine-tune of tiny is tiny-sized
+        if supplied and self.rank == 0:
+            print(f"finetune: the model recommends {', '.join(f'{k}={v}' for k, v in supplied.items())} for "
+                  f"{self.opts.method} (its mfcli.json); flags override", file=sys.stderr)
+        self.resume_dir = self.existing[-1][1] if (resume and self.existing) else None
+        self.watch = None
+        if self.watch_options is not None:  # checked before any model is loaded: bad input costs nothing
+            from mfcli.train.watch import Watch
 
-    resume_dir = existing[-1][1] if (resume and existing) else None
-    adapter_method = getattr(method, "adapter", False)
-    # a full checkpoint continues from its own weights; an adapter is re-attached to the parent in prepare()
-    load_from = str(resume_dir) if (resume_dir and not adapter_method) else parent
-    loaded = load_mllm(load_from, device=device, dtype=opts.dtype)
-    model, processor, family = loaded.model, loaded.processor, loaded.family
-    model.train()
-    if opts.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
-        if hasattr(model, "enable_input_require_grads"):
-            model.enable_input_require_grads()
-    model, groups = method.prepare(model, family, opts,
-                                   resume_from=str(resume_dir) if (resume_dir and adapter_method) else None)
-    group_names = [g.pop("names") for g in groups]
-    names = [n for gn in group_names for n in gn]
-    if not names:
-        raise MfcliError(f"--method {opts.method} left nothing to train.", "Check --layers / --lora-targets.")
-    sharding = make_sharding(opts.fsdp, dist, opts.method, method.custom_update)
-    if sharding.fsdp:  # fully_shard swaps every parameter for a sharded one: collect them afterwards
+            self.watch = Watch(self.watch_options, self.examples, self.out, self.dist)
+
+    # ---- build: model, method, sharding, optimiser, restored state ---------------------------
+    def build(self) -> None:
+        import torch
+
+        from mfcli.models.load import load_mllm, resolve_device
+
+        opts, method, rank = self.opts, self.method, self.rank
+        torch.manual_seed(opts.seed)
+        if opts.device in ("auto", "cpu") and not torch.cuda.is_available():
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        self.device = self.dist.device or resolve_device(opts.device)
+        adapter_method = getattr(method, "adapter", False)
+        # a full checkpoint continues from its own weights; an adapter is re-attached to the parent in prepare()
+        load_from = str(self.resume_dir) if (self.resume_dir and not adapter_method) else self.parent
+        loaded = load_mllm(load_from, device=self.device, dtype=opts.dtype)
+        model, self.processor, family = loaded.model, loaded.processor, loaded.family
+        model.train()
+        if opts.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+            if hasattr(model, "enable_input_require_grads"):
+                model.enable_input_require_grads()
+        model, groups = method.prepare(model, family, opts,
+                                       resume_from=str(self.resume_dir) if (self.resume_dir and adapter_method) else None)
+        group_names = [g.pop("names") for g in groups]
+        self.names = [n for gn in group_names for n in gn]
+        if not self.names:
+            raise MfcliError(f"--method {opts.method} left nothing to train.", "Check --layers / --lora-targets.")
+        self.sharding = make_sharding(opts.fsdp, self.dist, opts.method, method.custom_update)
+        if self.sharding.fsdp:  # fully_shard swaps every parameter for a sharded one: collect them afterwards
+            if rank == 0:
+                print(f"finetune: FSDP, weights, gradients and optimiser state sharded over {self.world} processes",
+                      file=sys.stderr)
+            self.sharding.shard(model, family)
+            named = dict(model.named_parameters())
+            for g, gn in zip(groups, group_names):
+                g["params"] = [named[n] for n in gn]
+        self.model = model
+        self.params = [p for g in groups for p in g["params"]]
+        self.optimizer = torch.optim.AdamW(groups, weight_decay=opts.weight_decay)
+
+        self.global_batch = opts.batch_size * opts.grad_accum * self.world
+        self.steps_per_epoch = math.ceil(len(self.examples) / self.global_batch)
+        self.total = opts.max_steps or self.steps_per_epoch * opts.epochs
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, warmup_cosine(self.total, opts.warmup_ratio))
+        self.done_steps, resumed_extra = 0, {}
+        if self.resume_dir is not None:
+            restored = load_state(self.resume_dir, self.optimizer, self.scheduler,
+                                  lambda sd: self.sharding.load_optimizer(model, self.optimizer, self.names, sd))
+            self.done_steps, resumed_extra = restored["global_step"], restored["extra"]
+
+        tok = self.processor.tokenizer
+        image_token = getattr(self.processor, "image_token", None) or getattr(tok, "image_token", "<image>")
+        self.ctx = Context(model, self.params, self.names, self.parent, tok.convert_tokens_to_ids(image_token), opts,
+                           self.device, self.dist)
+        method.start(self.ctx)  # MDGD loads its frozen copy here
+        if resumed_extra:
+            method.load_extra_state(resumed_extra, self.device)
+        self.batcher = Batcher(self.processor)
+        self.train_model = model
+        if self.dist.active and not method.custom_update and not self.sharding.fsdp:  # a custom update all-reduces its own
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.train_model = DistributedDataParallel(model)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.out / LOG
         if rank == 0:
-            print(f"finetune: FSDP, weights, gradients and optimiser state sharded over {world} processes",
-                  file=sys.stderr)
-        sharding.shard(model, family)
-        named = dict(model.named_parameters())
-        for g, gn in zip(groups, group_names):
-            g["params"] = [named[n] for n in gn]
-    params = [p for g in groups for p in g["params"]]
-    optimizer = torch.optim.AdamW(groups, weight_decay=opts.weight_decay)
+            _trim_log(self.log_path, self.done_steps)
 
-    global_batch = opts.batch_size * opts.grad_accum * world
-    steps_per_epoch = math.ceil(len(examples) / global_batch)
-    total = opts.max_steps or steps_per_epoch * opts.epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, opts.warmup_ratio))
-    done_steps = 0
-    if resume_dir is not None:
-        restored = load_state(resume_dir, optimizer, scheduler,
-                              lambda sd: sharding.load_optimizer(model, optimizer, names, sd))
-        done_steps = restored["global_step"]
-        resumed_extra = restored["extra"]
-    else:
-        resumed_extra = {}
+    # ---- one optimiser step -------------------------------------------------------------------
+    def train_step(self, step: int, chunk: list) -> dict:
+        """One optimiser step on `chunk` (the global batch); returns its training-log row."""
+        import torch
 
-    tok = processor.tokenizer
-    image_token = getattr(processor, "image_token", None) or getattr(tok, "image_token", "<image>")
-    ctx = Context(model, params, names, parent, tok.convert_tokens_to_ids(image_token), opts, device, dist)
-    method.start(ctx)  # MDGD loads its frozen copy here
-    if resumed_extra:
-        method.load_extra_state(resumed_extra, device)
-    batcher = Batcher(processor)
-    train_model = model
-    if dist.active and not method.custom_update and not sharding.fsdp:  # DDP; a custom update all-reduces its own
-        from torch.nn.parallel import DistributedDataParallel
+        opts, method, rank, world = self.opts, self.method, self.rank, self.world
+        t0 = time.perf_counter()
+        micro = [chunk[i:i + opts.batch_size * world] for i in range(0, len(chunk), opts.batch_size * world)]
+        n_tok = sum(_answer_tokens(self.batcher, m) for m in micro)  # the whole step, every process
+        self.optimizer.zero_grad(set_to_none=True)
+        batches = [_to(self.batcher(m[rank::world]), self.device, self.model.dtype) for m in micro]
+        if method.custom_update:
+            self.ctx.step = step
+            loss_value, extras = method.update(self.ctx, batches, n_tok)
+        else:
+            loss_value, extras = 0.0, {}
+            for b in batches:
+                o = self.train_model(**self.ctx.inputs(b))
+                loss = nll_sum(o.logits, b["labels"]) / n_tok * world  # DDP averages over world
+                loss.backward()
+                loss_value += float(loss.detach()) / world
+        loss_value = self.dist.all_reduce_sum(loss_value)
+        if not math.isfinite(loss_value):
+            where = f"; the last good checkpoint is {self.last_good}" if self.last_good else ""
+            raise MfcliError(f"the loss became {loss_value} at step {step + 1}{where}.", "Lower --lr, or check the data.")
+        grad_norm = self.sharding.grad_norm(torch.nn.utils.clip_grad_norm_(self.params, opts.max_grad_norm))
+        lr_now = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        method.after_step(self.params)
+        self.scheduler.step()
+        return {"step": step + 1, "epoch": round((step + 1) / self.steps_per_epoch, 4), "loss": round(loss_value, 6),
+                "lr": lr_now, "grad_norm": round(grad_norm, 6), "seconds": round(time.perf_counter() - t0, 4),
+                **{k: round(v, 6) for k, v in extras.items()}}
 
-        train_model = DistributedDataParallel(model)
-
-    out.mkdir(parents=True, exist_ok=True)
-    log_path = out / LOG
-    if rank == 0:
-        _trim_log(log_path, done_steps)
-
-    def save(name: str, progress_state: dict, rng_state) -> Path:
-        snap = sharding.snapshot(model, optimizer, names)  # collective under FSDP
-        if rank != 0:
-            return out / name
-        m = Manifest("finetune", options={"method": opts.method, **asdict(opts)}, parents=[parent], seed=opts.seed,
-                     metrics={"global_step": progress_state["global_step"], "epoch": progress_state["epoch"]},
-                     finetune_defaults=inherited)
-        for f in files:
+    # ---- checkpoints --------------------------------------------------------------------------
+    def manifest(self, command: str, metrics: dict | None = None) -> Manifest:
+        opts = self.opts
+        m = Manifest(command, options={"method": opts.method, **asdict(opts)}, parents=[self.parent], seed=opts.seed,
+                     metrics=metrics or {}, finetune_defaults=self.inherited)
+        for f in self.files:
             m.add_data(f)
+        return m
+
+    def progress_state(self, step: int, epoch: int) -> dict:
+        return {"global_step": step, "epoch": epoch, "steps_per_epoch": self.steps_per_epoch,
+                "total_steps": self.total}
+
+    def save(self, name: str, progress_state: dict, rng_state) -> Path:
+        """A resumable checkpoint: weights, optimiser, scheduler, progress and the RNG state of `step`."""
+        import torch
+
+        snap = self.sharding.snapshot(self.model, self.optimizer, self.names)  # collective under FSDP
+        if self.rank != 0:
+            return self.out / name
+        m = self.manifest("finetune", {"global_step": progress_state["global_step"], "epoch": progress_state["epoch"]})
 
         def write(d: Path):
-            method.save(model, processor, d, parent, state_dict=snap.model)
+            self.method.save(self.model, self.processor, d, self.parent, state_dict=snap.model)
             cur = torch.get_rng_state()
             torch.set_rng_state(rng_state)
-            save_state(d, snap.optimizer, scheduler, progress_state, method.extra_state())
+            save_state(d, snap.optimizer, self.scheduler, progress_state, self.method.extra_state())
             torch.set_rng_state(cur)
-        return write_checkpoint(out / name, write, m, overwrite=True)
+        return write_checkpoint(self.out / name, write, m, overwrite=True)
 
-    from tqdm.auto import tqdm
+    def save_weights(self, name: str, metrics: dict) -> Path:
+        """The weights alone (no trainer state: not a resume point), e.g. the watch's best/."""
+        snap = self.sharding.snapshot(self.model, self.optimizer, self.names)  # collective under FSDP
+        if self.rank != 0:
+            return self.out / name
+        return write_checkpoint(self.out / name, lambda d: self.method.save(self.model, self.processor, d, self.parent,
+                                                                              state_dict=snap.model),
+                                self.manifest("finetune", metrics), overwrite=True)
 
-    step = done_steps
-    bar = tqdm(total=total, initial=step, desc=f"finetune {opts.method}", unit="step", disable=not progress or rank)
-    last_good = existing[-1][1] if existing else None
-    saved_step = done_steps if resume_dir is not None else None
-    stop = DeferredInterrupt()
-    try:
-        stop.__enter__()
-        while step < total:
-            epoch = step // steps_per_epoch
-            in_epoch = step % steps_per_epoch
-            gen = torch.Generator().manual_seed(opts.seed * 100003 + epoch)
-            order = torch.randperm(len(examples), generator=gen).tolist()
-            for s in range(in_epoch, steps_per_epoch):
-                if step >= total:
-                    break
-                t0 = time.perf_counter()
-                chunk = [examples[i] for i in order[s * global_batch:(s + 1) * global_batch]]
-                micro = [chunk[i:i + opts.batch_size * world] for i in range(0, len(chunk), opts.batch_size * world)]
-                n_tok = sum(_answer_tokens(batcher, m) for m in micro)  # the whole step, every process
-                optimizer.zero_grad(set_to_none=True)
-                batches = [_to(batcher(m[rank::world]), device, model.dtype) for m in micro]
-                if method.custom_update:
-                    ctx.step = step
-                    loss_value, extras = method.update(ctx, batches, n_tok)
-                else:
-                    loss_value, extras = 0.0, {}
-                    for b in batches:
-                        o = train_model(**ctx.inputs(b))
-                        loss = nll_sum(o.logits, b["labels"]) / n_tok * world  # DDP averages over world
-                        loss.backward()
-                        loss_value += float(loss.detach()) / world
-                loss_value = dist.all_reduce_sum(loss_value)
-                if not math.isfinite(loss_value):
-                    where = f"; the last good checkpoint is {last_good}" if last_good else ""
-                    raise MfcliError(f"the loss became {loss_value} at step {step + 1}{where}.",
-                                     "Lower --lr, or check the data.")
-                grad_norm = sharding.grad_norm(torch.nn.utils.clip_grad_norm_(params, opts.max_grad_norm))
-                lr_now = scheduler.get_last_lr()[0]
-                optimizer.step()
-                method.after_step(params)
-                scheduler.step()
-                step += 1
-                row = {"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": round(loss_value, 6),
-                       "lr": lr_now, "grad_norm": round(grad_norm, 6), "seconds": round(time.perf_counter() - t0, 4),
-                       **{k: round(v, 6) for k, v in extras.items()}}
-                if rank == 0:
-                    with open(log_path, "a", encoding="utf-8") as f:
-                        f.write(json.dumps(row) + "\n")
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_value:.4f}")
-                prog = {"global_step": step, "epoch": epoch + (1 if s + 1 == steps_per_epoch else 0),
-                        "steps_per_epoch": steps_per_epoch, "total_steps": total}
-                if s + 1 == steps_per_epoch:
-                    last_good, saved_step = save(f"epoch-{epoch + 1}", prog, torch.get_rng_state()), step
-                elif opts.save_steps and step % opts.save_steps == 0 or step == total:
-                    last_good, saved_step = save(f"step-{step}", prog, torch.get_rng_state()), step
-                if stop.requested:  # Ctrl-C during this step: it is complete, stop here
-                    raise KeyboardInterrupt
-    except KeyboardInterrupt:
+    # ---- the loop -----------------------------------------------------------------------------
+    def run(self) -> Path:
+        self.open_run()
+        self.build()
+        import torch
+        from tqdm.auto import tqdm
+
+        opts, rank = self.opts, self.rank
+        step, total, spe = self.done_steps, self.total, self.steps_per_epoch
+        if self.watch is not None:
+            self.watch.start(self, step)  # step 0's scores (cached), and the history up to `step`
+        bar = tqdm(total=total, initial=step, desc=f"finetune {opts.method}", unit="step",
+                   disable=not self.progress or rank)
+        self.last_good = self.existing[-1][1] if self.existing else None
+        saved_step = self.done_steps if self.resume_dir is not None else None
+        stop = DeferredInterrupt()
+        try:
+            stop.__enter__()
+            while step < total:
+                epoch, in_epoch = step // spe, step % spe
+                gen = torch.Generator().manual_seed(opts.seed * 100003 + epoch)
+                order = torch.randperm(len(self.examples), generator=gen).tolist()
+                for s in range(in_epoch, spe):
+                    if step >= total:
+                        break
+                    chunk = [self.examples[i] for i in order[s * self.global_batch:(s + 1) * self.global_batch]]
+                    row = self.train_step(step, chunk)
+                    step += 1
+                    if rank == 0:
+                        with open(self.log_path, "a", encoding="utf-8") as f:
+                            f.write(json.dumps(row) + "\n")
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{row['loss']:.4f}")
+                    end_of_epoch = s + 1 == spe
+                    rng = torch.get_rng_state()  # the step's own, before the watch or a save runs
+                    prog = self.progress_state(step, epoch + (1 if end_of_epoch else 0))
+                    stop_reason = None
+                    if self.watch is not None and self.watch.due(step, end_of_epoch, step == total):
+                        stop_reason = self.watch.evaluate(self, step)
+                    if end_of_epoch:
+                        self.last_good, saved_step = self.save(f"epoch-{epoch + 1}", prog, rng), step
+                    elif opts.save_steps and step % opts.save_steps == 0 or step == total or stop_reason:
+                        self.last_good, saved_step = self.save(f"step-{step}", prog, rng), step
+                    if stop_reason:
+                        raise EarlyStop(stop_reason)
+                    if stop.requested:  # Ctrl-C during this step: it is complete, stop here
+                        raise KeyboardInterrupt
+        except EarlyStop as e:
+            bar.close()
+            if rank == 0:
+                print(f"finetune: stopped early at step {step}: {e}; the checkpoint is {self.last_good}",
+                      file=sys.stderr)
+        except KeyboardInterrupt:
+            bar.close()
+            if stop.requested and step == saved_step:
+                print(f"interrupted: resumable checkpoint at {self.last_good}; continue with --resume", file=sys.stderr)
+            elif stop.requested:  # between steps: weights, optimiser, scheduler and RNG all belong to `step`
+                d = self.save(f"step-{step}", self.progress_state(step, step // spe), torch.get_rng_state())
+                print(f"interrupted: resumable checkpoint at {d}; continue with --resume", file=sys.stderr)
+            else:  # a second Ctrl-C, mid-step: this state may be half-updated, so nothing new is written
+                where = f"the last checkpoint is {self.last_good}" if self.last_good else "no checkpoint was written"
+                print(f"interrupted mid-step: {where}; continue with --resume", file=sys.stderr)
+            raise
+        finally:
+            stop.__exit__(*sys.exc_info())
         bar.close()
-        if stop.requested and step == saved_step:
-            print(f"interrupted: resumable checkpoint at {last_good}; continue with --resume", file=sys.stderr)
-        elif stop.requested:  # between steps: weights, optimiser, scheduler and RNG all belong to `step`
-            prog = {"global_step": step, "epoch": step // steps_per_epoch, "steps_per_epoch": steps_per_epoch,
-                    "total_steps": total}
-            d = save(f"step-{step}", prog, torch.get_rng_state())
-            print(f"interrupted: resumable checkpoint at {d}; continue with --resume", file=sys.stderr)
-        else:  # a second Ctrl-C, mid-step: this state may be half-updated, so nothing new is written
-            where = f"the last checkpoint is {last_good}" if last_good else "no checkpoint was written"
-            print(f"interrupted mid-step: {where}; continue with --resume", file=sys.stderr)
-        raise
-    finally:
-        stop.__exit__(*sys.exc_info())
-    bar.close()
-    if rank == 0 and opts.merge and opts.method == "lora":
-        merged = model.merge_and_unload()
-        m = Manifest("finetune --merge", options={"method": opts.method, **asdict(opts)}, parents=[parent],
-                     seed=opts.seed, finetune_defaults=inherited)
-        for f in files:
-            m.add_data(f)
-        write_checkpoint(out / "merged", lambda d: (merged.save_pretrained(d), processor.save_pretrained(d)), m,
-                         overwrite=True)
-    dist.barrier()
-    return out
+        self.method.finish(self)  # LoRA's --merge
+        self.dist.barrier()
+        return self.out
+
+
+def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainOptions, *, resume: bool = False,
+                 progress: bool | None = None, watch=None) -> Path:
+    """Fine-tune `model_spec` on `data` into the run directory `out`; `watch` (train/watch.py's
+    WatchOptions) scores the watched tasks while it trains."""
+    progress = sys.stderr.isatty() if progress is None else progress
+    if opts.method == "clip":  # EMT §3.2: a CLIP dual encoder, not an MLLM
+        if watch is not None:
+            raise MfcliError("--watch scores an MLLM's answers; --method clip trains a CLIP.",
+                             "Evaluate the CLIP's epochs with `mfcli emt` instead.")
+        from mfcli.train.clip_finetune import run_clip_finetune
+
+        return run_clip_finetune(model_spec, data, Path(out), opts, progress=progress)
+    return Trainer(model_spec, data, out, opts, resume=resume, progress=progress, watch=watch).run()
 
 
 def _answer_tokens(batcher, examples) -> int:

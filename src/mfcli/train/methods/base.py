@@ -45,6 +45,9 @@ class Method:
     def load_extra_state(self, extra: dict, device) -> None:
         pass
 
+    def finish(self, trainer) -> None:
+        """Once training ended (train/loop.py's Trainer: its model, processor, out and manifest())."""
+
 
 def last_layer_names(model, family, n: int) -> list[str]:
     layers = family.module(model, "decoder_layers")

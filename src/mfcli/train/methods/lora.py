@@ -58,3 +58,14 @@ class Lora(Method):
         c = json.loads(cfg.read_text())
         c["base_model_name_or_path"] = parent
         cfg.write_text(json.dumps(c, indent=2))
+
+    def finish(self, trainer) -> None:
+        """--merge: also write DIR/merged, the adapter folded into a full checkpoint."""
+        if trainer.rank != 0 or not trainer.opts.merge:
+            return
+        from mfcli.io.checkpoint import write_checkpoint
+
+        merged = trainer.model.merge_and_unload()
+        write_checkpoint(trainer.out / "merged",
+                         lambda d: (merged.save_pretrained(d), trainer.processor.save_pretrained(d)),
+                         trainer.manifest("finetune --merge"), overwrite=True)

@@ -1,0 +1,398 @@
+"""The forgetting watch: score the pre-trained tasks and the target while a fine-tune trains, keep the
+checkpoint with the best trade-off, stop in time (`mfcli finetune … --watch DATA…`).
+
+EMT §5.3 finds the best trade-off early in fine-tuning and a worse one with more steps; the watch shows
+that as it happens instead of after every epoch was evaluated. What it does, in order:
+
+1. draws a fixed sample of `--watch-n` records per task from each watched data set's `eval.jsonl`
+   (a seeded permutation per task, independent of the training seed, so every run of a study is
+   watched on the same records);
+2. scores the model before training (step 0) once per (model, sample) — cached in the mfcli cache —
+   with the batched greedy generation `mfcli emt` uses and the judge each record's kind calls for
+   (exact match for labels, VQA accuracy, CIDEr-D, option match);
+3. scores it again every `--watch-every` steps and at each epoch's end, on the training model itself
+   (eval mode, no gradient, no second copy), and appends one `mfcli.watch/1` record to RUN/watch.jsonl;
+4. keeps RUN/best/ (weights and a manifest naming the evaluation) whenever the criterion improves, and,
+   if asked, stops after `--watch-patience` evaluations without improvement or when kept falls below
+   `--watch-floor`.
+
+Under torchrun / accelerate each process generates its share of every batch and the outputs are
+gathered, so every process scores the same answers (with FSDP, generation keeps the processes in step).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mfcli.errors import MfcliError, UsageError, did_you_mean
+from mfcli.io.records import CLASSIFICATION, WatchRecord, read_dataset_info, read_eval, read_train, read_watch
+
+WATCH_FILE = "watch.jsonl"
+BEST_DIR = "best"
+SAMPLE_SEED = 29  # the watch sample's seed: fixed, so every run of a study is watched on the same records
+
+
+def _value(field: str):
+    return lambda r: getattr(r, field)
+
+
+# What "best" means: a field of the watch record, higher is better.
+CRITERIA = {"h": _value("h"), "h-mdgd": _value("h_mdgd"), "h-kept": _value("h_kept"), "kept": _value("kept_mean"),
+            "target": _value("target")}
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    data: tuple[str, ...]  # prepared dirs or eval.jsonl files: the pre-trained tasks and the target(s)
+    every: str | None = None  # "N" optimiser steps or "Xep" (a fraction of an epoch); always each epoch's end
+    n: int = 100  # records per task (a seeded sample of its held-out split); 100 keeps the cost ≤ 15 % on tiny
+    best: str = "h"  # the criterion RUN/best/ maximises (CRITERIA)
+    kept_min: float | None = None  # only evaluations keeping at least this % qualify ("most target while kept ≥ X")
+    patience: int | None = None  # stop after this many evaluations without a new best
+    floor: float | None = None  # stop when the mean kept % falls below this
+    batch_size: int = 64
+
+    def __post_init__(self):
+        if not self.data:
+            raise UsageError("--watch needs at least one data set.")
+        if self.every is not None:
+            parse_every(self.every)
+        if self.n < 1 or self.batch_size < 1:
+            raise UsageError("--watch-n and the watch batch size must be at least 1.")
+        if self.best not in CRITERIA:
+            raise UsageError(f"unknown --watch-best '{self.best}'.", did_you_mean(self.best, CRITERIA))
+        for name, v in (("--watch-kept-min", self.kept_min), ("--watch-floor", self.floor)):
+            if v is not None and not 0 <= v <= 100:
+                raise UsageError(f"{name} is a percentage of the step-0 scores: 0 to 100, got {v}.")
+        if self.patience is not None and self.patience < 1:
+            raise UsageError("--watch-patience must be at least 1 evaluation.")
+
+
+def parse_every(spec: str) -> tuple[int | None, float | None]:
+    """'50' → every 50 optimiser steps; '0.5ep' → twice an epoch. Returns (steps, epochs)."""
+    s = str(spec).strip().lower()
+    try:
+        if s.endswith("ep"):
+            ep = float(s[:-2])
+            if ep > 0:
+                return None, ep
+        else:
+            steps = int(s)
+            if steps > 0:
+                return steps, None
+    except ValueError:
+        pass
+    raise UsageError(f"--watch-every must be a positive step count (50) or a fraction of an epoch (0.5ep), "
+                     f"got '{spec}'.")
+
+
+# ---- the figures of one evaluation (pure, so tests can drive them with made-up scores) ------------
+
+def make_record(step: int, epoch: float, scores: dict, metrics: dict, n: dict, targets: tuple[str, ...],
+                base: dict, criterion: str = "h", seconds: float = 0.0) -> WatchRecord:
+    """The watch record of `scores` against the step-0 scores `base` (the same tasks)."""
+    from mfcli.report.build import percent_scale
+    from mfcli.report.stats import h_score, h_score_mdgd, mean
+
+    pre = [t for t in scores if t not in targets]
+    tgt = [t for t in scores if t in targets]
+    kept = {t: 100.0 * scores[t] / base[t] for t in pre if base.get(t)}
+    kept_mean = mean(list(kept.values())) if kept else None
+    target = mean([scores[t] for t in tgt]) if tgt else None
+    gain = target - mean([base[t] for t in tgt]) if tgt else None
+    both = bool(pre and tgt)
+    percent_target = all(percent_scale(metrics[t]) for t in tgt)
+    return WatchRecord(
+        step=step, epoch=round(epoch, 4), scores=dict(scores), metrics=dict(metrics), n=dict(n), targets=tuple(targets),
+        kept=kept, kept_mean=kept_mean, target=target, target_gain=gain,
+        h=h_score([scores[t] for t in pre], [scores[t] for t in tgt]) if both else None,
+        h_mdgd=h_score_mdgd([scores[t] for t in pre], [scores[t] for t in tgt]) if both else None,
+        h_kept=h_score([kept_mean], [target]) if kept_mean is not None and tgt and percent_target else None,
+        criterion=criterion, seconds=round(seconds, 3))
+
+
+class Tracker:
+    """The best evaluation so far and how long since it improved; decides best/ and stopping."""
+
+    def __init__(self, opts: WatchOptions):
+        self.opts = opts
+        self.key = CRITERIA[opts.best]
+        self.best_value: float | None = None
+        self.best_step: int | None = None
+        self.since_best = 0
+
+    def qualifies(self, r: WatchRecord) -> float | None:
+        v = self.key(r)
+        if v is None or (self.opts.kept_min is not None and (r.kept_mean is None or r.kept_mean < self.opts.kept_min)):
+            return None
+        return v
+
+    def update(self, r: WatchRecord) -> WatchRecord:
+        """`r` with its criterion value, whether it is the new best, and why to stop (if so)."""
+        from dataclasses import replace
+
+        v = self.qualifies(r)
+        better = v is not None and (self.best_value is None or v > self.best_value)
+        if better:
+            self.best_value, self.best_step, self.since_best = v, r.step, 0
+        elif r.step > 0:
+            self.since_best += 1
+        stop = None
+        if r.step > 0 and self.opts.patience is not None and self.since_best >= self.opts.patience:
+            stop = (f"{self.opts.best} has not improved for {self.since_best} evaluations "
+                    f"(best {self.best_value:.2f} at step {self.best_step})" if self.best_value is not None else
+                    f"no evaluation qualified in {self.since_best} evaluations")
+        elif r.step > 0 and self.opts.floor is not None and r.kept_mean is not None and r.kept_mean < self.opts.floor:
+            stop = f"kept {r.kept_mean:.1f} % fell below the floor of {self.opts.floor:g} %"
+        return replace(r, criterion=self.opts.best, value=v, best=better, best_step=self.best_step, stop=stop)
+
+    def replay(self, r: WatchRecord) -> None:
+        """Take an evaluation from the history (resume) as if it had just happened."""
+        self.update(r)
+
+
+# ---- the sample ---------------------------------------------------------------------------------
+
+def _target_tasks(train_files: list[Path]) -> tuple[str, ...]:
+    tasks = []
+    for f in train_files:
+        names = {r.task for r in read_train(f) if r.task}
+        if not names:
+            info = read_dataset_info(f)
+            names = {info.name} if info else set()
+        tasks += sorted(names)
+    return tuple(dict.fromkeys(tasks))
+
+
+def draw_sample(data: tuple[str, ...], n: int):
+    """The watch queries: per task, `n` records of its held-out split (a seeded sample, in file order)."""
+    import numpy as np
+
+    from mfcli.eval.emt import Query
+    from mfcli.io.checkpoint import sha256_file
+
+    queries, files, seen_tasks = [], [], {}
+    for spec in data:
+        p = Path(spec)
+        path = p / "eval.jsonl" if p.is_dir() else p
+        if not path.is_file():
+            raise MfcliError(f"--watch {spec}: no held-out records ({path} does not exist).",
+                             "Pass a prepared directory (mfcli prepare) or an eval.jsonl file.")
+        records = read_eval(path)
+        if not records:
+            raise MfcliError(f"--watch {spec}: {path} holds no held-out records.",
+                             "Prepare it with a held-out split (mfcli prepare … --eval-fraction).")
+        files.append({"path": str(path.resolve()), "sha256": sha256_file(path)})
+        by_task: dict[str, list[int]] = {}
+        for i, r in enumerate(records):
+            by_task.setdefault(r.task, []).append(i)
+        for task, idx in by_task.items():
+            if task in seen_tasks:
+                raise MfcliError(f"task '{task}' is in both {seen_tasks[task]} and {path}.",
+                                 "Watch each task from one data set.")
+            seen_tasks[task] = path
+            seed = int.from_bytes(hashlib.blake2b(task.encode(), digest_size=4).digest(), "big")
+            chosen = sorted(np.random.default_rng([SAMPLE_SEED, seed]).permutation(len(idx))[:n])
+            for j in chosen:
+                r = records[idx[j]]
+                queries.append(Query(len(queries), r, path.parent / r.image))
+    return queries, files
+
+
+def _fingerprint(model_dir: str) -> list:
+    """What identifies a checkpoint's weights without reading them: its files' names, sizes and times."""
+    d = Path(model_dir)
+    if not d.is_dir():
+        return [model_dir]
+    return sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in d.iterdir()
+                  if f.is_file() and f.suffix in (".safetensors", ".bin", ".json"))
+
+
+def _open(path: Path):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.load()
+        return im.convert("RGB")
+
+
+class Watch:
+    """The watch of one run (train/loop.py's Trainer calls start, due, evaluate)."""
+
+    def __init__(self, opts: WatchOptions, train_files: list[Path], out: Path, dist):
+        self.opts, self.out, self.dist = opts, Path(out), dist
+        self.targets = _target_tasks(train_files)
+        self.queries, self.files = draw_sample(opts.data, opts.n)
+        watched = list(dict.fromkeys(q.record.task for q in self.queries))
+        missing = [t for t in self.targets if t not in watched]
+        if missing:
+            raise MfcliError(f"the target task(s) {', '.join(missing)} are not among the watched tasks "
+                             f"({', '.join(watched)}).", "Add the target's prepared data to --watch.")
+        if len(watched) == len(self.targets):
+            raise MfcliError("--watch names only the target; forgetting is measured on the other tasks.",
+                             "Add the pre-trained tasks' prepared data to --watch.")
+        self.tasks = watched
+        self.images = [_open(q.image_path) for q in self.queries]  # a few hundred small images, opened once
+        self.tracker = Tracker(opts)
+        self.path = self.out / WATCH_FILE
+        self.every_steps: int | None = None
+
+    # ---- when ------------------------------------------------------------------------------------
+    def due(self, step: int, end_of_epoch: bool, last: bool) -> bool:
+        return end_of_epoch or last or bool(self.every_steps and step % self.every_steps == 0)
+
+    # ---- the step-0 scores and the history -----------------------------------------------------
+    def _cache_file(self, trainer) -> Path:
+        from mfcli.eval.emt import MAX_NEW_TOKENS
+        from mfcli.models.zoo import cache_root
+
+        key = json.dumps({"model": str(Path(trainer.parent).resolve()) if Path(trainer.parent).exists()
+                          else trainer.parent, "weights": _fingerprint(trainer.parent),
+                          "sample": [self.files, [q.record.id for q in self.queries]],
+                          "generation": MAX_NEW_TOKENS, "dtype": str(trainer.model.dtype),
+                          "device": str(trainer.device).split(":")[0]}, sort_keys=True, default=str)
+        return cache_root() / "watch" / f"{hashlib.blake2b(key.encode(), digest_size=16).hexdigest()}.json"
+
+    def start(self, trainer, step: int) -> None:
+        """Before the first step of this process: the history up to `step`, and the step-0 scores."""
+        from mfcli.io.jsonl import dumps, write_json_atomic, write_text_atomic
+
+        spe = trainer.steps_per_epoch
+        steps, epochs = parse_every(self.opts.every) if self.opts.every else (None, None)
+        self.every_steps = steps or (max(1, round(epochs * spe)) if epochs else None)
+        history = [r for r in read_watch(self.path) if r.step <= step] if self.path.is_file() else []
+        if trainer.rank == 0:
+            write_text_atomic(self.path, "".join(dumps(r.to_json()) + "\n" for r in history))  # drop what a kill left
+            best = self.out / BEST_DIR
+            kept_best = max((r.step for r in history if r.best), default=None)
+            made_at = _best_step(best)
+            if best.is_dir() and made_at != kept_best:  # best/ of an evaluation the resumed run will redo
+                import shutil
+
+                shutil.rmtree(best)
+        for r in history:
+            self.tracker.replay(r)
+        if history:
+            first = history[0]
+            self.base, self.metrics, self.n = first.scores, first.metrics, first.n
+            return
+        if step > 0:
+            raise MfcliError(f"{self.path} has no step-0 evaluation to resume from.",
+                             "Resume without --watch, or start a new run with --watch.")
+        cache = self._cache_file(trainer)
+        t0 = time.perf_counter()
+        if cache.is_file():
+            got = json.loads(cache.read_text())
+            scores, self.metrics, self.n = got["scores"], got["metrics"], got["n"]
+        else:
+            scores, self.metrics, self.n = self.score(trainer)
+            if trainer.rank == 0:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                write_json_atomic(cache, {"scores": scores, "metrics": self.metrics, "n": self.n})
+        self.base = scores
+        self._append(trainer, make_record(0, 0.0, scores, self.metrics, self.n, self.targets, self.base,
+                                          self.opts.best, time.perf_counter() - t0))
+
+    # ---- one evaluation ---------------------------------------------------------------------------
+    def evaluate(self, trainer, step: int) -> str | None:
+        """Score the model now; write the record (and best/); return why to stop, if the run should."""
+        t0 = time.perf_counter()
+        scores, metrics, n = self.score(trainer)
+        rec = make_record(step, step / trainer.steps_per_epoch, scores, metrics, n, self.targets, self.base,
+                          self.opts.best, time.perf_counter() - t0)
+        return self._append(trainer, rec)
+
+    def _append(self, trainer, rec: WatchRecord) -> str | None:
+        from mfcli.io.jsonl import dumps
+
+        rec = self.tracker.update(rec)
+        if rec.best:  # best/ first: a record that says "best" always has its weights on disk
+            trainer.save_weights(BEST_DIR, {"watch": rec.to_json()})
+        if trainer.rank == 0:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(dumps(rec.to_json()) + "\n")
+                f.flush()
+            print(live_line(rec), file=sys.stderr, flush=True)
+        return rec.stop
+
+    def score(self, trainer) -> tuple[dict, dict, dict]:
+        """(score, metric, n) per task of the model as it is now, on the watch sample."""
+        outputs = self.generate(trainer)
+        return score_outputs(self.queries, outputs)
+
+    def generate(self, trainer) -> list[str]:
+        """Greedy answers for every watch query, in order. Each process answers its slice of every batch;
+        the slices are gathered. The RNG and the train/eval mode are left as they were."""
+        import torch
+
+        from mfcli.eval.emt import MAX_NEW_TOKENS, batch_queries
+        from mfcli.models.chat import generate_answers
+
+        model, rank, world = trainer.model, trainer.rank, trainer.world
+        fsdp = getattr(trainer.sharding, "fsdp", False)
+        cpu_rng = torch.get_rng_state()
+        cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        was_training = model.training
+        model.eval()
+        mine: list[tuple[int, str]] = []
+        try:
+            for batch in batch_queries(self.queries, self.opts.batch_size * world):
+                part = batch[rank::world] or batch[:1]  # an idle process still takes part in FSDP's collectives
+                cap = MAX_NEW_TOKENS[part[0].record.kind]
+                answers = generate_answers(model, trainer.processor, [self.images[q.index] for q in part],
+                                           [q.record.prompt for q in part], max_new_tokens=cap,
+                                           **({"synced_gpus": True} if fsdp else {}))
+                if batch[rank::world]:
+                    mine += [(q.index, a) for q, a in zip(part, answers)]
+        finally:
+            model.train(was_training)
+            torch.set_rng_state(cpu_rng)
+            if cuda_rng is not None:
+                torch.cuda.set_rng_state_all(cuda_rng)
+        if trainer.dist.active:
+            import torch.distributed as td
+
+            gathered: list = [None] * world
+            td.all_gather_object(gathered, mine)
+            mine = [x for part in gathered for x in part]
+        out = dict(mine)
+        return [out[q.index] for q in self.queries]
+
+
+def score_outputs(queries, outputs: list[str]) -> tuple[dict, dict, dict]:
+    """Each task's score (report scale: ×100), metric and record count, judged as `mfcli judge` does
+    with the exact label judge and each other kind's metric."""
+    from mfcli.eval.judges import make_judge
+    from mfcli.eval.judges.base import Item
+    from mfcli.eval.judging import judge_rows, summarize
+
+    rows, items = [], []
+    for q, out in zip(queries, outputs):
+        r = q.record
+        rows.append({"id": r.id, "task": r.task, "kind": r.kind, "output": out, "references": list(r.references)})
+        items.append(Item(out, r.label, r.labels, r.task, r.kind, r.references))
+    summary = summarize(judge_rows(rows, items, make_judge("exact")))
+    tasks = summary["tasks"]
+    return ({t: 100.0 * s["score"] for t, s in tasks.items()}, {t: s["metric"] for t, s in tasks.items()},
+            {t: s["n"] for t, s in tasks.items()})
+
+
+def _best_step(best: Path) -> int | None:
+    m = best / "mfcli.json"
+    if not m.is_file():
+        return None
+    return (json.loads(m.read_text()).get("metrics") or {}).get("watch", {}).get("step")
+
+
+def live_line(r: WatchRecord) -> str:
+    f = lambda x, unit="": "—" if x is None else f"{x:.1f}{unit}"  # noqa: E731
+    gain = "" if r.target_gain is None else f" ({r.target_gain:+.1f})"
+    best = " *best*" if r.best else (f"; best at step {r.best_step}" if r.best_step is not None else "")
+    line = (f"watch step {r.step} (epoch {r.epoch:.2f}): target {f(r.target)}{gain}, kept {f(r.kept_mean, ' %')}, "
+            f"H {f(r.h)}{best} [{r.seconds:.1f} s]")
+    return line + (f"\nwatch: stopping — {r.stop}" if r.stop else "")
