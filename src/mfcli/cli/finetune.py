@@ -9,9 +9,12 @@ import typer
 
 from mfcli.cli import app
 from mfcli.cli.options import Device, Dtype, Seed
+from mfcli.errors import UsageError
 from mfcli.train.options import TrainOptions
+from mfcli.train.watch import CRITERIA, WatchOptions
 
 _D = TrainOptions()  # the defaults live in one place
+_W = WatchOptions(data=("-",))
 
 
 @app.command(help="Fine-tune a LLaVA-family model: linear, lora, lastn, full, mdgd, mdgd-gm.\n\n"
@@ -60,9 +63,34 @@ def finetune(
                                             "torchrun / accelerate launch (full, lastn, linear); "
                                             "accelerate's FSDP config turns it on too.")] = False,
     resume: Annotated[bool, typer.Option(help="Continue the run in DIR from its last checkpoint.")] = False,
+    watch: Annotated[Optional[list[str]], typer.Option(
+        "--watch", help="Forgetting watch: score these prepared data sets' held-out records (the pre-trained "
+                        "tasks and the target) while training; repeat the option per data set. Writes "
+                        "DIR/watch.jsonl and DIR/best/.")] = None,
+    watch_every: Annotated[Optional[str], typer.Option(
+        help="Also watch every N optimiser steps (50) or fraction of an epoch (0.5ep); always at each "
+             "epoch's end.")] = None,
+    watch_n: Annotated[int, typer.Option(help="Watched records per task (a fixed, seeded sample).")] = _W.n,
+    watch_best: Annotated[str, typer.Option(help=f"What DIR/best/ maximises: {', '.join(CRITERIA)} (h: "
+                                                 "Model Tailor's H).")] = _W.best,
+    watch_kept_min: Annotated[Optional[float], typer.Option(
+        help="Only evaluations keeping at least this % of the step-0 scores can be best (with --watch-best "
+             "target: the most target while kept ≥ X).")] = None,
+    watch_patience: Annotated[Optional[int], typer.Option(
+        help="Stop after this many evaluations without a new best.")] = None,
+    watch_floor: Annotated[Optional[float], typer.Option(
+        help="Stop when the mean kept % falls below this.")] = None,
     device: Device = "auto", dtype: Dtype = "auto",
 ):
     from mfcli.train.loop import run_finetune
+    from mfcli.train.watch import WatchOptions
+
+    watching = None
+    if watch:
+        watching = WatchOptions(tuple(watch), every=watch_every, n=watch_n, best=watch_best,
+                                kept_min=watch_kept_min, patience=watch_patience, floor=watch_floor)
+    elif any(v is not None for v in (watch_every, watch_kept_min, watch_patience, watch_floor)):
+        raise UsageError("--watch-every, --watch-kept-min, --watch-patience and --watch-floor need --watch.")
 
     opts = TrainOptions(method=method, epochs=epochs, lr=lr, projector_lr=projector_lr, batch_size=batch_size,
                         grad_accum=grad_accum, max_steps=max_steps, warmup_ratio=warmup_ratio, save_steps=save_steps,
@@ -71,5 +99,5 @@ def finetune(
                         lora_targets=lora_targets, merge=merge, lambda_visual=lambda_visual,
                         mdgd_variant=mdgd_variant, mask_ratio=mask_ratio,
                         projection=projection, mask_refresh=mask_refresh, fsdp=fsdp, device=device, dtype=dtype)
-    run_finetune(model, data, out, opts, resume=resume)
+    run_finetune(model, data, out, opts, resume=resume, watch=watching)
     print(str(out))

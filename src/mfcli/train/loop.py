@@ -106,7 +106,7 @@ class Trainer:
         if self.watch_options is not None:  # checked before any model is loaded: bad input costs nothing
             from mfcli.train.watch import Watch
 
-            self.watch = Watch(self.watch_options, self.examples, self.out, self.dist)
+            self.watch = Watch(self.watch_options, self.files, self.out, self.dist)
 
     # ---- build: model, method, sharding, optimiser, restored state ---------------------------
     def build(self) -> None:

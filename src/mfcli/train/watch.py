@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mfcli.errors import MfcliError, UsageError, did_you_mean
-from mfcli.io.records import CLASSIFICATION, WatchRecord, read_dataset_info, read_eval, read_train, read_watch
+from mfcli.io.records import WatchRecord, read_dataset_info, read_eval, read_train, read_watch
 
 WATCH_FILE = "watch.jsonl"
 BEST_DIR = "best"

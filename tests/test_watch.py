@@ -1,0 +1,192 @@
+"""The forgetting watch (issue 29): its figures, best/, early stopping, resume and two processes."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import run_cli
+from mfcli.train.loop import run_finetune
+from mfcli.train.options import TrainOptions
+from mfcli.train.watch import Tracker, Watch, WatchOptions, make_record
+
+SMALL = dict(method="full", batch_size=4, epochs=2, lr=1e-3)  # 16 training examples: 4 steps an epoch
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    from mfcli.data.prepare import PrepareOptions, prepare
+
+    root = tmp_path_factory.mktemp("watch-data")
+    prepare("animals", root / "animals", PrepareOptions(limit=20))  # the target: 16 train, 4 held out
+    prepare("shapes", root / "shapes", PrepareOptions(limit=30))  # a pre-trained task: 6 held out
+    return root
+
+
+def records(run):
+    return [json.loads(x) for x in (run / "watch.jsonl").read_text().splitlines()]
+
+
+def without_time(rows):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+def h(a, b):
+    return 2 * a * b / (a + b)
+
+
+# ---- the figures of one evaluation ---------------------------------------------------------------
+
+def test_record_figures_by_hand():
+    base = {"digits": 80.0, "shapes": 50.0, "counting": 10.0}
+    scores = {"digits": 60.0, "shapes": 50.0, "counting": 70.0}
+    metrics = dict.fromkeys(base, "accuracy")
+    r = make_record(30, 1.5, scores, metrics, dict.fromkeys(base, 100), ("counting",), base)
+    assert r.kept == {"digits": 75.0, "shapes": 100.0}  # % of each task's own step-0 score
+    assert r.kept_mean == 87.5 and r.target == 70.0 and r.target_gain == 60.0
+    assert r.h == pytest.approx(h(55.0, 70.0))  # Model Tailor: H of the two groups' averages
+    assert r.h_mdgd == pytest.approx(h(55.0, 60.0))  # MDGD: H of the pre-trained and all-task averages
+    assert r.h_kept == pytest.approx(h(87.5, 70.0))
+
+
+def _rec(step, pre, tgt):
+    return make_record(step, step / 4, {"shapes": pre, "animals": tgt}, {"shapes": "accuracy", "animals": "accuracy"},
+                       {"shapes": 6, "animals": 4}, ("animals",), {"shapes": 80.0, "animals": 20.0})
+
+
+def test_tracker_picks_the_highest_h_and_stops_after_patience():
+    series = [(80, 20), (70, 60), (60, 75), (40, 90), (50, 70), (45, 72)]
+    hs = [h(p, t) for p, t in series]  # 32, 64.6, 67.0, 55.4, 58.3, 56.4
+    best = max(range(len(hs)), key=hs.__getitem__)
+    t = Tracker(WatchOptions(("x",), patience=3))
+    out = [t.update(_rec(4 * i, p, q)) for i, (p, q) in enumerate(series)]
+    assert [r.best for r in out] == [i in (0, 1, 2) for i in range(6)] and best == 2
+    assert [r.stop is not None for r in out] == [False] * 5 + [True]  # the 3rd evaluation after step 8
+    assert out[-1].best_step == 8
+
+
+def test_tracker_kept_floor_and_kept_minimum():
+    # "the most target while kept ≥ 70 %": 64/80 = 80 % kept qualifies, 40/80 = 50 % does not
+    t = Tracker(WatchOptions(("x",), best="target", kept_min=70))
+    out = [t.update(_rec(4 * i, p, q)) for i, (p, q) in enumerate([(80, 20), (64, 60), (40, 90)])]
+    assert [r.value for r in out] == [20, 60, None] and [r.best for r in out] == [True, True, False]
+    f = Tracker(WatchOptions(("x",), floor=60))
+    assert [f.update(_rec(4 * i, p, q)).stop is not None for i, (p, q) in enumerate([(80, 20), (56, 60), (40, 90)])] \
+        == [False, False, True]  # 56/80 = 70 % is above the floor, 40/80 = 50 % below
+
+
+# ---- a scripted run: the evaluation is replaced by a hand-made series ----------------------------
+
+def test_scripted_run_keeps_the_best_h_and_stops_after_patience(pico, data, tmp_path, monkeypatch):
+    series = iter([(80, 20), (70, 60), (60, 75), (40, 90), (50, 70), (45, 72), (44, 73), (43, 74)])
+
+    def scripted(self, trainer):
+        pre, tgt = next(series)
+        return ({"shapes": float(pre), "animals": float(tgt)}, {"shapes": "accuracy", "animals": "accuracy"},
+                {"shapes": 6, "animals": 4})
+
+    monkeypatch.setattr(Watch, "score", scripted)
+    # its own sample size: the step-0 cache is keyed by the sample, and these scores are made up
+    watch = WatchOptions((str(data / "shapes"), str(data / "animals")), every="2", patience=3, n=5)
+    run = run_finetune("tiny", [str(data / "animals")], tmp_path / "run",
+                       TrainOptions(**{**SMALL, "epochs": 4}, save_steps=2), progress=False, watch=watch)
+    rows = records(run)
+    # evaluations at steps 0, 2, 4, 6, 8, 10: H 32, 64.6, 67.0 (best, step 4), 55.4, 58.3, 56.4 -> stop
+    assert [r["step"] for r in rows] == [0, 2, 4, 6, 8, 10]
+    assert [r["best"] for r in rows] == [True, True, True, False, False, False]
+    assert rows[-1]["stop"] and "not improved for 3" in rows[-1]["stop"] and rows[-1]["best_step"] == 4
+    best = json.loads((run / "best" / "mfcli.json").read_text())["metrics"]["watch"]
+    assert best["step"] == 4 and best["h"] == pytest.approx(h(60, 75))
+    a, b = load_file(str(run / "best" / "model.safetensors")), load_file(str(run / "epoch-1" / "model.safetensors"))  # step 4 = epoch 1
+    assert all(torch.equal(a[k], b[k]) for k in a)  # best/ holds step 4's weights, not the last ones
+    log = [json.loads(x) for x in (run / "train_log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 10 and (run / "step-10").is_dir()  # stopped there, resumable
+
+
+def test_step0_scores_are_cached_by_model_and_sample(pico, data, tmp_path, monkeypatch):
+    calls = []
+    real = Watch.score
+
+    def counting(self, trainer):
+        calls.append(trainer.model.training)
+        return real(self, trainer)
+
+    monkeypatch.setattr(Watch, "score", counting)
+    watch = WatchOptions((str(data / "shapes"), str(data / "animals")), n=3)
+    opts = TrainOptions(**{**SMALL, "epochs": 1})
+    run_finetune("tiny", [str(data / "animals")], tmp_path / "a", opts, progress=False, watch=watch)
+    assert len(calls) == 2  # step 0 and the epoch's end
+    run_finetune("tiny", [str(data / "animals")], tmp_path / "b", opts, progress=False, watch=watch)
+    assert len(calls) == 3  # step 0 came from the cache
+    assert records(tmp_path / "a")[0] == {**records(tmp_path / "b")[0], "seconds": records(tmp_path / "a")[0]["seconds"]}
+    other = WatchOptions((str(data / "shapes"), str(data / "animals")), n=2)  # another sample: measured again
+    run_finetune("tiny", [str(data / "animals")], tmp_path / "c", opts, progress=False, watch=other)
+    assert len(calls) == 5
+
+
+# ---- resume and processes, with the real evaluation ---------------------------------------------
+
+def test_resume_after_a_kill_gives_the_uninterrupted_history(pico, data, tmp_path):
+    watch = WatchOptions((str(data / "shapes"), str(data / "animals")), every="1")
+    opts = TrainOptions(**SMALL, save_steps=3)
+    ref = run_finetune("tiny", [str(data / "animals")], tmp_path / "ref", opts, progress=False, watch=watch)
+    cut = run_finetune("tiny", [str(data / "animals")], tmp_path / "cut", opts, progress=False, watch=watch)
+    for d in cut.iterdir():  # as if killed at step 7: only step-3 survives, the watch has records to step 8
+        if d.is_dir() and d.name not in ("step-3", "best"):
+            shutil.rmtree(d)
+    r = run_cli("finetune", "tiny", data / "animals", "--out", cut, "--method", "full", "--epochs", "2",
+                "--batch-size", "4", "--lr", "1e-3", "--save-steps", "3", "--resume",
+                "--watch", data / "shapes", "--watch", data / "animals", "--watch-every", "1")
+    assert r.returncode == 0, r.stderr
+    assert without_time(records(ref)) == without_time(records(cut))  # no duplicates, no gaps
+    assert [x["step"] for x in records(cut)] == list(range(9))
+    assert json.loads((cut / "best" / "mfcli.json").read_text())["metrics"]["watch"]["step"] == \
+        json.loads((ref / "best" / "mfcli.json").read_text())["metrics"]["watch"]["step"]
+
+
+def test_two_processes_give_the_same_watch_records(pico, data, tmp_path):
+    watch = WatchOptions((str(data / "shapes"), str(data / "animals")), every="2")
+    one = run_finetune("tiny", [str(data / "animals")], tmp_path / "one",
+                       TrainOptions(method="full", batch_size=4, epochs=1, lr=2e-5), progress=False, watch=watch)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "mfcli",
+           "finetune", "tiny", str(data / "animals"), "--out", str(tmp_path / "two"), "--method", "full",
+           "--batch-size", "2", "--epochs", "1", "--device", "cpu", "--lr", "2e-5",
+           "--watch", str(data / "shapes"), "--watch", str(data / "animals"), "--watch-every", "2"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert without_time(records(one)) == without_time(records(tmp_path / "two"))
+    assert r.stderr.count("watch step 2 ") == 1  # one live line per evaluation, from the main process
+
+
+# ---- bad input: one line, nothing written --------------------------------------------------------
+
+@pytest.mark.parametrize("extra, code, says", [
+    (["--watch-every", "0"], 2, "--watch-every must be a positive"),
+    (["--watch-best", "hscore"], 2, "unknown --watch-best"),
+    (["--watch-floor", "120"], 2, "0 to 100"),
+    (["--watch-patience", "0"], 2, "--watch-patience must be"),
+])
+def test_bad_watch_options(pico, data, tmp_path, extra, code, says):
+    out = tmp_path / "run"
+    r = run_cli("finetune", "tiny", data / "animals", "--out", out, "--method", "full",
+                "--watch", data / "shapes", "--watch", data / "animals", *extra)
+    assert r.returncode == code and says in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()
+
+
+def test_bad_watch_data(pico, data, tmp_path):
+    out = tmp_path / "run"
+    r = run_cli("finetune", "tiny", data / "animals", "--out", out, "--watch", data / "shapes")
+    assert r.returncode == 1 and "animals" in r.stderr and "not among the watched" in r.stderr
+    no_eval = tmp_path / "train-only"
+    no_eval.mkdir()
+    shutil.copy(data / "shapes" / "train.jsonl", no_eval / "train.jsonl")
+    r = run_cli("finetune", "tiny", data / "animals", "--out", out, "--watch", no_eval, "--watch", data / "animals")
+    assert r.returncode == 1 and "no held-out records" in r.stderr
+    r = run_cli("finetune", "tiny", data / "animals", "--out", out, "--watch-every", "5")
+    assert r.returncode == 2 and "need --watch" in r.stderr
+    assert not out.exists()
