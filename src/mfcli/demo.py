@@ -5,6 +5,7 @@ The steps, each a library call the matching subcommand makes too:
 1. prepare every pre-trained task and two targets (EMT's setting: a new classification task);
 2. EMT of the base model on all of them, and of its own vision encoder (EMT Table 2);
 3. fine-tune on the target with `linear`, `lora` and `full`, EMT after every epoch (EMT Tables 3-5, §5.3);
+   the `full` fine-tune under the forgetting watch (its curves and best checkpoint in the report);
 4. Model Tailor at --sparsity on the `full` fine-tune, against DARE and task arithmetic at the same
    budget (Model Tailor Tables 1-4), and the fusion of two targets' fine-tunes (Tables 5-6);
 5. MDGD and MDGD-GM on the target (MDGD Table 1);
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from mfcli.data.tasks import PRETRAINED, TASKS
 from mfcli.errors import UsageError
-from mfcli.train.log import LOG
+from mfcli.train.log import LOG, WATCH_FILE
 
 TAILOR_METHODS = ("tailor", "dare", "task-arithmetic")  # at the same kept budget (Model Tailor Tables 1-4)
 FULL_SIZE_LIMITS = {"animals": 2500}  # 2,000 training images, as bench/forgetting.py; other tasks whole
@@ -101,16 +102,19 @@ class Demo:
         self.step(f"emt {name}", judged.exists())
         return emt_and_judge(model, data, judged, device=self.opts.device)
 
-    def finetune(self, method: str, data: Path, name: str) -> Path:
+    def finetune(self, method: str, data: Path, name: str, watch: list[Path] = ()) -> Path:
+        """`watch`: the forgetting watch's data sets (the pre-trained tasks and the target), or none."""
         from mfcli.train.loop import run_finetune
         from mfcli.train.options import TrainOptions
+        from mfcli.train.watch import WatchOptions
 
         run = self.out / "finetune" / name
         last = run / f"epoch-{self.opts.epochs}"
         if self.step(f"finetune {name} ({method}, {self.opts.epochs} epochs)", last.exists()):
             run_finetune("tiny", [str(data)], run, TrainOptions(method=method, epochs=self.opts.epochs,
                                                                 seed=self.opts.seed, device=self.opts.device),
-                         resume=run.exists(), progress=False)
+                         resume=run.exists(), progress=False,
+                         watch=WatchOptions(tuple(str(d) for d in watch)) if watch else None)
         return run
 
     def tailor(self, sfts: list[Path], method: str, name: str, data: Path | None = None) -> Path:
@@ -137,8 +141,8 @@ class Demo:
         study.append(self.evaluate("tiny-clip", classification, "tiny-clip"))  # the MLLM's own vision encoder
 
         tuned = {}
-        for method in ("linear", "lora", "full"):
-            run = tuned[method] = self.finetune(method, target, method)
+        for method in ("linear", "lora", "full"):  # the full fine-tune watched while it trains
+            run = tuned[method] = self.finetune(method, target, method, watch=tasks if method == "full" else ())
             runs.append(run)
             for e in range(1, o.epochs + 1):
                 study.append(self.evaluate(str(run / f"epoch-{e}"), tasks, f"{method}-{e}"))
@@ -168,7 +172,9 @@ class Demo:
                   self.evaluate(str(fused), tasks + [second], "fusion")]
         fusion += [p for p in study if p.name == f"full-{o.epochs}.judged.jsonl"]
 
-        self.report([*study, rank, *(r / LOG for r in runs)], [target.name], "report")
+        watched = tuned["full"] / WATCH_FILE
+        self.report([*study, rank, *(r / LOG for r in runs), *([watched] if watched.exists() else [])], [target.name],
+                    "report")
         self.report(fusion, [target.name, second.name], "fusion")
         return self.out / "report.md", self.out / "report.html"
 

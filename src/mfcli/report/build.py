@@ -40,6 +40,7 @@ class Report:
     verdicts: dict = field(default_factory=dict)  # model → {verdict: share %}
     ranks: dict = field(default_factory=dict)  # (model, task) → erank (last layer)
     logs: dict = field(default_factory=dict)
+    watches: dict = field(default_factory=dict)  # run → its forgetting watch records
     bwt: dict = field(default_factory=dict)  # last model of a sequence → backward transfer
 
 
@@ -86,7 +87,7 @@ def build(res: Results, base: str | None = None) -> Report:
                 _paired(cell, r, ref)
         cells[(m, t)] = cell
     summary = {m: _summary(m, res, tasks, repeats, rows, base) for m in models}
-    rep = Report(tasks, {t: res.roles[t] for t in tasks}, models, base, cells, summary, logs=res.logs)
+    rep = Report(tasks, {t: res.roles[t] for t in tasks}, models, base, cells, summary, logs=res.logs, watches=res.watches)
     _curves(rep, res, rows)
     for m in models:
         counts: dict[str, int] = {}

@@ -124,6 +124,48 @@ def lines(series: dict[str, list[tuple[float, float]]], path: Path, xlabel: str,
     return path
 
 
+def watch(records, path: Path, title: str) -> Path:
+    """A forgetting watch: each task's score against steps (left; a caption task's CIDEr on its own
+    axis), and kept and target against steps (right), the best evaluation marked."""
+    plt = _plt()
+    from mfcli.report.build import percent_scale
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 3.6))
+    steps = [r.step for r in records]
+    tasks = list(records[0].scores)
+    own = [t for t in tasks if not percent_scale(records[0].metrics[t])]
+    other = left.twinx() if own else None
+    for colour, t in zip(palette(len(tasks)), tasks):
+        ax = other if t in own else left
+        style = "-" if t in records[0].targets else "--"
+        ax.plot(steps, [r.scores[t] for r in records], style, color=colour, marker=".", linewidth=1.2,
+                label=f"{t}{' (target)' if t in records[0].targets else ''}{' (CIDEr, right axis)' if t in own else ''}")
+    left.set_xlabel("optimiser step")
+    left.set_ylabel("score (%)")
+    if other is not None:
+        other.set_ylabel("CIDEr (×100)")
+    handles = [h for ax in (left, other) if ax is not None for h in ax.get_legend_handles_labels()[0]]
+    (other or left).legend(handles, [h.get_label() for h in handles], fontsize=7)  # on the top axis, not under it
+    left.set_title("each task (dashed: pre-trained)", fontsize=9)
+    left.grid(alpha=0.3)
+    right.plot(steps, [r.kept_mean for r in records], color="#1f77b4", marker=".", label="kept (% of step 0)")
+    right.plot(steps, [r.target for r in records], color="#d62728", marker=".", label="target")
+    best = next((r for r in reversed(records) if r.best), None)
+    if best is not None:
+        right.axvline(best.step, color="#555", linestyle=":", linewidth=1)
+        right.plot([best.step], [best.target], "*", color="black", markersize=11,
+                   label=f"best {best.criterion} (step {best.step})")
+    right.set_xlabel("optimiser step")
+    right.set_title("kept and target", fontsize=9)
+    right.legend(fontsize=7)
+    right.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def tsne_grid(features: dict[str, dict[str, tuple]], path: str | Path, seed: int = 0) -> Path:
     """MDGD Fig. 5: per task, each model's mean-pooled visual features in 2-D (scikit-learn t-SNE),
     side by side, coloured by class."""

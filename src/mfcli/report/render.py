@@ -121,9 +121,12 @@ def tables(rep: Report, h_forms=DEFAULT_H) -> dict[str, tuple[list[str], list[li
                     + [_h_text(s, f) or gap for f in h_forms]
                     + ([_spread_text(s, "h_kept", "h_kept_spread") or gap] if kept_h else []))
     seeded = any(s.get("seeds") for s in rep.summary.values())
+    if not body:  # a run with a watch and nothing evaluated yet
+        body = None
     scale = "accuracy in %, CIDEr ×100 on its own scale" if mark else "%"
-    out[f"Scores ({scale}, with 95 % Wilson interval" + ("; mean ± sd over seeds where a model has several" if seeded
-                                                        else "") + ")"] = (head, body)
+    if body:
+        out[f"Scores ({scale}, with 95 % Wilson interval" + ("; mean ± sd over seeds where a model has several"
+                                                            if seeded else "") + ")"] = (head, body)
     if rep.base:
         head = ["model"] + rep.tasks
         body = [[name[m]] + [_delta_text(rep, m, t) for t in rep.tasks] for m in rep.models if m != rep.base]
@@ -141,6 +144,8 @@ def tables(rep: Report, h_forms=DEFAULT_H) -> dict[str, tuple[list[str], list[li
                                      + [m for m, _ in rep.ranks]))
         out["Effective rank of visual features (last layer, after the final norm)"] = (
             ["model"] + rtasks, [[name[m]] + [_fmt(rep.ranks.get((m, t)), 2) for t in rtasks] for m in rmodels])
+    if rep.watches:
+        out["Forgetting watch (scores on the watch sample; kept = % of step 0's, H = Model Tailor's)"] = watch_table(rep)
     if rep.bwt:
         out["Backward transfer over fine-tuning sequences"] = (
             ["model", "sequence", "tasks", "BWT"],
@@ -186,6 +191,10 @@ def plots(rep: Report, folder: Path) -> list[tuple[str, Path]]:
         ranks = {m: {t: v for (mm, t), v in rep.ranks.items() if mm == m} for m in dict.fromkeys(m for m, _ in rep.ranks)}
         made.append(("Effective rank", P.grouped_bars(ranks, folder / "erank.png", "effective rank",
                                                       "Effective rank of visual features")))
+    for run, records in rep.watches.items():
+        if len(records) > 1:
+            made.append((f"Forgetting watch: {Path(run).name}", P.watch(records, folder / f"watch-{Path(run).name}.png",
+                                                                        f"Forgetting watch: {Path(run).name}")))
     loss = {Path(run).name: [(r["step"], r["loss"]) for r in rows if "loss" in r] for run, rows in rep.logs.items()}
     if any(loss.values()):
         made.append(("Training loss", P.lines(loss, folder / "loss.png", "step", "loss", "Training loss")))
@@ -197,6 +206,23 @@ def plots(rep: Report, folder: Path) -> list[tuple[str, Path]]:
     return made
 
 
+def watch_table(rep: Report) -> tuple[list[str], list[list[str]]]:
+    """Per watched run: step 0, the best evaluation (by the run's criterion) and the last."""
+    head = ["run", "evaluation", "step", "epoch", "target", "gain", "kept (%)", "H (Model Tailor)", "H (MDGD)",
+            "criterion"]
+    body = []
+    for run, records in rep.watches.items():
+        best = next((r for r in reversed(records) if r.best), None)
+        picks = [("step 0", records[0])] + ([("best", best)] if best and best.step else []) + [("last", records[-1])]
+        for what, r in picks:
+            if what == "last" and r.stop:
+                what = f"last (stopped: {r.stop})"
+            body.append([Path(run).name, what, str(r.step), _fmt(r.epoch, 2), _fmt(r.target),
+                         _fmt(r.target_gain), _fmt(r.kept_mean), _fmt(r.h), _fmt(r.h_mdgd),
+                         f"{r.criterion} {_fmt(r.value, 2)}"])
+    return head, body
+
+
 def markdown(rep: Report, images: list[tuple[str, Path]] = (), rel_to: Path | None = None,
              h_forms=DEFAULT_H) -> str:
     lines = ["# mfcli report", ""]
@@ -206,7 +232,8 @@ def markdown(rep: Report, images: list[tuple[str, Path]] = (), rel_to: Path | No
     for title, (head, body) in tables(rep, h_forms).items():
         lines += [f"## {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(row) + " |" for row in body] + [""]
-    lines += [_notes(rep, h_forms), ""]
+    if rep.tasks:
+        lines += [_notes(rep, h_forms), ""]
     for title, png in images:
         rel = png.relative_to(rel_to) if rel_to else png
         lines += [f"![{title}]({rel.as_posix()})", ""]
@@ -255,7 +282,8 @@ def html_page(rep: Report, images: list[tuple[str, Path]], h_forms=DEFAULT_H) ->
                      + "</tr>")
         parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body]
         parts.append("</table>")
-    parts.append(f"<p>{html.escape(_notes(rep, h_forms))}</p>")
+    if rep.tasks:
+        parts.append(f"<p>{html.escape(_notes(rep, h_forms))}</p>")
     for title, png in images:
         data = base64.b64encode(png.read_bytes()).decode()
         parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")

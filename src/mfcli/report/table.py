@@ -25,7 +25,8 @@ from mfcli.errors import MfcliError
 from mfcli.train.log import LOG
 
 PRETRAINED, TARGET = "pretrained", "target"
-KNOWN_SCHEMAS = {"mfcli.judged/1", "mfcli.judged/2", "mfcli.summary/1", "mfcli.summary/2", "mfcli.rank/1"}
+KNOWN_SCHEMAS = {"mfcli.judged/1", "mfcli.judged/2", "mfcli.summary/1", "mfcli.summary/2", "mfcli.rank/1",
+                 "mfcli.watch/1"}
 CAPTION_METRICS = ("cider", "bleu", "rouge", "meteor", "spice")  # raw 0-1 (CIDEr 0-10) values, printed ×100
 OWN_SCALE = ("score", "perplexity", "loss")
 BINARY_METRICS = ("accuracy",)  # each record right or wrong: Wilson intervals and McNemar apply
@@ -79,6 +80,7 @@ class Results:
     rows: list = field(default_factory=list)
     ranks: list = field(default_factory=list)  # rank records as dicts
     logs: dict = field(default_factory=dict)  # run name → train_log rows
+    watches: dict = field(default_factory=dict)  # run name → its forgetting watch (io.records.WatchRecord list)
     models: dict = field(default_factory=dict)  # model name → ModelInfo
     roles: dict = field(default_factory=dict)  # task → role
 
@@ -278,9 +280,14 @@ def load_table(path: Path, res: Results) -> None:
 
 
 def load_run_dir(path: Path, res: Results) -> None:
+    from mfcli.io.records import read_watch
+    from mfcli.train.log import WATCH_FILE
+
     log = path / LOG
     if log.is_file():
         res.logs[str(path)] = [r for _, r in _read_jsonl(log)]
+    if (path / WATCH_FILE).is_file():
+        res.watches[str(path)] = read_watch(path / WATCH_FILE)
     for d in sorted(path.iterdir()):
         if (d / "mfcli.json").is_file():
             res.models.setdefault(str(d), model_info(str(d), str(d)))
@@ -318,6 +325,11 @@ def load_input(spec: str, res: Results) -> None:
         first = next(iter(_read_jsonl(path)), (0, {}))[1]
         tag = first.get("schema")
         _check_schema(tag, f"{path}:1")
+        if tag == "mfcli.watch/1":  # a fine-tune's forgetting watch (train/watch.py)
+            from mfcli.io.records import read_watch
+
+            res.watches[str(path.parent)] = read_watch(path)
+            return
         if tag == "mfcli.rank/1":
             res.ranks += [r for _, r in _read_jsonl(path)]
             for r in res.ranks:

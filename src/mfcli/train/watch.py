@@ -31,8 +31,8 @@ from pathlib import Path
 
 from mfcli.errors import MfcliError, UsageError, did_you_mean
 from mfcli.io.records import WatchRecord, read_dataset_info, read_eval, read_train, read_watch
+from mfcli.train.log import WATCH_FILE
 
-WATCH_FILE = "watch.jsonl"
 BEST_DIR = "best"
 SAMPLE_SEED = 29  # the watch sample's seed: fixed, so every run of a study is watched on the same records
 
@@ -237,6 +237,10 @@ class Watch:
             raise MfcliError("--watch names only the target; forgetting is measured on the other tasks.",
                              "Add the pre-trained tasks' prepared data to --watch.")
         self.tasks = watched
+        captions = sorted({q.record.task for q in self.queries if q.record.kind == "caption"})
+        if captions and opts.best in ("h", "h-mdgd") and dist.rank == 0:
+            print(f"watch: H averages {', '.join(captions)}'s CIDEr (×100, to 1000) with percentages, as the papers' "
+                  "tables do; --watch-best h-kept is the scale-free trade-off", file=sys.stderr)
         self.images = [_open(q.image_path) for q in self.queries]  # a few hundred small images, opened once
         self.tracker = Tracker(opts)
         self.path = self.out / WATCH_FILE
