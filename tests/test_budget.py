@@ -25,7 +25,7 @@ def partly_changed(seed=0, changed=0.3, rows=20, cols=30):
 
 
 def test_every_merge_method_declares_whether_it_is_budgeted():
-    assert set(BUDGETED) == {"tailor", "dare", "grafting", "task-arithmetic", "ties"}
+    assert set(BUDGETED) == {"tailor", "dare", "grafting", "task-arithmetic", "ties", "fisher-budget"}
 
 
 @pytest.mark.parametrize("method", BUDGETED)
@@ -37,7 +37,8 @@ def test_budgeted_methods_keep_exactly_rho_of_the_changed_entries(method, varian
     assert 0.25 < changed / pre.numel() < 0.35  # about 30 % of the entries changed
     fused, report = merge_state({"lin.weight": pre}, [{"lin.weight": sft}],
                                 TailorOptions(method=method, sparsity=0.1, variant=variant),
-                                hessians=[{"lin": acc}], grads=[{"lin.weight": grad}], linear_of={"lin.weight": "lin"})
+                                hessians=[{"lin": acc}], grads=[{"lin.weight": grad}], linear_of={"lin.weight": "lin"},
+                                fishers=[{"lin.weight": grad ** 2}], pre_fisher={"lin.weight": grad.abs()})
     want = round(0.1 * changed)
     assert report.tensors[0].changed == changed and report.tensors[0].kept == want
     assert int((fused["lin.weight"] != pre).sum()) <= want  # the patch touches nothing else

@@ -280,10 +280,14 @@ def test_summary_record_is_the_documented_manifest_block():
 def test_every_method_is_registered_with_what_it_needs():
     from mfcli.merge import methods
 
-    assert list(methods.REGISTRY) == ["tailor", "dare", "grafting", "task-arithmetic", "ties"]
-    assert all(m.budgeted for m in methods.REGISTRY.values())
+    assert list(methods.REGISTRY) == ["tailor", "dare", "grafting", "task-arithmetic", "ties", "regmean", "fisher",
+                                      "fisher-budget"]
+    # RegMean and Fisher merging move every change: the papers' methods have no budget
+    assert {n for n, m in methods.REGISTRY.items() if not m.budgeted} == {"regmean", "fisher"}
     needs = {n: m.needs for n, m in methods.REGISTRY.items()}
-    assert needs == {"tailor": "hessian", "dare": None, "grafting": "gradient", "task-arithmetic": None, "ties": None}
+    assert needs == {"tailor": "hessian", "dare": None, "grafting": "gradient", "task-arithmetic": None, "ties": None,
+                     "regmean": "hessian", "fisher": "fisher", "fisher-budget": "fisher"}
+    assert {n for n, m in methods.REGISTRY.items() if m.pre_side} == {"regmean", "fisher", "fisher-budget"}
     for name, m in methods.REGISTRY.items():
         assert m.name == name and callable(m.patch) and m.summary
     with pytest.raises(MfcliError, match="Did you mean 'tailor'"):

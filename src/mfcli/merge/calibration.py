@@ -34,10 +34,11 @@ def calibration_sample(n_total: int, n: int, seed: int) -> list[int]:
     return sorted(np.random.default_rng(seed).choice(n_total, size=n, replace=False).tolist())
 
 
-def calibration_batches(processor, data: str, n: int, seed: int, batch_size: int = 8):
+def calibration_batches(processor, data: str | list[str], n: int, seed: int, batch_size: int = 8):
+    """A seeded sample of n examples of `data` (one train.jsonl, or several pooled), in batches."""
     from mfcli.train.data import Batcher, load_examples
 
-    examples, _ = load_examples([data])
+    examples, _ = load_examples([data] if isinstance(data, str) else list(data))
     examples = [examples[i] for i in calibration_sample(len(examples), n, seed)]
     batcher = Batcher(processor)
     return [batcher(examples[i:i + batch_size]) for i in range(0, len(examples), batch_size)]
@@ -51,3 +52,29 @@ def loss_gradients(model, batches, names: set[str]) -> dict[str, torch.Tensor]:
     for b in batches:
         model(**b).loss.backward()
     return {n: p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for n, p in params.items()}
+
+
+def fisher_diagonal(model, batches, names: set[str]) -> dict[str, torch.Tensor]:
+    """Fisher merging's weights (Matena & Raffel, 2022): the diagonal empirical Fisher, the mean over
+    examples of (∇θ log p(answer | image, prompt))², one example per batch (squares of per-example
+    gradients, not of their sum). log p is summed over the answer tokens (labels != -100)."""
+    params = {n: p for n, p in model.named_parameters() if n in names}
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in params)
+    total = {n: torch.zeros_like(p, dtype=torch.float32) for n, p in params.items()}
+    count = 0
+    for b in batches:
+        if b["input_ids"].shape[0] != 1:
+            raise ValueError("fisher_diagonal needs one example per batch")
+        model.zero_grad(set_to_none=True)
+        logits = model(**{k: v for k, v in b.items() if k != "labels"}).logits
+        labels = b["labels"][:, 1:]
+        nll = torch.nn.functional.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
+                                                labels.reshape(-1), ignore_index=-100, reduction="sum")
+        nll.backward()  # ∇(−log p): its square is the square of ∇ log p
+        for n, p in params.items():
+            if p.grad is not None:
+                total[n] += p.grad.detach().float() ** 2
+        count += 1
+    model.zero_grad(set_to_none=True)
+    return {n: t / max(count, 1) for n, t in total.items()}

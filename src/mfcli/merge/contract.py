@@ -8,7 +8,9 @@ A method turns one tensor's fine-tuned changes into the patch added to the pre-t
     Θ_fused = Θ_pre + patch,   patch = M ⊙ (Δ + C)  for the masking methods      (Model Tailor Eq. 3)
 
 and declares what the streaming driver must gather for it: nothing, the calibration Hessian of each
-linear layer (`hessian`), or the target-task loss gradient (`gradient`).
+linear layer (`hessian`), the target-task loss gradient (`gradient`) or the diagonal empirical Fisher
+(`fisher`) — of each SFT on its own calibration data and, for a method that declares `pre_side`
+(RegMean, Fisher merging), of PRE on the pre-trained tasks' data (`--pre-data`) too.
 """
 
 from __future__ import annotations
@@ -28,6 +30,16 @@ class TensorInputs:
     deltas: list[torch.Tensor]
     hessians: list[torch.Tensor | None] = field(default_factory=list)
     grads: list[torch.Tensor | None] = field(default_factory=list)
+    # the calibration tokens behind each Hessian (H = (2/n) Σ x xᵀ, so the Gram matrix Σ x xᵀ = n·H/2)
+    tokens: list[int] = field(default_factory=list)
+    fishers: list[torch.Tensor | None] = field(default_factory=list)  # diagonal empirical Fisher per SFT
+    # PRE's own statistics on the pre-trained tasks' data (a method with pre_side)
+    pre_hessian: torch.Tensor | None = None
+    pre_tokens: int = 0
+    pre_fisher: torch.Tensor | None = None
+    # what a method may keep between budgets of one run (`--sparsity 0.02,0.1`): the same tensor's
+    # factorisations and scores, computed once
+    cache: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -57,19 +69,21 @@ PatchFn = Callable[[TensorInputs, Any, TensorReport], torch.Tensor]
 class Method:
     name: str
     patch: PatchFn
-    needs: str | None  # None, "hessian" or "gradient"
+    needs: str | None  # None, "hessian", "gradient" or "fisher"
     summary: str
     # keeps round(ρ · changed entries) of each tensor's changes per SFT (the union over several SFTs):
     # the methods compared "at 10 %" (tests/test_budget.py holds every one of them to it)
     budgeted: bool = False
+    pre_side: bool = False  # also needs PRE's statistics on the pre-trained tasks' data (--pre-data)
 
 
 REGISTRY: dict[str, Method] = {}
 
 
-def register(name: str, *, needs: str | None = None, summary: str = "", budgeted: bool = False):
+def register(name: str, *, needs: str | None = None, summary: str = "", budgeted: bool = False,
+             pre_side: bool = False):
     def wrap(fn: PatchFn) -> PatchFn:
-        REGISTRY[name] = Method(name, fn, needs, summary, budgeted)
+        REGISTRY[name] = Method(name, fn, needs, summary, budgeted, pre_side)
         return fn
 
     return wrap

@@ -31,13 +31,16 @@ class Report:
 
 def merge_state(pre: dict, sfts: list[dict], opts: TailorOptions, *, hessians: list[dict] | None = None,
                 grads: list[dict] | None = None, linear_of: dict[str, str] | None = None,
-                route=None) -> tuple[dict, Report]:
+                route=None, pre_hessians: dict | None = None, fishers: list[dict] | None = None,
+                pre_fisher: dict | None = None, caches: dict | None = None) -> tuple[dict, Report]:
     """The fused state dict and a per-tensor report.
 
     hessians: per SFT, {linear module name: HessianAccumulator}; linear_of maps a weight's parameter
     name to its module name (the Hessian key). grads: per SFT, {parameter name: ∇L}. route(name)
     says what a changed tensor gets: "merge" (the method; the default), "pre" (reverted: outside
-    --layers) or "sft" (the mean fine-tuned value: outside --scope)."""
+    --layers) or "sft" (the mean fine-tuned value: outside --scope). pre_hessians, fishers and
+    pre_fisher: PRE's Hessians on the pre-trained tasks' data, each SFT's diagonal Fisher and PRE's
+    (RegMean, Fisher merging). caches: tensor name → a dict the method may keep between budgets."""
     method = methods.get(opts.method)
     report = Report()
     out = {}
@@ -61,10 +64,16 @@ def merge_state(pre: dict, sfts: list[dict], opts: TailorOptions, *, hessians: l
             continue
         t0 = time.perf_counter()
         key = (linear_of or {}).get(name)
+        pre_h = (pre_hessians or {}).get(key)
         inputs = methods.TensorInputs(
             name, deltas,
             hessians=[h[key].H if key in h else None for h in hessians] if hessians else [],
-            grads=[g.get(name) for g in grads] if grads else [])
+            grads=[g.get(name) for g in grads] if grads else [],
+            tokens=[h[key].n if key in h else 0 for h in hessians] if hessians else [],
+            fishers=[f.get(name) for f in fishers] if fishers else [],
+            pre_hessian=pre_h.H if pre_h is not None else None, pre_tokens=pre_h.n if pre_h is not None else 0,
+            pre_fisher=(pre_fisher or {}).get(name),
+            cache=caches.setdefault(name, {}) if caches is not None else {})
         rep = TensorReport(name, int(changed.sum()), 0, "salience")
         patch = method.patch(inputs, opts, rep)  # sets rep.kept (and the Hessian path's errors)
         out[name] = (w_pre.float() + patch).to(w_pre.dtype)

@@ -50,6 +50,12 @@ class TailorOptions:
     compensate: bool = True  # --no-compensate: the paper's ablation (Table 4)
     layers: str | None = None  # restrict to decoder layers, e.g. "20-31" (the authors' code)
     lam: float = 1.0  # task-arithmetic / ties scaling λ
+    # RegMean and Fisher merging weigh PRE by its own statistics on the tasks it knows: prepared dirs or
+    # train.jsonl files of those tasks (a seeded sample of --nsamples examples, pooled)
+    pre_data: tuple[str, ...] = ()
+    # RegMean's α: G̃ = α·G + (1 − α)·diag(G) (its §3.2). The paper tunes α per setting; 0.6 is
+    # FusionBench's configured default for CLIP and GPT-2
+    regmean_alpha: float = 0.6
     seed: int = 0  # DARE's random drop and the calibration sample
     device: str = "auto"
 
@@ -77,5 +83,7 @@ class TailorOptions:
             raise MfcliError(f"unknown --scope '{self.scope}'.", did_you_mean(self.scope, SCOPES))
         if self.comp_penalty is not None and self.comp_penalty < 0:
             raise UsageError(f"--comp-penalty must be >= 0, got {self.comp_penalty}.")
+        if not 0.0 <= self.regmean_alpha <= 1.0:
+            raise UsageError(f"--regmean-alpha must be in [0, 1], got {self.regmean_alpha}.")
         if not 0.0 <= self.omega <= 1.0:
             raise UsageError(f"--omega must be in [0, 1], got {self.omega}.")

@@ -1,19 +1,20 @@
 """`mfcli tailor`'s driver: PRE and the SFTs streamed tensor by tensor, calibration inputs run one decoder
 layer at a time (stream.py), each group of tensors merged by the chosen method (fuse.py, methods/)
-and written as its own shard.
+and written as its own shard — for every budget of `--sparsity 0.02,0.1,…` from the same pass.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from mfcli.errors import MfcliError
+from mfcli.io.records import resolve_data_file
 from mfcli.merge import methods
-from mfcli.merge.calibration import calibration_batches, calibration_data, loss_gradients
+from mfcli.merge.calibration import calibration_batches, calibration_data, fisher_diagonal, loss_gradients
 from mfcli.merge.fuse import Report, merge_state
 from mfcli.merge.options import TailorOptions
 
@@ -63,9 +64,35 @@ def _materialise_lora(path: str, tmp_root: Path) -> str:
     return str(d)
 
 
+def parse_budgets(spec: str | float) -> list[float]:
+    """`--sparsity 0.1` or a list `0.02,0.05,0.1,0.2` (every budget from one calibration pass)."""
+    from mfcli.errors import UsageError
+
+    try:
+        values = [float(x) for x in str(spec).split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"--sparsity must be a number or a comma-separated list of numbers, got '{spec}'.") from None
+    if not values:
+        raise UsageError("--sparsity is empty.")
+    if len(values) > 1:
+        if len(set(values)) != len(values):
+            raise UsageError(f"--sparsity {spec} names a budget twice.")
+        bad = [v for v in values if not 0.0 < v < 1.0]
+        if bad:
+            raise UsageError(f"--sparsity {bad[0]:g}: every budget of a list must lie in (0, 1).")
+    return values
+
+
+def budget_dir(rho: float) -> str:
+    """The sub-directory of one budget in a multi-budget run's OUT."""
+    return f"sparsity-{rho:g}"
+
+
 def run_tailor(pre_spec: str, sft_specs: list[str], out: str | Path, opts: TailorOptions = TailorOptions(),
-               log=None) -> dict:
-    """Stream PRE and the SFTs tensor by tensor and the calibration data layer by layer (see stream.py)."""
+               log=None, budgets: list[float] | None = None) -> dict:
+    """Stream PRE and the SFTs tensor by tensor and the calibration data layer by layer (see stream.py).
+    With several `budgets` OUT holds one checkpoint per budget (OUT/sparsity-ρ), all from one pass:
+    the calibration, the Hessians and each tensor's factorisation and scores are computed once."""
     import shutil
     import tempfile
 
@@ -76,6 +103,12 @@ def run_tailor(pre_spec: str, sft_specs: list[str], out: str | Path, opts: Tailo
 
     out = Path(out)
     refuse_existing(out)
+    method = methods.get(opts.method)
+    if method.pre_side and not opts.pre_data:
+        raise MfcliError(f"--method {opts.method} weighs PRE by its own inputs on the pre-trained tasks, and "
+                         "no --pre-data was given.",
+                         "Pass --pre-data with prepared data of the tasks PRE knows (mfcli prepare digits …).")
+    pre_files = [str(resolve_data_file(d, "train.jsonl")) for d in opts.pre_data]
     pre_path = resolve_model_path(pre_spec)
     config = load_config(pre_path)
     family = family_of(config)
@@ -105,137 +138,238 @@ def run_tailor(pre_spec: str, sft_specs: list[str], out: str | Path, opts: Tailo
                                      f"{pre.meta(k)[0]}).", "Tailor a fine-tune of PRE, not another model.")
         if all(not any(_changed(pre, s, k) for k in pre.keys()) for s in sfts) and log:
             log(f"warning: every SFT equals {pre_spec}; writing PRE unchanged.")
-        return _stream_merge(pre_spec, pre_path, pre, sft_specs, sources, sfts, config, family, out, opts)
+        run = StreamMerge(pre_path, pre, sources, sfts, config, family, opts, pre_files)
+        return run.write(out, budgets or [opts.sparsity])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _stream_merge(pre_spec, pre_path, pre, sft_specs, sources, sfts, config, family, out, opts) -> dict:
-    from safetensors.torch import save_file
+@dataclass
+class Stream:
+    """One model's pass over its own calibration data: an SFT on its target's, or PRE on the
+    pre-trained tasks' (`--pre-data`, for RegMean and Fisher merging)."""
 
-    from mfcli.io.checkpoint import Manifest, read_manifest, staged_dir
-    from mfcli.io.jsonl import write_json_atomic
-    from mfcli.merge import stream
-    from mfcli.models.families import canonical_name, one_layer_model
+    ckpt: object  # stream.LazyCheckpoint
+    data: list[str]  # calibration train.jsonl file(s)
+    hessians: dict = field(default_factory=dict)  # linear module name → HessianAccumulator
+    cache: list = field(default_factory=list)  # layer 0's captured inputs, then each layer's outputs
+    grads: dict | None = None  # parameter key → ∇L (grafting)
+    fisher: dict | None = None  # parameter key → diagonal empirical Fisher
 
-    dec_prefix = family.decoder_layers + "."
-    dec_norm = canonical_name(dec_prefix)
-    layers = parse_layers(opts.layers)
-    route = router(opts, family)
-    layer_keys: dict[int, list[str]] = {}
-    rest_keys = []
-    for k in pre.keys():
-        nk = canonical_name(k)
-        if nk.startswith(dec_norm):
-            layer_keys.setdefault(int(nk[len(dec_norm):].split(".")[0]), []).append(k)
-        else:
-            rest_keys.append(k)
 
-    head = one_layer_model(config)
-    layer_cls = type(family.module(head, "decoder_layers")[0])
-    text_config = head.config.text_config  # with the attention implementation resolved
-    linears = {n for n, m in head.named_modules() if isinstance(m, torch.nn.Linear) and not n.startswith(dec_prefix)}
-    needs = methods.get(opts.method).needs
-    calib, caches, hess, grads = [], [], [], []
-    for src, sft in zip(sources, sfts):
-        H: dict = {}
-        cache: list = []
-        if needs and any(_changed(pre, sft, k) for k in pre.keys()):
-            data = calibration_data(src, opts)
-            calib.append(data)
-            if needs == "gradient":  # the loss gradient needs the whole model: one model in memory
-                from mfcli.models.load import load_mllm
+class StreamMerge:
+    """The streaming merge, in the order it runs: `capture` (each stream's inputs to decoder layer 0 and
+    the non-decoder linears' Hessians, or whole-model gradients / Fishers), then per decoder layer
+    `layer_hessians` and `merge_group`, then the rest of the tensors, the index and the manifest."""
 
-                m = load_mllm(src, device="cpu", dtype="float32")
-                names = {n for n, _ in m.model.named_parameters()}
-                g = loss_gradients(m.model, calibration_batches(m.processor, data, opts.nsamples, opts.seed), names)
-                grads.append({pre.key_for(n): v for n, v in g.items()})
-                del m
+    def __init__(self, pre_path, pre, sources, sfts, config, family, opts: TailorOptions, pre_files: list[str]):
+        from mfcli.models.families import canonical_name, one_layer_model
+
+        self.pre_path, self.pre, self.sources, self.opts = pre_path, pre, sources, opts
+        self.config, self.family = config, family
+        self.method = methods.get(opts.method)
+        self.dec_prefix = family.decoder_layers + "."
+        dec_norm = canonical_name(self.dec_prefix)
+        self.layers = parse_layers(opts.layers)
+        self.route = router(opts, family)
+        self.layer_keys: dict[int, list[str]] = {}
+        self.rest_keys = []
+        for k in pre.keys():
+            nk = canonical_name(k)
+            if nk.startswith(dec_norm):
+                self.layer_keys.setdefault(int(nk[len(dec_norm):].split(".")[0]), []).append(k)
             else:
-                from mfcli.models.load import load_processor
+                self.rest_keys.append(k)
+        self.head = one_layer_model(config)
+        self.layer_cls = type(family.module(self.head, "decoder_layers")[0])
+        self.text_config = self.head.config.text_config  # with the attention implementation resolved
+        self.linears = {n for n, m in self.head.named_modules()
+                        if isinstance(m, torch.nn.Linear) and not n.startswith(self.dec_prefix)}
+        needs = self.method.needs
+        self.streams = [Stream(s, [calibration_data(src, opts)] if needs and self._changes(s) else [])
+                        for src, s in zip(sources, sfts)]
+        # PRE's stream: the tensors any SFT changed, seen through PRE's weights on PRE's own tasks
+        self.pre_stream = Stream(pre, pre_files) if self.method.pre_side else None
+        self.sfts = sfts
 
-                processor = load_processor(str(sft.path))
-                batches = calibration_batches(processor, data, opts.nsamples, opts.seed)
-                stream.load_params(head, sft, "")  # the non-decoder parts, and layer 0 (replaced below)
-                changed = {n for n in linears if _changed(pre, sft, pre.key_for(n + ".weight"))}
-                hooks = stream.linear_hooks(head, "", changed, H)
-                family.module(head, "decoder_layers")[0] = stream._Catcher(cache)
-                try:
-                    with torch.inference_mode():
-                        for b in batches:
-                            try:
-                                head(**{k: v for k, v in b.items() if k != "labels"}, use_cache=False)
-                            except stream._Stop:
-                                pass
-                finally:
-                    for h in hooks:
-                        h.remove()
-                    family.module(head, "decoder_layers")[0] = layer_cls(text_config, layer_idx=0)
-        caches.append(cache)
-        hess.append(H)
+    def _changes(self, sft) -> bool:
+        return any(_changed(self.pre, sft, k) for k in self.pre.keys())
 
-    report = Report()
-    with staged_dir(out) as tmp:
-        weight_map = {}
+    def _changed_by_any(self, key: str) -> bool:
+        return any(_changed(self.pre, s, key) for s in self.sfts)
 
-        def merge_group(keys: list[str], hessians: list[dict], shard: str):
-            hessians = [{n: a for n, a in h.items() if a.n > 0} for h in hessians]  # modules that never ran
-            linear_of = {pre.key_for(n + ".weight"): n for h in hessians for n in h}
-            fused, rep = merge_state({k: pre.get(k) for k in keys}, [{k: s.get(k) for k in keys} for s in sfts], opts,
-                                     hessians=hessians, grads=grads or None, linear_of=linear_of, route=route)
+    def _all_streams(self) -> list[Stream]:
+        return self.streams + ([self.pre_stream] if self.pre_stream is not None else [])
+
+    # ---- 1. capture ------------------------------------------------------------------------------
+    def capture(self) -> None:
+        for st in self._all_streams():
+            if st.data:
+                self._capture_one(st, is_pre=st is self.pre_stream)
+
+    def _capture_one(self, st: Stream, is_pre: bool) -> None:
+        from mfcli.merge import stream
+        from mfcli.models.load import load_mllm, load_processor
+
+        opts, pre = self.opts, self.pre
+        needs = self.method.needs
+        if needs in ("gradient", "fisher"):  # whole-model quantities: one model in memory
+            m = load_mllm(str(st.ckpt.path), device="cpu", dtype="float32")
+            names = {n for n, _ in m.model.named_parameters()}
+            if needs == "gradient":
+                g = loss_gradients(m.model, calibration_batches(m.processor, st.data, opts.nsamples, opts.seed), names)
+                st.grads = {pre.key_for(n): v for n, v in g.items()}
+            else:
+                f = fisher_diagonal(m.model, calibration_batches(m.processor, st.data, opts.nsamples, opts.seed,
+                                                                 batch_size=1), names)
+                st.fisher = {pre.key_for(n): v for n, v in f.items()}
+            del m
+            return
+        processor = load_processor(str(st.ckpt.path))
+        batches = calibration_batches(processor, st.data, opts.nsamples, opts.seed)
+        head, family = self.head, self.family
+        stream.load_params(head, st.ckpt, "")  # the non-decoder parts, and layer 0 (replaced below)
+        changed = {n for n in self.linears if self._changed_by_any(pre.key_for(n + ".weight"))} if is_pre else \
+            {n for n in self.linears if _changed(pre, st.ckpt, pre.key_for(n + ".weight"))}
+        hooks = stream.linear_hooks(head, "", changed, st.hessians)
+        family.module(head, "decoder_layers")[0] = stream._Catcher(st.cache)
+        try:
+            with torch.inference_mode():
+                for b in batches:
+                    try:
+                        head(**{k: v for k, v in b.items() if k != "labels"}, use_cache=False)
+                    except stream._Stop:
+                        pass
+        finally:
+            for h in hooks:
+                h.remove()
+            family.module(head, "decoder_layers")[0] = self.layer_cls(self.text_config, layer_idx=0)
+
+    # ---- 2. one decoder layer's Hessians, each stream through its own weights ----------------------
+    def layer_hessians(self, i: int, st: Stream, is_pre: bool) -> dict:
+        from mfcli.merge import stream
+
+        H: dict = {}
+        if not st.cache or (self.layers is not None and i not in self.layers):
+            return H
+        pre, prefix = self.pre, f"{self.dec_prefix}{i}."
+        layer = self.layer_cls(self.text_config, layer_idx=i).eval()
+        stream.load_params(layer, st.ckpt, prefix)
+        owner = self._changed_by_any if is_pre else (lambda key: _changed(pre, st.ckpt, key))
+        names = {f"{prefix}{n}" for n, m in layer.named_modules() if isinstance(m, torch.nn.Linear)
+                 and owner(pre.key_for(f"{prefix}{n}.weight"))}
+        hooks = stream.linear_hooks(layer, prefix, names, H)
+        with torch.inference_mode():
+            for j, (hs, kw) in enumerate(st.cache):
+                o = layer(hs, **kw)
+                st.cache[j] = ((o[0] if isinstance(o, tuple) else o), kw)  # this model's outputs feed layer i+1
+        for h in hooks:
+            h.remove()
+        return H
+
+    def head_hessians(self) -> None:
+        """lm_head's inputs (the last layer's outputs through the final norm), where they are asked for:
+        --compensate-head, or a method that weighs PRE's inputs too (RegMean)."""
+        from mfcli.merge import stream
+
+        want = self.opts.compensate_head or self.method.pre_side
+        key = self.pre.key_for(self.family.lm_head + ".weight")
+        if not want or not self._changed_by_any(key):
+            return
+        for st in self._all_streams():
+            if not st.cache or (st is not self.pre_stream and not _changed(self.pre, st.ckpt, key)):
+                continue
+            stream.load_params(self.head, st.ckpt, "")
+            hooks = stream.linear_hooks(self.head, "", {self.family.lm_head}, st.hessians)
+            norm, lm_head = self.family.module(self.head, "final_norm"), self.family.module(self.head, "lm_head")
+            with torch.inference_mode():
+                for hs, _ in st.cache:
+                    lm_head(norm(hs))
+            for h in hooks:
+                h.remove()
+
+    # ---- 3. one group of tensors, every budget --------------------------------------------------------
+    def merge_group(self, keys: list[str], hessians: list[dict], pre_hessians: dict, shard: str,
+                    outs: list[tuple[float, Path, dict, Report]]) -> None:
+        from safetensors.torch import save_file
+
+        pre = self.pre
+        hessians = [{n: a for n, a in h.items() if a.n > 0} for h in hessians]  # modules that never ran
+        pre_hessians = {n: a for n, a in pre_hessians.items() if a.n > 0}
+        linear_of = {pre.key_for(n + ".weight"): n for h in hessians + [pre_hessians] for n in h}
+        pre_state = {k: pre.get(k) for k in keys}
+        sft_states = [{k: s.get(k) for k in keys} for s in self.sfts]
+        grads = [st.grads or {} for st in self.streams] if self.method.needs == "gradient" else None
+        fishers = [st.fisher or {} for st in self.streams] if self.method.needs == "fisher" else None
+        pre_fisher = (self.pre_stream.fisher or {}) if self.pre_stream is not None else None
+        caches: dict = {}  # per tensor: what a method keeps between budgets
+        for rho, tmp, weight_map, report in outs:
+            fused, rep = merge_state(pre_state, sft_states, replace(self.opts, sparsity=rho), hessians=hessians,
+                                     grads=grads, linear_of=linear_of, route=self.route,
+                                     pre_hessians=pre_hessians if self.method.pre_side else None,
+                                     fishers=fishers, pre_fisher=pre_fisher, caches=caches)
             save_file({k: v.contiguous() for k, v in fused.items()}, str(tmp / shard), metadata={"format": "pt"})
             weight_map.update({k: shard for k in keys})
             report.tensors.extend(rep.tensors)
             report.outside_scope += rep.outside_scope
 
-        for i in sorted(layer_keys):
-            layer_h = []
-            for s, cache in zip(sfts, caches):
-                H: dict = {}
-                if cache and (layers is None or i in layers):
-                    layer = layer_cls(text_config, layer_idx=i).eval()
-                    stream.load_params(layer, s, f"{dec_prefix}{i}.")
-                    names = {f"{dec_prefix}{i}.{n}" for n, m in layer.named_modules() if isinstance(m, torch.nn.Linear)
-                             and _changed(pre, s, pre.key_for(f"{dec_prefix}{i}.{n}.weight"))}
-                    hooks = stream.linear_hooks(layer, f"{dec_prefix}{i}.", names, H)
-                    with torch.inference_mode():
-                        for j, (hs, kw) in enumerate(cache):
-                            o = layer(hs, **kw)
-                            cache[j] = ((o[0] if isinstance(o, tuple) else o), kw)  # SFT's outputs feed layer i+1
-                    for h in hooks:
-                        h.remove()
-                    del layer
-                layer_h.append(H)
-            merge_group(layer_keys[i], layer_h, f"model-{i + 1:05d}-layer.safetensors")
-        # the head's inputs: the last layer's outputs through the final norm
-        for s, cache, H in zip(sfts, caches, hess):
-            # lm_head through the Hessian path only when asked (--compensate-head): the paper gives no basis
-            if cache and opts.compensate_head and _changed(pre, s, pre.key_for(family.lm_head + ".weight")):
-                stream.load_params(head, s, "")
-                hooks = stream.linear_hooks(head, "", {family.lm_head}, H)
-                norm, lm_head = family.module(head, "final_norm"), family.module(head, "lm_head")
-                with torch.inference_mode():
-                    for hs, _ in cache:
-                        lm_head(norm(hs))
-                for h in hooks:
-                    h.remove()
-        del head
-        merge_group(rest_keys, hess, "model-00000-rest.safetensors")
-        total = sum(_nbytes(pre, k) for k in pre.keys())
+    # ---- the whole pass ---------------------------------------------------------------------------
+    def write(self, out: Path, budgets: list[float]) -> dict:
+        from mfcli.io.checkpoint import staged_dir
+
+        self.capture()
+        with staged_dir(out) as root:
+            dirs = [root] if len(budgets) == 1 else [root / budget_dir(r) for r in budgets]
+            for d in dirs:
+                d.mkdir(exist_ok=True)
+            outs = [(rho, d, {}, Report()) for rho, d in zip(budgets, dirs)]
+            for i in sorted(self.layer_keys):
+                layer_h = [self.layer_hessians(i, st, False) for st in self.streams]
+                pre_h = self.layer_hessians(i, self.pre_stream, True) if self.pre_stream is not None else {}
+                self.merge_group(self.layer_keys[i], layer_h, pre_h, f"model-{i + 1:05d}-layer.safetensors", outs)
+            self.head_hessians()
+            del self.head
+            self.merge_group(self.rest_keys, [st.hessians for st in self.streams],
+                             self.pre_stream.hessians if self.pre_stream is not None else {},
+                             "model-00000-rest.safetensors", outs)
+            summaries = [self._finish(d, rho, weight_map, report) for rho, d, weight_map, report in outs]
+            if len(budgets) > 1:
+                from mfcli.io.jsonl import write_json_atomic
+
+                write_json_atomic(root / "budgets.json", {"schema": "mfcli.budgets/1", "budgets": {
+                    budget_dir(r): {"sparsity": r, "kept_fraction": s["kept_fraction"]}
+                    for r, s in zip(budgets, summaries)}})
+        for rho in budgets if len(budgets) > 1 else []:
+            check_coverage(self.pre_path, out / budget_dir(rho))
+        if len(budgets) == 1:
+            check_coverage(self.pre_path, out)
+        return summaries[0] if len(budgets) == 1 else {
+            "budgets": {budget_dir(r): s for r, s in zip(budgets, summaries)},
+            **{k: summaries[-1][k] for k in ("changed_params",)}}
+
+    def _finish(self, tmp: Path, rho: float, weight_map: dict, report: Report) -> dict:
+        """The index, PRE's config and processor files, the manifest."""
+        from mfcli.io.checkpoint import Manifest, read_manifest
+        from mfcli.io.jsonl import write_json_atomic
+
+        total = sum(_nbytes(self.pre, k) for k in self.pre.keys())
         write_json_atomic(tmp / "model.safetensors.index.json", {"metadata": {"total_size": total},
                                                                   "weight_map": dict(sorted(weight_map.items()))})
-        for f in Path(pre_path).iterdir():  # config, generation config, processor and tokenizer files
+        for f in Path(self.pre_path).iterdir():  # config, generation config, processor and tokenizer files
             if f.is_file() and not f.name.endswith(".safetensors") and f.name not in (
                     "mfcli.json", "model.safetensors.index.json", "trainer_state.json"):
                 (tmp / f.name).write_bytes(f.read_bytes())
         summary = report.summary()
-        m = Manifest("tailor", options=asdict(opts), parents=[pre_path] + sources, seed=opts.seed, metrics=summary,
-                     finetune_defaults=(read_manifest(pre_path) or {}).get("finetune_defaults") or {})
-        for d in dict.fromkeys(calib):
+        m = Manifest("tailor", options=asdict(replace(self.opts, sparsity=rho)), parents=[self.pre_path] + self.sources,
+                     seed=self.opts.seed, metrics=summary,
+                     finetune_defaults=(read_manifest(self.pre_path) or {}).get("finetune_defaults") or {})
+        for st in self.streams:
+            for d in st.data:
+                m.add_data(d)
+        for d in (self.pre_stream.data if self.pre_stream is not None else []):
             m.add_data(d)
         write_json_atomic(tmp / "mfcli.json", asdict(m))
-    check_coverage(pre_path, out)
-    return summary
+        return summary
 
 
 _BYTES = {"F32": 4, "F16": 2, "BF16": 2, "F64": 8, "I64": 8, "I32": 4, "U8": 1, "BOOL": 1}

@@ -24,12 +24,14 @@ from mfcli.merge.contract import TensorInputs, register
           summary="salience + Hessian sensitivity mask, OBS compensation (--variant)")
 def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
     masks, fused = [], []
-    for d, H in zip(t.deltas, t.hessians or [None] * len(t.deltas)):
+    for i, (d, H) in enumerate(zip(t.deltas, t.hessians or [None] * len(t.deltas))):
         if H is not None and d.dim() == 2:
             rep.path = "hessian"
-            inv = obs.damped_inverse(H, opts.damp)
-            score = opts.omega * normalise(d.abs(), opts.score_norm) + (1 - opts.omega) * normalise(
-                obs.sensitivity(d, inv), opts.score_norm)  # Eq. 9-11
+            if ("score", i) not in t.cache:  # once per tensor, whatever the number of budgets
+                inv = obs.damped_inverse(H, opts.damp)
+                t.cache[("score", i)] = inv, opts.omega * normalise(d.abs(), opts.score_norm) + (
+                    1 - opts.omega) * normalise(obs.sensitivity(d, inv), opts.score_norm)  # Eq. 9-11
+            inv, score = t.cache[("score", i)]
             m = top_mask(score, d != 0, opts.sparsity, opts.mask_scope)
             if opts.compensate and opts.variant == "paper":
                 res = obs.paper_linear(d, m, H, damp=opts.damp, block_size=opts.block_size, inv=inv)
