@@ -143,6 +143,14 @@ def test_the_whole_chain_runs_unchanged_on_both_families(pico, qwen, tmp_path, m
     assert r.returncode == 0, r.stderr
     tailored = _tensors(tmp_path / "tailored")
     assert set(map(canonical_name, tailored)) == set(map(canonical_name, pre))
+    for method in ("regmean", "fisher"):  # the data-aware merges, PRE's side on a task it knows
+        r = run_cli("tailor", model, tmp_path / "full" / "epoch-1", "--method", method, "--pre-data", data / "shapes",
+                    "--nsamples", "8", "--out", tmp_path / method)
+        assert r.returncode == 0, (method, r.stderr)
+        merged = _tensors(tmp_path / method)
+        assert set(map(canonical_name, merged)) == set(map(canonical_name, pre))
+        moved = [k for k in merged if not torch.equal(merged[k], pre[k])]
+        assert moved and all(torch.isfinite(merged[k]).all() for k in moved), method
     r = run_cli("emt", tmp_path / "tailored", data / "digits", "--out", tmp_path / "t.jsonl", "--batch-size", "8",
                 "--judge", "exact")
     assert r.returncode == 0, r.stderr

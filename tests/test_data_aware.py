@@ -1,0 +1,189 @@
+"""RegMean and Fisher merging (issue 30): the closed forms by hand, the limits that define them, and the
+multi-budget pass that must equal single-budget runs bit for bit."""
+
+import json
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from conftest import run_cli
+from mfcli.merge.calibration import fisher_diagonal
+from mfcli.merge.methods.fisher import fisher_delta
+from mfcli.merge.methods.regmean import reduce_off_diagonal, regmean_delta
+
+torch.manual_seed(0)
+
+
+def gram(rows=50, cols=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(rows, cols, generator=g, dtype=torch.float64)
+    return x.T @ x, x
+
+
+# ---- RegMean ------------------------------------------------------------------------------------
+
+def test_regmean_with_identical_grams_is_the_plain_average():
+    pre, sft1, sft2 = (torch.randn(3, 4, dtype=torch.float64) for _ in range(3))
+    g, _ = gram()
+    merged = pre + regmean_delta([sft1 - pre, sft2 - pre], [g, g], g, alpha=0.7)
+    assert torch.allclose(merged, (pre + sft1 + sft2) / 3, atol=1e-10)
+
+
+def test_regmean_with_one_gram_zero_returns_the_other_model():
+    pre, sft = torch.randn(3, 4, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
+    g, _ = gram()
+    zero = torch.zeros_like(g)
+    assert torch.allclose(pre + regmean_delta([sft - pre], [g], zero, alpha=1.0), sft, atol=1e-10)
+    assert torch.allclose(pre + regmean_delta([sft - pre], [zero], g, alpha=1.0), pre, atol=1e-10)
+
+
+def test_regmean_equals_the_closed_form_on_a_hand_made_layer():
+    # y = W x with W (1 × 2): W* = (W1 G1 + W2 G2)(G1 + G2)⁻¹, worked by hand
+    w1, w2 = torch.tensor([[1.0, 0.0]], dtype=torch.float64), torch.tensor([[0.0, 2.0]], dtype=torch.float64)
+    g1 = torch.tensor([[2.0, 1.0], [1.0, 1.0]], dtype=torch.float64)
+    g2 = torch.tensor([[1.0, 0.0], [0.0, 3.0]], dtype=torch.float64)
+    # W1 G1 = [2, 1], W2 G2 = [0, 6]; G1 + G2 = [[3, 1], [1, 4]], inverse [[4, −1], [−1, 3]] / 11
+    want = torch.tensor([[2 * 4 - 7, -2 + 7 * 3]], dtype=torch.float64) / 11  # [2, 7] @ inverse
+    got = w1 + regmean_delta([w2 - w1], [g2], g1, alpha=1.0)  # model 1 plays PRE
+    assert torch.allclose(got, want, atol=1e-12)
+
+
+def test_regmean_minimises_the_summed_output_error():
+    """The gradient of Σ_i ‖X_i (W − W_i)ᵀ‖² vanishes at W*, and any other W does worse (α = 1)."""
+    pre, sft1, sft2 = (torch.randn(5, 4, dtype=torch.float64) for _ in range(3))
+    (g0, x0), (g1, x1), (g2, x2) = gram(seed=1), gram(seed=2), gram(seed=3)
+    w = pre + regmean_delta([sft1 - pre, sft2 - pre], [g1, g2], g0, alpha=1.0)
+    grad = sum((w - wi) @ gi for wi, gi in ((pre, g0), (sft1, g1), (sft2, g2)))
+    assert grad.abs().max() < 1e-9
+
+    def loss(v):
+        return sum(((x @ (v - wi).T) ** 2).sum() for x, wi in ((x0, pre), (x1, sft1), (x2, sft2)))
+    assert all(loss(w) < loss(w + 1e-3 * torch.randn_like(w)) for _ in range(5))
+    assert loss(w) < loss((pre + sft1 + sft2) / 3)  # better than the plain average on these inputs
+
+
+def test_regmean_alpha_shrinks_only_the_off_diagonal():
+    g, _ = gram()
+    r = reduce_off_diagonal(g, 0.25)
+    assert torch.allclose(torch.diagonal(r), torch.diagonal(g))
+    off = ~torch.eye(4, dtype=torch.bool)
+    assert torch.allclose(r[off], 0.25 * g[off])
+    # α = 0: each input column weighs each model by its energy alone, entry by entry
+    pre, sft = torch.randn(2, 4, dtype=torch.float64), torch.randn(2, 4, dtype=torch.float64)
+    g2, _ = gram(seed=5)
+    d0, d1 = torch.diagonal(g), torch.diagonal(g2)
+    want = (pre * d0 + sft * d1) / (d0 + d1)
+    assert torch.allclose(pre + regmean_delta([sft - pre], [g2], g, alpha=0.0), want, atol=1e-10)
+
+
+# ---- Fisher merging -------------------------------------------------------------------------------
+
+def test_fisher_merge_limits():
+    pre, sft = torch.randn(3, 4), torch.randn(3, 4)
+    f = torch.rand(3, 4) + 0.1
+    assert torch.allclose(pre + fisher_delta([sft - pre], [f], f), (pre + sft) / 2, atol=1e-6)  # equal Fishers
+    zero = torch.zeros_like(f)
+    assert torch.allclose(pre + fisher_delta([sft - pre], [f], zero), sft, atol=1e-6)  # PRE's Fisher zero
+    assert torch.allclose(pre + fisher_delta([sft - pre], [zero], f), pre, atol=1e-6)  # the SFT's zero
+    assert torch.allclose(pre + fisher_delta([sft - pre], [zero], zero), (pre + sft) / 2, atol=1e-6)  # the floor
+    w = pre + fisher_delta([sft - pre], [3 * f], f)
+    assert torch.allclose(w, (pre * f + sft * 3 * f) / (4 * f), atol=1e-6)
+
+
+class Bigram(torch.nn.Module):
+    """logits[t] = W[input_ids[t]]: log p(b | a) = W[a, b] − logsumexp(W[a])."""
+
+    def __init__(self, w):
+        super().__init__()
+        self.w = torch.nn.Parameter(w.clone())
+
+    def forward(self, input_ids, **kw):
+        return type("Out", (), {"logits": self.w[input_ids]})()
+
+
+def test_fisher_of_a_hand_made_model_is_the_mean_of_squared_per_example_gradients():
+    w = torch.tensor([[0.0, 1.0, -1.0], [0.5, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    model = Bigram(w)
+    # two examples "0 → 1" and "0 → 2": the answer is the second token
+    batches = [{"input_ids": torch.tensor([[0, b]]), "labels": torch.tensor([[-100, b]])} for b in (1, 2)]
+    got = fisher_diagonal(model, batches, {"w"})["w"]
+    p = torch.softmax(w[0], 0)
+    g1, g2 = torch.nn.functional.one_hot(torch.tensor(1), 3) - p, torch.nn.functional.one_hot(torch.tensor(2), 3) - p
+    want = torch.zeros_like(w)
+    want[0] = (g1 ** 2 + g2 ** 2) / 2  # the mean of squares; the square of the mean would differ
+    assert torch.allclose(got, want, atol=1e-6)
+    assert not torch.allclose(got[0], ((g1 + g2) / 2) ** 2, atol=1e-3)
+
+
+# ---- on the built-in model: both methods, the multi-budget pass, bad input --------------------------
+
+@pytest.fixture(scope="module")
+def runs(pico, tmp_path_factory):
+    from mfcli.data.prepare import PrepareOptions, prepare
+    from mfcli.train.loop import run_finetune
+    from mfcli.train.options import TrainOptions
+
+    root = tmp_path_factory.mktemp("data-aware")
+    prepare("counting", root / "counting", PrepareOptions(limit=40))
+    prepare("shapes", root / "shapes", PrepareOptions(limit=40))
+    run_finetune("tiny", [str(root / "counting")], root / "full", TrainOptions(method="full", lr=1e-3, max_steps=4,
+                                                                              batch_size=4), progress=False)
+    return root
+
+
+def tensors(d):
+    out = {}
+    for f in sorted(d.glob("*.safetensors")):
+        with safe_open(str(f), "pt") as h:
+            out.update({k: h.get_tensor(k) for k in h.keys()})
+    return out
+
+
+@pytest.mark.parametrize("method", ["tailor", "fisher-budget"])
+def test_every_budget_of_one_pass_equals_its_own_run_bit_for_bit(runs, tmp_path, method):
+    common = ["tiny", runs / "full" / "step-4", "--method", method, "--nsamples", "8", "--pre-data", runs / "shapes"]
+    r = run_cli("tailor", *common, "--sparsity", "0.05,0.1,0.2", "--out", tmp_path / "sweep")
+    assert r.returncode == 0, r.stderr
+    index = json.loads((tmp_path / "sweep" / "budgets.json").read_text())
+    assert list(index["budgets"]) == ["sparsity-0.05", "sparsity-0.1", "sparsity-0.2"]
+    kept = []
+    for rho in ("0.05", "0.1", "0.2"):
+        r = run_cli("tailor", *common, "--sparsity", rho, "--out", tmp_path / rho)
+        assert r.returncode == 0, r.stderr
+        a, b = tensors(tmp_path / "sweep" / f"sparsity-{rho}"), tensors(tmp_path / rho)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), rho
+        m = json.loads((tmp_path / rho / "mfcli.json").read_text())
+        s = json.loads((tmp_path / "sweep" / f"sparsity-{rho}" / "mfcli.json").read_text())
+        assert m["options"] == s["options"] and m["data"] == s["data"] and m["parents"] == s["parents"]
+        assert [(t["name"], t["kept"]) for t in m["metrics"]["tensors"]] == \
+            [(t["name"], t["kept"]) for t in s["metrics"]["tensors"]]
+        kept.append(m["metrics"]["kept_fraction"])
+    assert kept[0] < kept[1] < kept[2]  # the budgets differ: the sweep did not write one checkpoint thrice
+
+
+def test_regmean_and_fisher_record_the_pre_side_data(runs, tmp_path):
+    for method in ("regmean", "fisher"):
+        r = run_cli("tailor", "tiny", runs / "full" / "step-4", "--method", method, "--nsamples", "8",
+                    "--pre-data", runs / "shapes", "--out", tmp_path / method)
+        assert r.returncode == 0, r.stderr
+        m = json.loads((tmp_path / method / "mfcli.json").read_text())
+        paths = [d["path"] for d in m["data"]]
+        assert any(p.endswith("shapes/train.jsonl") for p in paths) and any(p.endswith("counting/train.jsonl")
+                                                                              for p in paths)
+        assert m["options"]["pre_data"] == [str(runs / "shapes")]
+
+
+@pytest.mark.parametrize("args, code, says", [
+    (["--method", "regmean"], 1, "no --pre-data"),
+    (["--method", "fisher"], 1, "no --pre-data"),
+    (["--sparsity", "0.1,0.1"], 2, "twice"),
+    (["--sparsity", "0.1,1.5"], 2, "(0, 1)"),
+    (["--sparsity", "0.1,x"], 2, "comma-separated"),
+    (["--method", "regmean", "--regmean-alpha", "2", "--pre-data", "x"], 2, "[0, 1]"),
+])
+def test_bad_input_writes_nothing(runs, tmp_path, args, code, says):
+    out = tmp_path / "out"
+    r = run_cli("tailor", "tiny", runs / "full" / "step-4", "--nsamples", "8", *args, "--out", out)
+    assert r.returncode == code and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not out.exists()
