@@ -187,3 +187,42 @@ def test_bad_input_writes_nothing(runs, tmp_path, args, code, says):
     r = run_cli("tailor", "tiny", runs / "full" / "step-4", "--nsamples", "8", *args, "--out", out)
     assert r.returncode == code and says in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert not out.exists()
+
+
+# ---- the trade-off front in the report -------------------------------------------------------------
+
+def test_pareto_by_hand():
+    from mfcli.report.stats import pareto
+
+    pts = {"a": (90, 10), "b": (80, 30), "c": (70, 20), "d": (90, 5), "e": (60, 30)}
+    # c is beaten by b on both; d by a (same kept, less gain); e by b (same gain, less kept)
+    assert pareto(pts) == {"a", "b"}
+
+
+def test_report_draws_each_method_over_its_budgets_and_marks_the_front(tmp_path):
+    from mfcli.report.build import build
+    from mfcli.report.render import as_json, tables, write
+    from mfcli.report.table import ModelInfo, Results, Row
+
+    res = Results(roles={"digits": "pretrained", "counting": "target"})
+    scores = {"tiny": (90, 10), "tailor@0.05": (88, 40), "tailor@0.1": (85, 55), "dare@0.05": (89, 30),
+              "dare@0.1": (80, 50), "regmean": (86, 45)}
+    for m, (pre, tgt) in scores.items():
+        method, _, rho = m.partition("@")
+        res.models[m] = ModelInfo(m, method="pre-trained" if m == "tiny" else method,
+                                  budget=float(rho) if rho else None)
+        res.rows += [Row(m, "digits", pre), Row(m, "counting", tgt)]
+    for r in res.rows:
+        r.role = res.roles[r.task]
+    rep = build(res, base="tiny")
+    front = {p.model: p for p in rep.front}
+    assert set(front) == set(scores) - {"tiny"}
+    assert front["tailor@0.1"].kept == pytest.approx(100 * 85 / 90) and front["tailor@0.1"].gain == 45
+    # dare@0.1 (88.9 %, +40) is beaten by tailor@0.1 (94.4 %, +45); regmean (95.6 %, +35) by none
+    assert {m for m, p in front.items() if p.pareto} == {"tailor@0.05", "tailor@0.1", "dare@0.05", "regmean"}
+    assert [p.budget for p in rep.front if p.method == "tailor"] == [0.05, 0.1]  # a curve in budget order
+    table = next(v for k, v in tables(rep).items() if k.startswith("Trade-off front"))
+    assert sum(row[-1] == "✓" for row in table[1]) == 4
+    assert len(as_json(rep)["front"]) == 5
+    write(rep, str(tmp_path / "r.md"))
+    assert (tmp_path / "r_files" / "front.png").is_file() and "front.png" in (tmp_path / "r.md").read_text()

@@ -359,7 +359,7 @@ class StreamMerge:
             if f.is_file() and not f.name.endswith(".safetensors") and f.name not in (
                     "mfcli.json", "model.safetensors.index.json", "trainer_state.json"):
                 (tmp / f.name).write_bytes(f.read_bytes())
-        summary = report.summary()
+        summary = {**report.summary(), "budgeted": self.method.budgeted}  # whether `sparsity` is a budget
         m = Manifest("tailor", options=asdict(replace(self.opts, sparsity=rho)), parents=[self.pre_path] + self.sources,
                      seed=self.opts.seed, metrics=summary,
                      finetune_defaults=(read_manifest(self.pre_path) or {}).get("finetune_defaults") or {})

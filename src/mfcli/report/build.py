@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from mfcli.errors import MfcliError
 from mfcli.report.paired import paired_cider_change, paired_mean_change
-from mfcli.report.stats import backward_transfer, h_score, h_score_mdgd, mcnemar_exact, mean, wilson
+from mfcli.report.stats import backward_transfer, h_score, h_score_mdgd, mcnemar_exact, mean, pareto, wilson
 from mfcli.report.table import CAPTION_METRICS, OWN_SCALE, PRETRAINED, TARGET, Results, Row
 
 ALPHA = 0.05  # a change whose exact McNemar p is above this is marked "not significant"
@@ -29,6 +29,17 @@ class Cell:
 
 
 @dataclass
+class FrontPoint:
+    """One model on the trade-off front: what it kept against what it gained on the targets."""
+    model: str
+    method: str
+    budget: float | None  # ρ of a budgeted merge; None for a method without one
+    kept: float  # % of the base model's pre-trained scores (scale-free)
+    gain: float  # avg target − the base model's avg target (points)
+    pareto: bool = False
+
+
+@dataclass
 class Report:
     tasks: list  # pre-trained tasks first, then targets
     roles: dict
@@ -41,6 +52,7 @@ class Report:
     ranks: dict = field(default_factory=dict)  # (model, task) → erank (last layer)
     logs: dict = field(default_factory=dict)
     watches: dict = field(default_factory=dict)  # run → its forgetting watch records
+    front: list = field(default_factory=list)  # the trade-off front: FrontPoint per model with a kept and a target
     bwt: dict = field(default_factory=dict)  # last model of a sequence → backward transfer
 
 
@@ -89,6 +101,7 @@ def build(res: Results, base: str | None = None) -> Report:
     summary = {m: _summary(m, res, tasks, repeats, rows, base) for m in models}
     rep = Report(tasks, {t: res.roles[t] for t in tasks}, models, base, cells, summary, logs=res.logs, watches=res.watches)
     _curves(rep, res, rows)
+    rep.front = _front(rep, res)
     for m in models:
         counts: dict[str, int] = {}
         for t in tasks:
@@ -220,6 +233,26 @@ def _mean_row(rows: list[Row]) -> Row:
             verdicts[v] = verdicts.get(v, 0) + k
     return replace(rows[0], score=mean([r.score for r in rows]), correct=None, outcomes=None,
                    verdicts=verdicts or None, seed=rows[0].seed if rows[0].seed is not None else -1)
+
+
+def _front(rep: Report, res: Results) -> list[FrontPoint]:
+    """Every merged or fine-tuned model's (kept, target gain), where a study sweeps budgets (some model
+    has one); the Pareto-optimal points marked (Model Tailor's trade-off, drawn as a front)."""
+    if not rep.base or not any(res.models.get(m) and res.models[m].budget is not None for m in rep.models):
+        return []
+    base_target = rep.summary[rep.base].get("avg_target")
+    pts = []
+    for m in rep.models:
+        s, info = rep.summary[m], res.models.get(m)
+        if m == rep.base or s["kind"] == "vision-encoder" or s["kept_pretrained"] is None or s["avg_target"] is None \
+                or base_target is None:
+            continue
+        pts.append(FrontPoint(m, s["method"] or m, info.budget if info else None, s["kept_pretrained"],
+                              s["avg_target"] - base_target))
+    best = pareto({p.model: (p.kept, p.gain) for p in pts})
+    for p in pts:
+        p.pareto = p.model in best
+    return sorted(pts, key=lambda p: (p.method, p.budget if p.budget is not None else -1.0))
 
 
 def _curves(rep: Report, res: Results, rows: dict[tuple, Row]) -> None:

@@ -124,6 +124,34 @@ def lines(series: dict[str, list[tuple[float, float]]], path: Path, xlabel: str,
     return path
 
 
+def front(points, path: Path) -> Path:
+    """The trade-off front: target gain against kept, one line per method through its budgets (labelled
+    with ρ), the Pareto-optimal points ringed."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.8, 4.4))
+    methods = list(dict.fromkeys(p.method for p in points))
+    for colour, method in zip(palette(len(methods)), methods):
+        pts = [p for p in points if p.method == method]
+        ax.plot([p.kept for p in pts], [p.gain for p in pts], "-o", color=colour, label=method, markersize=4,
+                linewidth=1.2)
+        for p in pts:
+            if p.budget is not None:
+                ax.annotate(f"{p.budget:g}", (p.kept, p.gain), textcoords="offset points", xytext=(4, 3), fontsize=6,
+                            color=colour)
+    best = [p for p in points if p.pareto]
+    ax.scatter([p.kept for p in best], [p.gain for p in best], s=110, facecolors="none", edgecolors="black",
+               linewidths=1.2, label="Pareto-optimal", zorder=3)
+    ax.set_xlabel("kept (% of base, mean over pre-trained tasks)")
+    ax.set_ylabel("target gain (points over base)")
+    ax.set_title("Trade-off front: each method over its budgets ρ (up and right is better)", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def watch(records, path: Path, title: str) -> Path:
     """A forgetting watch: each task's score against steps (left; a caption task's CIDEr on its own
     axis), and kept and target against steps (right), the best evaluation marked."""

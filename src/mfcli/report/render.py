@@ -3,6 +3,8 @@ booktabs LaTeX. Plots are PNGs written beside the report."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import base64
 import csv
 import html
@@ -144,6 +146,11 @@ def tables(rep: Report, h_forms=DEFAULT_H) -> dict[str, tuple[list[str], list[li
                                      + [m for m, _ in rep.ranks]))
         out["Effective rank of visual features (last layer, after the final norm)"] = (
             ["model"] + rtasks, [[name[m]] + [_fmt(rep.ranks.get((m, t)), 2) for t in rtasks] for m in rmodels])
+    if rep.front:
+        out["Trade-off front (kept against target gain, each method over its budgets; ✓ = Pareto-optimal)"] = (
+            ["model", "method", "budget ρ", "kept (% of base)", "target gain (points)", "Pareto"],
+            [[name[p.model], p.method, _fmt(p.budget, 2) if p.budget is not None else "—", _fmt(p.kept),
+              _fmt(p.gain), "✓" if p.pareto else ""] for p in rep.front])
     if rep.watches:
         out["Forgetting watch (scores on the watch sample; kept = % of step 0's, H = Model Tailor's)"] = watch_table(rep)
     if rep.bwt:
@@ -191,6 +198,8 @@ def plots(rep: Report, folder: Path) -> list[tuple[str, Path]]:
         ranks = {m: {t: v for (mm, t), v in rep.ranks.items() if mm == m} for m in dict.fromkeys(m for m, _ in rep.ranks)}
         made.append(("Effective rank", P.grouped_bars(ranks, folder / "erank.png", "effective rank",
                                                       "Effective rank of visual features")))
+    if rep.front:
+        made.append(("Trade-off front", P.front(rep.front, folder / "front.png")))
     for run, records in rep.watches.items():
         if len(records) > 1:
             made.append((f"Forgetting watch: {Path(run).name}", P.watch(records, folder / f"watch-{Path(run).name}.png",
@@ -307,7 +316,8 @@ def long_rows(rep: Report) -> list[dict]:
 def as_json(rep: Report) -> dict:
     return {"schema": "mfcli.report/1", "base": rep.base, "tasks": rep.tasks, "roles": rep.roles,
             "rows": long_rows(rep), "models": rep.summary, "bwt": rep.bwt,
-            "ranks": [{"model": m, "task": t, "erank": v} for (m, t), v in rep.ranks.items()]}
+            "ranks": [{"model": m, "task": t, "erank": v} for (m, t), v in rep.ranks.items()],
+            **({"front": [asdict(p) for p in rep.front]} if rep.front else {})}
 
 
 def csv_text(rep: Report) -> str:

@@ -37,6 +37,13 @@ H_FORMULAS = {"model-tailor": "H (Model Tailor, App. D.2) = 2·avg(pre)·avg(tar
                       "and target tasks together"}
 
 
+def pareto(points: dict) -> set:
+    """The keys of the Pareto-optimal points of {key: (x, y)}, both to maximise: no other point is at
+    least as good on both and better on one."""
+    return {k for k, (x, y) in points.items()
+            if not any(x2 >= x and y2 >= y and (x2 > x or y2 > y) for k2, (x2, y2) in points.items() if k2 != k)}
+
+
 def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
     """95 % Wilson score interval of a proportion k/n (well behaved at 0 and n, unlike the Wald one)."""
     if n <= 0:

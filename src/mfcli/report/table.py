@@ -68,6 +68,7 @@ class ModelInfo:
     epoch: float | None = None
     targets: list = field(default_factory=list)
     about: str = ""  # what a vision encoder's row is, said in the report (e.g. what it was trained on)
+    budget: float | None = None  # a budgeted merge's ρ (tailor --sparsity): the trade-off front's x along a method
 
 
 # tiny-clip is pre-trained with the labelled training splits of every built-in classification task,
@@ -148,6 +149,8 @@ def model_info(name: str, path: str | None) -> ModelInfo:
         info.method = opts.get("method", "tailor")
         if info.method == "tailor":  # which decorator: the paper's or mfcli's refined one (older manifests: refined)
             info.method += f" ({opts.get('variant', 'refined')})"
+        if (m.get("metrics") or {}).get("budgeted", True):  # older manifests: every method was budgeted
+            info.budget = opts.get("sparsity")
         for parent in info.parents[1:]:
             info.targets += [t for t in model_info(parent, parent).targets if t not in info.targets]
     elif cmd.startswith("zoo"):

@@ -1,0 +1,66 @@
+"""Every budget in one pass (issue 30): the time and peak memory of `mfcli tailor --sparsity` with five
+budgets against one, in one run.
+
+    python bench/tailor_budgets.py [--width 1024] [--layers 4] [--nsamples 64]
+
+A random LLaVA checkpoint with tiny's vision tower and processor and a Llama decoder of the given width
+(bench/tailor_memory.py's), SFT = PRE + noise on every decoder layer, calibrated on a prepared
+`counting`. Each run is its own process; peak RSS is read from the kernel. Target: five budgets cost at
+most 2.5× one budget's time, and their peak memory exceeds one budget's by at most one layer's weights
+(the extra budgets' output shards are written as they are made).
+"""
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tailor_memory import build
+
+RUN = """
+import resource, subprocess, sys
+r = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+if r.returncode:
+    sys.exit(r.stderr)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+"""
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", RUN, *cmd], capture_output=True, text=True, check=True)
+    return time.perf_counter() - t0, float(r.stdout.strip())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--width", type=int, default=1024)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--nsamples", type=int, default=64)
+    ap.add_argument("--variants", default="paper,refined")
+    args = ap.parse_args()
+    from mfcli.models.load import resolve_model_path
+
+    root = Path(tempfile.mkdtemp(prefix="mfcli-budgets-"))
+    pre, sft = build(root, args.layers, args.width, Path(resolve_model_path("tiny")))
+    subprocess.run([sys.executable, "-m", "mfcli", "prepare", "counting", "--out", str(root / "counting"),
+                    "--limit", "400"], check=True, capture_output=True)
+    layer_mb = sum(p.stat().st_size for p in pre.glob("*.safetensors")) / 2**20 / args.layers  # an upper bound
+    print(f"width {args.width}, {args.layers} decoder layers, {args.nsamples} calibration examples; "
+          f"checkpoint {layer_mb * args.layers:.0f} MB (≤ {layer_mb:.0f} MB a layer)")
+    print("| variant | budgets | seconds | peak RSS (MB) |\n|---|---|---:|---:|")
+    for variant in args.variants.split(","):
+        base = [sys.executable, "-m", "mfcli", "tailor", str(pre), str(sft), "--variant", variant,
+                "--data", str(root / "counting" / "train.jsonl"), "--nsamples", str(args.nsamples)]
+        one = timed(base + ["--sparsity", "0.1", "--out", str(root / f"{variant}-one")])
+        five = timed(base + ["--sparsity", "0.02,0.05,0.1,0.2,0.3", "--out", str(root / f"{variant}-five")])
+        for label, (sec, rss) in (("0.1", one), ("0.02,0.05,0.1,0.2,0.3", five)):
+            print(f"| {variant} | {label} | {sec:.1f} | {rss:.0f} |")
+        print(f"| {variant} | **ratio** | **{five[0] / one[0]:.2f}×** (≤ 2.5×) | "
+              f"**+{five[1] - one[1]:.0f} MB** (≤ {layer_mb:.0f}) |")
+
+
+if __name__ == "__main__":
+    main()
