@@ -190,3 +190,15 @@ def test_bad_watch_data(pico, data, tmp_path):
     r = run_cli("finetune", "tiny", data / "animals", "--out", out, "--watch-every", "5")
     assert r.returncode == 2 and "need --watch" in r.stderr
     assert not out.exists()
+
+
+def test_when_the_watch_evaluates():
+    from mfcli.train.watch import schedule
+
+    w = Watch.__new__(Watch)  # only its schedule
+    for every, want in (("0.5ep", [56, 112, 113, 169, 225, 226]), ("50", [50, 100, 113, 150, 200, 226]),
+                        (None, [113, 226])):
+        w.steps_per_epoch = 113
+        w.every_steps, w.per_epoch = schedule(every, 113)
+        got = [s for s in range(1, 227) if w.due(s, s % 113 == 0, s == 226)]
+        assert got == want, every

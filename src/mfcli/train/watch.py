@@ -91,6 +91,17 @@ def parse_every(spec: str) -> tuple[int | None, float | None]:
                      f"got '{spec}'.")
 
 
+def schedule(every: str | None, steps_per_epoch: int) -> tuple[int | None, bool]:
+    """(evaluate every N steps, whether N counts from each epoch's start): '50' → (50, False) over the
+    run; '0.5ep' → (half an epoch's steps, True) within each epoch; '2ep' → (two epochs' steps, False)."""
+    if not every:
+        return None, False
+    steps, epochs = parse_every(every)
+    if steps:
+        return steps, False
+    return max(1, round(epochs * steps_per_epoch)), epochs < 1
+
+
 # ---- the figures of one evaluation (pure, so tests can drive them with made-up scores) ------------
 
 def make_record(step: int, epoch: float, scores: dict, metrics: dict, n: dict, targets: tuple[str, ...],
@@ -245,10 +256,18 @@ class Watch:
         self.tracker = Tracker(opts)
         self.path = self.out / WATCH_FILE
         self.every_steps: int | None = None
+        self.per_epoch, self.steps_per_epoch = False, 1
 
     # ---- when ------------------------------------------------------------------------------------
     def due(self, step: int, end_of_epoch: bool, last: bool) -> bool:
-        return end_of_epoch or last or bool(self.every_steps and step % self.every_steps == 0)
+        """At each epoch's end and the last step; `--watch-every 50`: every 50 steps of the run;
+        `--watch-every 0.5ep`: at each half of every epoch, counted from the epoch's start."""
+        if end_of_epoch or last:
+            return True
+        if not self.every_steps:
+            return False
+        at = (step - 1) % self.steps_per_epoch + 1 if self.per_epoch else step
+        return at % self.every_steps == 0
 
     # ---- the step-0 scores and the history -----------------------------------------------------
     def _cache_file(self, trainer) -> Path:
@@ -266,9 +285,8 @@ class Watch:
         """Before the first step of this process: the history up to `step`, and the step-0 scores."""
         from mfcli.io.jsonl import dumps, write_json_atomic, write_text_atomic
 
-        spe = trainer.steps_per_epoch
-        steps, epochs = parse_every(self.opts.every) if self.opts.every else (None, None)
-        self.every_steps = steps or (max(1, round(epochs * spe)) if epochs else None)
+        self.steps_per_epoch = trainer.steps_per_epoch
+        self.every_steps, self.per_epoch = schedule(self.opts.every, trainer.steps_per_epoch)
         history = [r for r in read_watch(self.path) if r.step <= step] if self.path.is_file() else []
         if trainer.rank == 0:
             write_text_atomic(self.path, "".join(dumps(r.to_json()) + "\n" for r in history))  # drop what a kill left
