@@ -117,14 +117,11 @@ def mm_token_types(processor, input_ids) -> dict:
     return {"mm_token_type_ids": torch.tensor(processor.create_mm_token_type_ids(input_ids.tolist()))}
 
 
-def generate_answers(model, processor, images, prompts, *, max_new_tokens: int = 16, pixel_values=None,
-                     **generate_kwargs) -> list[str]:
-    """Greedy answers for a batch, left-padded so every row continues from its own last token.
+def generation_inputs(processor, images, prompts, *, pixel_values=None) -> dict:
+    """The processor's left-padded inputs for a batch of (image, prompt) (CPU tensors).
 
     `pixel_values` (already processed) replaces `images`; the processor still expands the image
-    placeholders, from small stand-in images. `generate_kwargs` go to `model.generate` (the watch's
-    `synced_gpus` under FSDP)."""
-    import torch
+    placeholders, from small stand-in images."""
     from PIL import Image
 
     tok = processor.tokenizer
@@ -139,11 +136,29 @@ def generate_answers(model, processor, images, prompts, *, max_new_tokens: int =
         tok.padding_side = side
     if pixel_values is not None:  # a tensor, or the image processor's outputs (Qwen2-VL: + image_grid_thw)
         inputs.update(pixel_values if isinstance(pixel_values, dict) else {"pixel_values": pixel_values})
+    return dict(inputs)
+
+
+def generate_from_inputs(model, processor, inputs: dict, *, max_new_tokens: int = 16,
+                         **generate_kwargs) -> list[str]:
+    """Greedy answers from `generation_inputs`' batch; every row continues from its own last token.
+    `generate_kwargs` go to `model.generate` (the watch's `synced_gpus` under FSDP)."""
+    import torch
+
     inputs = {k: v.to(model.device) for k, v in inputs.items()}
     if "pixel_values" in inputs:
         inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+    tok = processor.tokenizer
     with torch.inference_mode():
         out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                              pad_token_id=tok.pad_token_id, **generate_kwargs)
     new = out[:, inputs["input_ids"].shape[1]:]
     return [s.strip() for s in tok.batch_decode(new, skip_special_tokens=True)]
+
+
+def generate_answers(model, processor, images, prompts, *, max_new_tokens: int = 16, pixel_values=None,
+                     **generate_kwargs) -> list[str]:
+    """Greedy answers for a batch, left-padded so every row continues from its own last token
+    (generation_inputs, then generate_from_inputs)."""
+    inputs = generation_inputs(processor, images, prompts, pixel_values=pixel_values)
+    return generate_from_inputs(model, processor, inputs, max_new_tokens=max_new_tokens, **generate_kwargs)

@@ -34,6 +34,7 @@ from mfcli.io.records import WatchRecord, read_dataset_info, read_eval, read_tra
 from mfcli.train.log import WATCH_FILE
 
 BEST_DIR = "best"
+INPUT_CACHE_BYTES = 1 << 30  # processed watch inputs kept in host memory between evaluations, at most
 SAMPLE_SEED = 29  # the watch sample's seed: fixed, so every run of a study is watched on the same records
 
 
@@ -256,6 +257,8 @@ class Watch:
         self.tracker = Tracker(opts)
         self.path = self.out / WATCH_FILE
         self.every_steps: int | None = None
+        self._inputs: dict = {}  # batch → the processor's inputs (kept between evaluations)
+        self._input_bytes = 0
         self.per_epoch, self.steps_per_epoch = False, 1
 
     # ---- when ------------------------------------------------------------------------------------
@@ -353,7 +356,7 @@ class Watch:
         import torch
 
         from mfcli.eval.emt import MAX_NEW_TOKENS, batch_queries
-        from mfcli.models.chat import generate_answers
+        from mfcli.models.chat import generate_from_inputs, generation_inputs
 
         model, rank, world = trainer.model, trainer.rank, trainer.world
         fsdp = getattr(trainer.sharding, "fsdp", False)
@@ -363,12 +366,18 @@ class Watch:
         model.eval()
         mine: list[tuple[int, str]] = []
         try:
-            for batch in batch_queries(self.queries, self.opts.batch_size * world):
+            for b, batch in enumerate(batch_queries(self.queries, self.opts.batch_size * world)):
                 part = batch[rank::world] or batch[:1]  # an idle process still takes part in FSDP's collectives
                 cap = MAX_NEW_TOKENS[part[0].record.kind]
-                answers = generate_answers(model, trainer.processor, [self.images[q.index] for q in part],
-                                           [q.record.prompt for q in part], max_new_tokens=cap,
-                                           **({"synced_gpus": True} if fsdp else {}))
+                inputs = self._inputs.get(b)
+                if inputs is None:  # the processor's work is the same every evaluation: kept, within a cap
+                    inputs = generation_inputs(trainer.processor, [self.images[q.index] for q in part],
+                                               [q.record.prompt for q in part])
+                    size = sum(v.numel() * v.element_size() for v in inputs.values())
+                    if self._input_bytes + size <= INPUT_CACHE_BYTES:
+                        self._inputs[b], self._input_bytes = inputs, self._input_bytes + size
+                answers = generate_from_inputs(model, trainer.processor, inputs, max_new_tokens=cap,
+                                               **({"synced_gpus": True} if fsdp else {}))
                 if batch[rank::world]:
                     mine += [(q.index, a) for q, a in zip(part, answers)]
         finally:
