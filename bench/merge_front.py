@@ -1,0 +1,70 @@
+"""Data-aware merging beside Model Tailor on `tiny`, every method over its budgets (issue 30;
+docs/results.md, "Data-aware merging").
+
+    python bench/merge_front.py --study runs/r6-tailor --target counting --seeds 0,1,2
+    python bench/merge_front.py --study runs/r6-caption-tailor --target scene-caption --seeds 0,1,2
+
+Reuses a Model Tailor study's SFTs (bench/tailor_quality.py with --validation 200: per seed a `full`
+fine-tune of tiny on the target's training split less 200 carved images, STUDY/seed-S/sft/epoch-1) and
+its prepared data. Per seed, from one calibration pass each: Model Tailor (paper and refined), TIES,
+DARE, task arithmetic and mfcli's fisher-budget at --budgets; RegMean and Fisher merging (no budget),
+their PRE side calibrated on the pre-trained tasks' training splits (STUDY/fit/TASK, the carved images
+left out). Calibration: 128 records, as Model Tailor's code. Every model is scored on every task's
+held-out split; the table and the front are `mfcli report`'s (OUT/report.md, OUT/report.json).
+Steps whose outputs exist are skipped.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from mfcli.data.tasks import PRETRAINED, TASKS
+from mfcli.merge.options import TailorOptions
+from mfcli.merge.run import budget_dir, run_tailor
+from study import evaluate, report
+
+from mfcli.eval.judges import make_judge
+
+BUDGETED = {"tailor-paper": dict(method="tailor", variant="paper"),
+            "tailor-refined": dict(method="tailor", variant="refined", refine_steps=10, comp_penalty=0.1),
+            "ties": dict(method="ties"), "dare": dict(method="dare"), "task-arithmetic": dict(method="task-arithmetic"),
+            "fisher-budget": dict(method="fisher-budget")}
+UNBUDGETED = {"regmean": dict(method="regmean"), "fisher": dict(method="fisher")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--study", required=True, type=Path, help="a bench/tailor_quality.py study dir")
+    ap.add_argument("--target", required=True)
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--budgets", default="0.02,0.05,0.1,0.2")
+    ap.add_argument("--methods", default=",".join([*BUDGETED, *UNBUDGETED]))
+    ap.add_argument("--out", type=Path, default=None, help="default: STUDY/front")
+    args = ap.parse_args()
+    study, out = args.study, args.out or args.study / "front"
+    pretrained = [t for t, v in TASKS.items() if v.role == PRETRAINED]
+    data = [study / "data" / t for t in pretrained + [args.target]]
+    pre_data = tuple(str(study / "fit" / t) for t in pretrained)
+    calib = str(study / "fit" / args.target / "train.jsonl")
+    budgets = [float(b) for b in args.budgets.split(",")]
+    judge = make_judge("exact")
+    judged = [evaluate("tiny", data, out / "tiny.judged.jsonl", judge)]
+    for seed in (int(s) for s in args.seeds.split(",")):
+        sft = study / f"seed-{seed}" / "sft" / "epoch-1"
+        judged.append(evaluate(str(sft), data, out / f"seed-{seed}" / "sft.judged.jsonl", judge))
+        for name in args.methods.split(","):
+            fields = {**BUDGETED, **UNBUDGETED}[name]
+            d = out / f"seed-{seed}" / name
+            sweep = name in BUDGETED
+            if not d.exists():
+                print(f"seed {seed}: {name}", file=sys.stderr, flush=True)
+                run_tailor("tiny", [str(sft)], d, TailorOptions(sparsity=budgets[0], data=calib, seed=seed,
+                                                               pre_data=pre_data, **fields),
+                           budgets=budgets if sweep else None)
+            for ckpt, tag in ([(d / budget_dir(b), f"{name}@{b:g}") for b in budgets] if sweep else [(d, name)]):
+                judged.append(evaluate(str(ckpt), data, out / f"seed-{seed}" / f"{tag}.judged.jsonl", judge))
+    report(judged, out)
+
+
+if __name__ == "__main__":
+    main()
