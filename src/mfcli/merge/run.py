@@ -312,6 +312,7 @@ class StreamMerge:
             weight_map.update({k: shard for k in keys})
             report.tensors.extend(rep.tensors)
             report.outside_scope += rep.outside_scope
+            del fused  # written: one budget's merged layer in memory at a time
 
     # ---- the whole pass ---------------------------------------------------------------------------
     def write(self, out: Path, budgets: list[float]) -> dict:
