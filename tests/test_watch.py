@@ -162,6 +162,23 @@ def test_two_processes_give_the_same_watch_records(pico, data, tmp_path):
     assert r.stderr.count("watch step 2 ") == 1  # one live line per evaluation, from the main process
 
 
+def test_under_fsdp_the_sharded_model_gives_the_same_watch_records(pico, data, tmp_path):
+    """FSDP evaluates on the sharded model: each process answers its slice of every batch and generation
+    keeps the processes in step (synced_gpus), so the records equal one process's."""
+    watch = WatchOptions((str(data / "shapes"), str(data / "animals")), every="2")
+    one = run_finetune("tiny", [str(data / "animals")], tmp_path / "one",
+                       TrainOptions(method="full", batch_size=4, epochs=1, lr=2e-5), progress=False, watch=watch)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "mfcli",
+           "finetune", "tiny", str(data / "animals"), "--out", str(tmp_path / "two"), "--method", "full", "--fsdp",
+           "--batch-size", "2", "--epochs", "1", "--device", "cpu", "--lr", "2e-5",
+           "--watch", str(data / "shapes"), "--watch", str(data / "animals"), "--watch-every", "2"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "FSDP, weights, gradients and optimiser state sharded over 2 processes" in r.stderr
+    assert without_time(records(one)) == without_time(records(tmp_path / "two"))
+    assert (tmp_path / "two" / "best" / "model.safetensors").is_file()
+
+
 # ---- bad input: one line, nothing written --------------------------------------------------------
 
 @pytest.mark.parametrize("extra, code, says", [
