@@ -9,10 +9,11 @@ from typing import Annotated, Optional
 import typer
 
 from mfcli.cli import app
-from mfcli.merge import methods
 from mfcli.merge.options import TailorOptions
 
-_METHODS = ", ".join(methods.REGISTRY)  # help lists come from the registry
+# the registry's names (merge/methods/), written out because importing the registry imports torch and
+# `--help` must not; tests/test_tailor.py holds this list to the registry
+METHODS_HELP = "tailor, dare, grafting, task-arithmetic, ties, regmean, fisher, fisher-budget"
 
 
 @app.command(help="Keep a small patch of the fine-tuned changes (Model Tailor) or merge with a baseline.\n\n"
@@ -33,7 +34,7 @@ def tailor(
     sparsity: Annotated[str, typer.Option(
         help="Fraction of each SFT's fine-tuned changes KEPT, per tensor, in (0, 1]; or a list (0.02,0.05,0.1), "
              "every budget from one pass.")] = "0.1",
-    method: Annotated[str, typer.Option(help=f"{_METHODS}.")] = "tailor",
+    method: Annotated[str, typer.Option(help=f"{METHODS_HELP}.")] = "tailor",
     variant: Annotated[str, typer.Option(
         help="tailor's decorator: paper (Thm 4.5 in SparseGPT's column order, nothing else) or refined "
              "(mfcli's: + per-row fallback to the plain mask, CG, --comp-penalty).")] = TailorOptions.variant,
