@@ -365,6 +365,7 @@ class Watch:
         was_training = model.training
         model.eval()
         mine: list[tuple[int, str]] = []
+        gathered_groups = _unshard(model) if fsdp else []
         try:
             for b, batch in enumerate(batch_queries(self.queries, self.opts.batch_size * world)):
                 part = batch[rank::world] or batch[:1]  # an idle process still takes part in FSDP's collectives
@@ -381,6 +382,8 @@ class Watch:
                 if batch[rank::world]:
                     mine += [(q.index, a) for q, a in zip(part, answers)]
         finally:
+            for m in gathered_groups:
+                m.reshard()
             model.train(was_training)
             torch.set_rng_state(cpu_rng)
             if cuda_rng is not None:
@@ -393,6 +396,17 @@ class Watch:
             mine = [x for part in gathered for x in part]
         out = dict(mine)
         return [out[q.index] for q in self.queries]
+
+
+def _unshard(model) -> list:
+    """FSDP2: gather every shard group's weights for generation (generate reaches submodules, such as
+    the vision tower, outside the root's forward hooks); resharded right after."""
+    from torch.distributed.fsdp import FSDPModule
+
+    groups = [m for m in model.modules() if isinstance(m, FSDPModule)]
+    for m in groups:
+        m.unshard()
+    return groups
 
 
 def score_outputs(queries, outputs: list[str]) -> tuple[dict, dict, dict]:
