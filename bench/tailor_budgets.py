@@ -12,6 +12,7 @@ budgets is per layer: each tensor's damped inverse Hessian and Eq. 9–11 scores
 """
 
 import argparse
+import math
 import subprocess
 import sys
 import tempfile
@@ -53,8 +54,7 @@ def main() -> None:
     layer_bytes = 0
     for f in pre.glob("*.safetensors"):
         with safe_open(str(f), "pt") as h:
-            layer_bytes += sum(h.get_slice(k).get_shape().__len__() and
-                               __import__("math").prod(h.get_slice(k).get_shape()) * 4
+            layer_bytes += sum(4 * math.prod(h.get_slice(k).get_shape())
                                for k in h.keys() if ".layers.0." in k and "language_model" in k)
     layer_mb = layer_bytes / 2**20  # one decoder layer's weights in fp32, as tailor holds them
     total_mb = sum(p.stat().st_size for p in pre.glob("*.safetensors")) / 2**20

@@ -17,6 +17,14 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path: Path) -> Path:
+    """Every figure's last steps: lay out, write at the report's resolution, free it."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def palette(n: int) -> list:
     if n <= len(OKABE_ITO):
         return OKABE_ITO[:n]
@@ -43,10 +51,7 @@ def epoch_curves(curves: dict[str, dict[str, list[tuple[float, float]]]], path: 
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(ylabel)
     axes[0][-1].legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def grouped_bars(values: dict[str, dict[str, float]], path: Path, ylabel: str, title: str) -> Path:
@@ -66,10 +71,7 @@ def grouped_bars(values: dict[str, dict[str, float]], path: Path, ylabel: str, t
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))  # beside the axes: never over a bar
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def tradeoff(points: dict[str, tuple], path: Path, xlabel: str, ylabel: str, title: str) -> Path:
@@ -86,10 +88,7 @@ def tradeoff(points: dict[str, tuple], path: Path, xlabel: str, ylabel: str, tit
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def _label_offsets(ax, points: dict[str, tuple], width: float = 80, height: float = 9):
@@ -118,10 +117,7 @@ def lines(series: dict[str, list[tuple[float, float]]], path: Path, xlabel: str,
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def front(points, path: Path) -> Path:
@@ -146,10 +142,7 @@ def front(points, path: Path) -> Path:
     ax.set_title("Trade-off front: each method over its budgets ρ (up and right is better)", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def watch(records, path: Path, title: str) -> Path:
@@ -188,10 +181,7 @@ def watch(records, path: Path, title: str) -> Path:
     right.legend(fontsize=7)
     right.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def tsne_grid(features: dict[str, dict[str, tuple]], path: str | Path, seed: int = 0) -> Path:

@@ -225,14 +225,6 @@ def _fingerprint(model_dir: str) -> list:
                   if f.is_file() and f.suffix in (".safetensors", ".bin", ".json"))
 
 
-def _open(path: Path):
-    from PIL import Image
-
-    with Image.open(path) as im:
-        im.load()
-        return im.convert("RGB")
-
-
 class Watch:
     """The watch of one run (train/loop.py's Trainer calls start, due, evaluate)."""
 
@@ -253,6 +245,8 @@ class Watch:
         if captions and opts.best in ("h", "h-mdgd") and dist.rank == 0:
             print(f"watch: H averages {', '.join(captions)}'s CIDEr (×100, to 1000) with percentages, as the papers' "
                   "tables do; --watch-best h-kept is the scale-free trade-off", file=sys.stderr)
+        from mfcli.eval.emt import _open
+
         self.images = [_open(q.image_path) for q in self.queries]  # a few hundred small images, opened once
         self.tracker = Tracker(opts)
         self.path = self.out / WATCH_FILE
