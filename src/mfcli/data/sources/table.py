@@ -1,90 +1,31 @@
-"""Where `prepare` reads its examples from: a built-in task, a Hugging Face dataset id, an image folder
-(one sub-folder per class), a CSV/JSONL of image paths with labels, questions and answers, captions or
-options (data/qa.py reads those), or LLaVA's instruction JSON."""
+"""A CSV or JSONL table, one row per image: classification rows (image, label), or questions and answers,
+captions or options (data/qa.py reads those). Its `split` column, where it has one, is kept."""
 
 from __future__ import annotations
 
 import csv
-import json
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from mfcli.data.qa import QaFields, detect_kind, llava_pairs, parse_row
+from mfcli.data.qa import QaFields, detect_kind, parse_row
+from mfcli.data.sources.base import Example, Request, Source, check_kind, open_image, register
 from mfcli.data.splits import EVAL_NAMES, TRAIN_NAMES
-from mfcli.data.tasks import TASKS
 from mfcli.errors import MfcliError
-from mfcli.io.records import CLASSIFICATION, KINDS
-
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+from mfcli.io.records import CLASSIFICATION
 
 
-@dataclass
-class Example:
-    key: str  # stable id stem: index in the source, or the source's own id
-    label: str  # classification: the label; else the first reference
-    load: object  # () -> PIL.Image, may raise on a corrupt file
-    question: str = ""  # vqa / choice
-    references: tuple[str, ...] = ()  # vqa: answers; caption: captions; choice: (letter,)
-    options: tuple[str, ...] = ()  # choice
-    split: str | None = None  # the source's own split ("train" / "eval"), where it has one
+TABLE_SUFFIXES = (".csv", ".jsonl", ".json")
 
 
-@dataclass
-class Source:
-    name: str  # task name written into the records
-    description: str  # what dataset.json records as the source
-    labels: tuple[str, ...]
-    examples: list[Example]
-    noun: str | None = None  # forced prompt noun (built-in tasks); else derived from labels
-    role: str = ""
-    kind: str = CLASSIFICATION
-    prompt: str = ""  # caption sources: the instruction (built-in tasks); else prepare's default
-    builtin: bool = False  # a built-in task: its fixed held-out split (data/splits.py)
-
-
-def _from_array(a: np.ndarray):
-    return lambda: Image.fromarray(a)
-
-
-def builtin_source(name: str) -> Source:
-    task = TASKS[name]
-    if task.kind != CLASSIFICATION:
-        images, items = task.load()
-        examples = [Example(f"{i:05d}", qa.references[0], _from_array(images[i]), qa.question, qa.references)
-                    for i, qa in enumerate(items)]
-        return Source(name, f"builtin:{name}", (), examples, role=task.role, kind=task.kind, prompt=task.prompt,
-                      builtin=True)
-    images, ids = task.load()
-    examples = [Example(f"{i:05d}", task.labels[int(y)], _from_array(images[i])) for i, y in enumerate(ids)]
-    return Source(name, f"builtin:{name}", task.labels, examples, task.noun, task.role, builtin=True)
-
-
-def _open_image(path: Path):
-    def load():
-        with Image.open(path) as im:
-            im.load()
-            return im.convert("RGB")
-    return load
-
-
-def folder_source(root: Path) -> Source:
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise MfcliError(f"{root} has no class sub-folders.",
-                         "Lay it out as ROOT/<label>/<image>, one sub-folder per class.")
-    examples = []
-    for label in classes:
-        for f in sorted((root / label).rglob("*")):
-            if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS:
-                examples.append(Example(f"{label}-{f.stem}", label, _open_image(f)))
-    if not examples:
-        raise MfcliError(f"{root} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}).",
-                         "Put the images into the class sub-folders.")
-    return Source(root.name, f"folder:{root.resolve()}", tuple(classes), examples)
+@register("table", claims=lambda req: req.path.is_file() and req.path.suffix.lower() in TABLE_SUFFIXES,
+          summary="a CSV or JSONL table of image paths with labels, questions, captions or options")
+def read(req: Request) -> Source:
+    path, kind, fields, image_field, label_field = req.path, req.kind, req.fields, req.image_field, req.label_field
+    rows = _table_rows(path)
+    kind, examples = rows_to_examples(rows, lambda v: open_image(path.parent / str(v)), kind=kind,
+                                      label_field=label_field, image_field=image_field, fields=fields,
+                                      csv_lists=path.suffix.lower() == ".csv")
+    labels = tuple(sorted({e.label for e in examples})) if kind == CLASSIFICATION else ()
+    return Source(path.stem, f"table:{path.resolve()}", labels, examples, kind=kind)
 
 
 def _table_rows(path: Path) -> list[tuple[str, dict]]:
@@ -101,16 +42,11 @@ def _table_rows(path: Path) -> list[tuple[str, dict]]:
     return rows
 
 
-def _check_kind(kind: str | None) -> None:
-    if kind is not None and kind not in KINDS:
-        raise MfcliError(f"unknown --kind '{kind}'.", f"Use one of {', '.join(KINDS)}.")
-
-
 def rows_to_examples(rows: list[tuple[str, dict]], image_of, *, kind: str | None, label_field: str,
                      image_field: str, fields: QaFields, csv_lists: bool) -> tuple[str, list[Example]]:
     """One kind for the whole table: given, or detected from the first row; a row of another kind
     is an error at its line."""
-    _check_kind(kind)
+    check_kind(kind)
     first_kind = kind or detect_kind(rows[0][1], fields)
     examples, seen = [], {}
     for where, row in rows:
@@ -134,6 +70,19 @@ def rows_to_examples(rows: list[tuple[str, dict]], image_of, *, kind: str | None
             qa = parse_row(row, first_kind, fields, where, csv=csv_lists)
             examples.append(Example(key, qa.references[0], load, qa.question, qa.references, qa.options, split))
     return first_kind, examples
+
+
+def _own_split(row: dict, where: str) -> str | None:
+    """A table's `split` column, where it has one: the source's own train / held-out split, kept."""
+    value = str(row.get("split") or "").strip().lower()
+    if not value:
+        return None
+    if value in TRAIN_NAMES:
+        return "train"
+    if value in EVAL_NAMES:
+        return "eval"
+    raise MfcliError(f"{where}: split '{row['split']}' is neither a training nor a held-out split.",
+                     "Use train, or one of eval/test/val/validation/dev, or leave it empty for a hashed split.")
 
 
 def _own_split(row: dict, where: str) -> str | None:
@@ -256,24 +205,3 @@ def open_source(spec: str, split: str | None = None, *, kind: str | None = None,
                          "Check the path, or name a built-in task: " + ", ".join(sorted(TASKS)) + ".")
     raise MfcliError(f"source '{spec}' is neither a built-in task, a path, nor a dataset id.",
                      did_you_mean(spec, TASKS))
-
-
-def read_label_names(path: str | None) -> dict[str, str]:
-    """--label-names: a JSON object or two-column CSV mapping raw labels (e.g. wnids) to names."""
-    if not path:
-        return {}
-    p = Path(path)
-    if not p.is_file():
-        raise MfcliError(f"label-names file {p} not found.", "Give a JSON object or a two-column CSV.")
-    if p.suffix.lower() == ".json":
-        return {str(k): str(v) for k, v in json.loads(p.read_text(encoding="utf-8")).items()}
-    with open(p, newline="", encoding="utf-8") as f:
-        return {row[0]: row[1] for row in csv.reader(f) if len(row) >= 2}
-
-
-def iter_loaded(examples: list[Example]) -> Iterator[tuple[Example, Image.Image | None, str | None]]:
-    for ex in examples:
-        try:
-            yield ex, ex.load(), None
-        except Exception as e:  # PIL raises several types for truncated/corrupt files
-            yield ex, None, f"{type(e).__name__}: {e}"

@@ -1,0 +1,98 @@
+"""What every source reader shares: the examples it returns (`Example`, `Source`), what it is asked
+for (`Request`), and the registry `open_source` walks (`register`). A leaf of `data/sources/`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from mfcli.data.qa import QaFields
+from mfcli.errors import MfcliError
+from mfcli.io.records import CLASSIFICATION, KINDS
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+@dataclass
+class Example:
+    key: str  # stable id stem: index in the source, or the source's own id
+    label: str  # classification: the label; else the first reference
+    load: object  # () -> PIL.Image, may raise on a corrupt file
+    question: str = ""  # vqa / choice
+    references: tuple[str, ...] = ()  # vqa: answers; caption: captions; choice: (letter,)
+    options: tuple[str, ...] = ()  # choice
+    split: str | None = None  # the source's own split ("train" / "eval"), where it has one
+
+
+@dataclass
+class Source:
+    name: str  # task name written into the records
+    description: str  # what dataset.json records as the source
+    labels: tuple[str, ...]
+    examples: list[Example]
+    noun: str | None = None  # forced prompt noun (built-in tasks); else derived from labels
+    role: str = ""
+    kind: str = CLASSIFICATION
+    prompt: str = ""  # caption sources: the instruction (built-in tasks); else prepare's default
+    builtin: bool = False  # a built-in task: its fixed held-out split (data/splits.py)
+
+
+@dataclass(frozen=True)
+class Request:
+    """`mfcli prepare SOURCE`'s argument and the options a reader may use."""
+
+    spec: str
+    split: str | None = None  # a hub dataset's split
+    kind: str | None = None  # forced record kind (else detected from the rows)
+    fields: QaFields = field(default_factory=QaFields)
+    image_field: str = "image"
+    label_field: str = "label"
+
+    @property
+    def path(self) -> Path:
+        return Path(self.spec)
+
+
+@dataclass(frozen=True)
+class Reader:
+    name: str
+    claims: Callable[[Request], bool]  # is SOURCE this reader's? (cheap: names and file headers only)
+    read: Callable[[Request], Source]
+    summary: str
+
+
+# in the order `open_source` asks them: the first reader that claims SOURCE reads it
+READERS: dict[str, Reader] = {}
+
+
+def register(name: str, *, claims: Callable[[Request], bool], summary: str):
+    def wrap(read: Callable[[Request], Source]) -> Callable[[Request], Source]:
+        READERS[name] = Reader(name, claims, read, summary)
+        return read
+
+    return wrap
+
+
+def check_kind(kind: str | None) -> None:
+    if kind is not None and kind not in KINDS:
+        raise MfcliError(f"unknown --kind '{kind}'.", f"Use one of {', '.join(KINDS)}.")
+
+
+def open_image(path: Path):
+    """A loader for one image file, opened only when prepare reaches it."""
+    def load():
+        with Image.open(path) as im:
+            im.load()
+            return im.convert("RGB")
+    return load
+
+
+def iter_loaded(examples: list[Example]) -> Iterator[tuple[Example, Image.Image | None, str | None]]:
+    for ex in examples:
+        try:
+            yield ex, ex.load(), None
+        except Exception as e:  # PIL raises several types for truncated/corrupt files
+            yield ex, None, f"{type(e).__name__}: {e}"

@@ -1,0 +1,31 @@
+"""The built-in tasks (data/tasks.py) by name: `mfcli prepare digits`."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from mfcli.data.sources.base import Example, Request, Source, register
+from mfcli.data.tasks import TASKS
+from mfcli.errors import MfcliError
+from mfcli.io.records import CLASSIFICATION
+
+
+def _from_array(a: np.ndarray):
+    return lambda: Image.fromarray(a)
+
+
+@register("builtin", claims=lambda req: req.spec in TASKS, summary="a built-in task by name")
+def read(req: Request) -> Source:
+    name, task = req.spec, TASKS[req.spec]
+    if req.kind is not None and req.kind != task.kind:
+        raise MfcliError(f"built-in task '{name}' is a {task.kind} task, not {req.kind}.", "Drop --kind.")
+    if task.kind != CLASSIFICATION:
+        images, items = task.load()
+        examples = [Example(f"{i:05d}", qa.references[0], _from_array(images[i]), qa.question, qa.references)
+                    for i, qa in enumerate(items)]
+        return Source(name, f"builtin:{name}", (), examples, role=task.role, kind=task.kind, prompt=task.prompt,
+                      builtin=True)
+    images, ids = task.load()
+    examples = [Example(f"{i:05d}", task.labels[int(y)], _from_array(images[i])) for i, y in enumerate(ids)]
+    return Source(name, f"builtin:{name}", task.labels, examples, task.noun, task.role, builtin=True)
