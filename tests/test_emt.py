@@ -123,7 +123,7 @@ def test_missing_image_is_an_error_record(pico, data, tmp_path):
     assert len(rs) == 8 and rs[0]["error"] and rs[1]["error"] and rs[0]["output"] is None
     assert all("error" not in r for r in rs[2:])
     summary = judge_file(str(out), str(tmp_path / "j.jsonl"), make_judge("exact"))
-    assert summary["tasks"]["shapes"]["verdicts"]["error"] == 2 and summary["tasks"]["shapes"]["n"] == 8
+    assert summary.tasks["shapes"]["verdicts"]["error"] == 2 and summary.tasks["shapes"]["n"] == 8
 
 
 def test_clip_baseline_and_inline_judge(pico, data, tmp_path):

@@ -143,9 +143,9 @@ def test_judge_scores_each_kind_on_its_metric(tmp_path):
     assert [r["score"] for r in judged[:3]] == [vqa_accuracy("Two.", VQA_ANSWERS), vqa_accuracy("3", VQA_ANSWERS), 0]
     assert judged[0]["score"] == 1.0 and judged[1]["score"] == pytest.approx(0.9) and judged[1]["verdict"] == "partial"
     assert [r["verdict"] for r in judged[3:]] == ["correct", "wrong_label", "correct"]
-    assert s["tasks"]["v"]["metric"] == "vqa_accuracy" and s["tasks"]["v"]["score"] == pytest.approx(1.9 / 3)
-    assert s["tasks"]["c"]["accuracy"] == 0.5 and s["tasks"]["k"]["accuracy"] == 1.0
-    assert s["metric"] == "mixed" and "score" not in s["overall"]
+    assert s.tasks["v"]["metric"] == "vqa_accuracy" and s.tasks["v"]["score"] == pytest.approx(1.9 / 3)
+    assert s.tasks["c"]["accuracy"] == 0.5 and s.tasks["k"]["accuracy"] == 1.0
+    assert s.metric == "mixed" and "score" not in s.overall
 
 
 def test_a_metric_judge_refuses_records_of_another_kind(tmp_path):
@@ -233,8 +233,8 @@ def test_cider_equals_pycocoevalcap_and_an_independent_cider_d(tmp_path):
     # judged file and summary carry the same numbers
     rows = [_pred(i, "caption", o, r, "cap") for i, (o, r) in enumerate(CAPTIONS)]
     s = judge_file(str(_jsonl(tmp_path / "p.jsonl", rows)), str(tmp_path / "j.jsonl"), make_judge("exact"))
-    assert s["tasks"]["cap"]["metric"] == "cider" and s["tasks"]["cap"]["score"] == pytest.approx(lib)
-    assert s["tasks"]["cap"]["corpus"]["bleu4"] == pytest.approx(got["bleu4"])
+    assert s.tasks["cap"]["metric"] == "cider" and s.tasks["cap"]["score"] == pytest.approx(lib)
+    assert s.tasks["cap"]["corpus"]["bleu4"] == pytest.approx(got["bleu4"])
     judged = [json.loads(x) for x in (tmp_path / "j.jsonl").read_text().splitlines()]
     assert [r["score"] for r in judged] == pytest.approx(list(each))
     assert judged[4]["verdict"] == "empty"

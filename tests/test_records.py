@@ -76,3 +76,56 @@ def test_dataset_info_reader(tmp_path):
     (tmp_path / "s" / "dataset.json").write_text('{"schema": "other/9", "name": "x"}')
     with pytest.raises(MfcliError, match="dataset/1"):
         read_dataset_info(tmp_path / "s")
+
+
+def test_every_schema_tag_lives_in_records():
+    """io/records.py owns every file format: no other module spells a schema tag."""
+    import re
+    from pathlib import Path
+
+    import mfcli
+
+    root = Path(mfcli.__file__).parent
+    tag = re.compile(r"""["']mfcli\.[a-z_.-]+/\d+["']""")
+    offenders = [f"{p.relative_to(root)}:{n}" for p in root.rglob("*.py") if p.name != "records.py"
+                 for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if tag.search(line)]
+    assert not offenders
+
+
+def test_judged_record_keeps_the_row_it_judged(tmp_path):
+    from mfcli.io.records import JudgedRecord, read_judged
+
+    # a foreign row (its own field names) judged: every field survives, the judgement sits beside it
+    row = {"question_id": 7, "answer": "two", "gold": ["2"], "task": "count", "kind": "vqa"}
+    judged = JudgedRecord(row, "vqa", "vqa", "vqa", "wrong", False, None, "vqa_accuracy", 0.0)
+    out = judged.to_json()
+    assert {k: out[k] for k in row if k != "kind"} == {k: v for k, v in row.items() if k != "kind"}
+    assert out["schema"] == "mfcli.judged/2" and out["verdict"] == "wrong" and out["score"] == 0.0
+    (tmp_path / "j.jsonl").write_text(json.dumps(out) + "\n" + json.dumps({"schema": "mfcli.pred/2", "id": "x"}) + "\n")
+    with pytest.raises(MfcliError, match=r"j.jsonl:2: schema 'mfcli.pred/2' is not a judged record"):
+        read_judged(tmp_path / "j.jsonl")
+    (tmp_path / "j.jsonl").write_text(json.dumps(out) + "\n")
+    back = read_judged(tmp_path / "j.jsonl")[0]
+    assert back.to_json() == out and back.verdict == "wrong" and back.get("answer") == "two"
+    (tmp_path / "k.jsonl").write_text(json.dumps({"id": "a", "output": "x"}) + "\n")
+    with pytest.raises(MfcliError, match=r"k.jsonl:1: a judged record needs 'verdict'"):
+        read_judged(tmp_path / "k.jsonl")
+
+
+def test_rank_and_summary_records_round_trip(tmp_path):
+    from mfcli.io.records import RankRecord, SummaryRecord, read_rank
+
+    rec = RankRecord("tiny", "/m", "digits", "last", "per-image", 5, 120, 64, (3.0, 2.0), 17.5, 0.25)
+    (tmp_path / "r.jsonl").write_text(json.dumps(rec.to_json()) + "\n" + json.dumps({"schema": "mfcli.rank/1",
+                                                                                    "model": "m"}) + "\n")
+    with pytest.raises(MfcliError, match=r"r.jsonl:2: a rank record without task, layer, erank"):
+        read_rank(tmp_path / "r.jsonl")
+    (tmp_path / "r.jsonl").write_text(json.dumps(rec.to_json()) + "\n")
+    assert read_rank(tmp_path / "r.jsonl") == [rec]
+    s = SummaryRecord("m", "accuracy", {"t": {"n": 2, "score": 0.5}}, {"n": 2})
+    assert SummaryRecord.from_json(s.to_json(), "s.json") == s
+    # the untagged form other tools write: {task: {...}, "ALL": {...}}, the model from the file's name
+    other = SummaryRecord.from_json({"t": {"n": 2, "accuracy": 0.5}, "ALL": {"n": 2}}, "x.json", model="x")
+    assert other.model == "x" and other.tasks == {"t": {"n": 2, "accuracy": 0.5}} and other.overall == {"n": 2}
+    with pytest.raises(MfcliError, match="unknown schema 'mfcli.summary/9'"):
+        SummaryRecord.from_json({"schema": "mfcli.summary/9", "tasks": {}}, "s.json")

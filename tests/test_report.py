@@ -83,7 +83,7 @@ def test_rank_matches_erank_of_the_stacked_matrix(pico, tiny_run):
     images = [Image.open(root / "data" / "digits" / r.image).convert("RGB") for r in picked]
     feats = _features(loaded.model, loaded.processor, loaded.family, images, [r.prompt for r in picked], ["last"], "cpu")
     Z = torch.cat(feats["last"])
-    assert got[0]["erank"] == pytest.approx(effective_rank(Z), rel=1e-6)
+    assert got[0].erank == pytest.approx(effective_rank(Z), rel=1e-6)
 
 
 def test_report_numbers_equal_the_judged_files_all_formats(tiny_run, tmp_path):

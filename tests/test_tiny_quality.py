@@ -46,7 +46,7 @@ def test_full_tiny_build_meets_quality_bar(built, tmp_path):
         # targets are only checked for "near chance", so 200 of animals' 2,000 held-out images suffice
         run_emt(str(root / "tiny"), [str(root / "data" / name)], preds,
                 EmtOptions(batch_size=64, limit=None if task.role == PRETRAINED else 200), progress=False)
-        got = judge_file(str(preds), str(tmp_path / f"{name}.judged.jsonl"), make_judge("exact"))["tasks"][name]
+        got = judge_file(str(preds), str(tmp_path / f"{name}.judged.jsonl"), make_judge("exact")).tasks[name]
         measured = got["score"]
         if task.kind == "classification":
             if task.role == PRETRAINED:
@@ -96,7 +96,7 @@ def test_full_fine_tune_learns_animals_through_both_emt_forms(built, tmp_path):
     for form, data in (("question", asked), ("emt", animals)):
         preds = tmp_path / f"{form}.jsonl"
         run_emt(str(tmp_path / "full" / "epoch-3"), [str(data)], preds, EmtOptions(batch_size=64), progress=False)
-        got = judge_file(str(preds), str(tmp_path / f"{form}.judged.jsonl"), make_judge("exact"))["tasks"]["animals"]
+        got = judge_file(str(preds), str(tmp_path / f"{form}.judged.jsonl"), make_judge("exact")).tasks["animals"]
         assert got["n"] == 2000
         score[form] = got["score"]
     assert score["question"] >= 0.85, score  # the vision path carries the task

@@ -19,8 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mfcli.errors import MfcliError, UsageError
-
-RANK_SCHEMA = "mfcli.rank/1"
+from mfcli.io.records import RANK_PARTIAL_SCHEMA, RankRecord
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,7 @@ def _features(model, processor, family, images, prompts, layers: list, device):
 
 
 def rank_model(spec: str, tasks: dict[str, list], root_of: dict[str, Path], opts: RankOptions, *,
-               want_tsne: bool = False, log=None) -> tuple[list[dict], dict]:
+               want_tsne: bool = False, log=None) -> tuple[list[RankRecord], dict]:
     """Records for one model over every task; with want_tsne, also mean-pooled last-layer features."""
     import numpy as np
     import torch
@@ -149,25 +148,24 @@ def rank_model(spec: str, tasks: dict[str, list], root_of: dict[str, Path], opts
         for layer in layers:
             g = grams[layer]
             sigma = g.singular_values()
-            rec = {"schema": RANK_SCHEMA, "model": spec, "model_path": loaded.path, "task": task, "layer": layer,
-                   "mode": "per-image" if opts.per_image else "stacked", "n_images": len(recs),
-                   "n_tokens": g.tokens, "dims": int(g.G.shape[0]),
-                   "top_singular_values": [round(float(x), 6) for x in sigma[:opts.top]]}
             if opts.per_image:
                 vals = torch.tensor(per_image[layer], dtype=torch.float64)
-                rec.update(erank=float(vals.mean()), erank_std=float(vals.std()) if len(vals) > 1 else 0.0)
+                erank, spread = float(vals.mean()), float(vals.std()) if len(vals) > 1 else 0.0
             else:
-                rec["erank"] = effective_rank_from_sigma(sigma)
+                erank, spread = effective_rank_from_sigma(sigma), None
+            rec = RankRecord(spec, loaded.path, task, layer, "per-image" if opts.per_image else "stacked", len(recs),
+                             g.tokens, int(g.G.shape[0]), tuple(round(float(x), 6) for x in sigma[:opts.top]),
+                             erank, spread)
             records.append(rec)
             if log:
-                log(f"{spec}  {task:<12} layer {layer!s:<5} erank {rec['erank']:8.3f}  ({g.tokens} tokens)")
+                log(f"{spec}  {task:<12} layer {layer!s:<5} erank {rec.erank:8.3f}  ({g.tokens} tokens)")
         if want_tsne:
             tsne[task] = (np.stack(pooled), labels)
     del model
     return records, tsne
 
 
-def _read_partial(path: Path, header: dict) -> dict[str, list]:
+def _read_partial(path: Path, header: dict) -> dict[str, list[RankRecord]]:
     """Records of models finished by an earlier, interrupted run with the same options and data."""
     import json
 
@@ -183,14 +181,14 @@ def _read_partial(path: Path, header: dict) -> dict[str, list]:
     for line in lines[1:]:
         try:
             item = json.loads(line)
-            done[item["model_spec"]] = item["records"]
+            done[item["model_spec"]] = [RankRecord.from_json(r, str(path)) for r in item["records"]]
         except (ValueError, KeyError):  # a line cut short by the interruption: keep what came before it
             break
     return done
 
 
 def run_rank(models: list[str], data: list[str], out: str | Path, opts: RankOptions = RankOptions(), *,
-             tsne_png: str | None = None, log=None) -> list[dict]:
+             tsne_png: str | None = None, log=None) -> list[RankRecord]:
     from mfcli.io.jsonl import write_jsonl_atomic
     from mfcli.io.records import read_eval, resolve_data_file
 
@@ -208,7 +206,7 @@ def run_rank(models: list[str], data: list[str], out: str | Path, opts: RankOpti
     # a file beside OUT collects each finished model's records, so an interrupted run resumes at the
     # next model; it is only trusted for the same options and data, and removed once OUT is written
     partial = None if str(out) == "-" else Path(out).with_name(f".{Path(out).name}.partial")
-    header = {"schema": "mfcli.rank.partial/1", "options": asdict(opts), "data": sorted(map(str, data))}
+    header = {"schema": RANK_PARTIAL_SCHEMA, "options": asdict(opts), "data": sorted(map(str, data))}
     done: dict[str, list] = _read_partial(partial, header) if partial else {}
     if partial and not done:
         partial.write_text(dumps(header) + "\n", encoding="utf-8")
@@ -224,11 +222,11 @@ def run_rank(models: list[str], data: list[str], out: str | Path, opts: RankOpti
         features[spec] = feats
         if partial:
             with open(partial, "a", encoding="utf-8") as f:
-                f.write(dumps({"model_spec": spec, "records": recs}) + "\n")
+                f.write(dumps({"model_spec": spec, "records": [r.to_json() for r in recs]}) + "\n")
     if str(out) == "-":
-        sys.stdout.write("".join(dumps(r) + "\n" for r in rows))
+        sys.stdout.write("".join(dumps(r.to_json()) + "\n" for r in rows))
     else:
-        write_jsonl_atomic(Path(out), rows)
+        write_jsonl_atomic(Path(out), [r.to_json() for r in rows])
         partial.unlink(missing_ok=True)
     if tsne_png:
         from mfcli.report.plots import tsne_grid

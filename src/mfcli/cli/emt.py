@@ -68,7 +68,7 @@ def emt(
         result = judge_file(str(out), f"{stem}.judged.jsonl", j, summary_path=summary or f"{stem}.summary.json")
         print(format_summary(result), file=sys.stderr)
         if json_out:
-            print(json.dumps(result, indent=1))
+            print(json.dumps(result.to_json(), indent=1))
             return
     print(str(out))
 

@@ -66,4 +66,4 @@ def judge(
     result = judge_file(preds, out, j, fields=Fields(output_field, label_field, labels_field, references_field), summary_path=summary)
     print(format_summary(result), file=sys.stderr)
     if json_out:
-        print(json.dumps(result, indent=1))
+        print(json.dumps(result.to_json(), indent=1))

@@ -18,12 +18,11 @@ from pathlib import Path
 
 from mfcli import __version__
 from mfcli.errors import MfcliError, UsageError
-from mfcli.eval.judging import PRED_SCHEMA
 from mfcli.io.checkpoint import sha256_file
 from mfcli.io.jsonl import dumps, write_json_atomic, write_jsonl_atomic
-from mfcli.io.records import CAPTION, CHOICE, CLASSIFICATION, VQA, EvalRecord, read_eval, resolve_data_file
+from mfcli.io.records import (CAPTION, CHOICE, CLASSIFICATION, PRED_META_SCHEMA, VQA, EvalRecord, PredRecord,
+                               read_eval, resolve_data_file)
 
-META_SCHEMA = "mfcli.pred-meta/1"
 # Generation cap by record kind when --max-new-tokens is not given: EMT's answers are one short sentence;
 # lmms-eval caps short VQA and option letters at 16 tokens and captions (Flickr30k, COCO) at 64.
 MAX_NEW_TOKENS = {CLASSIFICATION: 32, VQA: 16, CHOICE: 16, CAPTION: 64}
@@ -192,7 +191,7 @@ def _prepare_output(out: Path, settings: dict, opts: EmtOptions, batch_sizes: di
             why = "was made with other settings" if old != settings else "exists and --no-resume was given"
             raise MfcliError(f"{out} {why}.", "Pass --overwrite to start afresh, or choose another --out.")
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(meta, {"schema": META_SCHEMA, "settings": settings, "mfcli_version": __version__,
+    write_json_atomic(meta, {"schema": PRED_META_SCHEMA, "settings": settings, "mfcli_version": __version__,
                              "complete": False})
     write_jsonl_atomic(out, [])
     return set()
@@ -232,14 +231,9 @@ def predict_to_file(predictor, queries: list[Query], out: Path, settings: dict, 
             lines = []
             for q in qs:
                 r = q.record
-                row = {"schema": PRED_SCHEMA, "model": settings["model"], "id": r.id, "index": q.index,
-                       "task": r.task, "kind": r.kind, "label": r.label,
-                       "labels": list(r.labels), "prompt": r.prompt, "image": r.image,
-                       **({"references": list(r.references)} if r.kind != CLASSIFICATION else {}),
-                       "output": answers.get(r.id), "batch": b, "batch_size": len(qs), "batch_seconds": seconds}
-                if r.id in errors:
-                    row["error"] = errors[r.id]
-                lines.append(dumps(row) + "\n")
+                row = PredRecord(settings["model"], r.id, q.index, r.task, r.kind, r.label, r.labels, r.prompt,
+                                 r.image, r.references, answers.get(r.id), b, len(qs), seconds, errors.get(r.id))
+                lines.append(dumps(row.to_json()) + "\n")
             f.write("".join(lines))  # one write per batch, then flush: a kill loses at most this batch
             f.flush()
             bar.update(len(qs))
@@ -281,7 +275,7 @@ def merge_predictions(parts: list[Path], out: Path, *, overwrite: bool = False) 
     rows.sort(key=lambda r: r["index"])
     write_jsonl_atomic(out, rows)
     settings = {**metas[0]["settings"], "shard": None, "n_records": len(rows)}
-    write_json_atomic(_meta_path(out), {"schema": META_SCHEMA, "settings": settings, "mfcli_version": __version__,
+    write_json_atomic(_meta_path(out), {"schema": PRED_META_SCHEMA, "settings": settings, "mfcli_version": __version__,
                                         "complete": True, "merged_from": [str(p) for p in parts]})
     return len(rows)
 

@@ -13,12 +13,9 @@ from mfcli.errors import MfcliError
 from mfcli.eval.judges.base import (CORRECT, EMPTY, ERROR, KIND_VERDICTS, PARTIAL, SCORED, VERDICTS, WRONG, Item,
                                     Judgement)
 from mfcli.io.jsonl import dumps, iter_jsonl, write_json_atomic, write_jsonl_atomic
-from mfcli.io.records import CAPTION, CHOICE, CLASSIFICATION, KINDS, VQA, check_choice, check_references
+from mfcli.io.records import (CAPTION, CHOICE, CLASSIFICATION, KINDS, VQA, JudgedRecord, SummaryRecord,
+                               check_choice, check_pred_schema, check_references)
 
-PRED_SCHEMA = "mfcli.pred/2"  # /2 added `kind` and `references`
-PRED_SCHEMAS = (PRED_SCHEMA, "mfcli.pred/1")
-JUDGED_SCHEMA = "mfcli.judged/2"  # /2 added `kind`, `metric` and `score`
-SUMMARY_SCHEMA = "mfcli.summary/2"  # /2: a metric and a score per task
 METRIC_KINDS = (VQA, CAPTION, CHOICE)  # judges that are a metric for one record kind
 
 
@@ -46,10 +43,7 @@ def _kind(obj: dict, where: str, f: Fields, forced: str | None) -> str:
 
 
 def _item(obj: dict, where: str, f: Fields, forced: str | None = None) -> Item | None:
-    tag = obj.get("schema")
-    if isinstance(tag, str) and tag.startswith("mfcli.pred/") and tag not in PRED_SCHEMAS:
-        raise MfcliError(f"{where}: predictions of schema '{tag}'; this mfcli reads {', '.join(PRED_SCHEMAS)}.",
-                         "Re-run `mfcli emt` with this version, or use the matching mfcli version.")
+    check_pred_schema(obj, where)
     kind = _kind(obj, where, f, forced)
     if obj.get("error") and kind != CAPTION:
         return None  # generation failed for this id; counted as an error
@@ -95,7 +89,7 @@ def read_items(path: str, fields: Fields, forced: str | None = None) -> tuple[li
     return rows, items
 
 
-def judge_rows(rows: list[dict], items: list[Item | None], judge) -> list[dict]:
+def judge_rows(rows: list[dict], items: list[Item | None], judge) -> list[JudgedRecord]:
     """Score every item by its kind: classification items with `judge` (unless `judge` is itself a metric
     judge), the others with their kind's metric judge."""
     from mfcli.eval.judges import metric_judge
@@ -117,10 +111,8 @@ def judge_rows(rows: list[dict], items: list[Item | None], judge) -> list[dict]:
             j = Judgement(ERROR, None, j.stage, {"error": row.get("error")}, score=0.0)
         kind = it.kind if it is not None else row.get("kind", CLASSIFICATION)
         used = judges.get(kind, judge)
-        out.append({**row, "schema": JUDGED_SCHEMA, "kind": kind, "judge": used.name, "stage": j.stage,
-                    "verdict": j.verdict, "correct": j.correct, "matched": j.matched,
-                    "metric": getattr(used, "metric", "accuracy"), "score": j.value,
-                    **({"judge_detail": j.detail} if j.detail else {})})
+        out.append(JudgedRecord(row, kind, used.name, j.stage, j.verdict, j.correct, j.matched,
+                                getattr(used, "metric", "accuracy"), j.value, j.detail or None))
     return out
 
 
@@ -129,78 +121,78 @@ KIND_VERDICT_NAMES = {CLASSIFICATION: VERDICTS, CHOICE: VERDICTS, VQA: (CORRECT,
                       CAPTION: (SCORED, EMPTY, ERROR)}
 
 
-def _corpus(rows: list[dict], f: Fields) -> dict:
+def _corpus(rows: list[JudgedRecord], f: Fields) -> dict:
     """A caption task's corpus figures (CIDEr-D, BLEU-4, ROUGE-L) from its judged rows."""
     from mfcli.eval.metrics.caption import caption_scores
 
     s = caption_scores(["" if r.get("error") else str(r.get(f.output) or "") for r in rows],
-                       [[str(x) for x in r[f.references]] for r in rows])
+                       [[str(x) for x in r.record[f.references]] for r in rows])
     return {k: s[k] for k in ("cider", "bleu4", "rouge_l")}
 
 
-def summarize(judged: list[dict], model: str | None = None, fields: Fields = Fields()) -> dict:
-    """A `mfcli.summary/2` record: per task (and overall) n, its metric, score (the mean of the records'
+def summarize(judged: list[JudgedRecord], model: str | None = None, fields: Fields = Fields()) -> SummaryRecord:
+    """The summary of judged records: per task (and overall) n, its metric, score (the mean of the records'
     scores: accuracy, VQA accuracy or CIDEr-D), `accuracy` where the metric is one, and a count per
     verdict. Tasks sit under "tasks", so a task named like a summary key cannot collide with it."""
-    by_task: dict[str, list[dict]] = defaultdict(list)
+    by_task: dict[str, list[JudgedRecord]] = defaultdict(list)
     for r in judged:
         by_task[str(r.get("task", ""))].append(r)
 
-    def figures(rows: list[dict], metric: str | None) -> dict:
-        counts = Counter(r["verdict"] for r in rows)
+    def figures(rows: list[JudgedRecord], metric: str | None) -> dict:
+        counts = Counter(r.verdict for r in rows)
         n = len(rows)
-        kinds = sorted({r.get("kind", CLASSIFICATION) for r in rows}, key=KINDS.index)
+        kinds = sorted({r.kind for r in rows}, key=KINDS.index)
         names = list(dict.fromkeys([v for k in kinds for v in KIND_VERDICT_NAMES[k]] +
                                    [v for v in KIND_VERDICTS if counts.get(v)]))
         out = {"n": n, "verdicts": {v: counts.get(v, 0) for v in names}}
         if metric is not None:
-            score = sum(float(r.get("score", r["verdict"] == "correct")) for r in rows) / n if n else 0.0
+            score = sum(float(r.score) for r in rows) / n if n else 0.0
             out["metric"], out["score"] = metric, score
             if metric == "accuracy":
                 out["accuracy"] = score
         return out
 
-    metric_of = {t: str(rows[0].get("metric", "accuracy")) for t, rows in by_task.items()}
+    metric_of = {t: rows[0].metric for t, rows in by_task.items()}
     tasks = {}
     for t, rows in sorted(by_task.items()):
         tasks[t] = figures(rows, metric_of[t])
-        if rows[0].get("kind") == CAPTION:
+        if rows[0].kind == CAPTION:
             tasks[t]["corpus"] = _corpus(rows, fields)
     one = set(metric_of.values())
-    models = {str(r["model"]) for r in judged if r.get("model")}
-    return {"schema": SUMMARY_SCHEMA, "model": model or (models.pop() if len(models) == 1 else None),
-            "metric": one.pop() if len(one) == 1 else "mixed", "tasks": tasks,
-            "overall": figures(judged, metric_of[next(iter(metric_of))] if len(set(metric_of.values())) == 1
-                               else None)}
+    models = {str(r.get("model")) for r in judged if r.get("model")}
+    return SummaryRecord(model or (models.pop() if len(models) == 1 else None), one.pop() if len(one) == 1 else "mixed",
+                         tasks, figures(judged, metric_of[next(iter(metric_of))] if len(set(metric_of.values())) == 1
+                                        else None))
 
 
-def format_summary(summary: dict) -> str:
+def format_summary(summary: SummaryRecord) -> str:
     """A table for the terminal: each task's metric and score (×100, the papers' scale for accuracies
     and CIDEr alike), then its verdict counts."""
-    shown = [v for v in KIND_VERDICTS if any(s["verdicts"].get(v) for s in summary["tasks"].values())
+    shown = [v for v in KIND_VERDICTS if any(s["verdicts"].get(v) for s in summary.tasks.values())
              or v in VERDICTS]
     head = f"{'task':<14}{'n':>6}{'metric':>14}{'score':>8}" + "".join(f"{v:>13}" for v in shown)
     lines = [head]
-    for task, s in list(summary["tasks"].items()) + [("(all)", summary["overall"])]:
+    for task, s in list(summary.tasks.items()) + [("(all)", summary.overall)]:
         score = f"{100 * s['score']:>8.1f}" if "score" in s else f"{'':>8}"
         lines.append(f"{task:<14}{s['n']:>6}{s.get('metric', ''):>14}{score}"
                      + "".join(f"{s['verdicts'].get(v, 0):>13}" for v in shown))
     return "\n".join(lines)
 
 
-def write_judged(out: str, judged: list[dict]) -> None:
+def write_judged(out: str, judged: list[JudgedRecord]) -> None:
+    rows = [r.to_json() for r in judged]
     if out == "-":
-        sys.stdout.write("".join(dumps(r) + "\n" for r in judged))
+        sys.stdout.write("".join(dumps(r) + "\n" for r in rows))
         sys.stdout.flush()
     else:
-        write_jsonl_atomic(Path(out), judged)
+        write_jsonl_atomic(Path(out), rows)
 
 
-def judge_file(preds: str, out: str, judge, *, fields: Fields = Fields(), summary_path: str | None = None) -> dict:
+def judge_file(preds: str, out: str, judge, *, fields: Fields = Fields(), summary_path: str | None = None) -> SummaryRecord:
     rows, items = read_items(preds, fields, getattr(judge, "kind", None))
     judged = judge_rows(rows, items, judge)
     write_judged(out, judged)
     summary = summarize(judged, fields=fields)
     if summary_path:
-        write_json_atomic(Path(summary_path), summary)
+        write_json_atomic(Path(summary_path), summary.to_json())
     return summary

@@ -19,9 +19,9 @@ from pathlib import Path
 from mfcli import __version__
 from mfcli.errors import MfcliError
 from mfcli.io.jsonl import write_json_atomic
+from mfcli.io.records import MANIFEST_SCHEMA
 
 MANIFEST = "mfcli.json"
-MANIFEST_SCHEMA = "mfcli.manifest/1"
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -1,4 +1,8 @@
-"""Typed JSONL records. Every record carries a `schema` tag; readers refuse tags they do not know.
+"""Every file format mfcli writes, typed: the prepared data (`EvalRecord`, `TrainRecord`, `DatasetInfo`),
+predictions (`PredRecord`), judged rows (`JudgedRecord`), summaries (`SummaryRecord`), effective-rank
+rows (`RankRecord`), the forgetting watch (`WatchRecord`), and the schema tag of every other file
+(manifests, metadata, reports). Every record carries its tag; readers refuse tags they do not know and
+name the file and line of a bad record. No schema literal lives anywhere else.
 
 Formats are documented in docs/formats.md; keep the two in step.
 """
@@ -16,6 +20,21 @@ EVAL_SCHEMA = "mfcli.eval/2"  # /2 added `kind` and `references`; /1 records rea
 EVAL_SCHEMAS = (EVAL_SCHEMA, "mfcli.eval/1")
 TRAIN_SCHEMA = "mfcli.train/1"  # LLaVA conversation form
 SHAREGPT_SCHEMA = "mfcli.train.sharegpt/1"  # messages/images form (LLaMA-Factory, ms-swift)
+PRED_SCHEMA = "mfcli.pred/2"  # /2 added `kind` and `references`
+PRED_SCHEMAS = (PRED_SCHEMA, "mfcli.pred/1")
+PRED_META_SCHEMA = "mfcli.pred-meta/1"  # preds.jsonl.meta.json: the run's settings, complete or not
+JUDGED_SCHEMA = "mfcli.judged/2"  # /2 added `kind`, `metric` and `score`
+JUDGED_SCHEMAS = (JUDGED_SCHEMA, "mfcli.judged/1")
+SUMMARY_SCHEMA = "mfcli.summary/2"  # /2: a metric and a score per task
+SUMMARY_SCHEMAS = (SUMMARY_SCHEMA, "mfcli.summary/1")
+RANK_SCHEMA = "mfcli.rank/1"
+RANK_PARTIAL_SCHEMA = "mfcli.rank.partial/1"  # rank's resume file beside OUT: each finished model's records
+WATCH_SCHEMA = "mfcli.watch/1"
+DATASET_SCHEMA = "mfcli.dataset/1"
+MANIFEST_SCHEMA = "mfcli.manifest/1"  # a checkpoint's mfcli.json (io/checkpoint.py)
+BUDGETS_SCHEMA = "mfcli.budgets/1"  # tailor --sparsity with several budgets: OUT/budgets.json
+REPORT_SCHEMA = "mfcli.report/1"  # mfcli report --out X.json
+REPORTED_SCHEMAS = (*JUDGED_SCHEMAS, *SUMMARY_SCHEMAS, RANK_SCHEMA, WATCH_SCHEMA)  # what `report` reads
 IMAGE_TOKEN = "<image>"  # LLaVA's placeholder in the human turn
 
 # What an evaluation record asks, and so how its answer is scored (docs/formats.md)
@@ -225,9 +244,6 @@ class DatasetInfo:
     kind: str = CLASSIFICATION  # what the records ask: classification, vqa, caption or choice
 
 
-DATASET_SCHEMA = "mfcli.dataset/1"
-
-
 def read_dataset_info(path: str | Path) -> DatasetInfo | None:
     """dataset.json of a prepared directory (or beside a train.jsonl/eval.jsonl); None when there is
     none. Files written before the schema tag read the same; an unknown tag or a broken file is an error."""
@@ -255,9 +271,6 @@ def resolve_data_file(data: str | Path, name: str) -> Path:
     if not p.is_file():
         raise MfcliError(f"{p}: no such file.", "Run `mfcli prepare SOURCE --out DIR` first, then pass DIR.")
     return p
-
-
-WATCH_SCHEMA = "mfcli.watch/1"
 
 
 @dataclass(frozen=True)
@@ -308,3 +321,167 @@ class WatchRecord:
 
 def read_watch(path: str | Path) -> list[WatchRecord]:
     return [WatchRecord.from_json(obj, f"{path}:{lineno}") for lineno, obj in iter_jsonl(path)]
+
+
+# -- evaluation outputs: emt → judge → report ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PredRecord:
+    """One answer of `mfcli emt` (preds.jsonl): the evaluation record asked, the prompt as sent, the
+    model's free-text output (None where the image could not be read: `error` says why), and the batch
+    it was generated in (a resumed run keeps only whole batches)."""
+
+    model: str
+    id: str
+    index: int  # the record's position in the evaluation files: merged shards are sorted by it
+    task: str
+    kind: str
+    label: str
+    labels: tuple[str, ...]
+    prompt: str
+    image: str
+    references: tuple[str, ...]
+    output: str | None
+    batch: int
+    batch_size: int
+    batch_seconds: float
+    error: str | None = None
+    schema: str = PRED_SCHEMA
+
+    def to_json(self) -> dict:
+        return {"schema": self.schema, "model": self.model, "id": self.id, "index": self.index, "task": self.task,
+                "kind": self.kind, "label": self.label, "labels": list(self.labels), "prompt": self.prompt,
+                "image": self.image,
+                **({"references": list(self.references)} if self.kind != CLASSIFICATION else {}),
+                "output": self.output, "batch": self.batch, "batch_size": self.batch_size,
+                "batch_seconds": self.batch_seconds, **({"error": self.error} if self.error is not None else {})}
+
+
+def check_pred_schema(obj: dict, where: str) -> None:
+    """`judge` reads any JSONL with an answer field; a *mfcli* prediction must be of a form it knows."""
+    tag = obj.get("schema")
+    if isinstance(tag, str) and tag.startswith("mfcli.pred/") and tag not in PRED_SCHEMAS:
+        raise MfcliError(f"{where}: predictions of schema '{tag}'; this mfcli reads {', '.join(PRED_SCHEMAS)}.",
+                         "Re-run `mfcli emt` with this version, or use the matching mfcli version.")
+
+
+# the fields a judgement adds to the record it judged
+JUDGEMENT_FIELDS = ("schema", "kind", "judge", "stage", "verdict", "correct", "matched", "metric", "score",
+                    "judge_detail")
+
+
+@dataclass(frozen=True)
+class JudgedRecord:
+    """One judged answer (judged.jsonl): the record that was judged — an mfcli prediction or any JSONL
+    row, every field kept — plus the judgement: its kind, the judge and the stage that decided, the
+    verdict, whether it is correct, the label matched, the metric and the record's score on it."""
+
+    record: dict  # the judged row as read (its own fields, whatever they are)
+    kind: str
+    judge: str
+    stage: str | None
+    verdict: str
+    correct: bool | None
+    matched: str | None
+    metric: str
+    score: float | None
+    detail: dict | None = None
+
+    def get(self, key: str, default=None):
+        """A field of the judged row (model, task, id, image, output, references, ...)."""
+        return self.record.get(key, default)
+
+    def to_json(self) -> dict:
+        return {**self.record, "schema": JUDGED_SCHEMA, "kind": self.kind, "judge": self.judge, "stage": self.stage,
+                "verdict": self.verdict, "correct": self.correct, "matched": self.matched, "metric": self.metric,
+                "score": self.score, **({"judge_detail": self.detail} if self.detail else {})}
+
+    @classmethod
+    def from_json(cls, obj: dict, where: str) -> "JudgedRecord":
+        tag = obj.get("schema")
+        if isinstance(tag, str) and tag.startswith("mfcli.") and tag not in JUDGED_SCHEMAS:
+            raise MfcliError(f"{where}: schema '{tag}' is not a judged record ({', '.join(JUDGED_SCHEMAS)}).",
+                             "Judge predictions with this version of mfcli (mfcli judge), or upgrade mfcli.")
+        if "verdict" not in obj:
+            raise MfcliError(f"{where}: a judged record needs 'verdict'.", "Judge it first: mfcli judge.")
+        record = {k: v for k, v in obj.items() if k not in JUDGEMENT_FIELDS}
+        # judged/1 rows carry no metric or score: a right/wrong verdict is the score
+        return cls(record, str(obj.get("kind", CLASSIFICATION)), str(obj.get("judge", "")), obj.get("stage"),
+                   str(obj["verdict"]), obj.get("correct"), obj.get("matched"), str(obj.get("metric", "accuracy")),
+                   obj.get("score"), obj.get("judge_detail"))
+
+
+def read_judged(path: str | Path) -> list[JudgedRecord]:
+    return [JudgedRecord.from_json(obj, f"{path}:{lineno}") for lineno, obj in iter_jsonl(path)]
+
+
+@dataclass(frozen=True)
+class SummaryRecord:
+    """A judged file's summary (summary.json): per task (and overall) n, the verdict counts, its metric
+    and score (a fraction: accuracy, VQA accuracy or CIDEr-D), `accuracy` where the metric is one, and a
+    caption task's corpus figures. Tasks sit under `tasks`, so no task name can collide with a key."""
+
+    model: str | None
+    metric: str  # the tasks' one metric, or "mixed"
+    tasks: dict  # task → {"n", "verdicts", "metric", "score", ["accuracy"], ["corpus"]}
+    overall: dict  # the same figures over every record ("metric"/"score" only where one metric is shared)
+    schema: str = SUMMARY_SCHEMA
+
+    def to_json(self) -> dict:
+        return {"schema": self.schema, "model": self.model, "metric": self.metric, "tasks": self.tasks,
+                "overall": self.overall}
+
+    @classmethod
+    def from_json(cls, obj: dict, where: str, model: str | None = None) -> "SummaryRecord":
+        """A tagged summary, or the untagged form other tools write: {task: {"n", "accuracy", ...}, "ALL": ...}."""
+        if "schema" not in obj:
+            tasks = {t: v for t, v in obj.items() if t != "ALL"}
+            return cls(model, "accuracy", tasks, obj.get("ALL", {}), SUMMARY_SCHEMA)
+        _check_schema(obj, where, SUMMARY_SCHEMAS)
+        if not isinstance(obj.get("tasks"), dict):
+            raise MfcliError(f"{where}: a summary without its 'tasks'.", "Re-create it with `mfcli judge`.")
+        return cls(obj.get("model") or model, str(obj.get("metric", "accuracy")), obj["tasks"],
+                   obj.get("overall", {}), obj["schema"])
+
+
+@dataclass(frozen=True)
+class RankRecord:
+    """The effective rank of one model's features on one task at one layer (rank.jsonl, analysis/rank.py)."""
+
+    model: str
+    model_path: str
+    task: str
+    layer: int | str
+    mode: str  # "stacked" (every token of the task in one matrix) or "per-image" (mean over images)
+    n_images: int
+    n_tokens: int
+    dims: int
+    top_singular_values: tuple[float, ...]
+    erank: float
+    erank_std: float | None = None  # per-image mode: the spread over images
+    schema: str = RANK_SCHEMA
+
+    def to_json(self) -> dict:
+        d = {"schema": self.schema, "model": self.model, "model_path": self.model_path, "task": self.task,
+             "layer": self.layer, "mode": self.mode, "n_images": self.n_images, "n_tokens": self.n_tokens,
+             "dims": self.dims, "top_singular_values": list(self.top_singular_values), "erank": self.erank}
+        if self.erank_std is not None:
+            d["erank_std"] = self.erank_std
+        return d
+
+    @classmethod
+    def from_json(cls, obj: dict, where: str) -> "RankRecord":
+        _check_schema(obj, where, (RANK_SCHEMA,))
+        missing = [k for k in ("model", "task", "layer", "erank") if k not in obj]
+        if missing:
+            raise MfcliError(f"{where}: a rank record without {', '.join(missing)}.", "Re-create it with `mfcli rank`.")
+        known = set(cls.__dataclass_fields__)
+        fields = {k: v for k, v in obj.items() if k in known}
+        fields["top_singular_values"] = tuple(obj.get("top_singular_values") or ())
+        return cls(**{"model_path": obj.get("model_path") or obj["model"], "mode": "stacked", "n_images": 0,
+                      "n_tokens": 0, "dims": 0, **fields})
+
+
+def read_rank(path: str | Path) -> list[RankRecord]:
+    return [RankRecord.from_json(obj, f"{path}:{lineno}") for lineno, obj in iter_jsonl(path)]

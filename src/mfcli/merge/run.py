@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from mfcli.errors import MfcliError
-from mfcli.io.records import resolve_data_file
+from mfcli.io.records import BUDGETS_SCHEMA, resolve_data_file
 from mfcli.merge import methods
 from mfcli.merge.calibration import calibration_batches, calibration_data, fisher_diagonal, loss_gradients
 from mfcli.merge.fuse import Report, merge_state
@@ -337,7 +337,7 @@ class StreamMerge:
             if len(budgets) > 1:
                 from mfcli.io.jsonl import write_json_atomic
 
-                write_json_atomic(root / "budgets.json", {"schema": "mfcli.budgets/1", "budgets": {
+                write_json_atomic(root / "budgets.json", {"schema": BUDGETS_SCHEMA, "budgets": {
                     budget_dir(r): {"sparsity": r, "kept_fraction": s["kept_fraction"]}
                     for r, s in zip(budgets, summaries)}})
         for rho in budgets if len(budgets) > 1 else []:

@@ -114,8 +114,8 @@ def build(res: Results, base: str | None = None) -> Report:
         if total:
             rep.verdicts[m] = {v: 100.0 * k / total for v, k in counts.items()}
     for r in res.ranks:
-        if r.get("layer") == "last":
-            rep.ranks[(r["model"], r["task"])] = float(r["erank"])
+        if r.layer == "last":
+            rep.ranks[(r.model, r.task)] = float(r.erank)
     _backward_transfer(rep, res)
     return rep
 

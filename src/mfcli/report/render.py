@@ -12,6 +12,7 @@ import io
 import json
 from pathlib import Path
 
+from mfcli.io.records import REPORT_SCHEMA
 from mfcli.report.build import ALPHA, Report
 from mfcli.report.stats import H_FORMULAS, H_KEYS, H_LABELS
 from mfcli.report.summary import summary_lines
@@ -314,7 +315,7 @@ def long_rows(rep: Report) -> list[dict]:
 
 
 def as_json(rep: Report) -> dict:
-    return {"schema": "mfcli.report/1", "base": rep.base, "tasks": rep.tasks, "roles": rep.roles,
+    return {"schema": REPORT_SCHEMA, "base": rep.base, "tasks": rep.tasks, "roles": rep.roles,
             "rows": long_rows(rep), "models": rep.summary, "bwt": rep.bwt,
             "ranks": [{"model": m, "task": t, "erank": v} for (m, t), v in rep.ranks.items()],
             **({"front": [asdict(p) for p in rep.front]} if rep.front else {})}

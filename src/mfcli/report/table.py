@@ -22,11 +22,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mfcli.errors import MfcliError
+from mfcli.io.records import (RANK_SCHEMA, REPORTED_SCHEMAS, SUMMARY_SCHEMAS, WATCH_SCHEMA, JudgedRecord, RankRecord,
+                              SummaryRecord, read_judged, read_rank, read_watch)
 from mfcli.train.log import LOG
 
 PRETRAINED, TARGET = "pretrained", "target"
-KNOWN_SCHEMAS = {"mfcli.judged/1", "mfcli.judged/2", "mfcli.summary/1", "mfcli.summary/2", "mfcli.rank/1",
-                 "mfcli.watch/1"}
 CAPTION_METRICS = ("cider", "bleu", "rouge", "meteor", "spice")  # raw 0-1 (CIDEr 0-10) values, printed ×100
 OWN_SCALE = ("score", "perplexity", "loss")
 BINARY_METRICS = ("accuracy",)  # each record right or wrong: Wilson intervals and McNemar apply
@@ -79,7 +79,7 @@ TINY_CLIP_ABOUT = "vision encoder, pre-trained on these tasks' labels"
 @dataclass
 class Results:
     rows: list = field(default_factory=list)
-    ranks: list = field(default_factory=list)  # rank records as dicts
+    ranks: list[RankRecord] = field(default_factory=list)
     logs: dict = field(default_factory=dict)  # run name → train_log rows
     watches: dict = field(default_factory=dict)  # run name → its forgetting watch (io.records.WatchRecord list)
     models: dict = field(default_factory=dict)  # model name → ModelInfo
@@ -183,8 +183,8 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
 
 
 def _check_schema(tag, where: str) -> None:
-    if tag is not None and tag not in KNOWN_SCHEMAS and str(tag).startswith("mfcli."):
-        raise MfcliError(f"{where}: schema '{tag}' is not one this mfcli reports on ({', '.join(sorted(KNOWN_SCHEMAS))}).",
+    if tag is not None and tag not in REPORTED_SCHEMAS and str(tag).startswith("mfcli."):
+        raise MfcliError(f"{where}: schema '{tag}' is not one this mfcli reports on ({', '.join(REPORTED_SCHEMAS)}).",
                          "Re-create the file with this version of mfcli, or upgrade mfcli.")
 
 
@@ -192,11 +192,8 @@ def load_judged(path: Path, res: Results) -> None:
     meta = _meta_for(path)
     settings = meta.get("settings", {})
     res.roles.update(_role_from_eval_files(settings.get("data", [])))
-    by: dict[tuple[str, str], list[dict]] = {}
-    for lineno, r in _read_jsonl(path):
-        _check_schema(r.get("schema"), f"{path}:{lineno}")
-        if "verdict" not in r:
-            raise MfcliError(f"{path}:{lineno}: a judged record needs 'verdict'.", "Judge it first: mfcli judge.")
+    by: dict[tuple[str, str], list[JudgedRecord]] = {}
+    for r in read_judged(path):
         model = str(r.get("model") or settings.get("model") or path.name.split(".")[0])
         by.setdefault((model, str(r.get("task", ""))), []).append(r)
     for (model, task), rows in by.items():
@@ -204,35 +201,33 @@ def load_judged(path: Path, res: Results) -> None:
             res.models[model] = model_info(model, settings.get("model_path") if settings.get("model") == model else model)
             if settings.get("kind") == "clip" and settings.get("model") == model:
                 res.models[model].kind = "vision-encoder"
-        metric = str(rows[0].get("metric", "accuracy"))
-        k = sum(1 for r in rows if r["verdict"] == "correct")
+        metric = rows[0].metric
+        k = sum(1 for r in rows if r.verdict == "correct")
         verdicts: dict[str, int] = {}
         for r in rows:
-            verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + 1
+            verdicts[r.verdict] = verdicts.get(r.verdict, 0) + 1
         binary = metric in BINARY_METRICS
-        records = {str(r["id"]): Scored(str(r.get("image") or r["id"]),
-                                        float(r["verdict"] == "correct") if binary else float(r["score"]),
-                                        str(r.get("output") or ""), tuple(r.get("references") or ()))
+        records = {str(r.get("id")): Scored(str(r.get("image") or r.get("id")),
+                                            float(r.verdict == "correct") if binary else float(r.score),
+                                            str(r.get("output") or ""), tuple(r.get("references") or ()))
                    for r in rows}
         if binary:
             res.rows.append(Row(model, task, 100.0 * k / len(rows), metric, len(rows), source=str(path), correct=k,
-                                verdicts=verdicts, outcomes={str(r["id"]): r["verdict"] == "correct" for r in rows},
+                                verdicts=verdicts, outcomes={str(r.get("id")): r.verdict == "correct" for r in rows},
                                 records=records))
         else:  # VQA accuracy, CIDEr-D: the mean of the records' scores (CIDEr's is its corpus value), ×100
-            score = 100.0 * sum(float(r["score"]) for r in rows) / len(rows)
+            score = 100.0 * sum(float(r.score) for r in rows) / len(rows)
             res.rows.append(Row(model, task, score, metric, len(rows), source=str(path), verdicts=verdicts,
                                 records=records))
 
 
 def load_summary(path: Path, obj: dict, res: Results) -> None:
-    if obj.get("schema") in ("mfcli.summary/1", "mfcli.summary/2"):
-        tasks, model = obj["tasks"], obj.get("model") or path.name.split(".")[0]
-    else:  # the untagged form: {task: {...}, "ALL": {...}}
-        tasks, model = {t: v for t, v in obj.items() if t != "ALL"}, path.name.split(".")[0]
+    summary = SummaryRecord.from_json(obj, str(path), model=path.name.split(".")[0])
+    model = summary.model
     res.models.setdefault(model, model_info(model, model))
-    for task, s in tasks.items():
+    for task, s in summary.tasks.items():
         n = int(s["n"])
-        metric = s.get("metric", obj.get("metric", "accuracy"))
+        metric = s.get("metric", summary.metric)
         score = float(s["score"] if "score" in s else s["accuracy"])
         binary = metric in BINARY_METRICS
         res.rows.append(Row(model, task, 100.0 * score, metric, n, source=str(path),
@@ -283,7 +278,6 @@ def load_table(path: Path, res: Results) -> None:
 
 
 def load_run_dir(path: Path, res: Results) -> None:
-    from mfcli.io.records import read_watch
     from mfcli.train.log import WATCH_FILE
 
     log = path / LOG
@@ -318,7 +312,7 @@ def load_input(spec: str, res: Results) -> None:
         obj = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(obj, dict) and "results" in obj and ("config" in obj or "configs" in obj):
             return load_lmms_eval(path, obj, res)
-        if isinstance(obj, dict) and (obj.get("schema") in ("mfcli.summary/1", "mfcli.summary/2") or
+        if isinstance(obj, dict) and (obj.get("schema") in SUMMARY_SCHEMAS or
                                       (obj and all(isinstance(v, dict) and "accuracy" in v for v in obj.values()))):
             return load_summary(path, obj, res)
         _check_schema(obj.get("schema") if isinstance(obj, dict) else None, str(path))
@@ -328,15 +322,13 @@ def load_input(spec: str, res: Results) -> None:
         first = next(iter(_read_jsonl(path)), (0, {}))[1]
         tag = first.get("schema")
         _check_schema(tag, f"{path}:1")
-        if tag == "mfcli.watch/1":  # a fine-tune's forgetting watch (train/watch.py)
-            from mfcli.io.records import read_watch
-
+        if tag == WATCH_SCHEMA:  # a fine-tune's forgetting watch (train/watch.py)
             res.watches[str(path.parent)] = read_watch(path)
             return
-        if tag == "mfcli.rank/1":
-            res.ranks += [r for _, r in _read_jsonl(path)]
+        if tag == RANK_SCHEMA:
+            res.ranks += read_rank(path)
             for r in res.ranks:
-                res.models.setdefault(r["model"], model_info(r["model"], r.get("model_path")))
+                res.models.setdefault(r.model, model_info(r.model, r.model_path))
             return
         if "verdict" in first:
             return load_judged(path, res)

@@ -416,7 +416,7 @@ def score_outputs(queries, outputs: list[str]) -> tuple[dict, dict, dict]:
         rows.append({"id": r.id, "task": r.task, "kind": r.kind, "output": out, "references": list(r.references)})
         items.append(Item(out, r.label, r.labels, r.task, r.kind, r.references))
     summary = summarize(judge_rows(rows, items, make_judge("exact")))
-    tasks = summary["tasks"]
+    tasks = summary.tasks
     return ({t: 100.0 * s["score"] for t, s in tasks.items()}, {t: s["metric"] for t, s in tasks.items()},
             {t: s["n"] for t, s in tasks.items()})
 
