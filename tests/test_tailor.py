@@ -288,7 +288,7 @@ def test_every_method_is_registered_with_what_it_needs():
     assert needs == {"tailor": "hessian", "dare": None, "grafting": "gradient", "task-arithmetic": None, "ties": None,
                      "regmean": "hessian", "fisher": "fisher", "fisher-budget": "fisher"}
     assert {n for n, m in methods.REGISTRY.items() if m.pre_side} == {"regmean", "fisher", "fisher-budget"}
-    from mfcli.cli.tailor import METHODS_HELP
+    from mfcli.merge.options import METHODS_HELP
 
     assert METHODS_HELP.split(", ") == list(methods.REGISTRY)  # --help lists every method, in its order
     for name, m in methods.REGISTRY.items():

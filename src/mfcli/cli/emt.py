@@ -10,10 +10,11 @@ from typing import Annotated, Optional
 import typer
 
 from mfcli.cli import app
-from mfcli.cli.judge import (BaseUrl, Cache, ClipModel, Concurrency, JsonOut, LlmModel, Margin, Synonyms,
-                             UseOpenai, judge_options)
+from mfcli.cli.judge import JUDGE_OPTIONS, JsonOut
+from mfcli.cli.params import options
 from mfcli.cli.options import AllowPickle, Device, Dtype
 from mfcli.errors import UsageError
+from mfcli.eval.judges import JudgeOptions
 
 
 @app.command(help="Evaluate a model as an image classifier with the EMT prompt (or a CLIP zero-shot), and on "
@@ -22,6 +23,7 @@ from mfcli.errors import UsageError
                   "the vision-encoder baseline. DATA: eval.jsonl files or the dirs `prepare` made. "
                   "Re-running the same command resumes an interrupted run.\n\n"
                   "Example:  mfcli emt tiny data/digits data/animals --out preds.jsonl --judge exact")
+@options(judge_options=JUDGE_OPTIONS)
 def emt(
     model: Annotated[str, typer.Argument(metavar="MODEL", help="Model dir, hub id, tiny, tiny-clip, or adapter dir.")],
     data: Annotated[list[str], typer.Argument(metavar="DATA", help="eval.jsonl files or prepared dirs.")],
@@ -38,9 +40,7 @@ def emt(
     judge: Annotated[Optional[str], typer.Option("--judge", help="Judge inline with exact, embed, clip, openai or "
                                                                   "cascade (as `mfcli judge`): writes "
                                                                   "OUT-stem.judged.jsonl and .summary.json.")] = None,
-    synonyms: Synonyms = None, margin: Margin = 0.02, clip_model: ClipModel = "tiny-clip",
-    model_name: LlmModel = "gpt-3.5-turbo", base_url: BaseUrl = None, concurrency: Concurrency = 16,
-    cache: Cache = None, openai: UseOpenai = False,
+    judge_options: JudgeOptions = ...,  # every judge's options (cli/params.py)
     summary: Annotated[Optional[str], typer.Option(help="With --judge: also write the summary JSON here.")] = None,
     json_out: JsonOut = False,
 ):
@@ -54,8 +54,7 @@ def emt(
     if judge:  # build the judge first: a missing API key or unknown name fails before any generation
         from mfcli.eval.judges import make_judge
 
-        j = make_judge(judge, judge_options(synonyms, margin, clip_model, model_name, base_url, concurrency,
-                                            cache, openai))
+        j = make_judge(judge, judge_options)
     run_emt(model, data, out, opts)
     import os
 

@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
+from mfcli.params import DEVICE_HELP, DTYPE_HELP, SEED_HELP
+
 Out = Annotated[Path, typer.Option("--out", "-o", help="Output directory (must not exist; written atomically).")]
-Seed = Annotated[int, typer.Option("--seed", help="Random seed; same inputs and seed give identical outputs.")]
-Device = Annotated[str, typer.Option("--device", help="auto (cuda when available, else cpu), cpu, cuda, cuda:N.")]
-Dtype = Annotated[str, typer.Option("--dtype", help="auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16, float16.")]
+Seed = Annotated[int, typer.Option("--seed", help=SEED_HELP)]
+Device = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
+Dtype = Annotated[str, typer.Option("--dtype", help=DTYPE_HELP)]
 AllowPickle = Annotated[bool, typer.Option("--allow-pickle", help="Allow pickle .bin weights (can run code).")]

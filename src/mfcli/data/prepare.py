@@ -102,6 +102,25 @@ def _records(src: Source, ex: Example, rid: str, rel: str, label: str, labels, n
     return record, train
 
 
+def _split(src: Source, opts: PrepareOptions) -> tuple[list[Example], set[int]]:
+    """The examples prepare keeps, in source order, and which of them are held out: membership first,
+    from the examples' identity; --limit then samples within each split (data/splits.py)."""
+    mask = held_out(src.name, [ex.key for ex in src.examples], [ex.split for ex in src.examples],
+                    opts.eval_fraction, src.builtin)
+    train_idx, eval_idx = limited(mask, opts.limit, opts.seed)
+    held = set(eval_idx.tolist())
+    keep = sorted(set(train_idx.tolist()) | held)
+    return [src.examples[i] for i in keep], {n for n, i in enumerate(keep) if i in held}
+
+
+def _bucket(src: Source, ex: Example, label: str) -> str:
+    """What dataset.json counts: classification per label; the other kinds per first reference would be
+    noise, so per question form for vqa/choice (its first word) and in one bucket for captions."""
+    if src.kind == CLASSIFICATION:
+        return label
+    return "all" if src.kind == CAPTION else (ex.question.split() or ["?"])[0].lower()
+
+
 def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions()) -> DatasetInfo:
     src = open_source(source, opts.split, kind=opts.kind, fields=opts.fields, image_field=opts.image_field,
                       label_field=opts.label_field)
@@ -110,14 +129,7 @@ def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions(
     labels = tuple(rename(x) for x in src.labels)
     noun, prompt = _classification_prompt(src, labels, opts) if src.kind == CLASSIFICATION else ("", "")
 
-    # membership first, from the examples' identity; --limit then samples within each split (data/splits.py)
-    mask = held_out(src.name, [ex.key for ex in src.examples], [ex.split for ex in src.examples],
-                    opts.eval_fraction, src.builtin)
-    train_idx, eval_idx = limited(mask, opts.limit, opts.seed)
-    is_eval = set(eval_idx.tolist())
-    keep = sorted(set(train_idx.tolist()) | is_eval)
-    examples = [src.examples[i] for i in keep]
-    is_eval = {n for n, i in enumerate(keep) if i in is_eval}
+    examples, is_eval = _split(src, opts)
     if src.builtin and opts.eval_fraction > BUILTIN_EVAL_FRACTION:
         import sys
         print(f"warning: --eval-fraction {opts.eval_fraction} > {BUILTIN_EVAL_FRACTION} puts some of the built-in "
@@ -139,11 +151,7 @@ def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions(
             rel = f"images/{rid}.png"
             (tmp / rel).write_bytes(_png_bytes(image))
             label = rename(ex.label) if src.kind == CLASSIFICATION else ex.label
-            # classification counts per label; the other kinds per first reference would be noise, so per
-            # question form for vqa/choice (its first word) and in one bucket for captions
-            bucket = label if src.kind == CLASSIFICATION else (
-                "all" if src.kind == CAPTION else (ex.question.split() or ["?"])[0].lower())
-            counts[split][bucket] += 1
+            counts[split][_bucket(src, ex, label)] += 1
             record, train = _records(src, ex, rid, rel, label, labels, noun, prompt, opts)
             if split == "eval":
                 eval_rows.append(record.to_json())

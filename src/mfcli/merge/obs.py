@@ -100,7 +100,8 @@ def compensate(delta: torch.Tensor, keep: torch.Tensor, inv: Inverse, block_size
     return W
 
 
-def refine(delta: torch.Tensor, start: torch.Tensor, keep: torch.Tensor, H: torch.Tensor, steps: int) -> torch.Tensor:
+def refine(delta: torch.Tensor, start: torch.Tensor, keep: torch.Tensor, H: torch.Tensor, steps: int,
+           gradient: torch.Tensor | None = None) -> torch.Tensor:
     """Conjugate gradient on the retained entries of every row at once: minimise
     (Δ − z)ᵀ H (Δ − z) subject to z = 0 outside `keep`, starting from `start`.
 
@@ -109,11 +110,13 @@ def refine(delta: torch.Tensor, start: torch.Tensor, keep: torch.Tensor, H: torc
     masking). CG decreases this exact objective monotonically from its start, so starting from the
     better of the OBS result and the plain mask, per row, the output error never exceeds either;
     each step costs one (rows × cols) @ (cols × cols) product. mfcli's addition to Thm 4.5.
+    `gradient`, where the caller has it, is (Δ − start) H already: it saves the first product.
     """
     H = H.to(start.dtype)
     m = keep.to(start.dtype)
     z = start * m
-    r = m * ((delta.to(start.dtype) - z) @ H)  # negative gradient of the objective, on the mask
+    g = (delta.to(start.dtype) - z) @ H if gradient is None else gradient.to(start.dtype)
+    r = m * g  # negative gradient of the objective, on the mask
     p = r.clone()
     rr = (r * r).sum(1, keepdim=True)
     for _ in range(steps):
@@ -190,14 +193,25 @@ def tailor_linear(delta: torch.Tensor, keep: torch.Tensor, H: torch.Tensor, *, d
     inv = inv or damped_inverse(H, damp)
     obs = compensate(delta, keep, inv, block_size)
     mean_diag = torch.mean(torch.diag(H))
-    # on the mask ||Δ − z||² is ||C||², so an extra diagonal on H is exactly the penalty
-    Hp = H.clone()
-    Hp.diagonal().add_(comp_penalty * mean_diag)
+    # one product with H per candidate start serves its error, the choice below and CG's first residual
+    e_obs, e_mask = delta - obs, delta - masked
+    g_obs, g_mask = e_obs @ H, e_mask @ H
+    # on the mask ||Δ − z||² is ||C||², so an extra diagonal on H is exactly the penalty:
+    # the error under H + comp_penalty·mean(diag H)·I, per row, of each start
+    shift = comp_penalty * mean_diag
+    err_obs = (g_obs * e_obs).sum(1) + shift * (e_obs * e_obs).sum(1)
+    err_mask = (g_mask * e_mask).sum(1) + shift * (e_mask * e_mask).sum(1)
     # start, per row, from the better of the OBS result and the plain mask under that objective
-    use_obs = (row_errors(delta - obs, Hp) <= row_errors(delta - masked, Hp)).unsqueeze(1)
+    use_obs = (err_obs <= err_mask).unsqueeze(1)
     start = torch.where(use_obs, obs, masked)
-    Hd = Hp
-    Hd.diagonal().add_(inv.damp * mean_diag)  # and the numerical damping, as before
+    error_masked = float((g_mask * e_mask).sum() / 2.0)
+    if not refine_steps:
+        return LayerResult(start, error_masked, output_error(delta - start, H), inv.damp, inv.retries)
+    Hd = H.clone()
+    Hd.diagonal().add_(shift + inv.damp * mean_diag)  # the penalty and the numerical damping
     Hd[inv.dead, inv.dead] = 1.0
-    fused = refine(delta, start, keep & ~inv.dead.unsqueeze(0), Hd, refine_steps) if refine_steps else start
-    return LayerResult(fused, output_error(delta - masked, H), output_error(delta - fused, H), inv.damp, inv.retries)
+    # (Δ − start) Hd on the live columns (dead ones are off the mask, where CG never looks)
+    e_start = torch.where(use_obs, e_obs, e_mask)
+    gradient = torch.where(use_obs, g_obs, g_mask) + (shift + inv.damp * mean_diag) * e_start
+    fused = refine(delta, start, keep & ~inv.dead.unsqueeze(0), Hd, refine_steps, gradient)
+    return LayerResult(fused, error_masked, output_error(delta - fused, H), inv.damp, inv.retries)

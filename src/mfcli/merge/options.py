@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from mfcli.errors import UsageError
+from mfcli.params import option
 
 
 # --scope: which changed tensors the method tailors. Outside the scope a tensor keeps its fine-tuned
@@ -27,36 +29,58 @@ VARIANTS = {
 REFINED_DEFAULTS = {"refine_steps": 10, "comp_penalty": 0.1}
 
 
+# the registry's names (merge/methods/), written out because importing the registry imports torch and
+# `--help` must not; tests/test_tailor.py holds this list to the registry
+METHODS_HELP = "tailor, dare, grafting, task-arithmetic, ties, regmean, fisher, fisher-budget"
+
+
 @dataclass(frozen=True)
 class TailorOptions:
-    sparsity: float = 0.1  # fraction of the fine-tuned changes KEPT (the paper's ρ: 10 % keeps 28.8M of 288M)
-    method: str = "tailor"
-    data: str | None = None  # calibration train.jsonl; default: the data recorded in SFT's manifest
-    nsamples: int = 128  # calibration examples, as the authors' code
-    omega: float = 0.8  # Eq. 11 weight of salience vs sensitivity (the authors' code: 0.8 / 0.2)
-    score_norm: str = "minmax"  # Eq. 11's norm: min-max in the paper; zscore as the authors' code
-    mask_scope: str = "layer"  # top-ρ per tensor ("layer") or per row
-    block_size: int = 128  # SparseGPT lazy-update block
-    damp: float = 0.01  # damping, as a fraction of mean(diag H) (SparseGPT, authors)
+    """Every merge option; a field made with `option` is also `mfcli tailor`'s --flag, with this help."""
+
+    # fraction of the fine-tuned changes KEPT (the paper's ρ: 10 % keeps 28.8M of 288M); the command line
+    # takes a list of budgets (cli/tailor.py), each run with its own TailorOptions
+    sparsity: float = 0.1
+    method: str = option("tailor", f"{METHODS_HELP}.")
     # the decorator (VARIANTS): refined is the default because it scored higher than paper on the same
     # validation splits, on both targets (docs/results.md); --variant paper is the paper's
-    variant: str = "refined"
+    variant: str = option("refined", "tailor's decorator: paper (Thm 4.5 in SparseGPT's column order, nothing "
+                                     "else) or refined (mfcli's: + per-row fallback to the plain mask, CG, "
+                                     "--comp-penalty).")
+    data: str | None = option(None, "Calibration train.jsonl (default: SFT's manifest).")
+    nsamples: int = option(128, "Calibration examples.")  # as the authors' code
+    # the authors' code: 0.8 / 0.2
+    omega: float = option(0.8, "Eq. 11 weight of salience vs sensitivity.")
+    score_norm: str = option("minmax", "minmax (paper) or zscore.")  # Eq. 11's norm; zscore as the authors' code
+    mask_scope: str = option("layer", "layer or row.")  # top-ρ per tensor ("layer") or per row
+    block_size: int = option(128, "OBS lazy-update block size.")  # SparseGPT's
+    damp: float = option(0.01, "Damping, fraction of mean diag(H).")  # SparseGPT, the authors
     # --variant refined only (None: REFINED_DEFAULTS): conjugate-gradient steps after OBS, and Eq. 5's
     # closeness constraint as a squared penalty on the compensation, in units of mean(diag H)
-    refine_steps: int | None = None
-    comp_penalty: float | None = None
-    compensate_head: bool = False  # lm_head through the Hessian path too (the paper gives no basis for it)
-    scope: str = "all"  # which changed tensors are tailored; the rest keep their fine-tuned values (SCOPES)
-    compensate: bool = True  # --no-compensate: the paper's ablation (Table 4)
-    layers: str | None = None  # restrict to decoder layers, e.g. "20-31" (the authors' code)
-    lam: float = 1.0  # task-arithmetic / ties scaling λ
+    refine_steps: int | None = option(None, "--variant refined: CG steps after OBS [default: 10].")
+    comp_penalty: float | None = option(None, "--variant refined: Eq. 5's closeness to PRE as a squared penalty on "
+                                              "the compensation, in units of mean diag(H) (0: unconstrained least "
+                                              "squares; large: the plain mask) [default: 0.1].")
+    # which changed tensors are tailored; the rest keep their fine-tuned values (SCOPES)
+    scope: str = option("all", "Tensors tailored: all (every changed tensor) or paper (projector, embeddings, "
+                               "decoder layers, lm_head: what the paper counts; the rest keep their fine-tuned "
+                               "values).")
+    compensate: bool = option(True, "OBS compensation.", flags=("--compensate/--no-compensate",))  # off: Table 4
+    compensate_head: bool = option(False, "Take lm_head through the Hessian path (mask by Eq. 9-11, compensate) "
+                                          "instead of salience only; the paper gives no basis for it.",
+                                   flags=("--compensate-head/--no-compensate-head",))
+    # the authors' code restricts to decoder layers this way
+    layers: str | None = option(None, "Decoder layers to tailor, e.g. 20-31; others revert.")
+    lam: float = option(1.0, "task-arithmetic / ties scale.", flags=("--lambda",))
     # RegMean and Fisher merging weigh PRE by its own statistics on the tasks it knows: prepared dirs or
     # train.jsonl files of those tasks (a seeded sample of --nsamples examples, pooled)
-    pre_data: tuple[str, ...] = ()
+    pre_data: tuple[str, ...] = option((), "regmean, fisher: prepared data (dirs or train.jsonl) of the tasks PRE "
+                                           "knows, for PRE's own statistics; repeat per data set.",
+                                       flags=("--pre-data",), cli_type=Optional[list[str]])
     # RegMean's α: G̃ = α·G + (1 − α)·diag(G) (its §3.2). The paper tunes α per setting; 0.6 is
     # FusionBench's configured default for CLIP and GPT-2
-    regmean_alpha: float = 0.6
-    seed: int = 0  # DARE's random drop and the calibration sample
+    regmean_alpha: float = option(0.6, "regmean: α in G̃ = α·G + (1 − α)·diag(G).")
+    seed: int = option(0, "DARE's random seed.")  # DARE's random drop and the calibration sample
     device: str = "auto"
 
     def __post_init__(self):

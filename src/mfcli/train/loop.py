@@ -146,18 +146,31 @@ class Trainer:
                 g["params"] = [named[n] for n in gn]
         self.model = model
         self.params = [p for g in groups for p in g["params"]]
-        self.optimizer = torch.optim.AdamW(groups, weight_decay=opts.weight_decay)
+        resumed_extra = self.build_optimizer(groups)
+        self.start_method(resumed_extra)
 
+    def build_optimizer(self, groups: list[dict]) -> dict:
+        """AdamW over the method's groups, the warm-up + cosine schedule over the run's steps, and, on
+        resume, their state; returns the method's own saved state (MDGD's), if any."""
+        import torch
+
+        opts = self.opts
+        self.optimizer = torch.optim.AdamW(groups, weight_decay=opts.weight_decay)
         self.global_batch = opts.batch_size * opts.grad_accum * self.world
         self.steps_per_epoch = math.ceil(len(self.examples) / self.global_batch)
         self.total = opts.max_steps or self.steps_per_epoch * opts.epochs
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, warmup_cosine(self.total, opts.warmup_ratio))
-        self.done_steps, resumed_extra = 0, {}
-        if self.resume_dir is not None:
-            restored = load_state(self.resume_dir, self.optimizer, self.scheduler,
-                                  lambda sd: self.sharding.load_optimizer(model, self.optimizer, self.names, sd))
-            self.done_steps, resumed_extra = restored["global_step"], restored["extra"]
+        self.done_steps = 0
+        if self.resume_dir is None:
+            return {}
+        restored = load_state(self.resume_dir, self.optimizer, self.scheduler,
+                              lambda sd: self.sharding.load_optimizer(self.model, self.optimizer, self.names, sd))
+        self.done_steps = restored["global_step"]
+        return restored["extra"]
 
+    def start_method(self, resumed_extra: dict) -> None:
+        """The method's context and start hook, the batcher, DDP's wrapper, the run's log."""
+        opts, method, model = self.opts, self.method, self.model
         tok = self.processor.tokenizer
         image_token = getattr(self.processor, "image_token", None) or getattr(tok, "image_token", "<image>")
         self.ctx = Context(model, self.params, self.names, self.parent, tok.convert_tokens_to_ids(image_token), opts,
@@ -173,7 +186,7 @@ class Trainer:
             self.train_model = DistributedDataParallel(model)
         self.out.mkdir(parents=True, exist_ok=True)
         self.log_path = self.out / LOG
-        if rank == 0:
+        if self.rank == 0:
             _trim_log(self.log_path, self.done_steps)
 
     # ---- one optimiser step -------------------------------------------------------------------
@@ -250,67 +263,89 @@ class Trainer:
                                 self.manifest("finetune", metrics), overwrite=True)
 
     # ---- the loop -----------------------------------------------------------------------------
+    def batches(self, step: int):
+        """(step, its index in the epoch, epoch, the global batch) from `step` to the last: each epoch's
+        order is a permutation seeded by (seed, epoch), so a resumed run sees the same batches."""
+        import torch
+
+        spe = self.steps_per_epoch
+        while step < self.total:
+            epoch, in_epoch = step // spe, step % spe
+            gen = torch.Generator().manual_seed(self.opts.seed * 100003 + epoch)
+            order = torch.randperm(len(self.examples), generator=gen).tolist()
+            for s in range(in_epoch, spe):
+                if step >= self.total:
+                    return
+                yield step, s, epoch, [self.examples[i] for i in order[s * self.global_batch:(s + 1) * self.global_batch]]
+                step += 1
+
+    def after_step(self, step: int, s: int, epoch: int) -> str | None:
+        """After `step` steps: the watch when due, then a checkpoint at an epoch's end, every --save-steps,
+        at the last step or before an early stop. Returns why the run stops early, if it does."""
+        import torch
+
+        end_of_epoch = s + 1 == self.steps_per_epoch
+        rng = torch.get_rng_state()  # the step's own, before the watch or a save runs
+        prog = self.progress_state(step, epoch + (1 if end_of_epoch else 0))
+        stop_reason = None
+        if self.watch is not None and self.watch.due(step, end_of_epoch, step == self.total):
+            stop_reason = self.watch.evaluate(self, step)
+        if end_of_epoch:
+            self.last_good, self.saved_step = self.save(f"epoch-{epoch + 1}", prog, rng), step
+        elif self.opts.save_steps and step % self.opts.save_steps == 0 or step == self.total or stop_reason:
+            self.last_good, self.saved_step = self.save(f"step-{step}", prog, rng), step
+        return stop_reason
+
+    def interrupted(self, stop: DeferredInterrupt, step: int) -> None:
+        """Ctrl-C: after a complete step, a resumable checkpoint of it (unless one was just saved); a
+        second Ctrl-C mid-step writes nothing, as that state may be half-updated."""
+        import torch
+
+        if stop.requested and step == self.saved_step:
+            print(f"interrupted: resumable checkpoint at {self.last_good}; continue with --resume", file=sys.stderr)
+        elif stop.requested:  # between steps: weights, optimiser, scheduler and RNG all belong to `step`
+            d = self.save(f"step-{step}", self.progress_state(step, step // self.steps_per_epoch), torch.get_rng_state())
+            print(f"interrupted: resumable checkpoint at {d}; continue with --resume", file=sys.stderr)
+        else:
+            where = f"the last checkpoint is {self.last_good}" if self.last_good else "no checkpoint was written"
+            print(f"interrupted mid-step: {where}; continue with --resume", file=sys.stderr)
+
     def run(self) -> Path:
         self.open_run()
         self.build()
-        import torch
         from tqdm.auto import tqdm
 
-        opts, rank = self.opts, self.rank
-        step, total, spe = self.done_steps, self.total, self.steps_per_epoch
+        step = self.done_steps
         if self.watch is not None:
             self.watch.start(self, step)  # step 0's scores (cached), and the history up to `step`
-        bar = tqdm(total=total, initial=step, desc=f"finetune {opts.method}", unit="step",
-                   disable=not self.progress or rank)
+        bar = tqdm(total=self.total, initial=step, desc=f"finetune {self.opts.method}", unit="step",
+                   disable=not self.progress or self.rank)
         self.last_good = self.existing[-1][1] if self.existing else None
-        saved_step = self.done_steps if self.resume_dir is not None else None
+        self.saved_step = self.done_steps if self.resume_dir is not None else None
         stop = DeferredInterrupt()
         try:
             stop.__enter__()
-            while step < total:
-                epoch, in_epoch = step // spe, step % spe
-                gen = torch.Generator().manual_seed(opts.seed * 100003 + epoch)
-                order = torch.randperm(len(self.examples), generator=gen).tolist()
-                for s in range(in_epoch, spe):
-                    if step >= total:
-                        break
-                    chunk = [self.examples[i] for i in order[s * self.global_batch:(s + 1) * self.global_batch]]
-                    row = self.train_step(step, chunk)
-                    step += 1
-                    if rank == 0:
-                        with open(self.log_path, "a", encoding="utf-8") as f:
-                            f.write(json.dumps(row) + "\n")
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{row['loss']:.4f}")
-                    end_of_epoch = s + 1 == spe
-                    rng = torch.get_rng_state()  # the step's own, before the watch or a save runs
-                    prog = self.progress_state(step, epoch + (1 if end_of_epoch else 0))
-                    stop_reason = None
-                    if self.watch is not None and self.watch.due(step, end_of_epoch, step == total):
-                        stop_reason = self.watch.evaluate(self, step)
-                    if end_of_epoch:
-                        self.last_good, saved_step = self.save(f"epoch-{epoch + 1}", prog, rng), step
-                    elif opts.save_steps and step % opts.save_steps == 0 or step == total or stop_reason:
-                        self.last_good, saved_step = self.save(f"step-{step}", prog, rng), step
-                    if stop_reason:
-                        raise EarlyStop(stop_reason)
-                    if stop.requested:  # Ctrl-C during this step: it is complete, stop here
-                        raise KeyboardInterrupt
+            for current, s, epoch, chunk in self.batches(step):
+                row = self.train_step(current, chunk)
+                step = current + 1
+                if self.rank == 0:
+                    with open(self.log_path, "a", encoding="utf-8") as f:
+                        f.write(json.dumps(row) + "\n")
+                bar.update(1)
+                bar.set_postfix(loss=f"{row['loss']:.4f}")
+                stop_reason = self.after_step(step, s, epoch)
+                if stop_reason:
+                    raise EarlyStop(stop_reason)
+                if stop.requested:  # Ctrl-C during this step: it is complete, stop here
+                    raise KeyboardInterrupt
         except EarlyStop as e:
             bar.close()
-            if rank == 0:
+            if self.rank == 0:
                 print(f"finetune: stopped early at step {step}: {e}; the checkpoint is {self.last_good}",
                       file=sys.stderr)
         except KeyboardInterrupt:
             bar.close()
-            if stop.requested and step == saved_step:
-                print(f"interrupted: resumable checkpoint at {self.last_good}; continue with --resume", file=sys.stderr)
-            elif stop.requested:  # between steps: weights, optimiser, scheduler and RNG all belong to `step`
-                d = self.save(f"step-{step}", self.progress_state(step, step // spe), torch.get_rng_state())
-                print(f"interrupted: resumable checkpoint at {d}; continue with --resume", file=sys.stderr)
-            else:  # a second Ctrl-C, mid-step: this state may be half-updated, so nothing new is written
-                where = f"the last checkpoint is {self.last_good}" if self.last_good else "no checkpoint was written"
-                print(f"interrupted mid-step: {where}; continue with --resume", file=sys.stderr)
+            self.interrupted(stop, step)
             raise
         finally:
             stop.__exit__(*sys.exc_info())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from mfcli.errors import UsageError
+from mfcli.params import device_option, dtype_option, option, seed_option
 
 # Options a model may recommend for itself (its mfcli.json "finetune_defaults", per method): the ones whose
 # good value depends on the model's size and pre-training, not on the user's data or machine.
@@ -14,35 +15,45 @@ LLAVA_LORA = {"lora_r": 128, "lora_alpha": 256}  # LLaVA-1.5's LoRA rank and alp
 
 @dataclass(frozen=True)
 class TrainOptions:
-    method: str = "lora"
-    epochs: int = 3  # EMT fine-tunes LLaVA for 3 epochs and evaluates after each
+    """Every fine-tuning option; a field made with `option` is also `mfcli finetune`'s --flag, with this help."""
+
+    method: str = option("lora", "linear, lora, lastn, full, mdgd, mdgd-gm; clip for a CLIP encoder (tiny-clip).")
+    epochs: int = option(3, "Epochs (EMT: 3).")  # EMT fine-tunes LLaVA for 3 epochs and evaluates after each
     # None below: the model's recommendation (with_model_defaults), else LLaVA-1.5's value
-    lr: float | None = None  # LLaVA: LoRA 2e-4, others 2e-5 (the method's default_lr)
-    projector_lr: float | None = None  # LLaVA: mm_projector_lr 2e-5 for lora; else = lr
-    batch_size: int = 16
-    grad_accum: int = 1
-    max_steps: int | None = None  # stop after this many optimiser steps (overrides epochs)
-    warmup_ratio: float = 0.03  # LLaVA's warm-up ratio
+    lr: float | None = option(None, "Learning rate (default: the model's recommendation, else LLaVA's: lora 2e-4, "
+                                    "others 2e-5).")
+    projector_lr: float | None = option(None, "lora: projector lr (default: the model's recommendation, else "
+                                              "LLaVA's 2e-5).")  # LLaVA's mm_projector_lr; other methods: = lr
+    batch_size: int = option(16, "Examples per micro-batch per process.")
+    grad_accum: int = option(1, "Micro-batches per optimiser step.")
+    max_steps: int | None = option(None, "Stop after N optimiser steps.")  # overrides epochs
+    warmup_ratio: float = option(0.03, "Warm-up share of the steps (LLaVA: 0.03).")
     weight_decay: float = 0.0  # LLaVA trains without weight decay
     max_grad_norm: float = 1.0
-    seed: int = 0
-    save_steps: int | None = None  # also checkpoint every N optimiser steps
-    gradient_checkpointing: bool = False
-    layers: int | None = None  # lastn/mdgd: train the last N decoder layers (Tailor: 12/32, MDGD: 6/32)
-    train_vision: bool = False  # full: also train the vision tower
-    lora_r: int | None = None  # LLaVA: 128
-    lora_alpha: int | None = None  # LLaVA: 256
-    lora_dropout: float = 0.05
-    lora_targets: str = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"  # every LLM linear
-    merge: bool = False  # lora: also write a merged full checkpoint
-    lambda_visual: float = 1.0  # mdgd: weight of the visual alignment gradient (Eq. 8-9); 0 = "w/o visual align"
-    mdgd_variant: str = "paper"  # mdgd: Eq. 8's projection onto g⊥_pre, or ours: pcgrad | decoupled
-    mask_ratio: float = 0.1  # mdgd-gm: fraction of parameters updated (Eq. 10-11; MDGD-GM ~10 %)
-    projection: str = "global"  # mdgd: inner products over all trainable parameters, or per tensor
-    mask_refresh: int = 1  # mdgd-gm: re-select the mask every N steps (Fig. 3b: every step; 0: once, at the first)
-    fsdp: bool = False  # shard weights, gradients and AdamW state over processes (also: accelerate's FSDP config)
-    device: str = "auto"
-    dtype: str = "auto"  # bf16 on CUDA, fp32 on CPU
+    seed: int = seed_option()
+    save_steps: int | None = option(None, "Also checkpoint every N steps.")
+    gradient_checkpointing: bool = option(False, "Trade compute for activation memory.")
+    layers: int | None = option(None, "lastn/mdgd: train the last N decoder layers (default: lastn 12/32, mdgd 6/32 "
+                                      "of them, at least 1).")  # Model Tailor: 12/32, MDGD: 6/32
+    train_vision: bool = option(False, "full: also train the vision tower.")
+    lora_r: int | None = option(None, "LoRA rank (default: the model's recommendation, else LLaVA's 128).")
+    lora_alpha: int | None = option(None, "LoRA alpha (default: the model's recommendation, else LLaVA's 256).")
+    lora_dropout: float = option(0.05, "LoRA dropout (LLaVA: 0.05).")
+    lora_targets: str = option("q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
+                               "Comma-separated module names, matched only inside the language model.")  # every LLM linear
+    merge: bool = option(False, "lora: also write DIR/merged, a full checkpoint.")
+    # mdgd: Eq. 8-9's weight; 0 = the paper's "w/o visual align"
+    lambda_visual: float = option(1.0, "mdgd: weight λ of the visual alignment gradient (L_v is a mean per element).")
+    mdgd_variant: str = option("paper", "mdgd: paper (Eq. 8, project onto g⊥_pre), pcgrad (remove only the "
+                                        "conflicting part) or decoupled (g⊥ as is).")  # pcgrad, decoupled: ours
+    mask_ratio: float = option(0.1, "mdgd-gm: fraction of parameters updated per step.")  # Eq. 10-11; MDGD-GM ~10 %
+    projection: str = option("global", "mdgd: global or per-tensor projections.")
+    # Fig. 3b re-selects every step; 0 selects once, at the first
+    mask_refresh: int = option(1, "mdgd-gm: re-select the mask every N steps (1: every step, 0: once).")
+    fsdp: bool = option(False, "Shard weights, gradients and optimiser state over the processes of torchrun / "
+                               "accelerate launch (full, lastn, linear); accelerate's FSDP config turns it on too.")
+    device: str = device_option()
+    dtype: str = dtype_option()
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.grad_accum < 1:

@@ -28,9 +28,11 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from mfcli.errors import MfcliError, UsageError, did_you_mean
 from mfcli.io.records import WatchRecord, read_dataset_info, read_eval, read_train, read_watch
+from mfcli.params import option
 from mfcli.train.log import WATCH_FILE
 
 BEST_DIR = "best"
@@ -49,13 +51,24 @@ CRITERIA = {"h": _value("h"), "h-mdgd": _value("h_mdgd"), "h-kept": _value("h_ke
 
 @dataclass(frozen=True)
 class WatchOptions:
-    data: tuple[str, ...]  # prepared dirs or eval.jsonl files: the pre-trained tasks and the target(s)
-    every: str | None = None  # "N" optimiser steps or "Xep" (a fraction of an epoch); always each epoch's end
-    n: int = 100  # records per task (a seeded sample of its held-out split); 100 keeps the cost ≤ 15 % on tiny
-    best: str = "h"  # the criterion RUN/best/ maximises (CRITERIA)
-    kept_min: float | None = None  # only evaluations keeping at least this % qualify ("most target while kept ≥ X")
-    patience: int | None = None  # stop after this many evaluations without a new best
-    floor: float | None = None  # stop when the mean kept % falls below this
+    """The forgetting watch's options: `mfcli finetune --watch DATA --watch-every …` (the fields made with
+    `option` are those flags, with this help)."""
+
+    # prepared dirs or eval.jsonl files: the pre-trained tasks and the target(s)
+    data: tuple[str, ...] = option((), "Forgetting watch: score these prepared data sets' held-out records (the "
+                                       "pre-trained tasks and the target) while training; repeat the option per "
+                                       "data set. Writes DIR/watch.jsonl and DIR/best/.",
+                                   flags=("--watch",), cli_type=Optional[list[str]])
+    # "N" optimiser steps or "Xep" (a fraction of an epoch); always each epoch's end
+    every: str | None = option(None, "Also watch every N optimiser steps (50) or fraction of an epoch (0.5ep); "
+                                     "always at each epoch's end.")
+    # records per task (a seeded sample of its held-out split); 100 keeps the cost ≤ 15 % on tiny
+    n: int = option(100, "Watched records per task (a fixed, seeded sample).")
+    best: str = option("h", f"What DIR/best/ maximises: {', '.join(CRITERIA)} (h: Model Tailor's H).")
+    kept_min: float | None = option(None, "Only evaluations keeping at least this % of the step-0 scores can be "
+                                          "best (with --watch-best target: the most target while kept ≥ X).")
+    patience: int | None = option(None, "Stop after this many evaluations without a new best.")
+    floor: float | None = option(None, "Stop when the mean kept % falls below this.")
     batch_size: int = 64
 
     def __post_init__(self):

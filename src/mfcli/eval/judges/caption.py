@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from mfcli.eval.judges.base import EMPTY, SCORED, Item, Judgement
 from mfcli.eval.metrics.caption import caption_scores
+from mfcli.eval.judges.registry import register
 
 
 class CaptionJudge:
@@ -26,3 +27,8 @@ class CaptionJudge:
                 verdict = EMPTY if not items[i].output.strip() else SCORED
                 out[i] = Judgement(verdict, None, self.name, {"rouge_l": rouge}, score=cider)
         return out  # type: ignore[return-value]
+
+
+@register("caption", summary="CIDEr-D (with BLEU-4, ROUGE-L) against the reference captions", kind="caption")
+def build(o, decisive: bool = True) -> CaptionJudge:
+    return CaptionJudge()

@@ -4,6 +4,8 @@ only when it is configured (`--openai`). Each judgement records the stage that d
 from __future__ import annotations
 
 from mfcli.eval.judges.base import OFF_LABEL, Item, Judgement
+from mfcli.eval.judges.registry import make_judge, register
+from mfcli.params import Param
 
 
 class CascadeJudge:
@@ -23,3 +25,14 @@ class CascadeJudge:
                 result[i] = j
             pending = [i for i in pending if result[i] is None]
         return [r if r is not None else Judgement(OFF_LABEL, None, "cascade") for r in result]
+
+
+@register("cascade", summary="exact, then embed, then (with --openai) the openai judge on what is left",
+          options=(Param("openai", bool, False, "cascade: send undecided answers to the openai judge.", ("--openai",)),))
+def build(o, decisive: bool = True) -> CascadeJudge:
+    stages = [make_judge("exact", o, decisive=False)]
+    if o.openai:
+        stages += [make_judge("embed", o, decisive=False), make_judge("openai", o)]
+    else:
+        stages += [make_judge("embed", o)]
+    return CascadeJudge(stages)

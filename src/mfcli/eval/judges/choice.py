@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mfcli.eval.judges.base import CORRECT, EMPTY, OFF_LABEL, WRONG_LABEL, Item, Judgement
 from mfcli.eval.metrics.choice import LETTERS, picked
+from mfcli.eval.judges.registry import register
 
 
 class ChoiceJudge:
@@ -24,3 +25,8 @@ class ChoiceJudge:
                 right = LETTERS[k] == it.references[0].strip().upper()
                 out.append(Judgement(CORRECT if right else WRONG_LABEL, LETTERS[k], self.name))
         return out
+
+
+@register("choice", summary="the option letter the answer picks", kind="choice")
+def build(o, decisive: bool = True) -> ChoiceJudge:
+    return ChoiceJudge()

@@ -17,6 +17,8 @@ from __future__ import annotations
 from mfcli.errors import MfcliError
 from mfcli.eval.judges.base import EMPTY, MULTI_LABEL, Item, Judgement, from_match
 from mfcli.eval.labels import mentions
+from mfcli.eval.judges.registry import register
+from mfcli.params import Param
 
 DEFAULT_MARGIN = 0.02
 
@@ -146,3 +148,15 @@ class ClipJudge(EmbedJudge):
 
         noun = noun_for(labels)
         return [clip_prompt(noun, label.replace("_", " ")) for label in labels]
+
+
+@register("embed", summary="the nearest label in all-MiniLM-L6-v2's sentence space (EMT §7)",
+          options=(Param("margin", float, DEFAULT_MARGIN, "embed/clip: abstain below this top-2 similarity gap."),))
+def build_embed(o, decisive: bool = True) -> EmbedJudge:
+    return EmbedJudge(MiniLMEncoder(o.device), margin=o.margin, decisive=decisive)
+
+
+@register("clip", summary="the nearest label in a CLIP text tower's space (reads --margin)",
+          options=(Param("clip_model", str, "tiny-clip", "clip judge's CLIP: dir, hub id, or tiny-clip."),))
+def build_clip(o, decisive: bool = True) -> ClipJudge:
+    return ClipJudge(o.clip_model, margin=o.margin, decisive=decisive, device=o.device)

@@ -15,10 +15,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Optional
 
 from mfcli.errors import MfcliError
 from mfcli.eval.judges.base import EMPTY, MULTI_LABEL, OFF_LABEL, Item, Judgement, from_match
 from mfcli.eval.labels import ARTICLES, label_pattern, mentions, tokens
+from mfcli.eval.judges.registry import register
+from mfcli.params import Param
 
 MAX_EXTRA_WORDS = 2
 # The frame of an answer: words that carry no claim about the image beyond "here is my answer".
@@ -82,3 +85,9 @@ class ExactJudge:
 
     def judge(self, items: list[Item]) -> list[Judgement | None]:
         return [self.judge_one(i) for i in items]
+
+
+@register("exact", summary="the label the answer names (EMT's matching rules)",
+          options=(Param("synonyms", Optional[str], None, "JSON {synonym: label} for exact matching."),))
+def build(o, decisive: bool = True) -> ExactJudge:
+    return ExactJudge(load_synonyms(o.synonyms), decisive=decisive)

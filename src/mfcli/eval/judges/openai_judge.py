@@ -15,10 +15,13 @@ import json
 import os
 import random
 from pathlib import Path
+from typing import Optional
 
 from mfcli.errors import MfcliError
 from mfcli.eval.judges.base import CORRECT, EMPTY, MULTI_LABEL, OFF_LABEL, WRONG_LABEL, Item, Judgement
 from mfcli.eval.labels import named_labels
+from mfcli.eval.judges.registry import register
+from mfcli.params import Param
 
 PROMPT = ('Please only answer the question in yes or no. Is the "Prediction" correctly predicting the right '
           '"Label"? Label: {label}; Prediction: {outputs}.')
@@ -167,3 +170,12 @@ class OpenAIJudge:
         else:
             verdict, matched = OFF_LABEL, (named[0] if named else None)
         return Judgement(verdict, matched, self.name, {"reply": reply[:200], "parsed": yes})
+
+
+@register("openai", summary="an LLM asked whether the answer names the label (EMT's GPT-3.5 judge)",
+          options=(Param("model", str, "gpt-3.5-turbo", "openai judge model (EMT: gpt-3.5-turbo).", ("--model",)),
+                   Param("base_url", Optional[str], None, "OpenAI-compatible server URL (default OPENAI_BASE_URL)."),
+                   Param("concurrency", int, 16, "openai requests in flight."),
+                   Param("cache", Optional[str], None, "openai reply cache file (default in the mfcli cache dir).")))
+def build(o, decisive: bool = True) -> OpenAIJudge:
+    return OpenAIJudge(o.model, o.base_url, concurrency=o.concurrency, cache=Path(o.cache) if o.cache else None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mfcli.eval.judges.base import CORRECT, EMPTY, PARTIAL, WRONG, Item, Judgement
 from mfcli.eval.metrics.vqa import normalize, vqa_accuracy
+from mfcli.eval.judges.registry import register
 
 
 class VqaJudge:
@@ -22,3 +23,8 @@ class VqaJudge:
             verdict = CORRECT if acc >= 1.0 else (WRONG if acc == 0.0 else PARTIAL)
             out.append(Judgement(verdict, normalize(it.output), self.name, score=acc))
         return out
+
+
+@register("vqa", summary="VQA accuracy against the reference answers", kind="vqa")
+def build(o, decisive: bool = True) -> VqaJudge:
+    return VqaJudge()

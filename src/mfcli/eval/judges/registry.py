@@ -1,0 +1,80 @@
+"""The judge registry, a leaf the judge modules import: each judge module registers a builder and the
+options it reads (`register`), `make_judge` builds one by name, `JudgeOptions` carries every registered
+option's value. `mfcli judge` and `mfcli emt --judge` offer the registered options as flags (cli/judge.py),
+so a judge with an option of its own is one module and its test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+from mfcli.errors import MfcliError, did_you_mean
+from mfcli.params import Param
+
+
+@dataclass(frozen=True)
+class Judge:
+    name: str
+    build: Callable[[Any, bool], Any]  # (JudgeOptions, decisive) -> an object with .judge(items) -> [Judgement]
+    options: tuple[Param, ...]  # the options it declares (an option another judge declared is read, not redeclared)
+    summary: str
+    kind: str = "classification"  # the record kind it scores: label judges classification, metric judges their own
+
+
+JUDGES: dict[str, Judge] = {}
+
+
+def register(name: str, *, summary: str, options: tuple[Param, ...] = (), kind: str = "classification"):
+    def wrap(build: Callable[[Any, bool], Any]) -> Callable[[Any, bool], Any]:
+        JUDGES[name] = Judge(name, build, tuple(options), summary, kind)
+        return build
+
+    return wrap
+
+
+def judge_params() -> list[Param]:
+    """Every registered judge's options, in registration order, each once."""
+    seen: dict[str, Param] = {}
+    for j in JUDGES.values():
+        for p in j.options:
+            if p.name in seen:
+                raise ValueError(f"judge option '{p.name}' is declared twice")  # pragma: no cover
+            seen[p.name] = p
+    return list(seen.values())
+
+
+class JudgeOptions(SimpleNamespace):
+    """The judges' option values by name, each defaulting to what its judge declares; `device` is where
+    the embedding judges run."""
+
+    def __init__(self, device: str = "cpu", **given):
+        params = {p.name: p.default for p in judge_params()}
+        unknown = sorted(set(given) - set(params))
+        if unknown:
+            raise TypeError(f"no judge declares the option(s) {', '.join(unknown)}")
+        super().__init__(**{**params, **given}, device=device)
+
+
+def label_judges() -> list[str]:
+    return [n for n, j in JUDGES.items() if j.kind == "classification"]
+
+
+def make_judge(name: str, opts: JudgeOptions | None = None, *, decisive: bool = True):
+    """A label judge scores classification records and leaves the other kinds to their metrics; a metric
+    judge (vqa, caption, choice) scores every record as its kind. `decisive=False`: a cascade's stage,
+    which passes on what it cannot decide."""
+    if name not in JUDGES:
+        raise MfcliError(f"unknown judge '{name}'.", did_you_mean(name, JUDGES))
+    return JUDGES[name].build(opts if opts is not None else JudgeOptions(), decisive)
+
+
+def metric_judge(kind: str):
+    """The judge of a non-classification record kind: its metric."""
+    for j in JUDGES.values():
+        if j.kind == kind and kind != "classification":
+            return j.build(JudgeOptions(), True)
+    metric = [n for n, j in JUDGES.items() if j.kind != "classification"]
+    raise MfcliError(f"no metric judge for kind '{kind}'.", f"Use {', '.join(metric)}.")  # pragma: no cover

@@ -1,0 +1,61 @@
+"""Options declared once, where they are used: an options dataclass's field carries its help text (as
+peft's configs and transformers' `HfArgumentParser` dataclasses do), and `cli/params.py` builds the
+command-line options from those fields. A leaf with no Typer in it, so the library never imports the CLI.
+
+    @dataclass(frozen=True)
+    class TrainOptions:
+        epochs: int = option(3, "Epochs (EMT: 3).")
+        weight_decay: float = 0.0          # a plain field: a library setting, not a command-line option
+
+A `Param` is one such option, also declared directly by what has no dataclass of its own (a judge's
+options, in its registry entry).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str  # the Python name; the flag is --name with dashes unless `flags` says otherwise
+    type: Any  # the annotation Typer parses the value as
+    default: Any
+    help: str
+    flags: tuple[str, ...] = ()  # e.g. ("--out", "-o"); empty: --name
+
+
+def option(default: Any = dataclasses.MISSING, help: str = "", *, flags: tuple[str, ...] = (), cli_type: Any = None) -> Any:
+    """A dataclass field that is also a command-line option (help text and flags in its metadata);
+    `cli_type` where the command line parses another type than the field holds (a repeated option
+    gives a list, the field keeps a tuple)."""
+    return dataclasses.field(default=default, metadata={"help": help, "flags": flags, "type": cli_type})
+
+
+def params_of(cls: type, *, exclude: tuple[str, ...] = ()) -> list[Param]:
+    """The command-line options of an options dataclass: its fields made with `option`, in field order."""
+    hints = typing.get_type_hints(cls)
+    return [Param(f.name, f.metadata.get("type") or hints[f.name], f.default, f.metadata["help"],
+                  tuple(f.metadata.get("flags", ())))
+            for f in dataclasses.fields(cls) if "help" in f.metadata and f.name not in exclude]
+
+
+# options several commands share, defined once (cli/options.py's Seed, Device and Dtype use the same text)
+SEED_HELP = "Random seed; same inputs and seed give identical outputs."
+DEVICE_HELP = "auto (cuda when available, else cpu), cpu, cuda, cuda:N."
+DTYPE_HELP = "auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16, float16."
+
+
+def seed_option(default: int = 0) -> Any:
+    return option(default, SEED_HELP)
+
+
+def device_option(default: str = "auto") -> Any:
+    return option(default, DEVICE_HELP)
+
+
+def dtype_option(default: str = "auto") -> Any:
+    return option(default, DTYPE_HELP)
