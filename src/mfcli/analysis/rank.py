@@ -20,18 +20,24 @@ from pathlib import Path
 
 from mfcli.errors import MfcliError, UsageError
 from mfcli.io.records import RANK_PARTIAL_SCHEMA, RankRecord
+from mfcli.params import device_option, dtype_option, option
 
 
 @dataclass(frozen=True)
 class RankOptions:
-    nsamples: int = 256  # images per task: enough tokens that the dims, not the sample, bound the rank
-    per_image: bool = False  # mean of per-image eranks instead of one stacked matrix per task
-    layers: str = "last"  # last | all | comma-separated hidden-state indices (0 = embeddings)
-    batch_size: int = 16
+    """`mfcli rank`'s options (a field made with `option` is its --flag, with this help)."""
+
+    # images per task: enough tokens that the dims, not the sample, bound the rank
+    nsamples: int = option(256, "Images per task.")
+    per_image: bool = option(False, "Mean of per-image eranks instead of one stacked matrix per task.",
+                             flags=("--per-image",))
+    layers: str = option("last", "last (after the final norm), all, or hidden-state indices like 0,2 (0 = "
+                                 "embeddings).")
+    batch_size: int = option(16, "Images per forward pass.")
     top: int = 16  # leading singular values stored with each record
-    seed: int = 0  # which images are sampled
-    device: str = "auto"
-    dtype: str = "auto"
+    seed: int = option(0, "Which images are sampled.")
+    device: str = device_option()
+    dtype: str = dtype_option()
 
     def __post_init__(self):
         if self.nsamples < 1 or self.batch_size < 1:

@@ -12,8 +12,8 @@ import typer
 from mfcli.cli import app
 from mfcli.cli.judge import JUDGE_OPTIONS, JsonOut
 from mfcli.cli.params import options
-from mfcli.cli.options import AllowPickle, Device, Dtype
 from mfcli.errors import UsageError
+from mfcli.eval.emt import EmtOptions
 from mfcli.eval.judges import JudgeOptions
 
 
@@ -23,20 +23,12 @@ from mfcli.eval.judges import JudgeOptions
                   "the vision-encoder baseline. DATA: eval.jsonl files or the dirs `prepare` made. "
                   "Re-running the same command resumes an interrupted run.\n\n"
                   "Example:  mfcli emt tiny data/digits data/animals --out preds.jsonl --judge exact")
-@options(judge_options=JUDGE_OPTIONS)
+@options(opts=EmtOptions, judge_options=JUDGE_OPTIONS)
 def emt(
     model: Annotated[str, typer.Argument(metavar="MODEL", help="Model dir, hub id, tiny, tiny-clip, or adapter dir.")],
     data: Annotated[list[str], typer.Argument(metavar="DATA", help="eval.jsonl files or prepared dirs.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Predictions JSONL (a .meta.json sidecar goes beside it).")],
-    batch_size: Annotated[int, typer.Option(help="Images per generate call (left padding, KV cache).")] = 16,
-    max_new_tokens: Annotated[Optional[int], typer.Option(help="Generation length cap (default by record kind: "
-                                                               "32 classification, 16 vqa/choice, 64 caption).")] = None,
-    device: Device = "auto", dtype: Dtype = "auto",
-    shard: Annotated[Optional[str], typer.Option(help="I/N: take every N-th record from I (merge with merge-preds).")] = None,
-    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue OUT when its settings match.")] = True,
-    overwrite: Annotated[bool, typer.Option(help="Start afresh even if OUT holds another run.")] = False,
-    limit: Annotated[Optional[int], typer.Option(help="First N records of each input only.")] = None,
-    allow_pickle: AllowPickle = False,
+    opts: EmtOptions = ...,  # its fields become the options (cli/params.py)
     judge: Annotated[Optional[str], typer.Option("--judge", help="Judge inline with exact, embed, clip, openai or "
                                                                   "cascade (as `mfcli judge`): writes "
                                                                   "OUT-stem.judged.jsonl and .summary.json.")] = None,
@@ -44,10 +36,8 @@ def emt(
     summary: Annotated[Optional[str], typer.Option(help="With --judge: also write the summary JSON here.")] = None,
     json_out: JsonOut = False,
 ):
-    from mfcli.eval.emt import EmtOptions, run_emt
+    from mfcli.eval.emt import run_emt
 
-    opts = EmtOptions(batch_size=batch_size, max_new_tokens=max_new_tokens, device=device, dtype=dtype, shard=shard,
-                      resume=resume, overwrite=overwrite, limit=limit, allow_pickle=allow_pickle)
     if (summary or json_out) and not judge:
         raise UsageError("--summary and --json describe the judged run: add --judge NAME.")
     j = None

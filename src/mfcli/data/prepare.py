@@ -5,43 +5,18 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from mfcli.data import prompts
-from mfcli.data.qa import QaFields
+from mfcli.data.options import PrepareOptions
 from mfcli.data.sources import Example, Source, iter_loaded, open_source, read_label_names
 from mfcli.data.splits import BUILTIN_EVAL_FRACTION, held_out, limited
-from mfcli.errors import MfcliError, UsageError
+from mfcli.errors import MfcliError
 from mfcli.io.checkpoint import staged_dir
 from mfcli.io.jsonl import write_json_atomic, write_jsonl_atomic
 from mfcli.io.records import (CAPTION, CHOICE, CLASSIFICATION, IMAGE_TOKEN, VQA, DatasetInfo, EvalRecord,
                                TrainRecord)
-
-
-@dataclass(frozen=True)
-class PrepareOptions:
-    limit: int | None = None  # keep at most this many examples (a seeded sample of each split), for quick runs
-    eval_fraction: float = 0.2  # EMT evaluates on 20 % randomly selected samples (Appendix D.1)
-    seed: int = 0  # the --limit sample and the rows' order, never which examples are held out
-    format: str = "llava"  # train.jsonl form: "llava" (conversations) or "sharegpt" (messages/images)
-    label_names: str | None = None  # JSON/CSV mapping raw labels to readable names (miniImageNet wnids)
-    prompt: str | None = None  # override the EMT prompt ("{labels}", "{noun}" filled in), the caption
-    # instruction, or the VQA form ("{question}" filled in)
-    strict: bool = False  # a corrupt image is fatal instead of skipped and counted
-    split: str | None = None  # dataset split for hub ids
-    kind: str | None = None  # force what a table's rows hold; else detected from its fields
-    fields: QaFields = QaFields()  # column names of questions, answers, captions, options
-    image_field: str = "image"  # CSV/JSONL column of image paths
-    label_field: str = "label"  # CSV/JSONL column of labels (classification)
-
-    def __post_init__(self):
-        if not 0.0 < self.eval_fraction < 1.0:
-            raise UsageError(f"--eval-fraction must be in (0, 1), got {self.eval_fraction}.")
-        if self.format not in ("llava", "sharegpt"):
-            raise UsageError(f"--format must be 'llava' or 'sharegpt', got '{self.format}'.")
-        if self.limit is not None and self.limit < 2:
-            raise UsageError(f"--limit must be at least 2, got {self.limit}.")
 
 
 def _png_bytes(image) -> bytes:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from mfcli.errors import MfcliError
 from mfcli.io.records import CAPTION, CHOICE, CLASSIFICATION, IMAGE_TOKEN, VQA
+from mfcli.params import option
 
 # Field names tried in order when the user names none (the public data sets' own column names)
 QUESTION_FIELDS = ("question",)
@@ -29,10 +30,12 @@ LIST_SEPARATOR = "|"  # CSV cells hold a list as "a|b|c"
 class QaFields:
     """Where a row keeps what; None = try the usual names above."""
 
-    question: str | None = None
-    answers: str | None = None
-    captions: str | None = None
-    options: str | None = None
+    question: str | None = option(None, "Column of questions (default question).", flags=("--question-field",))
+    answers: str | None = option(None, "Column of reference answers, or the correct option (default answers, "
+                                       "answer).", flags=("--answers-field",))
+    captions: str | None = option(None, "Column of reference captions (default captions, caption, sentences).",
+                                  flags=("--captions-field",))
+    options: str | None = option(None, "Column of options (default options, choices).", flags=("--options-field",))
 
 
 def _first(row: dict, names: Sequence[str]) -> str | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from mfcli import __version__
 from mfcli.errors import MfcliError, UsageError
 from mfcli.io.checkpoint import sha256_file
+from mfcli.params import device_option, dtype_option, option
 from mfcli.io.jsonl import dumps, write_json_atomic, write_jsonl_atomic
 from mfcli.io.records import (CAPTION, CHOICE, CLASSIFICATION, PRED_META_SCHEMA, VQA, EvalRecord, PredRecord,
                                read_eval, resolve_data_file)
@@ -30,15 +31,20 @@ MAX_NEW_TOKENS = {CLASSIFICATION: 32, VQA: 16, CHOICE: 16, CAPTION: 64}
 
 @dataclass(frozen=True)
 class EmtOptions:
-    batch_size: int = 16  # left-padded batches with the KV cache; outputs match batch 1 (tested)
-    max_new_tokens: int | None = None  # None: by record kind (MAX_NEW_TOKENS)
-    device: str = "auto"
-    dtype: str = "auto"
-    shard: str | None = None  # "I/N": this job takes records I, I+N, I+2N, ...
-    overwrite: bool = False  # start afresh even if OUT exists with other settings
-    resume: bool = True  # continue OUT when its settings match (the default)
-    limit: int | None = None  # first N records per input file, for quick looks
-    allow_pickle: bool = False
+    """`mfcli emt`'s options (a field made with `option` is its --flag, with this help)."""
+
+    # left-padded batches with the KV cache; outputs match batch 1 (tested)
+    batch_size: int = option(16, "Images per generate call (left padding, KV cache).")
+    max_new_tokens: int | None = option(None, "Generation length cap (default by record kind: 32 classification, "
+                                              "16 vqa/choice, 64 caption).")  # None: MAX_NEW_TOKENS by kind
+    device: str = device_option()
+    dtype: str = dtype_option()
+    # "I/N": this job takes records I, I+N, I+2N, ...
+    shard: str | None = option(None, "I/N: take every N-th record from I (merge with merge-preds).")
+    resume: bool = option(True, "Continue OUT when its settings match.", flags=("--resume/--no-resume",))
+    overwrite: bool = option(False, "Start afresh even if OUT holds another run.")
+    limit: int | None = option(None, "First N records of each input only.")  # for quick looks
+    allow_pickle: bool = option(False, "Allow pickle .bin weights (can run code).", flags=("--allow-pickle",))
 
     def __post_init__(self):
         if self.batch_size < 1 or (self.max_new_tokens is not None and self.max_new_tokens < 1):
