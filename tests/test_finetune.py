@@ -386,6 +386,43 @@ def test_clip_method_on_tiny_clip(pico, train_data, tmp_path):
     run_emt(str(out / "epoch-2"), [str(train_data)], tmp_path / "p.jsonl", EmtOptions(), progress=False)
     assert json.loads((out / "epoch-1" / "mfcli.json").read_text())["options"]["method"] == "clip"
 
+    # the loss (EMT §3.2): the mean over the step's images of the cross-entropy of CLIP's scaled
+    # image-prompt similarities against the image's label, its first step computed here by hand
+    from transformers import AutoProcessor
+
+    from mfcli.data.prompts import clip_prompt, noun_for
+    from mfcli.io.records import read_dataset_info
+    from mfcli.models.clip import image_features, text_features
+    from mfcli.train.data import load_examples, open_image
+
+    examples, files = load_examples([str(train_data)])
+    first = [examples[i] for i in torch.randperm(len(examples), generator=torch.Generator().manual_seed(0))[:8]]
+    labels = read_dataset_info(files[0]).labels
+    proc = AutoProcessor.from_pretrained(pico["tiny-clip"])
+    with torch.no_grad():
+        text = proc.tokenizer([clip_prompt(noun_for(labels), x) for x in labels], padding=True, return_tensors="pt")
+        t = text_features(base, text["input_ids"], text["attention_mask"])  # unit vectors
+        pix = proc.image_processor(images=[open_image(e) for e in first], return_tensors="pt")["pixel_values"]
+        v = image_features(base, pix)
+        want = torch.nn.functional.cross_entropy(base.logit_scale.exp() * v @ t.T,
+                                                 torch.tensor([labels.index(e.label) for e in first]))
+    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert log[0]["loss"] == pytest.approx(float(want), rel=1e-4)
+
+    # the one training loop's checkpoints: a run cut during epoch 2 resumes to the same weights
+    import shutil
+
+    from mfcli.train.watch import WatchOptions
+
+    shutil.rmtree(out / "epoch-2")
+    run_finetune("tiny-clip", [str(train_data)], tmp_path / "clip", TrainOptions(method="clip", epochs=2,
+                 batch_size=8, lr=1e-3), resume=True, progress=False)
+    assert all(torch.equal(a, b) for (_, a), (_, b) in
+               zip(tuned.named_parameters(), CLIPModel.from_pretrained(out / "epoch-2").named_parameters()))
+    with pytest.raises(MfcliError, match="--watch scores an MLLM's answers"):
+        run_finetune("tiny-clip", [str(train_data)], tmp_path / "w", TrainOptions(method="clip"), progress=False,
+                     watch=WatchOptions((str(train_data),)))
+
 
 def test_one_schedule_warm_up_then_cosine_to_zero():
     import math

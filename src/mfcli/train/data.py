@@ -15,6 +15,8 @@ class Example:
     image: Path
     question: str
     answer: str
+    task: str = ""
+    label: str = ""  # classification records: the label (the CLIP method's target)
 
 
 def load_examples(data: list[str]) -> tuple[list[Example], list[Path]]:
@@ -23,7 +25,7 @@ def load_examples(data: list[str]) -> tuple[list[Example], list[Path]]:
         path = resolve_data_file(spec, "train.jsonl")
         files.append(path)
         for rec in read_train(path):
-            examples.append(Example(rec.id, path.parent / rec.image, rec.question, rec.answer))
+            examples.append(Example(rec.id, path.parent / rec.image, rec.question, rec.answer, rec.task, rec.label))
     if not examples:
         raise MfcliError("the training data holds no records.", "Run `mfcli prepare` to make some.")
     return examples, files

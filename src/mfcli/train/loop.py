@@ -22,7 +22,7 @@ from pathlib import Path
 
 from mfcli.errors import MfcliError
 from mfcli.io.checkpoint import Manifest, read_manifest, write_checkpoint
-from mfcli.train.data import Batcher, load_examples
+from mfcli.train.data import load_examples
 from mfcli.train.interrupt import DeferredInterrupt
 from mfcli.train.log import LOG
 from mfcli.train.methods import get_method
@@ -90,6 +90,9 @@ class Trainer:
         if resume and not self.existing and out.exists() and any(out.iterdir()):
             raise MfcliError(f"{out} has no resumable checkpoint.", "Choose a new --out to start afresh.")
         self.examples, self.files = load_examples(self.data)
+        self.method.check_data(self.files, self.examples)
+        if dist.active and not self.method.multi_process:
+            raise MfcliError(f"--method {self.opts.method} trains in one process.", "Run it without torchrun/accelerate.")
         parent = resolve_model_path(self.model_spec) if self.rank == 0 else None
         if dist.active:
             dist.barrier()  # rank 0 builds/resolves `tiny` once
@@ -103,6 +106,9 @@ class Trainer:
                   f"{self.opts.method} (its mfcli.json); flags override", file=sys.stderr)
         self.resume_dir = self.existing[-1][1] if (resume and self.existing) else None
         self.watch = None
+        if self.watch_options is not None and not self.method.watchable:
+            raise MfcliError(f"--watch scores an MLLM's answers; --method {self.opts.method} trains another model.",
+                             "Evaluate its checkpoints with `mfcli emt` instead.")
         if self.watch_options is not None:  # checked before any model is loaded: bad input costs nothing
             from mfcli.train.watch import Watch
 
@@ -112,7 +118,7 @@ class Trainer:
     def build(self) -> None:
         import torch
 
-        from mfcli.models.load import load_mllm, resolve_device
+        from mfcli.models.load import resolve_device
 
         opts, method, rank = self.opts, self.method, self.rank
         torch.manual_seed(opts.seed)
@@ -122,7 +128,7 @@ class Trainer:
         adapter_method = getattr(method, "adapter", False)
         # a full checkpoint continues from its own weights; an adapter is re-attached to the parent in prepare()
         load_from = str(self.resume_dir) if (self.resume_dir and not adapter_method) else self.parent
-        loaded = load_mllm(load_from, device=self.device, dtype=opts.dtype)
+        loaded = method.load(load_from, self.device, opts.dtype)
         model, self.processor, family = loaded.model, loaded.processor, loaded.family
         model.train()
         if opts.gradient_checkpointing:
@@ -175,10 +181,11 @@ class Trainer:
         image_token = getattr(self.processor, "image_token", None) or getattr(tok, "image_token", "<image>")
         self.ctx = Context(model, self.params, self.names, self.parent, tok.convert_tokens_to_ids(image_token), opts,
                            self.device, self.dist)
-        method.start(self.ctx)  # MDGD loads its frozen copy here
+        self.ctx.processor = self.processor
+        method.start(self.ctx)  # MDGD loads its frozen copy here; CLIP embeds its class prompts
         if resumed_extra:
             method.load_extra_state(resumed_extra, self.device)
-        self.batcher = Batcher(self.processor)
+        self.batcher = method.batcher(self.processor)
         self.train_model = model
         if self.dist.active and not method.custom_update and not self.sharding.fsdp:  # a custom update all-reduces its own
             from torch.nn.parallel import DistributedDataParallel
@@ -197,7 +204,7 @@ class Trainer:
         opts, method, rank, world = self.opts, self.method, self.rank, self.world
         t0 = time.perf_counter()
         micro = [chunk[i:i + opts.batch_size * world] for i in range(0, len(chunk), opts.batch_size * world)]
-        n_tok = sum(_answer_tokens(self.batcher, m) for m in micro)  # the whole step, every process
+        n_tok = sum(method.units(self.batcher, m) for m in micro)  # the whole step, every process
         self.optimizer.zero_grad(set_to_none=True)
         batches = [_to(self.batcher(m[rank::world]), self.device, self.model.dtype) for m in micro]
         if method.custom_update:
@@ -206,8 +213,7 @@ class Trainer:
         else:
             loss_value, extras = 0.0, {}
             for b in batches:
-                o = self.train_model(**self.ctx.inputs(b))
-                loss = nll_sum(o.logits, b["labels"]) / n_tok * world  # DDP averages over world
+                loss = method.loss_sum(self.ctx, self.train_model, b) / n_tok * world  # DDP averages over world
                 loss.backward()
                 loss_value += float(loss.detach()) / world
         loss_value = self.dist.all_reduce_sum(loss_value)
@@ -360,22 +366,7 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
     """Fine-tune `model_spec` on `data` into the run directory `out`; `watch` (train/watch.py's
     WatchOptions) scores the watched tasks while it trains."""
     progress = sys.stderr.isatty() if progress is None else progress
-    if opts.method == "clip":  # EMT §3.2: a CLIP dual encoder, not an MLLM
-        if watch is not None:
-            raise MfcliError("--watch scores an MLLM's answers; --method clip trains a CLIP.",
-                             "Evaluate the CLIP's epochs with `mfcli emt` instead.")
-        from mfcli.train.clip_finetune import run_clip_finetune
-
-        return run_clip_finetune(model_spec, data, Path(out), opts, progress=progress)
     return Trainer(model_spec, data, out, opts, resume=resume, progress=progress, watch=watch).run()
-
-
-def _answer_tokens(batcher, examples) -> int:
-    n = 0
-    for ex in examples:
-        _, labels = batcher.encoder.encode(ex.question, ex.answer)
-        n += sum(1 for x in labels[1:] if x != -100)
-    return max(1, n)
 
 
 def _to(batch: dict, device: str, dtype=None) -> dict:

@@ -7,7 +7,7 @@ from mfcli.errors import MfcliError, did_you_mean
 
 
 def _registry():
-    from mfcli.train.methods import full, lastn, linear, lora, mdgd
+    from mfcli.train.methods import clip, full, lastn, linear, lora, mdgd
 
     return {
         "linear": linear.Linear(),  # EMT's "linear fine-tuning": the projector only
@@ -16,10 +16,11 @@ def _registry():
         "full": full.Full(),  # the whole language model + projector
         "mdgd": mdgd.Mdgd(),  # MDGD Eq. 5-9
         "mdgd-gm": mdgd.MdgdGm(),  # MDGD Eq. 10-11
+        "clip": clip.Clip(),  # EMT §3.2: a CLIP vision encoder as a classifier
     }
 
 
-METHODS = ("linear", "lora", "lastn", "full", "mdgd", "mdgd-gm", "clip")  # clip: mfcli.train.clip_finetune
+METHODS = ("linear", "lora", "lastn", "full", "mdgd", "mdgd-gm", "clip")  # the registry's names, without importing it
 
 
 def get_method(name: str):

@@ -6,7 +6,41 @@ from __future__ import annotations
 class Method:
     name = ""
     default_lr = 2e-5  # LLaVA-1.5's fine-tuning learning rate for full models
+    weight_decay: float | None = None  # None: --weight-decay's (LLaVA: 0)
     custom_update = False  # True: the method forms its own update (MDGD) instead of loss.backward()
+    multi_process = True  # False: refuse torchrun/accelerate (one process only)
+    watchable = True  # the forgetting watch scores an MLLM's answers
+
+    # What the model is and how a batch becomes a loss: an MLLM answering its training question by
+    # default; a method that trains another kind of model (CLIP) overrides these four.
+
+    def check_data(self, files, examples) -> None:
+        """Once the training records are read, before any model loads: refuse what this method cannot train."""
+
+    def load(self, path: str, device, dtype):
+        """The model to fine-tune (models/load.py's Loaded: model, processor, family)."""
+        from mfcli.models.load import load_mllm
+
+        return load_mllm(path, device=device, dtype=dtype)
+
+    def batcher(self, processor):
+        """examples -> a dict of tensors."""
+        from mfcli.train.data import Batcher
+
+        return Batcher(processor)
+
+    def units(self, batcher, examples) -> int:
+        """What the step's loss is a mean over: the answer tokens of these examples."""
+        n = 0
+        for ex in examples:
+            _, labels = batcher.encoder.encode(ex.question, ex.answer)
+            n += sum(1 for x in labels[1:] if x != -100)
+        return max(1, n)
+
+    def loss_sum(self, ctx, model, batch):
+        """The batch's summed loss: next-token NLL over the answer tokens."""
+        o = model(**ctx.inputs(batch))
+        return ctx.nll_sum(o.logits, batch["labels"])
 
     def trainable(self, model, family, opts) -> list[str]:
         """Names of the parameters this method trains."""
@@ -19,7 +53,10 @@ class Method:
             p.requires_grad_(n in names)
         lr = opts.lr or self.default_lr
         chosen = [(n, p) for n, p in model.named_parameters() if n in names]
-        return model, [{"params": [p for _, p in chosen], "lr": lr, "names": [n for n, _ in chosen]}]
+        group = {"params": [p for _, p in chosen], "lr": lr, "names": [n for n, _ in chosen]}
+        if self.weight_decay is not None:
+            group["weight_decay"] = self.weight_decay
+        return model, [group]
 
     def save(self, model, processor, d, parent: str, state_dict: dict | None = None) -> None:
         """state_dict: the full weights when they were gathered from shards (FSDP)."""
