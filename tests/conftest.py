@@ -38,10 +38,31 @@ def pico():
     return {"metrics": metrics, **dirs}
 
 
-def run_cli(*args, input=None, env=None):
-    """Invoke the real console entry point in a subprocess: exit codes and stderr exactly as users see."""
-    return subprocess.run([sys.executable, "-m", "mfcli", *map(str, args)], capture_output=True, text=True,
-                          input=input, env={**os.environ, **(env or {})}, timeout=600)
+def run_cli(*args, input=None, env=None, process=False):
+    """Invoke the console entry point (`mfcli.cli.main`, what `mfcli` runs) as a user would: its exit
+    code, stdout and stderr. In this process by default — argv, stdin, stdout, stderr and the environment
+    swapped for the call, so no interpreter starts per call; `process=True` where a fresh process is the
+    point (what `python -m mfcli` imports, the environment at start-up, signals)."""
+    if process:
+        return subprocess.run([sys.executable, "-m", "mfcli", *map(str, args)], capture_output=True, text=True,
+                              input=input, env={**os.environ, **(env or {})}, timeout=600)
+    from typer.testing import CliRunner
+
+    from mfcli.cli import main
+
+    argv, code = sys.argv, 0
+    with CliRunner().isolation(input=input, env=env) as (out, err, _):
+        sys.argv = ["mfcli", *map(str, args)]
+        try:
+            main()
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        finally:
+            sys.argv = argv
+            sys.stdout.flush()
+            sys.stderr.flush()
+        stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
+    return subprocess.CompletedProcess(["mfcli", *map(str, args)], code, stdout, stderr)
 
 
 @pytest.fixture

@@ -57,7 +57,7 @@ def test_unknown_command_is_usage_error():
 
 
 def test_debug_shows_traceback(tmp_path):
-    r = run_cli("prepare", tmp_path / "missing-dir", "--out", tmp_path / "o", env={"MFCLI_DEBUG": "1"})
+    r = run_cli("prepare", tmp_path / "missing-dir", "--out", tmp_path / "o", env={"MFCLI_DEBUG": "1"}, process=True)
     assert r.returncode != 0 and "Traceback" in r.stderr
     r = run_cli("prepare", tmp_path / "missing-dir", "--out", tmp_path / "o")
     assert r.returncode == 1 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
