@@ -19,17 +19,17 @@ so a run stopped at any point finishes only what is missing when run again.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from mfcli.data.tasks import PRETRAINED, TASKS
 from mfcli.errors import UsageError
+from mfcli.study import Study
 from mfcli.train.log import LOG, WATCH_FILE
 
 TAILOR_METHODS = ("tailor", "dare", "task-arithmetic")  # at the same kept budget (Model Tailor Tables 1-4)
-FULL_SIZE_LIMITS = {"animals": 2500}  # 2,000 training images, as bench/forgetting.py; other tasks whole
+FULL_SIZE_LIMITS = {"animals": 2500}  # 2,000 training images, as studies/forgetting.py; other tasks whole
 
 
 @dataclass(frozen=True)
@@ -57,13 +57,12 @@ class DemoOptions:
 QUICK = dict(epochs=1, limit=40, nsamples=8)  # `--quick`: every step on a sliver, for tests and a first look
 
 
-class Demo:
-    """Runs the steps in order; each skipped when its output is there."""
+class Demo(Study):
+    """Runs the steps in order (mfcli/study.py's runner); each skipped when its output is there."""
 
     def __init__(self, out: str | Path, opts: DemoOptions, log=None):
-        self.out, self.opts = Path(out), opts
-        self.log = log or (lambda m: print(m, file=sys.stderr, flush=True))
-        self.t0 = time.time()
+        super().__init__(out, device=opts.device, log=log, eval_dir="eval")
+        self.opts = opts
         self.interrupted = False
 
     def _on_sigint(self, signum, frame):
@@ -73,65 +72,41 @@ class Demo:
         raise KeyboardInterrupt
 
     def step(self, what: str, done: bool) -> bool:
-        """Log the step; True when it has to run. A Ctrl-C that did not stop the previous step stops here."""
+        """A Ctrl-C that did not stop the previous step stops here."""
         if self.interrupted:
             raise KeyboardInterrupt
-        state = "done already" if done else "running"
-        self.log(f"demo [{time.time() - self.t0:6.0f} s] {what}: {state}")
-        return not done
+        return super().step(what, done)
 
-    # ---- the building blocks -------------------------------------------------------------------
-    def prepare(self) -> tuple[list[Path], Path, Path]:
-        from mfcli.data.prepare import PrepareOptions, prepare
-
+    # ---- the building blocks, with the demo's settings ----------------------------------------
+    def prepare_all(self) -> tuple[list[Path], Path, Path]:
         o = self.opts
         pretrained = [n for n, t in TASKS.items() if t.role == PRETRAINED]
-        dirs = {}
-        for task in pretrained + [o.target, o.second_target]:
-            d = dirs[task] = self.out / "data" / task
-            limit = o.limit if o.limit is not None else FULL_SIZE_LIMITS.get(task)
-            if self.step(f"prepare {task}", (d / "dataset.json").exists()):
-                prepare(task, d, PrepareOptions(limit=limit, seed=o.seed))
+        dirs = {task: self.prepare(task, o.limit if o.limit is not None else FULL_SIZE_LIMITS.get(task), o.seed)
+                for task in pretrained + [o.target, o.second_target]}
         return [dirs[t] for t in pretrained], dirs[o.target], dirs[o.second_target]
 
-    def evaluate(self, model: str, data: list[Path], name: str) -> Path:
-        """EMT + the judges on `data`'s held-out splits -> OUT/eval/NAME.judged.jsonl."""
-        from mfcli.eval.pipeline import emt_and_judge
-
-        judged = self.out / "eval" / f"{name}.judged.jsonl"
-        self.step(f"emt {name}", judged.exists())
-        return emt_and_judge(model, data, judged, device=self.opts.device)
-
-    def finetune(self, method: str, data: Path, name: str, watch: list[Path] = ()) -> Path:
+    def train(self, method: str, data: Path, name: str, watch: list[Path] = ()) -> Path:
         """`watch`: the forgetting watch's data sets (the pre-trained tasks and the target), or none."""
-        from mfcli.train.loop import run_finetune
         from mfcli.train.options import TrainOptions
         from mfcli.train.watch import WatchOptions
 
-        run = self.out / "finetune" / name
-        last = run / f"epoch-{self.opts.epochs}"
-        if self.step(f"finetune {name} ({method}, {self.opts.epochs} epochs)", last.exists()):
-            run_finetune("tiny", [str(data)], run, TrainOptions(method=method, epochs=self.opts.epochs,
-                                                                seed=self.opts.seed, device=self.opts.device),
-                         resume=run.exists(), progress=False,
-                         watch=WatchOptions(tuple(str(d) for d in watch)) if watch else None)
-        return run
+        o = self.opts
+        return self.finetune("tiny", data, name, TrainOptions(method=method, epochs=o.epochs, seed=o.seed,
+                                                              device=o.device),
+                             watch=WatchOptions(tuple(str(d) for d in watch)) if watch else None)
 
-    def tailor(self, sfts: list[Path], method: str, name: str, data: Path | None = None) -> Path:
+    def patch(self, sfts: list[Path], method: str, name: str, data: Path | None = None) -> Path:
         from mfcli.merge.options import TailorOptions
-        from mfcli.merge.run import run_tailor
 
-        out = self.out / "tailor" / name
-        if self.step(f"tailor {name} ({method} at {self.opts.sparsity:.0%})", out.exists()):
-            run_tailor("tiny", [str(s) for s in sfts], out, TailorOptions(
-                sparsity=self.opts.sparsity, method=method, nsamples=self.opts.nsamples, seed=self.opts.seed,
-                data=str(data / "train.jsonl") if data else None, device=self.opts.device))
-        return out
+        o = self.opts
+        return self.tailor("tiny", sfts, name, TailorOptions(
+            sparsity=o.sparsity, method=method, nsamples=o.nsamples, seed=o.seed,
+            data=str(data / "train.jsonl") if data else None, device=o.device))
 
     # ---- the demo ----------------------------------------------------------------------------
     def run(self) -> tuple[Path, Path]:
         o = self.opts
-        pretrained, target, second = self.prepare()
+        pretrained, target, second = self.prepare_all()
         tasks = pretrained + [target]  # the single-target study never sees the second target
         classification = [d for d in tasks if TASKS[d.name].kind == "classification"]
         ep = f"epoch-{o.epochs}"
@@ -142,15 +117,15 @@ class Demo:
 
         tuned = {}
         for method in ("linear", "lora", "full"):  # the full fine-tune watched while it trains
-            run = tuned[method] = self.finetune(method, target, method, watch=tasks if method == "full" else ())
+            run = tuned[method] = self.train(method, target, method, watch=tasks if method == "full" else ())
             runs.append(run)
             for e in range(1, o.epochs + 1):
                 study.append(self.evaluate(str(run / f"epoch-{e}"), tasks, f"{method}-{e}"))
         for method in TAILOR_METHODS:
-            patched = self.tailor([tuned["full"] / ep], method, method, target)
+            patched = self.patch([tuned["full"] / ep], method, method, target)
             study.append(self.evaluate(str(patched), tasks, method))
         for method in ("mdgd", "mdgd-gm"):
-            run = tuned[method] = self.finetune(method, target, method)
+            run = tuned[method] = self.train(method, target, method)
             runs.append(run)
             study.append(self.evaluate(str(run / ep), tasks, f"{method}-{o.epochs}"))
 
@@ -164,8 +139,8 @@ class Demo:
 
         # Model Tailor Tables 5-6: the two targets' full fine-tunes and their fusion, each scored on both
         # targets and on what tiny knew (a fine-tune's score on the other target is part of the table)
-        other = self.finetune("full", second, f"full-{second.name}")
-        fused = self.tailor([tuned["full"] / ep, other / ep], "tailor", "fusion")
+        other = self.train("full", second, f"full-{second.name}")
+        fused = self.patch([tuned["full"] / ep, other / ep], "tailor", "fusion")
         fusion = [self.evaluate("tiny", [second], f"tiny.{second.name}"), study[0],
                   self.evaluate(str(tuned["full"] / ep), [second], f"full-{o.epochs}.{second.name}"),
                   self.evaluate(str(other / ep), tasks + [second], f"full-{second.name}-{o.epochs}"),
@@ -173,21 +148,15 @@ class Demo:
         fusion += [p for p in study if p.name == f"full-{o.epochs}.judged.jsonl"]
 
         watched = tuned["full"] / WATCH_FILE
-        self.report([*study, rank, *(r / LOG for r in runs), *([watched] if watched.exists() else [])], [target.name],
-                    "report")
-        self.report(fusion, [target.name, second.name], "fusion")
+        self.write_report([*study, rank, *(r / LOG for r in runs), *([watched] if watched.exists() else [])],
+                          [target.name], "report")
+        self.write_report(fusion, [target.name, second.name], "fusion")
         return self.out / "report.md", self.out / "report.html"
 
-    def report(self, inputs: list[Path], targets: list[str], stem: str) -> None:
+    def write_report(self, inputs: list[Path], targets: list[str], stem: str) -> None:
         """OUT/STEM.md and OUT/STEM.html: `report` for the single-target study, `fusion` for the fusion table."""
-        from mfcli.report.build import build
-        from mfcli.report.render import write
-        from mfcli.report.table import collect
-
         self.log(f"demo [{time.time() - self.t0:6.0f} s] {stem}.md, {stem}.html")
-        rep = build(collect([str(p) for p in inputs], targets=targets), base="tiny")
-        for ext in (".md", ".html"):
-            write(rep, str(self.out / (stem + ext)))
+        self.report(inputs, [self.out / (stem + ext) for ext in (".md", ".html")], "tiny", targets)
 
 
 def run_demo(out: str | Path, opts: DemoOptions = DemoOptions(), log=None) -> tuple[Path, Path]:

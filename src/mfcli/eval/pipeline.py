@@ -1,4 +1,4 @@
-"""`emt` then `judge` as one step, for pipelines that evaluate many checkpoints (the demo, bench/ studies)."""
+"""`emt` then `judge` as one step, for pipelines that evaluate many checkpoints (the demo, studies/)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ VARIANTS = {
                "--refine-steps CG steps on Eq. 5 with --comp-penalty's squared closeness term",
 }
 # μ = 0.1: the highest validation score of μ ∈ {0, 0.1, 0.3, 1, 3, 10} on counting and scene-caption, 3 seeds,
-# on splits carved from the training data (bench/tailor_choose.py; docs/results.md, "Model Tailor on tiny")
+# on splits carved from the training data (studies/tailor_choose.py; docs/results.md, "Model Tailor on tiny")
 REFINED_DEFAULTS = {"refine_steps": 10, "comp_penalty": 0.1}
 
 

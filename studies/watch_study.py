@@ -1,11 +1,11 @@
 """Does the forgetting watch's best checkpoint beat the last epoch? (issue 29; EMT §5.3 predicts yes)
 
-    python bench/watch_study.py --targets counting,animals --methods full,lora --seeds 0,1,2 --out runs/r6-watch
+    python studies/watch_study.py --targets counting,animals --methods full,lora --seeds 0,1,2 --out runs/r6-watch
 
 For each target, method and seed: fine-tune `tiny` for 3 epochs under `--watch` (every half epoch and
 at each epoch's end, criterion: Model Tailor's H), then score RUN/best/ and RUN/epoch-3 on every task's
 held-out split. The watch never sees the held-out split: it watches a validation split of 200 images
-per task carved from the *training* examples (bench/validation.py), and the fine-tune trains on the rest,
+per task carved from the *training* examples (studies/validation.py), and the fine-tune trains on the rest,
 so the choice of best/ is not made on the split it is scored on. (For tiny's pre-trained tasks the
 carved images are ones tiny was trained on: the watch's "kept" is of training-set skill there.)
 
@@ -24,12 +24,12 @@ from mfcli.report.table import collect
 from mfcli.train.loop import run_finetune
 from mfcli.train.options import TrainOptions
 from mfcli.train.watch import WatchOptions
-from study import evaluate, prepare_tasks
+from mfcli.study import evaluate, prepare_tasks
 from validation import carve
 
 from mfcli.eval.judges import make_judge
 
-LIMITS = {"animals": 2500}  # 2,000 training images, as the Forgetting study (bench/forgetting.py)
+LIMITS = {"animals": 2500}  # 2,000 training images, as the Forgetting study (studies/forgetting.py)
 LORA = dict(lora_r=16, lora_alpha=32)  # the Forgetting study's LoRA
 
 

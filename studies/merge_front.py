@@ -1,10 +1,10 @@
 """Data-aware merging beside Model Tailor on `tiny`, every method over its budgets (issue 30;
 docs/results.md, "Data-aware merging").
 
-    python bench/merge_front.py --study runs/r6-tailor --target counting --seeds 0,1,2
-    python bench/merge_front.py --study runs/r6-caption-tailor --target scene-caption --seeds 0,1,2
+    python studies/merge_front.py --study runs/r6-tailor --target counting --seeds 0,1,2
+    python studies/merge_front.py --study runs/r6-caption-tailor --target scene-caption --seeds 0,1,2
 
-Reuses a Model Tailor study's SFTs (bench/tailor_quality.py with --validation 200: per seed a `full`
+Reuses a Model Tailor study's SFTs (studies/tailor_quality.py with --validation 200: per seed a `full`
 fine-tune of tiny on the target's training split less 200 carved images, STUDY/seed-S/sft/epoch-1) and
 its prepared data. Per seed, from one calibration pass each: Model Tailor (paper and refined), TIES,
 DARE, task arithmetic and mfcli's fisher-budget at --budgets; RegMean and Fisher merging (no budget),
@@ -21,7 +21,7 @@ from pathlib import Path
 from mfcli.data.tasks import PRETRAINED, TASKS
 from mfcli.merge.options import TailorOptions
 from mfcli.merge.run import budget_dir, run_tailor
-from study import evaluate, report
+from mfcli.study import evaluate, report
 
 from mfcli.eval.judges import make_judge
 
@@ -34,7 +34,7 @@ UNBUDGETED = {"regmean": dict(method="regmean"), "fisher": dict(method="fisher")
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--study", required=True, type=Path, help="a bench/tailor_quality.py study dir")
+    ap.add_argument("--study", required=True, type=Path, help="a studies/tailor_quality.py study dir")
     ap.add_argument("--target", required=True)
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--budgets", default="0.02,0.05,0.1,0.2")

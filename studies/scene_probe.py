@@ -2,14 +2,13 @@
 fresh scenes (docs/methods.md, recipe 6). Per object, its colour and shape from one patch token of its
 cell, and from all four (a 12×12 cell is 2×2 patches of 6×6 pixels); and each token's own position.
 
-    python bench/scene_probe.py ~/.cache/mfcli/zoo-r6/tiny-clip        # ~2 min on 2 cores
+    python studies/scene_probe.py ~/.cache/mfcli/zoo-r6/tiny-clip        # ~2 min on 2 cores
 
 A logistic regression (scikit-learn) per question, on 3,000 scenes drawn with a seed no task uses,
 three quarters to fit and one to score; printed per vision layer (0 = the patch embeddings; tiny reads
 layer 1 of its 2, `vision_feature_layer=-2`).
 """
 
-import sys
 
 import numpy as np
 import torch
@@ -43,7 +42,11 @@ def score(x, y) -> float:
 
 
 def main():
-    states, things, side = hidden_states(sys.argv[1])
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("clip", help="a tiny-clip directory (e.g. ~/.cache/mfcli/zoo-r6/tiny-clip)")
+    states, things, side = hidden_states(ap.parse_args().clip)
     per_cell = side // 2  # patches along a cell's side
     for layer, h in enumerate(states):
         one, four, shape, colour, token_x, token_y = [], [], [], [], [], []

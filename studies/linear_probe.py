@@ -1,7 +1,7 @@
 """Linear probes on tiny-clip's vision features: how much of each classification task its encoder can
 tell apart, the ceiling for tiny and for fine-tuning it (docs/results.md, "The built-in tiny LLaVA").
 
-    python bench/linear_probe.py
+    python studies/linear_probe.py
 
 Per task: an L2-regularised logistic regression (scikit-learn, C=1) trained on the features of the
 training split and scored on the held-out split `mfcli prepare` makes (20 %, seed 0), on
@@ -11,7 +11,6 @@ tiny's projector reads (flattened), what tiny's decoder actually sees.
 
 import json
 
-import numpy as np
 import torch
 
 
@@ -29,6 +28,9 @@ def features(clip, processor, images, layer: int):
 
 
 def main():
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     from sklearn.linear_model import LogisticRegression
     from transformers import AutoProcessor, CLIPModel
 

@@ -2,8 +2,8 @@
 `scene-vqa` drawn with another number of scenes — how each recipe was chosen (docs/methods.md, the
 recipe's trial builds; docs/results.md).
 
-    python bench/trial_build.py --set vqa_practice=3 --out /tmp/trial-k3             # ~5 min on 2 cores
-    python bench/trial_build.py --set lm_layers=3 --vqa-scenes 1800 --out /tmp/trial-l3
+    python studies/trial_build.py --set vqa_practice=3 --out /tmp/trial-k3             # ~5 min on 2 cores
+    python studies/trial_build.py --set lm_layers=3 --vqa-scenes 1800 --out /tmp/trial-l3
 
 `--set NAME=VALUE` takes any `TinyRecipe` field (repeatable); `--vqa-scenes N` replaces scene-vqa's
 number of scenes (its first scenes are the same for any N: one generator draws them in order; the

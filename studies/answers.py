@@ -1,8 +1,8 @@
 """What a model answered on one task, from a judged file: its verdicts, its most frequent answers, and
 (classification) which label it named for which true one — the counts docs/results.md quotes.
 
-    python bench/answers.py runs/r6-animals/seed-0/lastn-3.judged.jsonl --task animals --verdict off_label
-    python bench/answers.py runs/r6-counting/seed-2/full-3.judged.jsonl --task counting --confusions
+    python studies/answers.py runs/r6-animals/seed-0/lastn-3.judged.jsonl --task animals --verdict off_label
+    python studies/answers.py runs/r6-counting/seed-2/full-3.judged.jsonl --task counting --confusions
 """
 
 import argparse

@@ -1,18 +1,18 @@
 """Model Tailor's decorators against the merge baselines on `tiny`, over several SFT seeds, at one kept
 budget (docs/results.md, "Model Tailor on tiny").
 
-    python bench/tailor_quality.py --target counting --seeds 0,1,2 --validation 200 --split val \
+    python studies/tailor_quality.py --target counting --seeds 0,1,2 --validation 200 --split val \
         --variants paper,refined-pen-0.1,refined-pen-0.3,refined-pen-1,refined-pen-3,refined-pen-10 --out runs/tailor
-    python bench/tailor_quality.py --target counting --seeds 0,1,2 --validation 200 \
+    python studies/tailor_quality.py --target counting --seeds 0,1,2 --validation 200 \
         --variants paper,refined,nocomp,dare,ties,task-arithmetic --finetunes full-lr2e-4 --out runs/tailor
 
 Per seed: a `full` fine-tune of tiny on the target (1 epoch, lr 5e-4, batch 8, that seed), then every
 variant tailors it at --sparsity, calibrated on 128 of the target's training records; --finetunes adds
 plain fine-tunes of the same data as rows of their own. With --validation N, N training images of every
-task are carved off first (bench/validation.py): the fine-tunes and the calibration never see the
+task are carved off first (studies/validation.py): the fine-tunes and the calibration never see the
 target's, and `--split val` scores every model on them (OUT/val/), so a setting can be chosen there and
 then scored once on the held-out splits (`--split heldout`, the default; OUT/). `emt` + the judges on
-each split; the table is `mfcli report`'s (bench/study_table.py). Every step is skipped when its output
+each split; the table is `mfcli report`'s (studies/study_table.py). Every step is skipped when its output
 exists, so a re-run resumes.
 """
 
@@ -24,7 +24,7 @@ from mfcli.merge.options import TailorOptions
 from mfcli.merge.run import run_tailor
 from mfcli.train.loop import run_finetune
 from mfcli.train.options import TrainOptions
-from study import evaluate, report, start
+from mfcli.study import evaluate, report, start
 from validation import carve
 
 # name → TailorOptions fields (besides sparsity, data, seed); every field spelled out, so a variant

@@ -1,7 +1,7 @@
 """Fine-tune the built-in `tiny` on a target task with several methods and measure, after every epoch,
 EMT accuracy on the target and on the pre-trained tasks (docs/results.md, "Forgetting").
 
-    python bench/forgetting.py --target animals --methods lora,lastn,full --epochs 3 --out runs/forgetting
+    python studies/forgetting.py --target animals --methods lora,lastn,full --epochs 3 --out runs/forgetting
 
 Each (method, epoch) is a real checkpoint evaluated with `emt` + the exact judge on the held-out
 splits `prepare` makes; the table, per-epoch curves and paired tests are `mfcli report`'s
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mfcli.train.loop import run_finetune
 from mfcli.train.options import TrainOptions
-from study import evaluate, report, start
+from mfcli.study import evaluate, report, start
 
 
 

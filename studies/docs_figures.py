@@ -1,11 +1,11 @@
 """The pictures in docs/ and the README, one per finding of the study (docs/results.md), redrawn from the
-study dirs the bench scripts leave behind — each through `mfcli report`'s own figures, so a picture
+study dirs the studies/ scripts leave behind — each through `mfcli report`'s own figures, so a picture
 shows what a user's report shows.
 
-    python bench/docs_figures.py            # after the benches named in FIGURES have run
+    python studies/docs_figures.py            # after the benches named in FIGURES have run
 
 A figure whose study dir is missing is reported and skipped; the others are still drawn. The effective
-rank's picture (docs/fig-erank.png) is bench/rank_study.py's `--png`: it averages rank records over seeds.
+rank's picture (docs/fig-erank.png) is studies/rank_study.py's `--png`: it averages rank records over seeds.
 """
 
 import argparse

@@ -1,7 +1,7 @@
 """A study's table as docs/results.md prints it, from the judged files a bench left in its study dir.
 
-    python bench/study_table.py runs/r6-tailor
-    python bench/study_table.py runs/r6-animals --epoch 3 --columns digits,shapes,icons,scene-vqa,scene-objects,animals
+    python studies/study_table.py runs/r6-tailor
+    python studies/study_table.py runs/r6-animals --epoch 3 --columns digits,shapes,icons,scene-vqa,scene-objects,animals
 
 One row per model (seeds grouped: mean ± sd over them), the tasks in --columns order (default: the
 pre-trained tasks, then the targets), then:

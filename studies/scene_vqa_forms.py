@@ -1,7 +1,7 @@
 """scene-vqa accuracy by question form, from a judged file (docs/results.md, the tiny table: which
 questions tiny gets wrong).
 
-    python bench/scene_vqa_forms.py runs/r6-animals/tiny.judged.jsonl [--by-objects]
+    python studies/scene_vqa_forms.py runs/r6-animals/tiny.judged.jsonl [--by-objects]
 
 --by-objects splits each form by the number of objects in the scene (1-3; the scenes are redrawn from
 scene-vqa's seed, the record id giving the index): a lookup that binds colour to shape is only tested

@@ -1,7 +1,7 @@
 """Effective rank of the visual representation across a study's seeds (MDGD Eq. 4, Fig. 4; docs/results.md,
 "Effective rank").
 
-    python bench/rank_study.py runs/r4-mdgd --models full,lastn,lora,mdgd,mdgd-gm --checkpoint epoch-1
+    python studies/rank_study.py runs/r4-mdgd --models full,lastn,lora,mdgd,mdgd-gm --checkpoint epoch-1
 
 For tiny and, per seed, each named fine-tune (STUDY/seed-S/MODEL/CHECKPOINT), `mfcli rank` over the
 study's prepared classification tasks (STUDY/data/*): one stacked matrix of --nsamples images' image
@@ -25,7 +25,7 @@ def mean_sd(xs: list[float]) -> str:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("study", help="a study dir of bench/forgetting.py, mdgd_quality.py, … (seed-S/MODEL/…)")
+    ap.add_argument("study", help="a study dir of studies/forgetting.py, mdgd_quality.py, … (seed-S/MODEL/…)")
     ap.add_argument("--models", default="full,lastn,lora,mdgd,mdgd-gm")
     ap.add_argument("--checkpoint", default="epoch-1", help="the checkpoint inside each model's run dir")
     ap.add_argument("--seeds", default="0,1,2")

@@ -1,11 +1,11 @@
 """MDGD and its variants against full, lastn and LoRA fine-tuning on `tiny`, over several seeds
 (docs/results.md, "MDGD on tiny"; the study issue 12 asks for).
 
-    python bench/mdgd_quality.py --target counting --seeds 0,1,2 --out runs/mdgd-study
+    python studies/mdgd_quality.py --target counting --seeds 0,1,2 --out runs/mdgd-study
 
 Per seed and variant: a fine-tune of tiny on the target (1 epoch unless the variant says otherwise,
 lr 5e-4, batch 8, that seed; the
-same settings as bench/tailor_quality.py's SFT), then `emt` + the exact judge on the held-out splits of
+same settings as studies/tailor_quality.py's SFT), then `emt` + the exact judge on the held-out splits of
 the pre-trained tasks and the target. The table is `mfcli report`'s (mean ± sd over seeds, H-score as
 the mean of each seed's H); OUT/report.md and OUT/report.json are the report. Every step is skipped
 when its output exists, so a re-run resumes.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mfcli.train.loop import run_finetune
 from mfcli.train.options import TrainOptions
-from study import evaluate, report, start
+from mfcli.study import evaluate, report, start
 
 # name → TrainOptions fields besides epochs, lr, batch size and seed; spelled out, so a variant means
 # the same whatever the product's defaults are. tiny has 2 decoder layers: MDGD's default set

@@ -2,14 +2,14 @@
 Model Tailor against task arithmetic, DARE and TIES at the same kept budget, over several seeds
 (docs/results.md, "Multi-task fusion").
 
-    python bench/fusion_quality.py --targets counting,animals --seeds 0,1,2 --out runs/fusion
+    python studies/fusion_quality.py --targets counting,animals --seeds 0,1,2 --out runs/fusion
 
 Per seed: a `full` fine-tune of tiny on each target with tiny's own fine-tuning defaults (the ones
 `mfcli finetune tiny DATA --method full` uses: 3 epochs, batch 16, the lr its mfcli.json recommends),
 then every method merges all of them at --sparsity (each SFT's own patch; each SFT calibrated on its
 own training data, the one its mfcli.json records; `NAME@0.05` runs one at another budget — the paper's
 fusion setting is two 5 % patches), then `emt` + the exact judge on the held-out splits of the pre-trained
-tasks and every target. Each target keeps --limit examples (80 % train), as bench/forgetting.py. The
+tasks and every target. Each target keeps --limit examples (80 % train), as studies/forgetting.py. The
 table is `mfcli report`'s (mean ± sd over seeds; avg target and H over all the targets); OUT/report.md
 and OUT/report.json are the report. Every step is skipped when its output exists, so a re-run resumes.
 """
@@ -22,7 +22,7 @@ from mfcli.merge.options import TailorOptions
 from mfcli.merge.run import run_tailor
 from mfcli.train.loop import run_finetune
 from mfcli.train.options import TrainOptions
-from study import evaluate, report, start
+from mfcli.study import evaluate, report, start
 from tailor_quality import VARIANTS  # the same names: paper, refined, dare, ties, task-arithmetic, …
 
 METHODS = ("paper", "refined", "task-arithmetic", "dare", "ties")  # each at the same budget per SFT

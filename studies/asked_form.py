@@ -5,7 +5,7 @@ fine-tuning form, App. D.1). Per method and seed: exact-match accuracy at the la
 — what the vision path carries, beside what reaches EMT's longer listing prompt (docs/results.md,
 "animals through the EMT prompt").
 
-    python bench/asked_form.py runs/r6-animals-8k --task animals --methods full,lastn,lora
+    python studies/asked_form.py runs/r6-animals-8k --task animals --methods full,lastn,lora
 """
 
 import argparse
@@ -46,7 +46,7 @@ def asked_split(data: Path, out: Path) -> str:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("study", type=Path, help="a bench/forgetting.py output folder")
+    ap.add_argument("study", type=Path, help="a studies/forgetting.py output folder")
     ap.add_argument("--task", required=True, help="the study's target task")
     ap.add_argument("--methods", default="full")
     ap.add_argument("--epoch", type=int, default=3)

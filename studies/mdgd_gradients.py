@@ -1,7 +1,7 @@
-"""How much of the task gradient MDGD's step keeps, from the train logs of a bench/mdgd_quality.py study
+"""How much of the task gradient MDGD's step keeps, from the train logs of a studies/mdgd_quality.py study
 (docs/results.md, "MDGD on tiny": why the paper's projection learns little here).
 
-    python bench/mdgd_gradients.py runs/r4-mdgd --variants mdgd,mdgd-gm
+    python studies/mdgd_gradients.py runs/r4-mdgd --variants mdgd,mdgd-gm
 
 MDGD Eq. 8 steps along g⊥_pre scaled by ⟨g⊥, g⊥_pre⟩/‖g⊥_pre‖², so the task part of its step has norm
 |cos(g⊥, g⊥_pre)|·‖g⊥‖: where the two gradients disagree the step nearly vanishes. Per variant, mean ± sd

@@ -1,14 +1,14 @@
-"""The data-aware merging table of docs/results.md from a bench/merge_front.py study's report.json.
+"""The data-aware merging table of docs/results.md from a studies/merge_front.py study's report.json.
 
-    python bench/front_table.py runs/r6-tailor/front
+    python studies/front_table.py runs/r6-tailor/front
 
 One row per method and budget (seeds grouped by `mfcli report`: mean ± sd over them): kept (% of tiny),
 target gain (points over tiny), mfcli's scale-free H of kept and the target, and whether the point is
 on the trade-off front (Pareto-optimal in kept and gain, from the means).
 """
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 
@@ -17,7 +17,9 @@ def fmt(mean, sd, digits=1):
 
 
 def main() -> None:
-    rep = json.loads((Path(sys.argv[1]) / "report.json").read_text())
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("study", type=Path, help="a studies/merge_front.py output dir (holds report.json)")
+    rep = json.loads((ap.parse_args().study / "report.json").read_text())
     base = rep["models"][rep["base"]]
     front = {p["model"]: p for p in rep.get("front", [])}
     print("| method | budget ρ | kept (%) | target gain (points) | H of kept | front |")

@@ -1,9 +1,9 @@
 """Choose the refined decorator's penalty μ (and the default decorator) on validation splits, never on
 the held-out splits the results are scored on (issue 26; docs/results.md, "Model Tailor on tiny").
 
-    python bench/tailor_choose.py runs/r6-tailor/val runs/r6-caption-tailor/val
+    python studies/tailor_choose.py runs/r6-tailor/val runs/r6-caption-tailor/val
 
-Each argument is a `bench/tailor_quality.py --split val` study dir (one target each). Per seed and
+Each argument is a `studies/tailor_quality.py --split val` study dir (one target each). Per seed and
 variant, the criterion is scale-free, so a CIDEr target weighs as much as an accuracy one:
     kept   = mean over pre-trained tasks of score / tiny's score (%), `mfcli report`'s "kept";
     target = the variant's target score / the same seed's SFT target score (%), how much of the

@@ -3,7 +3,7 @@ recipe 5): the same checkpoint asked EMT's question and the EMT prompt with the 
 (LLaVA's form), after it, or between the label list and the question, by writing the conversation
 directly instead of through the model's chat template.
 
-    python bench/image_layout.py runs/r4-animals/seed-0/full/epoch-3 runs/r4-animals/data/animals
+    python studies/image_layout.py runs/r4-animals/seed-0/full/epoch-3 runs/r4-animals/data/animals
 
 Reads greedy answers for the first --n held-out records and prints the exact-match share per layout.
 """

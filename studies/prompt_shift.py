@@ -2,7 +2,7 @@
 with the EMT prompt, and linear probes of its hidden state at the answer position (docs/results.md,
 "Forgetting"; recipe 4's diagnosis: docs/results-history.md, "Why animals stays low").
 
-    python bench/prompt_shift.py runs/full/epoch-3 data/animals
+    python studies/prompt_shift.py runs/full/epoch-3 data/animals
 
 For every held-out image of DATA it reads the model's next-token distribution at the position where the
 label begins, restricted to the labels' first tokens (so generation and formatting play no part), under

@@ -1,0 +1,53 @@
+"""Smoke tests of the scripts behind docs/benchmarks.md (bench/: speed and memory) and docs/results.md
+(studies/: the tables): each one imports and answers --help (a broken import or a moved neighbour fails
+here, not in the middle of an hour's study), every script the docs name exists, and a table script runs
+on a hand-made report."""
+
+import json
+import re
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = sorted([*ROOT.glob("bench/*.py"), *ROOT.glob("studies/*.py")])
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_script_imports_and_answers_help(script, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(script.parent))  # as `python studies/x.py` puts its folder first
+    monkeypatch.setattr(sys, "argv", [str(script), "--help"])
+    if '__name__ == "__main__"' not in script.read_text():
+        runpy.run_path(str(script), run_name=script.stem)  # a module the others import (validation.py)
+        return
+    with pytest.raises(SystemExit) as e:
+        runpy.run_path(str(script), run_name="__main__")
+    assert e.value.code == 0 and "usage:" in capsys.readouterr().out
+
+
+def test_every_script_the_docs_name_exists():
+    named = set()
+    for doc in [ROOT / "README.md", *ROOT.glob("docs/*.md")]:
+        if doc.name == "results-history.md":  # what earlier builds ran, some scripts since retired
+            continue
+        named |= set(re.findall(r"\b((?:bench|studies)/[a-z_]+\.(?:py|sh))", doc.read_text(encoding="utf-8")))
+    assert named and not [n for n in sorted(named) if not (ROOT / n).is_file()]
+
+
+def test_the_front_table_from_a_report(tmp_path, monkeypatch, capsys):
+    """studies/front_table.py on a report.json made by hand: one row per method and budget, gain over
+    the base, the Pareto mark as the report gives it."""
+    report = {"base": "tiny", "models": {
+        "tiny": {"avg_target": 10.0, "kept_pretrained": 100.0},
+        "seed-{0,1}/tailor@0.1": {"avg_target": 40.0, "kept_pretrained": 90.0, "kept_spread": 1.5,
+                                  "target_spread": 2.0, "h_kept": 55.4},
+        "seed-{0,1}/regmean": {"avg_target": 30.0, "kept_pretrained": 97.0}},
+        "front": [{"model": "seed-{0,1}/tailor@0.1", "method": "tailor", "budget": 0.1, "pareto": True},
+                  {"model": "seed-{0,1}/regmean", "method": "regmean", "budget": None, "pareto": True}]}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    monkeypatch.setattr(sys, "argv", ["front_table.py", str(tmp_path)])
+    runpy.run_path(str(ROOT / "studies" / "front_table.py"), run_name="__main__")
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert rows == ["| regmean |  | 97.0 | 20.0 |  | ✓ |", "| tailor | 0.1 | 90.0 ± 1.5 | 30.0 ± 2.0 | 55.4 | ✓ |"]
