@@ -295,3 +295,33 @@ def test_every_method_is_registered_with_what_it_needs():
         assert m.name == name and callable(m.patch) and m.summary
     with pytest.raises(MfcliError, match="Did you mean 'tailor'"):
         methods.get("tailr")
+
+
+def test_each_method_declares_the_options_it_reads():
+    """mergekit's `parameters()`: every TailorOptions field a method module reads is one it declares (or
+    one every run shares), so `mfcli tailor` can refuse an option the method would silently ignore."""
+    import inspect
+    import re
+
+    from mfcli.merge import methods
+    from mfcli.merge.contract import COMMON
+
+    for name, m in methods.REGISTRY.items():
+        read = set(re.findall(r"\bopts\.([a-z_]+)", inspect.getsource(m.patch)))
+        assert read <= set(m.parameters) | set(COMMON), (name, read - set(m.parameters) - set(COMMON))
+
+
+def test_an_option_the_method_ignores_is_refused(tmp_path):
+    from mfcli.cli.tailor import TAILOR_PARAMS, _tailor_options
+    from mfcli.errors import UsageError
+
+    values = {p.name: p.default for p in TAILOR_PARAMS}
+    assert _tailor_options({**values, "method": "ties", "lam": 2.0}).lam == 2.0  # ties reads λ
+    assert _tailor_options({**values, "method": "regmean", "pre_data": ["d"]}).pre_data == ("d",)
+    with pytest.raises(UsageError, match=r"--lambda does nothing with --method tailor.*\(--lambda: task-arithmetic, ties\)"):
+        _tailor_options({**values, "lam": 2.0})
+    with pytest.raises(UsageError, match=r"--omega, --variant do nothing with --method regmean"):
+        _tailor_options({**values, "method": "regmean", "variant": "paper", "omega": 0.5})
+    r = run_cli("tailor", "tiny", tmp_path / "sft", "--method", "dare", "--regmean-alpha", "0.3", "--out", tmp_path / "o")
+    assert r.returncode == 2 and "--regmean-alpha does nothing with --method dare" in r.stderr
+    assert not (tmp_path / "o").exists()

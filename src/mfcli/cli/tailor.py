@@ -3,15 +3,42 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from mfcli.cli import app
-from mfcli.cli.params import of, options
+from mfcli.cli.params import Group, options
+from mfcli.errors import UsageError
 from mfcli.merge.options import TailorOptions
+from mfcli.params import params_of
+
+
+def _flag(p) -> str:
+    return (p.flags[0].split("/")[0] if p.flags else "--" + p.name.replace("_", "-"))
+
+
+def _tailor_options(values: dict) -> TailorOptions:
+    """TailorOptions from the flags; an option the chosen method would ignore is an error, not a no-op."""
+    from mfcli.merge.methods import REGISTRY
+    from mfcli.merge.options import ignored_options
+
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    defaults = {p.name: p.default for p in TAILOR_PARAMS}
+    ignored = ignored_options(values["method"], {k for k, v in values.items() if v != defaults[k]})
+    if ignored:
+        flags = {p.name: _flag(p) for p in TAILOR_PARAMS}
+        readers = "; ".join(f"{flags[k]}: {', '.join(n for n, m in REGISTRY.items() if k in m.parameters)}"
+                            for k in ignored)
+        raise UsageError(f"{', '.join(flags[k] for k in ignored)} {'does' if len(ignored) == 1 else 'do'} nothing "
+                         f"with --method {values['method']}.", f"Drop it, or use a method that reads it ({readers}).")
+    return TailorOptions(**values)
+
+
+TAILOR_PARAMS = params_of(TailorOptions, exclude=("sparsity",))
+
 
 @app.command(help="Keep a small patch of the fine-tuned changes (Model Tailor) or merge with a baseline.\n\n"
                   "--sparsity is the fraction of fine-tuned changes KEPT (the paper's rho: 0.1 keeps 10 %), per "
@@ -24,7 +51,7 @@ from mfcli.merge.options import TailorOptions
                   "first. Several budgets (--sparsity 0.02,0.05,0.1) come from one calibration pass, one "
                   "checkpoint each in DIR/sparsity-RHO.\n\n"
                   "Example:  mfcli tailor tiny runs/full/epoch-3 --sparsity 0.1 --out runs/tailored")
-@options(opts=of(TailorOptions, exclude=("sparsity",)))
+@options(opts=Group(TAILOR_PARAMS, _tailor_options))
 def tailor(
     pre: Annotated[str, typer.Argument(metavar="PRE", help="Pre-trained checkpoint (dir, hub id, tiny).")],
     sft: Annotated[list[str], typer.Argument(metavar="SFT", help="Fine-tuned checkpoint(s) or LoRA adapter dir(s).")],

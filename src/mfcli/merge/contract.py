@@ -75,15 +75,24 @@ class Method:
     # the methods compared "at 10 %" (tests/test_budget.py holds every one of them to it)
     budgeted: bool = False
     pre_side: bool = False  # also needs PRE's statistics on the pre-trained tasks' data (--pre-data)
+    # the options (TailorOptions fields) the method itself reads, beyond the ones every run shares
+    # (COMMON) and the calibration data: `mfcli tailor` refuses the others when they are set, so an
+    # option the method would ignore never goes unnoticed (mergekit's `parameters()`)
+    parameters: tuple[str, ...] = ()
 
+
+# what every method's run reads: the budget, the scope, the layers, the seed, the device, and (for a
+# method that needs statistics) the calibration data
+COMMON = ("sparsity", "method", "scope", "layers", "seed", "device", "data", "nsamples")
 
 REGISTRY: dict[str, Method] = {}
 
 
 def register(name: str, *, needs: str | None = None, summary: str = "", budgeted: bool = False,
-             pre_side: bool = False):
+             pre_side: bool = False, parameters: tuple[str, ...] = ()):
     def wrap(fn: PatchFn) -> PatchFn:
-        REGISTRY[name] = Method(name, fn, needs, summary, budgeted, pre_side)
+        REGISTRY[name] = Method(name, fn, needs, summary, budgeted, pre_side,
+                                tuple(parameters) + (("pre_data",) if pre_side else ()))
         return fn
 
     return wrap

@@ -111,3 +111,13 @@ class TailorOptions:
             raise UsageError(f"--regmean-alpha must be in [0, 1], got {self.regmean_alpha}.")
         if not 0.0 <= self.omega <= 1.0:
             raise UsageError(f"--omega must be in [0, 1], got {self.omega}.")
+
+
+def ignored_options(method: str, given: set[str]) -> list[str]:
+    """Of the options a user set, those `method` would ignore: neither read by every run (COMMON) nor
+    declared by the method (its registry entry's `parameters`)."""
+    from mfcli.merge import methods
+    from mfcli.merge.contract import COMMON
+
+    return sorted(given - set(COMMON) - set(methods.get(method).parameters))
+

@@ -35,7 +35,7 @@ def _fishers(t: TensorInputs) -> tuple[list[torch.Tensor], torch.Tensor]:
     return fishers, t.pre_fisher if t.pre_fisher is not None else zero
 
 
-@register("fisher", needs="fisher", pre_side=True,
+@register("fisher", needs="fisher", pre_side=True, parameters=(),
           summary="Fisher-weighted average of PRE and the SFTs (needs --pre-data)")
 def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
     fishers, pre = _fishers(t)
@@ -47,7 +47,7 @@ def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
     return torch.where(changed, out, torch.zeros_like(out))
 
 
-@register("fisher-budget", needs="fisher", pre_side=True, budgeted=True,
+@register("fisher-budget", needs="fisher", pre_side=True, budgeted=True, parameters=("mask_scope",),
           summary="fisher, keeping the top rho of each SFT's changes by F*delta^2 (mfcli's)")
 def patch_budget(t: TensorInputs, opts, rep) -> torch.Tensor:
     fishers, pre = _fishers(t)

@@ -49,7 +49,7 @@ def regmean_delta(deltas: list[torch.Tensor], grams: list[torch.Tensor], pre_gra
     return torch.where(live.expand_as(out), out, mean)
 
 
-@register("regmean", needs="hessian", pre_side=True,
+@register("regmean", needs="hessian", pre_side=True, parameters=("regmean_alpha",),
           summary="closed-form least squares on every model's own layer inputs (needs --pre-data); others averaged")
 def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
     have = t.pre_hessian is not None and t.hessians and all(h is not None for h in t.hessians)

@@ -21,6 +21,8 @@ from mfcli.merge.contract import TensorInputs, register
 
 
 @register("tailor", needs="hessian", budgeted=True,
+          parameters=("variant", "omega", "score_norm", "mask_scope", "block_size", "damp", "refine_steps",
+                      "comp_penalty", "compensate", "compensate_head"),
           summary="salience + Hessian sensitivity mask, OBS compensation (--variant)")
 def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
     masks, fused = [], []

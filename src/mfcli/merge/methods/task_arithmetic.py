@@ -9,7 +9,7 @@ from mfcli.merge.masks import top_mask, union_patch
 from mfcli.merge.contract import TensorInputs, register
 
 
-@register("task-arithmetic", budgeted=True, summary="magnitude-trimmed to rho of the changes, then lambda times the mean")
+@register("task-arithmetic", budgeted=True, parameters=("lam",), summary="magnitude-trimmed to rho of the changes, then lambda times the mean")
 def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
     masks = [top_mask(d.abs(), d != 0, opts.sparsity, "layer") for d in t.deltas]
     p, union = union_patch(t.deltas, masks, [torch.where(m, d, torch.zeros_like(d)) for m, d in zip(masks, t.deltas)])

@@ -14,7 +14,7 @@ from mfcli.merge.masks import top_mask
 from mfcli.merge.contract import TensorInputs, register
 
 
-@register("ties", budgeted=True, summary="trim to rho of the changes, elect signs, disjoint mean, times lambda")
+@register("ties", budgeted=True, parameters=("lam",), summary="trim to rho of the changes, elect signs, disjoint mean, times lambda")
 def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
     from peft.utils import merge_utils
 
