@@ -41,7 +41,7 @@ def main():
     dirs = ensure_built(progress=False)
     clip = CLIPModel.from_pretrained(dirs["tiny-clip"]).eval()
     processor = AutoProcessor.from_pretrained(dirs["tiny-clip"])
-    recipe = read_manifest(dirs["tiny"])["options"]
+    recipe = read_manifest(dirs["tiny"]).options
     out = {}
     for name, task in TASKS.items():
         if task.kind != "classification":

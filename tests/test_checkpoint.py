@@ -18,9 +18,14 @@ def test_manifest_records_provenance(tmp_path):
     m.add_data(data)
     out = write_checkpoint(tmp_path / "ck", _save, m)
     got = read_manifest(out)
-    assert got["command"] == "finetune" and got["seed"] == 7 and got["parents"] == ["tiny"]
-    assert got["data"] == [{"path": str(data.resolve()), "sha256": sha256_file(data)}]
-    assert got["mfcli_version"] and got["created"] and got["schema"] == "mfcli.manifest/1"
+    assert got.command == "finetune" and got.seed == 7 and got.parents == ["tiny"] and got.options == {"lr": 1e-4}
+    assert got.data == [{"path": str(data.resolve()), "sha256": sha256_file(data)}]
+    assert got.mfcli_version and got.created and got.schema == "mfcli.manifest/1"
+    raw = json.loads((out / "mfcli.json").read_text())
+    assert raw["schema"] == "mfcli.manifest/1" and raw["command"] == "finetune"  # the file as other tools read it
+    (out / "mfcli.json").write_text('{"schema": "mfcli.manifest/9", "command": "x"}')
+    with pytest.raises(MfcliError, match="not a mfcli.manifest/1 manifest"):
+        read_manifest(out)
 
 
 def test_interrupted_write_leaves_nothing(tmp_path):

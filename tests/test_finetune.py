@@ -440,7 +440,7 @@ def test_model_defaults_fill_only_unset_options():
     from mfcli.errors import UsageError
     from mfcli.train.options import with_model_defaults
 
-    manifest = {"finetune_defaults": {"full": {"lr": 5e-4}, "lora": {"lr": 3e-4, "lora_r": 16}}}
+    manifest = {"full": {"lr": 5e-4}, "lora": {"lr": 3e-4, "lora_r": 16}}  # a manifest's finetune_defaults
     opts, supplied = with_model_defaults(TrainOptions(method="full"), manifest)
     assert opts.lr == 5e-4 and supplied == {"lr": 5e-4}
     opts, supplied = with_model_defaults(TrainOptions(method="full", lr=1e-5), manifest)
@@ -452,7 +452,7 @@ def test_model_defaults_fill_only_unset_options():
     opts, _ = with_model_defaults(TrainOptions(method="lora"), None)  # a model without recommendations: LLaVA's
     assert (opts.lr, opts.lora_r, opts.lora_alpha) == (None, 128, 256)
     with pytest.raises(UsageError, match="unknown option.*epochs"):
-        with_model_defaults(TrainOptions(method="full"), {"finetune_defaults": {"full": {"epochs": 9}}})
+        with_model_defaults(TrainOptions(method="full"), {"full": {"epochs": 9}})
 
 
 def test_finetune_uses_the_models_recommendation_and_children_inherit_it(pico, train_data, tmp_path):

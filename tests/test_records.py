@@ -129,3 +129,16 @@ def test_rank_and_summary_records_round_trip(tmp_path):
     assert other.model == "x" and other.tasks == {"t": {"n": 2, "accuracy": 0.5}} and other.overall == {"n": 2}
     with pytest.raises(MfcliError, match="unknown schema 'mfcli.summary/9'"):
         SummaryRecord.from_json({"schema": "mfcli.summary/9", "tasks": {}}, "s.json")
+
+
+def test_training_log_rows_keep_the_methods_own_figures(tmp_path):
+    from mfcli.io.records import TrainLogRecord, read_train_log
+
+    row = TrainLogRecord(3, 0.75, 1.25, 2e-4, 0.5, 0.01, {"visual_loss": 0.3, "cos_grad_pre": -0.1})
+    line = json.dumps(row.to_json())
+    assert list(json.loads(line))[:6] == ["step", "epoch", "loss", "lr", "grad_norm", "seconds"]
+    (tmp_path / "train_log.jsonl").write_text(line + "\n" + json.dumps({"epoch": 1.0}) + "\n")
+    with pytest.raises(MfcliError, match=r"train_log.jsonl:2: a training-log row without step, loss"):
+        read_train_log(tmp_path / "train_log.jsonl")
+    (tmp_path / "train_log.jsonl").write_text(line + "\n")
+    assert read_train_log(tmp_path / "train_log.jsonl") == [row]

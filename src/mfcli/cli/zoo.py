@@ -31,7 +31,8 @@ def zoo(
     built = ensure_zoo(name, rebuild=rebuild, progress=sys.stderr.isatty(), log=lambda m: print(m, file=sys.stderr))
     with staged_dir(out) as tmp:
         shutil.copytree(built, tmp, dirs_exist_ok=True)
-    metrics = (read_manifest(out) or {}).get("metrics", {})
+    manifest = read_manifest(out)
+    metrics = manifest.metrics if manifest else {}
     _print_metrics(name, metrics)
     print(str(out))
 

@@ -52,12 +52,27 @@ class Manifest:
     def add_data(self, path: str | Path) -> None:
         self.data.append({"path": str(Path(path).resolve()), "sha256": sha256_file(path)})
 
+    @classmethod
+    def from_json(cls, obj: dict, where: str) -> "Manifest":
+        """A manifest as read: its own fields (any other key is left out), the schema checked."""
+        if not isinstance(obj, dict) or obj.get("schema", MANIFEST_SCHEMA) != MANIFEST_SCHEMA or "command" not in obj:
+            raise MfcliError(f"{where}: not a {MANIFEST_SCHEMA} manifest.",
+                             "Remove it, or re-create the checkpoint with this version of mfcli.")
+        return cls(**{k: v for k, v in obj.items() if k in cls.__dataclass_fields__})
 
-def read_manifest(ckpt: str | Path) -> dict | None:
+
+def read_manifest(ckpt: str | Path) -> Manifest | None:
+    """The checkpoint's mfcli.json, or None where it has none (a checkpoint from another tool)."""
     import json
 
     p = Path(ckpt) / MANIFEST
-    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
+    if not p.is_file():
+        return None
+    try:
+        obj = json.loads(p.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise MfcliError(f"{p}: not valid JSON ({e}).", "Remove it, or re-create the checkpoint.") from None
+    return Manifest.from_json(obj, str(p))
 
 
 def refuse_existing(out: str | Path, what: str = "output directory") -> Path:

@@ -485,3 +485,40 @@ class RankRecord:
 
 def read_rank(path: str | Path) -> list[RankRecord]:
     return [RankRecord.from_json(obj, f"{path}:{lineno}") for lineno, obj in iter_jsonl(path)]
+
+
+# -- fine-tuning runs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainLogRecord:
+    """One optimiser step of a fine-tune (RUN/train_log.jsonl): the step, the epoch it reached (a
+    fraction), the loss, the learning rate it used, the gradient norm before clipping, its wall time, and
+    the method's own figures (MDGD's `visual_loss`, `cos_grad_pre`, …) beside them."""
+
+    step: int
+    epoch: float
+    loss: float
+    lr: float
+    grad_norm: float
+    seconds: float
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"step": self.step, "epoch": self.epoch, "loss": self.loss, "lr": self.lr,
+                "grad_norm": self.grad_norm, "seconds": self.seconds, **self.extra}
+
+    @classmethod
+    def from_json(cls, obj: dict, where: str) -> "TrainLogRecord":
+        missing = [k for k in ("step", "loss") if k not in obj]
+        if missing:
+            raise MfcliError(f"{where}: a training-log row without {', '.join(missing)}.",
+                             "Pass the train_log.jsonl `mfcli finetune` wrote.")
+        base = ("step", "epoch", "loss", "lr", "grad_norm", "seconds")
+        return cls(int(obj["step"]), float(obj.get("epoch", 0.0)), float(obj["loss"]), float(obj.get("lr", 0.0)),
+                   float(obj.get("grad_norm", 0.0)), float(obj.get("seconds", 0.0)),
+                   {k: v for k, v in obj.items() if k not in base})
+
+
+def read_train_log(path: str | Path) -> list[TrainLogRecord]:
+    return [TrainLogRecord.from_json(obj, f"{path}:{lineno}") for lineno, obj in iter_jsonl(path)]

@@ -15,8 +15,8 @@ def calibration_data(sft_path: str, opts) -> str:
 
     if opts.data:
         return opts.data
-    manifest = read_manifest(sft_path) or {}
-    files = [d["path"] for d in manifest.get("data", []) if str(d.get("path", "")).endswith(".jsonl")]
+    manifest = read_manifest(sft_path)
+    files = [d["path"] for d in (manifest.data if manifest else []) if str(d.get("path", "")).endswith(".jsonl")]
     if not files:
         raise MfcliError(f"no calibration data: {sft_path} records no training data in mfcli.json.",
                          "Pass --data path/to/train.jsonl (the target task's training data).")

@@ -363,7 +363,7 @@ class StreamMerge:
         summary = {**report.summary(), "budgeted": self.method.budgeted}  # whether `sparsity` is a budget
         m = Manifest("tailor", options=asdict(replace(self.opts, sparsity=rho)), parents=[self.pre_path] + self.sources,
                      seed=self.opts.seed, metrics=summary,
-                     finetune_defaults=(read_manifest(self.pre_path) or {}).get("finetune_defaults") or {})
+                     finetune_defaults=getattr(read_manifest(self.pre_path), "finetune_defaults", {}))
         for st in self.streams:
             for d in st.data:
                 m.add_data(d)

@@ -205,10 +205,10 @@ def plots(rep: Report, folder: Path) -> list[tuple[str, Path]]:
         if len(records) > 1:
             made.append((f"Forgetting watch: {Path(run).name}", P.watch(records, folder / f"watch-{Path(run).name}.png",
                                                                         f"Forgetting watch: {Path(run).name}")))
-    loss = {Path(run).name: [(r["step"], r["loss"]) for r in rows if "loss" in r] for run, rows in rep.logs.items()}
+    loss = {Path(run).name: [(r.step, r.loss) for r in rows] for run, rows in rep.logs.items()}
     if any(loss.values()):
         made.append(("Training loss", P.lines(loss, folder / "loss.png", "step", "loss", "Training loss")))
-    cos = {Path(run).name: [(r["step"], r["cos_grad_pre"]) for r in rows if "cos_grad_pre" in r]
+    cos = {Path(run).name: [(r.step, r.extra["cos_grad_pre"]) for r in rows if "cos_grad_pre" in r.extra]
            for run, rows in rep.logs.items()}
     if any(cos.values()):
         made.append(("MDGD gradient cosine", P.lines({k: v for k, v in cos.items() if v}, folder / "mdgd_cos.png",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from mfcli.errors import MfcliError
 from mfcli.io.records import (RANK_SCHEMA, REPORTED_SCHEMAS, SUMMARY_SCHEMAS, WATCH_SCHEMA, JudgedRecord, RankRecord,
-                              SummaryRecord, read_judged, read_rank, read_watch)
+                              SummaryRecord, read_judged, read_rank, read_train_log, read_watch)
 from mfcli.train.log import LOG
 
 PRETRAINED, TARGET = "pretrained", "target"
@@ -120,7 +120,7 @@ def task_of_train_file(path: str) -> str | None:
 def model_info(name: str, path: str | None) -> ModelInfo:
     """Read the manifest of a checkpoint (if it has one): method, parents, epoch and target tasks; a
     tailored model inherits its SFTs' targets, a built-in name is the pre-trained base."""
-    from mfcli.io.checkpoint import read_manifest
+    from mfcli.io.checkpoint import Manifest, read_manifest
 
     info = ModelInfo(name, _resolved(path))
     if name in ("tiny-clip",):
@@ -133,23 +133,22 @@ def model_info(name: str, path: str | None) -> ModelInfo:
     cfg = p / "config.json"
     if cfg.is_file() and json.loads(cfg.read_text()).get("model_type") == "clip":
         info.kind = "vision-encoder"
-    m = read_manifest(p) or {}
-    cmd = m.get("command", "")
-    opts = m.get("options", {})
-    info.parents = [_resolved(x) for x in m.get("parents", [])]
+    m = read_manifest(p) or Manifest("")
+    cmd, opts = m.command, m.options
+    info.parents = [_resolved(x) for x in m.parents]
     if info.kind == "vision-encoder":
         info.about = (TINY_CLIP_ABOUT if cmd == "zoo tiny-clip" else
-                      f"vision encoder, fine-tuned on {', '.join(t for t in (task_of_train_file(d['path']) for d in m.get('data', [])) if t) or 'its data'}"
+                      f"vision encoder, fine-tuned on {', '.join(t for t in (task_of_train_file(d['path']) for d in m.data) if t) or 'its data'}"
                       if cmd.startswith("finetune") else info.about or "vision encoder")
     if cmd.startswith("finetune"):
         info.method = opts.get("method")
-        info.epoch = (m.get("metrics") or {}).get("epoch")
-        info.targets = [t for t in (task_of_train_file(d["path"]) for d in m.get("data", [])) if t]
+        info.epoch = m.metrics.get("epoch")
+        info.targets = [t for t in (task_of_train_file(d["path"]) for d in m.data) if t]
     elif cmd == "tailor":
         info.method = opts.get("method", "tailor")
         if info.method == "tailor":  # which decorator: the paper's or mfcli's refined one (older manifests: refined)
             info.method += f" ({opts.get('variant', 'refined')})"
-        if (m.get("metrics") or {}).get("budgeted", True):  # older manifests: every method was budgeted
+        if m.metrics.get("budgeted", True):  # older manifests: every method was budgeted
             info.budget = opts.get("sparsity")
         for parent in info.parents[1:]:
             info.targets += [t for t in model_info(parent, parent).targets if t not in info.targets]
@@ -282,7 +281,7 @@ def load_run_dir(path: Path, res: Results) -> None:
 
     log = path / LOG
     if log.is_file():
-        res.logs[str(path)] = [r for _, r in _read_jsonl(log)]
+        res.logs[str(path)] = read_train_log(log)
     if (path / WATCH_FILE).is_file():
         res.watches[str(path)] = read_watch(path / WATCH_FILE)
     for d in sorted(path.iterdir()):
@@ -304,7 +303,7 @@ def load_input(spec: str, res: Results) -> None:
                              "Pass a checkpoint or run directory, or the files inside it.")
         return
     if path.name.endswith(LOG):
-        res.logs[str(path.parent)] = [r for _, r in _read_jsonl(path)]
+        res.logs[str(path.parent)] = read_train_log(path)
         return
     if path.suffix == ".csv":
         return load_table(path, res)

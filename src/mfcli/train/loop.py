@@ -22,6 +22,7 @@ from pathlib import Path
 
 from mfcli.errors import MfcliError
 from mfcli.io.checkpoint import Manifest, read_manifest, write_checkpoint
+from mfcli.io.records import TrainLogRecord
 from mfcli.train.data import load_examples
 from mfcli.train.interrupt import DeferredInterrupt
 from mfcli.train.log import LOG
@@ -98,9 +99,9 @@ class Trainer:
             dist.barrier()  # rank 0 builds/resolves `tiny` once
             parent = resolve_model_path(self.model_spec)
         self.parent = parent
-        parent_manifest = read_manifest(parent)
-        self.opts, supplied = with_model_defaults(self.opts, parent_manifest)
-        self.inherited = (parent_manifest or {}).get("finetune_defaults") or {}  # a fine-tune of tiny is tiny-sized
+        # a fine-tune of tiny is tiny-sized: it passes its parent's recommendation on
+        self.inherited = getattr(read_manifest(parent), "finetune_defaults", {})
+        self.opts, supplied = with_model_defaults(self.opts, self.inherited)
         if supplied and self.rank == 0:
             print(f"finetune: the model recommends {', '.join(f'{k}={v}' for k, v in supplied.items())} for "
                   f"{self.opts.method} (its mfcli.json); flags override", file=sys.stderr)
@@ -197,7 +198,7 @@ class Trainer:
             _trim_log(self.log_path, self.done_steps)
 
     # ---- one optimiser step -------------------------------------------------------------------
-    def train_step(self, step: int, chunk: list) -> dict:
+    def train_step(self, step: int, chunk: list) -> TrainLogRecord:
         """One optimiser step on `chunk` (the global batch); returns its training-log row."""
         import torch
 
@@ -225,9 +226,9 @@ class Trainer:
         self.optimizer.step()
         method.after_step(self.params)
         self.scheduler.step()
-        return {"step": step + 1, "epoch": round((step + 1) / self.steps_per_epoch, 4), "loss": round(loss_value, 6),
-                "lr": lr_now, "grad_norm": round(grad_norm, 6), "seconds": round(time.perf_counter() - t0, 4),
-                **{k: round(v, 6) for k, v in extras.items()}}
+        return TrainLogRecord(step + 1, round((step + 1) / self.steps_per_epoch, 4), round(loss_value, 6), lr_now,
+                              round(grad_norm, 6), round(time.perf_counter() - t0, 4),
+                              {k: round(v, 6) for k, v in extras.items()})
 
     # ---- checkpoints --------------------------------------------------------------------------
     def manifest(self, command: str, metrics: dict | None = None) -> Manifest:
@@ -336,9 +337,9 @@ class Trainer:
                 step = current + 1
                 if self.rank == 0:
                     with open(self.log_path, "a", encoding="utf-8") as f:
-                        f.write(json.dumps(row) + "\n")
+                        f.write(json.dumps(row.to_json()) + "\n")
                 bar.update(1)
-                bar.set_postfix(loss=f"{row['loss']:.4f}")
+                bar.set_postfix(loss=f"{row.loss:.4f}")
                 stop_reason = self.after_step(step, s, epoch)
                 if stop_reason:
                     raise EarlyStop(stop_reason)

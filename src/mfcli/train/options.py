@@ -74,16 +74,15 @@ class TrainOptions:
             raise UsageError("--layers must be at least 1.")
 
 
-def with_model_defaults(opts: TrainOptions, manifest: dict | None) -> tuple[TrainOptions, dict]:
+def with_model_defaults(opts: TrainOptions, recommended: dict | None) -> tuple[TrainOptions, dict]:
     """Fill the options the user left unset from the model's recommendation for `opts.method`, then
     LLaVA's LoRA rank/alpha; return the options and what the model supplied (for the log line).
 
-    A checkpoint carries its recommendation in mfcli.json as {"finetune_defaults": {method: {option:
-    value}}}; the built-in tiny does (models/zoo/tiny.py), so `mfcli finetune tiny DATA --method full`
-    learns with no flags while real checkpoints keep LLaVA's values.
+    A checkpoint carries its recommendation in mfcli.json as "finetune_defaults": {method: {option:
+    value}} (`recommended`, io/checkpoint.py's Manifest); the built-in tiny does (models/zoo/tiny.py), so
+    `mfcli finetune tiny DATA --method full` learns with no flags while real checkpoints keep LLaVA's values.
     """
-    table = (manifest or {}).get("finetune_defaults") or {}
-    wanted = table.get(opts.method) or {}
+    wanted = (recommended or {}).get(opts.method) or {}
     unknown = sorted(set(wanted) - set(RECOMMENDABLE))
     if unknown:
         raise UsageError(f"the model's mfcli.json recommends unknown option(s) {', '.join(unknown)} for "

@@ -435,10 +435,10 @@ def score_outputs(queries, outputs: list[str]) -> tuple[dict, dict, dict]:
 
 
 def _best_step(best: Path) -> int | None:
-    m = best / "mfcli.json"
-    if not m.is_file():
-        return None
-    return (json.loads(m.read_text()).get("metrics") or {}).get("watch", {}).get("step")
+    from mfcli.io.checkpoint import read_manifest
+
+    m = read_manifest(best)
+    return m.metrics.get("watch", {}).get("step") if m else None
 
 
 def live_line(r: WatchRecord) -> str:
