@@ -104,7 +104,7 @@ def test_report_numbers_equal_the_judged_files_all_formats(tiny_run, tmp_path):
     e2 = str(run / "epoch-2")
     m = rep["models"][e2]
     assert m["method"] == "full" and m["epoch"] == 2
-    from mfcli.report.stats import h_score
+    from mfcli.forgetting import h_score
 
     assert m["h_score"] == pytest.approx(h_score([want[(e2, "digits")]], [want[(e2, "counting")]]))
     assert rep["models"]["tiny-clip"]["kind"] == "vision-encoder"

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from mfcli.analysis.erank import effective_rank, effective_rank_from_sigma, singular_values
-from mfcli.report.stats import backward_transfer, h_score, mcnemar_exact, wilson
+from mfcli.forgetting import h_score
+from mfcli.report.stats import backward_transfer, mcnemar_exact, wilson
 
 
 def test_h_score_matches_model_tailor_table_4():

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 from mfcli.errors import MfcliError
 from mfcli.report.paired import paired_cider_change, paired_mean_change
-from mfcli.report.stats import backward_transfer, h_score, h_score_mdgd, mcnemar_exact, mean, pareto, wilson
-from mfcli.report.table import CAPTION_METRICS, OWN_SCALE, PRETRAINED, TARGET, Results, Row
+from mfcli.forgetting import h_score, h_score_mdgd, mean, percent_scale
+from mfcli.report.stats import backward_transfer, mcnemar_exact, pareto, wilson
+from mfcli.report.table import PRETRAINED, TARGET, Results, Row
 
 ALPHA = 0.05  # a change whose exact McNemar p is above this is marked "not significant"
 
@@ -155,13 +156,6 @@ def _paired(cell: Cell, r: Row, ref: Row) -> None:
         b = sum(1 for i in shared if ref.outcomes[i] and not r.outcomes[i])
         c = sum(1 for i in shared if not ref.outcomes[i] and r.outcomes[i])
         cell.p_value, cell.test = mcnemar_exact(b, c), "exact McNemar"
-
-
-def percent_scale(metric: str) -> bool:
-    """Whether a metric's report values are percentages (accuracies): not a caption metric (×100, CIDEr
-    to 1000) nor one on its own scale."""
-    low = metric.lower()
-    return not any(c in low for c in CAPTION_METRICS) and low not in OWN_SCALE
 
 
 def _summary(m: str, res: Results, tasks: list, repeats: dict, rows: dict, base: str | None) -> dict:

@@ -149,7 +149,7 @@ def watch(records, path: Path, title: str) -> Path:
     """A forgetting watch: each task's score against steps (left; a caption task's CIDEr on its own
     axis), and kept and target against steps (right), the best evaluation marked."""
     plt = _plt()
-    from mfcli.report.build import percent_scale
+    from mfcli.forgetting import percent_scale
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 3.6))
     steps = [r.step for r in records]

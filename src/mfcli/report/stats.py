@@ -8,24 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-
-def mean(xs: Sequence[float]) -> float:
-    return sum(xs) / len(xs)
-
-
-def h_score(origin: Sequence[float], target: Sequence[float]) -> float:
-    """Model Tailor App. D.2: the harmonic mean of the two task-group *averages*,
-    P_H = 2·Avg(P_origin)·Avg(P_target) / (Avg(P_origin) + Avg(P_target))."""
-    a, b = mean(origin), mean(target)
-    return 2 * a * b / (a + b) if a + b else 0.0
-
-
-def h_score_mdgd(origin: Sequence[float], target: Sequence[float]) -> float:
-    """MDGD's printed "Hscore" (its Table 1 recomputes exactly this way, METHODS.md §7): the harmonic mean
-    of the pre-trained average and the average over *all* tasks, pre-trained and target together,
-    P_H = 2·Avg(P_origin)·Avg(P_all) / (Avg(P_origin) + Avg(P_all))."""
-    a, b = mean(origin), mean(list(origin) + list(target))
-    return 2 * a * b / (a + b) if a + b else 0.0
+from mfcli.forgetting import h_score, h_score_mdgd, mean
 
 
 # The two H-scores in the literature, by the paper that defines each; Model Tailor's is the default.

@@ -22,13 +22,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mfcli.errors import MfcliError
+from mfcli.forgetting import CAPTION_METRICS, OWN_SCALE
 from mfcli.io.records import (RANK_SCHEMA, REPORTED_SCHEMAS, SUMMARY_SCHEMAS, WATCH_SCHEMA, JudgedRecord, RankRecord,
                               SummaryRecord, read_judged, read_rank, read_train_log, read_watch)
 from mfcli.train.log import LOG
 
 PRETRAINED, TARGET = "pretrained", "target"
-CAPTION_METRICS = ("cider", "bleu", "rouge", "meteor", "spice")  # raw 0-1 (CIDEr 0-10) values, printed ×100
-OWN_SCALE = ("score", "perplexity", "loss")
 BINARY_METRICS = ("accuracy",)  # each record right or wrong: Wilson intervals and McNemar apply
 
 

@@ -121,8 +121,7 @@ def schedule(every: str | None, steps_per_epoch: int) -> tuple[int | None, bool]
 def make_record(step: int, epoch: float, scores: dict, metrics: dict, n: dict, targets: tuple[str, ...],
                 base: dict, criterion: str = "h", seconds: float = 0.0) -> WatchRecord:
     """The watch record of `scores` against the step-0 scores `base` (the same tasks)."""
-    from mfcli.report.build import percent_scale
-    from mfcli.report.stats import h_score, h_score_mdgd, mean
+    from mfcli.forgetting import h_score, h_score_mdgd, mean, percent_scale
 
     pre = [t for t in scores if t not in targets]
     tgt = [t for t in scores if t in targets]
