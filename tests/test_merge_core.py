@@ -184,6 +184,9 @@ def test_compensate_and_refine_work_in_the_factor_s_precision():
     assert torch.allclose(out.float(), compensate(delta, keep, inv32), atol=1e-4)
     z = refine(delta, out, keep, H, 5)  # fp32 H and Δ against a fp64 start: computed in fp64
     assert z.dtype == torch.float64
+    # without a gradient, CG's first residual is computed as (Δ − start)·H: the same steps as when given
+    given = refine(delta, out, keep, H, 5, gradient=(delta.double() - out * keep) @ H.double())
+    assert torch.allclose(z, given, atol=1e-10) and not torch.allclose(z, out)
 
 
 def test_tailor_linear_defaults_and_reported_fields():
@@ -211,3 +214,45 @@ def test_tailor_linear_defaults_and_reported_fields():
                                                  refine_steps=opts.refine_steps).delta)
     assert not torch.equal(by_default, tailor_linear(delta, keep, H, damp=opts.damp, comp_penalty=0.0,
                                                      refine_steps=opts.refine_steps + 1).delta)
+
+
+def test_merge_state_hands_each_method_the_statistics_of_its_own_tensor(monkeypatch):
+    """The driver's side of the method contract: per tensor, each SFT's Hessian and its token count, each
+    SFT's Fisher, PRE's Hessian, tokens and Fisher (RegMean, Fisher merging), and one cache that
+    survives between budgets; a tensor without a linear layer gets no Hessian and zero tokens."""
+    from types import SimpleNamespace
+
+    from mfcli.merge import contract
+
+    seen = []
+
+    def probe(t, opts, rep):  # a method that only looks
+        seen.append(t)
+        return torch.zeros_like(t.deltas[0])
+
+    monkeypatch.setitem(contract.REGISTRY, "probe", contract.Method("probe", probe, None, "records its inputs"))
+    pre = {"lin.weight": torch.zeros(2, 3), "norm": torch.zeros(3)}
+    sfts = [{"lin.weight": torch.ones(2, 3), "norm": torch.ones(3)},
+            {"lin.weight": 3 * torch.ones(2, 3), "norm": torch.zeros(3)}]
+    acc = lambda scale, n: SimpleNamespace(H=scale * torch.eye(3), n=n)  # noqa: E731  (H and token count)
+    hessians = [{"lin": acc(1.0, 5)}, {"lin": acc(2.0, 7)}]
+    pre_hessians = {"lin": acc(4.0, 11)}
+    fishers = [{"lin.weight": torch.full((2, 3), 0.5), "norm": torch.full((3,), 0.25)}, {"lin.weight": torch.ones(2, 3)}]
+    pre_fisher = {"lin.weight": torch.full((2, 3), 2.0)}
+    caches: dict = {}
+    _, report = merge_state(pre, sfts, TailorOptions(method="probe"), hessians=hessians, linear_of={"lin.weight": "lin"},
+                            pre_hessians=pre_hessians, fishers=fishers, pre_fisher=pre_fisher, caches=caches)
+    lin, norm = seen
+    assert lin.name == "lin.weight" and [h is hh["lin"].H for h, hh in zip(lin.hessians, hessians)] == [True, True]
+    assert lin.tokens == [5, 7] and lin.pre_hessian is pre_hessians["lin"].H and lin.pre_tokens == 11
+    assert lin.fishers[0] is fishers[0]["lin.weight"] and lin.fishers[1] is fishers[1]["lin.weight"]
+    assert lin.pre_fisher is pre_fisher["lin.weight"]
+    assert norm.hessians == [None, None] and norm.tokens == [0, 0] and norm.pre_hessian is None and norm.pre_tokens == 0
+    assert norm.fishers[0] is fishers[0]["norm"] and norm.fishers[1] is None and norm.pre_fisher is None
+    assert caches == {"lin.weight": lin.cache, "norm": norm.cache} and lin.cache is not norm.cache
+    lin.cache["kept"] = 1
+    merge_state(pre, sfts, TailorOptions(method="probe", sparsity=0.2), hessians=hessians,
+                linear_of={"lin.weight": "lin"}, caches=caches)
+    assert seen[2].cache is lin.cache and seen[2].cache == {"kept": 1}  # the next budget sees what was kept
+    assert [(t.name, t.changed, t.kept, t.path) for t in report.tensors] == [("lin.weight", 6, 0, "salience"),
+                                                                            ("norm", 3, 0, "salience")]

@@ -206,3 +206,29 @@ def test_paper_variant_is_thm45_column_by_column_on_every_row(seed):
     assert torch.allclose(res.delta.double(), want, atol=1e-4 * scale, rtol=0)
     assert torch.all(res.delta[~keep] == 0)
     assert res.error_fused == pytest.approx(output_error(delta.double() - want, acc.H.double()), rel=1e-3)
+    assert res.error_masked == pytest.approx(output_error(delta.double() - masked, acc.H.double()), rel=1e-4)
+    assert (res.damp, res.retries) == (0.01, 0)
+    assert paper_linear(delta, keep, acc.H).damp == 0.01  # the product's default when not given
+
+
+def test_refined_start_is_the_better_of_obs_and_the_mask_under_the_penalised_fit():
+    """Before any CG step (refine_steps 0) the refined decorator is, per row, whichever of Thm 4.5's
+    result and the plain mask fits better under H + μ·mean(diag H)·I — the penalty counted, so at some
+    μ a row that OBS wins without it goes to the mask; the error figures are the plain ||E X||²/n."""
+    rows, cols = 40, 16
+    delta, H, _ = layer(rows, cols, 300, 3)
+    keep = torch.rand(rows, cols, generator=torch.Generator().manual_seed(7)) < 0.5
+    obs = compensate(delta, keep, damped_inverse(H, 0.01), 8)
+    masked = torch.where(keep, delta, torch.zeros_like(delta))
+    eye = torch.mean(torch.diag(H)) * torch.eye(cols)
+    picks = {}
+    for mu in (0.0, 3.0):
+        Hp = H + mu * eye
+        pick_obs = row_errors(delta - obs, Hp) <= row_errors(delta - masked, Hp)
+        res = tailor_linear(delta, keep, H, block_size=8, refine_steps=0, comp_penalty=mu)
+        want = torch.where(pick_obs.unsqueeze(1), obs, masked)
+        assert torch.allclose(res.delta, want, atol=1e-6), mu
+        assert res.error_masked == pytest.approx(output_error(delta - masked, H), rel=1e-5)
+        assert res.error_fused == pytest.approx(output_error(delta - want, H), rel=1e-5)
+        picks[mu] = pick_obs
+    assert picks[0.0].any() and (picks[0.0] != picks[3.0]).any()  # the penalty decides some rows
