@@ -222,7 +222,7 @@ def test_refined_start_is_the_better_of_obs_and_the_mask_under_the_penalised_fit
     masked = torch.where(keep, delta, torch.zeros_like(delta))
     eye = torch.mean(torch.diag(H)) * torch.eye(cols)
     picks = {}
-    for mu in (0.0, 3.0):
+    for mu in (0.0, 0.3, 3.0, 30.0):
         Hp = H + mu * eye
         pick_obs = row_errors(delta - obs, Hp) <= row_errors(delta - masked, Hp)
         res = tailor_linear(delta, keep, H, block_size=8, refine_steps=0, comp_penalty=mu)
@@ -230,5 +230,6 @@ def test_refined_start_is_the_better_of_obs_and_the_mask_under_the_penalised_fit
         assert torch.allclose(res.delta, want, atol=1e-6), mu
         assert res.error_masked == pytest.approx(output_error(delta - masked, H), rel=1e-5)
         assert res.error_fused == pytest.approx(output_error(delta - want, H), rel=1e-5)
+        assert (res.damp, res.retries) == (0.01, 0)
         picks[mu] = pick_obs
-    assert picks[0.0].any() and (picks[0.0] != picks[3.0]).any()  # the penalty decides some rows
+    assert picks[0.0].any() and all((picks[0.0] != picks[mu]).any() for mu in (0.3, 3.0, 30.0))  # μ decides rows
