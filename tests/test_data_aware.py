@@ -63,6 +63,29 @@ def test_regmean_minimises_the_summed_output_error():
     assert loss(w) < loss((pre + sft1 + sft2) / 3)  # better than the plain average on these inputs
 
 
+def test_regmean_columns_no_model_fed_and_a_singular_system():
+    """An input column with zero Gram diagonal in every model keeps the plain average of PRE and the
+    SFTs (the paper's rule for what has no inputs); a singular Σ G̃ on the fed columns is solved by least
+    squares, still a stationary point: W*·ΣG̃ = Σ W_i·G̃_i."""
+    g = torch.Generator().manual_seed(5)
+    x1, x2, x0 = torch.randn(30, 4, generator=g), torch.randn(30, 4, generator=g), torch.randn(30, 4, generator=g)
+    for x in (x1, x2, x0):
+        x[:, 3] = 0  # input 3 is never fed
+    grams = [x1.T @ x1 * 0.01, x2.T @ x2 * 0.01]  # small entries: "fed" means a non-zero diagonal, not > 1
+    deltas = [torch.randn(2, 4, generator=g), torch.randn(2, 4, generator=g)]
+    got = regmean_delta(deltas, grams, x0.T @ x0 * 0.01, alpha=1.0)
+    assert torch.allclose(got[:, 3], (deltas[0][:, 3] + deltas[1][:, 3]).double() / 3)
+    total = (grams[0] + grams[1] + x0.T @ x0 * 0.01).double()[:3, :3]
+    rhs = sum(d.double()[:, :3] @ gr.double()[:3, :3] for d, gr in zip(deltas, grams))
+    assert torch.allclose(got[:, :3] @ total, rhs, atol=1e-9)
+    # rank one everywhere (each model saw one direction): singular, yet the normal equations hold
+    v = torch.tensor([1.0, 2.0, -1.0, 0.5])
+    same = [torch.outer(v, v), 2 * torch.outer(v, v)]
+    got = regmean_delta(deltas, same, torch.outer(v, v), alpha=1.0)
+    rhs = sum(d.double() @ gr.double() for d, gr in zip(deltas, same))
+    assert torch.isfinite(got).all() and torch.allclose(got @ (4 * torch.outer(v, v)).double(), rhs, atol=1e-8)
+
+
 def test_regmean_alpha_shrinks_only_the_off_diagonal():
     g, _ = gram()
     r = reduce_off_diagonal(g, 0.25)
@@ -114,6 +137,15 @@ def test_fisher_of_a_hand_made_model_is_the_mean_of_squared_per_example_gradient
     want[0] = (g1 ** 2 + g2 ** 2) / 2  # the mean of squares; the square of the mean would differ
     assert torch.allclose(got, want, atol=1e-6)
     assert not torch.allclose(got[0], ((g1 + g2) / 2) ** 2, atol=1e-3)
+    # one example: its squared gradient itself; only answer tokens count (a -100 inside the sequence is
+    # skipped: "0 → 1 → 2" with only the last token an answer is the example "1 → 2")
+    one = fisher_diagonal(Bigram(w), [{"input_ids": torch.tensor([[0, 1, 2]]),
+                                       "labels": torch.tensor([[-100, -100, 2]])}], {"w"})["w"]
+    g = torch.nn.functional.one_hot(torch.tensor(2), 3) - torch.softmax(w[1], 0)
+    want = torch.zeros_like(w)
+    want[1] = g ** 2
+    assert torch.allclose(one, want, atol=1e-6)
+    assert model.w.grad is None  # gradients cleared after the pass
 
 
 # ---- on the built-in model: both methods, the multi-budget pass, bad input --------------------------
@@ -198,6 +230,8 @@ def test_pareto_by_hand():
     pts = {"a": (90, 10), "b": (80, 30), "c": (70, 20), "d": (90, 5), "e": (60, 30)}
     # c is beaten by b on both; d by a (same kept, less gain); e by b (same gain, less kept)
     assert pareto(pts) == {"a", "b"}
+    # an equal point beats neither: two seeds' identical results are both on the front
+    assert pareto({"a": (90, 10), "a2": (90, 10), "c": (70, 5)}) == {"a", "a2"}
 
 
 def test_report_draws_each_method_over_its_budgets_and_marks_the_front(tmp_path):
