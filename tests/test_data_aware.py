@@ -146,6 +146,14 @@ def test_fisher_of_a_hand_made_model_is_the_mean_of_squared_per_example_gradient
     want[1] = g ** 2
     assert torch.allclose(one, want, atol=1e-6)
     assert model.w.grad is None  # gradients cleared after the pass
+    # two answer tokens: log p is their sum ("0 → 1", "1 → 2"), not their mean
+    two = fisher_diagonal(Bigram(w), [{"input_ids": torch.tensor([[0, 1, 2]]),
+                                       "labels": torch.tensor([[-100, 1, 2]])}], {"w"})["w"]
+    want[0] = (torch.nn.functional.one_hot(torch.tensor(1), 3) - torch.softmax(w[0], 0)) ** 2
+    assert torch.allclose(two, want, atol=1e-6)
+    with pytest.raises(ValueError, match="one example per batch"):
+        fisher_diagonal(Bigram(w), [{"input_ids": torch.tensor([[0, 1], [0, 2]]),
+                                     "labels": torch.tensor([[-100, 1], [-100, 2]])}], {"w"})
 
 
 # ---- on the built-in model: both methods, the multi-budget pass, bad input --------------------------
