@@ -9,6 +9,7 @@ from safetensors import safe_open
 
 from conftest import run_cli
 from mfcli.merge.calibration import fisher_diagonal
+from mfcli.merge.contract import TensorInputs
 from mfcli.merge.methods.fisher import fisher_delta
 from mfcli.merge.methods.regmean import reduce_off_diagonal, regmean_delta
 
@@ -112,6 +113,21 @@ def test_fisher_merge_limits():
     assert torch.allclose(pre + fisher_delta([sft - pre], [zero], zero), (pre + sft) / 2, atol=1e-6)  # the floor
     w = pre + fisher_delta([sft - pre], [3 * f], f)
     assert torch.allclose(w, (pre * f + sft * 3 * f) / (4 * f), atol=1e-6)
+    # through the registry: a missing Fisher (a tensor the pass did not reach) counts as zero weight,
+    # every changed entry moves, fisher-budget keeps the top ρ by F·Δ²
+    from mfcli.merge.contract import TensorReport
+    from mfcli.merge.methods import get
+    from mfcli.merge.options import TailorOptions
+
+    t = TensorInputs("w", [sft - pre, 2 * (sft - pre)], fishers=[f, None], pre_fisher=None)
+    rep = TensorReport("w", 12, 0, "")
+    got = get("fisher").patch(t, TailorOptions(method="fisher", pre_data=("x",)), rep)
+    assert torch.allclose(got, sft - pre, atol=1e-6) and (rep.path, rep.kept) == ("fisher", 12)
+    rep = TensorReport("w", 12, 0, "")
+    got = get("fisher-budget").patch(TensorInputs("w", [sft - pre], fishers=[f], pre_fisher=f), TailorOptions(
+        method="fisher-budget", sparsity=0.25, pre_data=("x",)), rep)
+    top = (f * (sft - pre) ** 2).flatten().topk(3).indices
+    assert rep.kept == 3 and set(got.flatten().nonzero().flatten().tolist()) == set(top.tolist())
 
 
 class Bigram(torch.nn.Module):

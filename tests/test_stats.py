@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mfcli.analysis.erank import effective_rank, effective_rank_from_sigma, singular_values
-from mfcli.forgetting import h_score
+from mfcli.forgetting import h_score, h_score_mdgd, percent_scale
 from mfcli.report.stats import backward_transfer, mcnemar_exact, wilson
 
 
@@ -89,3 +89,18 @@ def test_wilson_edges():
 def test_effective_rank_does_not_depend_on_scale_below_one():
     assert effective_rank(torch.eye(3) * 0.1) == pytest.approx(3.0)  # Σσ = 0.3 is still a matrix
     assert effective_rank(torch.zeros(4, 3)) == 0.0
+
+
+def test_h_score_mdgd_averages_every_task_on_its_target_side():
+    """MDGD Table 1's H: the harmonic mean of the pre-trained average and the average over all tasks."""
+    pre, tgt = [90.0, 60.0], [20.0, 40.0]
+    a, b = 75.0, (90 + 60 + 20 + 40) / 4
+    assert h_score_mdgd(pre, tgt) == pytest.approx(2 * a * b / (a + b))
+    assert h_score_mdgd([0.0], [0.0]) == 0.0 and h_score_mdgd([50.0], [50.0]) == pytest.approx(50.0)
+    assert h_score_mdgd(pre, tgt) != pytest.approx(h_score(pre, tgt))
+
+
+def test_percent_scale_names_the_metrics_that_are_percentages():
+    assert percent_scale("accuracy") and percent_scale("vqa_accuracy") and percent_scale("exact_match,none")
+    assert not any(percent_scale(m) for m in ("cider", "CIDEr", "bleu4", "rouge_l", "score", "loss", "perplexity"))
+
