@@ -12,6 +12,7 @@ import io
 import json
 from pathlib import Path
 
+from mfcli.forgetting import percent_scale
 from mfcli.io.records import REPORT_SCHEMA
 from mfcli.report.build import ALPHA, Report
 from mfcli.report.stats import H_FORMULAS, H_KEYS, H_LABELS
@@ -69,8 +70,9 @@ def _h_text(s: dict, form: str = "model-tailor") -> str:
 
 
 def _off_percent(rep: Report) -> list[str]:
-    """Tasks whose scores are not percentages: CIDEr (×100, to 1000), or any task scored above 100."""
-    return [t for t in rep.tasks if any(tt == t and ("cider" in c.metric.lower() or c.score > 100)
+    """Tasks whose scores are not percentages: a caption metric (×100, CIDEr to 1000) or one on its own
+    scale (the one test of that, forgetting.percent_scale), or any task scored above 100."""
+    return [t for t in rep.tasks if any(tt == t and (not percent_scale(c.metric) or c.score > 100)
                                         for (_, tt), c in rep.cells.items())]
 
 
