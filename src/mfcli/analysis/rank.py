@@ -117,7 +117,7 @@ def rank_model(spec: str, tasks: dict[str, list], root_of: dict[str, Path], opts
     """Records for one model over every task; with want_tsne, also mean-pooled last-layer features."""
     import numpy as np
     import torch
-    from PIL import Image
+    from mfcli.io.images import load_rgb
 
     from mfcli.analysis.erank import effective_rank, effective_rank_from_sigma
     from mfcli.models.load import load_mllm
@@ -137,10 +137,7 @@ def rank_model(spec: str, tasks: dict[str, list], root_of: dict[str, Path], opts
         pooled, labels = [], []
         for s in range(0, len(recs), opts.batch_size):
             chunk = recs[s:s + opts.batch_size]
-            images = []
-            for r in chunk:
-                with Image.open(root_of[task] / r.image) as im:
-                    images.append(im.convert("RGB"))
+            images = [load_rgb(root_of[task] / r.image) for r in chunk]
             feats = _features(model, processor, family, images, [r.prompt for r in chunk], layers, loaded.device)
             for layer, zs in feats.items():
                 for z in zs:

@@ -42,6 +42,11 @@ def of(cls: type, *, exclude: tuple[str, ...] = (), prefix: str = "", **fixed) -
     return Group(params_of(cls, exclude=tuple(exclude) + tuple(fixed)), build, prefix)
 
 
+def flag_of(p: Param) -> str:
+    """The option's flag as a user types it: its own first flag, else --name with dashes."""
+    return p.flags[0].split("/")[0] if p.flags else "--" + p.name.replace("_", "-")
+
+
 def typer_parameter(p: Param, prefix: str = "", flag_prefix: bool = True) -> inspect.Parameter:
     """Without flags of its own an option is named after its parameter (a flag gets --x / --no-x)."""
     flags = p.flags

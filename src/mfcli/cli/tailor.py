@@ -10,14 +10,10 @@ from typing import Annotated
 import typer
 
 from mfcli.cli import app
-from mfcli.cli.params import Group, options
+from mfcli.cli.params import Group, flag_of, options
 from mfcli.errors import UsageError
 from mfcli.merge.options import TailorOptions
 from mfcli.params import params_of
-
-
-def _flag(p) -> str:
-    return (p.flags[0].split("/")[0] if p.flags else "--" + p.name.replace("_", "-"))
 
 
 def _tailor_options(values: dict) -> TailorOptions:
@@ -29,7 +25,7 @@ def _tailor_options(values: dict) -> TailorOptions:
     defaults = {p.name: p.default for p in TAILOR_PARAMS}
     ignored = ignored_options(values["method"], {k for k, v in values.items() if v != defaults[k]})
     if ignored:
-        flags = {p.name: _flag(p) for p in TAILOR_PARAMS}
+        flags = {p.name: flag_of(p) for p in TAILOR_PARAMS}
         readers = "; ".join(f"{flags[k]}: {', '.join(n for n, m in REGISTRY.items() if k in m.parameters)}"
                             for k in ignored)
         raise UsageError(f"{', '.join(flags[k] for k in ignored)} {'does' if len(ignored) == 1 else 'do'} nothing "

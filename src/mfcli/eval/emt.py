@@ -19,6 +19,7 @@ from pathlib import Path
 from mfcli import __version__
 from mfcli.errors import MfcliError, UsageError
 from mfcli.io.checkpoint import sha256_file
+from mfcli.io.images import load_rgb
 from mfcli.params import device_option, dtype_option, option
 from mfcli.io.jsonl import dumps, write_json_atomic, write_jsonl_atomic
 from mfcli.io.records import (CAPTION, CHOICE, CLASSIFICATION, PRED_META_SCHEMA, VQA, EvalRecord, PredRecord,
@@ -147,14 +148,6 @@ class ClipPredictor:
         return out
 
 
-def _open(path: Path):
-    from PIL import Image
-
-    with Image.open(path) as im:
-        im.load()
-        return im.convert("RGB")
-
-
 def _settings(model_spec: str, model_path: str, kind: str, opts: EmtOptions, files: list[dict],
               shard: str | None, n: int) -> dict:
     return {"model": model_spec, "model_path": str(Path(model_path).resolve()) if Path(model_path).exists()
@@ -228,7 +221,7 @@ def predict_to_file(predictor, queries: list[Query], out: Path, settings: dict, 
             images, ok, errors = [], [], {}
             for q in qs:
                 try:
-                    images.append(_open(q.image_path))
+                    images.append(load_rgb(q.image_path))
                     ok.append(q)
                 except Exception as e:  # missing or corrupt image: an error record, the run goes on
                     errors[q.record.id] = f"{type(e).__name__}: {e}"

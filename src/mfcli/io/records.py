@@ -113,6 +113,13 @@ def _require(obj: dict, where: str, key: str, kind: type) -> object:
     return value
 
 
+def _require_fields(obj: dict, where: str, keys: tuple[str, ...], what: str, hint: str) -> None:
+    """One line naming every field a record lacks (`where`: file and line)."""
+    missing = [k for k in keys if k not in obj]
+    if missing:
+        raise MfcliError(f"{where}: {what} without {', '.join(missing)}.", hint)
+
+
 def _check_schema(obj: dict, where: str, known: tuple[str, ...]) -> str:
     tag = obj.get("schema", known[0])  # untagged files from other tools are read as the first form
     if tag not in known:
@@ -311,10 +318,8 @@ class WatchRecord:
     @classmethod
     def from_json(cls, obj: dict, where: str) -> "WatchRecord":
         _check_schema(obj, where, (WATCH_SCHEMA,))
-        missing = [k for k in ("step", "epoch", "scores", "targets") if k not in obj]
-        if missing:
-            raise MfcliError(f"{where}: a watch record without {', '.join(missing)}.",
-                             "The file was not written by `mfcli finetune --watch`; remove it or start a new run.")
+        _require_fields(obj, where, ("step", "epoch", "scores", "targets"), "a watch record",
+                        "The file was not written by `mfcli finetune --watch`; remove it or start a new run.")
         known = set(cls.__dataclass_fields__)
         return cls(**{k: (tuple(v) if k == "targets" else v) for k, v in obj.items() if k in known})
 
@@ -473,9 +478,7 @@ class RankRecord:
     @classmethod
     def from_json(cls, obj: dict, where: str) -> "RankRecord":
         _check_schema(obj, where, (RANK_SCHEMA,))
-        missing = [k for k in ("model", "task", "layer", "erank") if k not in obj]
-        if missing:
-            raise MfcliError(f"{where}: a rank record without {', '.join(missing)}.", "Re-create it with `mfcli rank`.")
+        _require_fields(obj, where, ("model", "task", "layer", "erank"), "a rank record", "Re-create it with `mfcli rank`.")
         known = set(cls.__dataclass_fields__)
         fields = {k: v for k, v in obj.items() if k in known}
         fields["top_singular_values"] = tuple(obj.get("top_singular_values") or ())
@@ -510,10 +513,8 @@ class TrainLogRecord:
 
     @classmethod
     def from_json(cls, obj: dict, where: str) -> "TrainLogRecord":
-        missing = [k for k in ("step", "loss") if k not in obj]
-        if missing:
-            raise MfcliError(f"{where}: a training-log row without {', '.join(missing)}.",
-                             "Pass the train_log.jsonl `mfcli finetune` wrote.")
+        _require_fields(obj, where, ("step", "loss"), "a training-log row",
+                        "Pass the train_log.jsonl `mfcli finetune` wrote.")
         base = ("step", "epoch", "loss", "lr", "grad_norm", "seconds")
         return cls(int(obj["step"]), float(obj.get("epoch", 0.0)), float(obj["loss"]), float(obj.get("lr", 0.0)),
                    float(obj.get("grad_norm", 0.0)), float(obj.get("seconds", 0.0)),

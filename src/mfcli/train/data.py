@@ -32,12 +32,10 @@ def load_examples(data: list[str]) -> tuple[list[Example], list[Path]]:
 
 
 def open_image(ex: Example):
-    from PIL import Image
+    from mfcli.io.images import load_rgb
 
     try:
-        with Image.open(ex.image) as im:
-            im.load()
-            return im.convert("RGB")
+        return load_rgb(ex.image)
     except Exception as e:  # PIL raises many types for unreadable files
         raise MfcliError(f"cannot read image {ex.image} of record '{ex.id}' ({type(e).__name__}).",
                          "Fix or remove that record.") from None

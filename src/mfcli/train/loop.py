@@ -46,8 +46,8 @@ def nll_sum(logits, labels):
 class Context:
     """What a method's hooks see of the run (base.Method: start, update, after_step)."""
 
-    def __init__(self, model, params, names, parent, image_token_id, opts, device, dist):
-        self.model, self.params, self.names, self.parent = model, params, names, parent
+    def __init__(self, model, processor, params, names, parent, image_token_id, opts, device, dist):
+        self.model, self.processor, self.params, self.names, self.parent = model, processor, params, names, parent
         self.image_token_id, self.opts, self.device, self.dist = image_token_id, opts, device, dist
         self.nll_sum = nll_sum
         self.step = 0
@@ -180,9 +180,8 @@ class Trainer:
         opts, method, model = self.opts, self.method, self.model
         tok = self.processor.tokenizer
         image_token = getattr(self.processor, "image_token", None) or getattr(tok, "image_token", "<image>")
-        self.ctx = Context(model, self.params, self.names, self.parent, tok.convert_tokens_to_ids(image_token), opts,
-                           self.device, self.dist)
-        self.ctx.processor = self.processor
+        self.ctx = Context(model, self.processor, self.params, self.names, self.parent,
+                           tok.convert_tokens_to_ids(image_token), opts, self.device, self.dist)
         method.start(self.ctx)  # MDGD loads its frozen copy here; CLIP embeds its class prompts
         if resumed_extra:
             method.load_extra_state(resumed_extra, self.device)

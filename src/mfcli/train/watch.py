@@ -257,9 +257,9 @@ class Watch:
         if captions and opts.best in ("h", "h-mdgd") and dist.rank == 0:
             print(f"watch: H averages {', '.join(captions)}'s CIDEr (×100, to 1000) with percentages, as the papers' "
                   "tables do; --watch-best h-kept is the scale-free trade-off", file=sys.stderr)
-        from mfcli.eval.emt import _open
+        from mfcli.io.images import load_rgb
 
-        self.images = [_open(q.image_path) for q in self.queries]  # a few hundred small images, opened once
+        self.images = [load_rgb(q.image_path) for q in self.queries]  # a few hundred small images, opened once
         self.tracker = Tracker(opts)
         self.path = self.out / WATCH_FILE
         self.every_steps: int | None = None

@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 
 from mfcli.data.qa import QaFields
-from mfcli.data.sources.base import READERS, Example, Reader, Request, Source, iter_loaded, register  # noqa: F401
+from mfcli.data.sources.base import (READERS, Example, Reader, Request, Source, iter_loaded,  # noqa: F401
+                                     looks_like_path, register)
 from mfcli.data.tasks import TASKS
 from mfcli.errors import MfcliError, did_you_mean
 
@@ -34,7 +35,7 @@ def open_source(spec: str, split: str | None = None, *, kind: str | None = None,
     if path.is_file():
         raise MfcliError(f"{path}: cannot read a source from a '{path.suffix}' file.",
                          "Give a folder, a .csv or .jsonl file, a built-in task or a dataset id.")
-    if spec.startswith((".", "/", "~")) or spec.count("/") > 1 or path.suffix:
+    if looks_like_path(spec):
         raise MfcliError(f"source '{spec}' is neither a built-in task nor an existing path.",
                          "Check the path, or name a built-in task: " + ", ".join(sorted(TASKS)) + ".")
     raise MfcliError(f"source '{spec}' is neither a built-in task, a path, nor a dataset id.",

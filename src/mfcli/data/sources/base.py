@@ -76,6 +76,11 @@ def register(name: str, *, claims: Callable[[Request], bool], summary: str):
     return wrap
 
 
+def looks_like_path(spec: str) -> bool:
+    """SOURCE written as a path (./x, /x, ~/x, a/b/c, x.csv), never to be taken for a dataset id."""
+    return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or bool(Path(spec).suffix)
+
+
 def check_kind(kind: str | None) -> None:
     if kind is not None and kind not in KINDS:
         raise MfcliError(f"unknown --kind '{kind}'.", f"Use one of {', '.join(KINDS)}.")
@@ -83,11 +88,9 @@ def check_kind(kind: str | None) -> None:
 
 def open_image(path: Path):
     """A loader for one image file, opened only when prepare reaches it."""
-    def load():
-        with Image.open(path) as im:
-            im.load()
-            return im.convert("RGB")
-    return load
+    from mfcli.io.images import load_rgb
+
+    return lambda: load_rgb(path)
 
 
 def iter_loaded(examples: list[Example]) -> Iterator[tuple[Example, Image.Image | None, str | None]]:

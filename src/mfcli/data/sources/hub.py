@@ -3,11 +3,9 @@ questions, answers, captions or options (read as a table's rows are)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from mfcli.data.sources.base import Example, Request, Source, register
-from mfcli.data.sources.table import rows_to_examples
 from mfcli.data.qa import detect_kind
+from mfcli.data.sources.base import Example, Request, Source, looks_like_path, register
+from mfcli.data.sources.table import rows_to_examples
 from mfcli.errors import MfcliError
 from mfcli.io.records import CLASSIFICATION
 
@@ -18,8 +16,7 @@ HUB_ALIASES = {"mnist": "ylecun/mnist", "cifar10": "uoft-cs/cifar10", "cifar100"
 def _claims(req: Request) -> bool:
     """A dataset id (`org/name`) or one of the short names — anything that does not look like a path."""
     spec = req.spec
-    looks_like_path = spec.startswith((".", "/", "~")) or spec.count("/") > 1 or bool(Path(spec).suffix)
-    return not looks_like_path and not req.path.exists() and ("/" in spec or spec in HUB_ALIASES)
+    return not looks_like_path(spec) and not req.path.exists() and ("/" in spec or spec in HUB_ALIASES)
 
 
 @register("hub", claims=_claims, summary="a Hugging Face dataset id (mnist, cifar10, cifar100 by short name)")

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from mfcli.errors import MfcliError, did_you_mean
+from mfcli.io.records import CLASSIFICATION
 from mfcli.params import Param
 
 
@@ -21,13 +22,13 @@ class Judge:
     build: Callable[[Any, bool], Any]  # (JudgeOptions, decisive) -> an object with .judge(items) -> [Judgement]
     options: tuple[Param, ...]  # the options it declares (an option another judge declared is read, not redeclared)
     summary: str
-    kind: str = "classification"  # the record kind it scores: label judges classification, metric judges their own
+    kind: str = CLASSIFICATION  # the record kind it scores: label judges classification, metric judges their own
 
 
 JUDGES: dict[str, Judge] = {}
 
 
-def register(name: str, *, summary: str, options: tuple[Param, ...] = (), kind: str = "classification"):
+def register(name: str, *, summary: str, options: tuple[Param, ...] = (), kind: str = CLASSIFICATION):
     def wrap(build: Callable[[Any, bool], Any]) -> Callable[[Any, bool], Any]:
         JUDGES[name] = Judge(name, build, tuple(options), summary, kind)
         return build
@@ -59,7 +60,7 @@ class JudgeOptions(SimpleNamespace):
 
 
 def label_judges() -> list[str]:
-    return [n for n, j in JUDGES.items() if j.kind == "classification"]
+    return [n for n, j in JUDGES.items() if j.kind == CLASSIFICATION]
 
 
 def make_judge(name: str, opts: JudgeOptions | None = None, *, decisive: bool = True):
@@ -74,7 +75,7 @@ def make_judge(name: str, opts: JudgeOptions | None = None, *, decisive: bool = 
 def metric_judge(kind: str):
     """The judge of a non-classification record kind: its metric."""
     for j in JUDGES.values():
-        if j.kind == kind and kind != "classification":
+        if j.kind == kind and kind != CLASSIFICATION:
             return j.build(JudgeOptions(), True)
-    metric = [n for n, j in JUDGES.items() if j.kind != "classification"]
+    metric = [n for n, j in JUDGES.items() if j.kind != CLASSIFICATION]
     raise MfcliError(f"no metric judge for kind '{kind}'.", f"Use {', '.join(metric)}.")  # pragma: no cover
