@@ -18,7 +18,7 @@ from pathlib import Path
 from mfcli.eval.emt import EmtOptions, run_emt
 from mfcli.eval.judges import make_judge
 from mfcli.eval.judging import judge_file
-from mfcli.io.records import IMAGE_TOKEN
+from mfcli.data.prompts import IMAGE_TOKEN
 
 
 def training_question(data: Path) -> str:

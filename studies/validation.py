@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from mfcli.io.jsonl import iter_jsonl, write_jsonl_atomic
-from mfcli.io.records import CLASSIFICATION, IMAGE_TOKEN, EvalRecord
+from mfcli.data.prompts import IMAGE_TOKEN
+from mfcli.io.records import EvalRecord
+from mfcli.kinds import CLASSIFICATION
 
 
 def _question(turn: str) -> str:

@@ -67,7 +67,7 @@ def test_vqa_practice_repeats_the_pretrained_vqa_examples_and_nothing_else():
 
     from mfcli.data.scenes import QA
     from mfcli.data.tasks import PRETRAINED, TARGET
-    from mfcli.io.records import CAPTION, CLASSIFICATION, VQA
+    from mfcli.kinds import CAPTION, CLASSIFICATION, VQA
     from mfcli.models.zoo.tiny import examples
 
     def task(role, kind, **kw):

@@ -12,7 +12,7 @@ from mfcli.cli import app
 from mfcli.cli.options import Out
 from mfcli.cli.params import of, options
 from mfcli.data.options import PrepareOptions
-from mfcli.data.qa import QaFields
+from mfcli.kinds import QaFields
 
 
 @app.command(help="Turn images with labels, questions and answers, captions or options into fine-tuning and "

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mfcli.data.qa import QaFields
 from mfcli.errors import UsageError
+from mfcli.kinds import QaFields, kind_names
 from mfcli.params import option
 
 
@@ -30,8 +30,8 @@ class PrepareOptions:
     prompt: str | None = option(None, "Custom EMT prompt; {labels} and {noun} are filled in.")
     split: str | None = option(None, "Dataset split for hub ids (default train).")
     strict: bool = option(False, "Fail on a corrupt image instead of skipping it.")  # else skipped and counted
-    kind: str | None = option(None, "What the rows hold: classification, vqa, caption or choice (default: from "
-                                    "their fields).")
+    kind: str | None = option(None, f"What the rows hold: {', '.join(kind_names()[:-1])} or {kind_names()[-1]} "
+                                    "(default: from their fields).")
     fields: QaFields = QaFields()  # column names of questions, answers, captions, options (their own flags)
     image_field: str = option("image", "CSV/JSONL column of image paths.")
     label_field: str = option("label", "CSV/JSONL column of labels.")  # classification

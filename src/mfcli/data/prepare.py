@@ -9,14 +9,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 from mfcli.data import prompts
+from mfcli.data.prompts import IMAGE_TOKEN
 from mfcli.data.options import PrepareOptions
 from mfcli.data.sources import Example, Source, iter_loaded, open_source, read_label_names
 from mfcli.data.splits import BUILTIN_EVAL_FRACTION, held_out, limited
 from mfcli.errors import MfcliError
 from mfcli.io.checkpoint import staged_dir
 from mfcli.io.jsonl import write_json_atomic, write_jsonl_atomic
-from mfcli.io.records import (CAPTION, CHOICE, CLASSIFICATION, IMAGE_TOKEN, VQA, DatasetInfo, EvalRecord,
-                               TrainRecord)
+from mfcli.io.records import DatasetInfo, EvalRecord, TrainRecord
+from mfcli.kinds import kind_of
 
 
 def _png_bytes(image) -> bytes:
@@ -38,42 +39,24 @@ def _classification_prompt(src: Source, labels: tuple[str, ...], opts: PrepareOp
     return noun, prompt
 
 
-def _most_common(answers: tuple[str, ...]) -> str:
-    """The training target of a VQA question: its most frequent reference answer (LLaVA-1.5 trains on
-    VQAv2 this way); ties go to the one given first."""
-    counts = Counter(answers)
-    return max(answers, key=lambda a: (counts[a], -answers.index(a)))
-
-
-def _qa_prompt(src: Source, ex: Example, opts: PrepareOptions) -> str:
-    """What the model is asked, for evaluation and training alike (data/prompts.py cites each form)."""
-    if src.kind == VQA:
-        return opts.prompt.format(question=ex.question) if opts.prompt else prompts.vqa_prompt(ex.question)
-    if src.kind == CHOICE:
-        return prompts.choice_prompt(ex.question, ex.options)
-    return opts.prompt or ex.question or src.prompt or prompts.CAPTION_PROMPT
-
-
 def _records(src: Source, ex: Example, rid: str, rel: str, label: str, labels, noun: str, prompt: str,
              opts: PrepareOptions) -> tuple[EvalRecord, list[TrainRecord]]:
-    """The evaluation record of an example and the training records it gives (a caption gives one per
-    reference caption, with the id suffixed)."""
-    if src.kind == CLASSIFICATION:
+    """The evaluation record of an example and the training records it gives: EMT's turns for a labelled
+    kind; else the kind's prompt and one record per training answer (a caption gives one per reference
+    caption, with the id suffixed)."""
+    kind = kind_of(src.kind)
+    if kind.labelled:
         turns = ({"from": "human", "value": prompts.train_question(noun)},
                  {"from": "gpt", "value": prompts.train_answer(noun, label)})
-        return (EvalRecord(rid, src.name, rel, label, labels, prompt),
+        return (EvalRecord(rid, src.name, rel, label, labels, prompt, kind=kind.name),
                 [TrainRecord(rid, rel, turns, src.name, label)])
-    prompt = _qa_prompt(src, ex, opts)
+    prompt = kind.prompt(ex.question, ex.options, opts.prompt or "", src.prompt)
     record = EvalRecord(rid, src.name, rel, ex.references[0], ex.options, prompt, kind=src.kind,
                         references=ex.references)
     human = {"from": "human", "value": f"{IMAGE_TOKEN}\n{prompt}"}  # LLaVA's layout: the image first
-    if src.kind == CAPTION:
-        answers = list(dict.fromkeys(ex.references))
-    else:
-        answers = [_most_common(ex.references)]
     train = [TrainRecord(rid if k == 0 else f"{rid}-{k}", rel, (human, {"from": "gpt", "value": a}), src.name,
-                         a if src.kind != CAPTION else "")
-             for k, a in enumerate(answers)]
+                         kind.train_label(a))
+             for k, a in enumerate(kind.train_answers(ex.references))]
     return record, train
 
 
@@ -88,21 +71,14 @@ def _split(src: Source, opts: PrepareOptions) -> tuple[list[Example], set[int]]:
     return [src.examples[i] for i in keep], {n for n, i in enumerate(keep) if i in held}
 
 
-def _bucket(src: Source, ex: Example, label: str) -> str:
-    """What dataset.json counts: classification per label; the other kinds per first reference would be
-    noise, so per question form for vqa/choice (its first word) and in one bucket for captions."""
-    if src.kind == CLASSIFICATION:
-        return label
-    return "all" if src.kind == CAPTION else (ex.question.split() or ["?"])[0].lower()
-
-
 def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions()) -> DatasetInfo:
     src = open_source(source, opts.split, kind=opts.kind, fields=opts.fields, image_field=opts.image_field,
                       label_field=opts.label_field)
     names = read_label_names(opts.label_names)
     rename = lambda label: names.get(label, label)  # noqa: E731
     labels = tuple(rename(x) for x in src.labels)
-    noun, prompt = _classification_prompt(src, labels, opts) if src.kind == CLASSIFICATION else ("", "")
+    labelled = kind_of(src.kind).labelled
+    noun, prompt = _classification_prompt(src, labels, opts) if labelled else ("", "")
 
     examples, is_eval = _split(src, opts)
     if src.builtin and opts.eval_fraction > BUILTIN_EVAL_FRACTION:
@@ -125,8 +101,8 @@ def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions(
                 continue
             rel = f"images/{rid}.png"
             (tmp / rel).write_bytes(_png_bytes(image))
-            label = rename(ex.label) if src.kind == CLASSIFICATION else ex.label
-            counts[split][_bucket(src, ex, label)] += 1
+            label = rename(ex.label) if labelled else ex.label
+            counts[split][kind_of(src.kind).bucket(ex.question, label)] += 1  # per label, question form, …
             record, train = _records(src, ex, rid, rel, label, labels, noun, prompt, opts)
             if split == "eval":
                 eval_rows.append(record.to_json())

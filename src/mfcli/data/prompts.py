@@ -1,12 +1,14 @@
 """The papers' prompts, verbatim (METHODS.md §1; EMT Appendix B.2, C.1, D.1), and LLaVA-1.5's response
 formatting prompts for the other task kinds (Liu et al. 2023, "Improved Baselines with Visual Instruction
-Tuning", Table 7), which its own VQA/caption evaluations and lmms-eval use."""
+Tuning", Table 7), which its own VQA/caption evaluations and lmms-eval use. A leaf: text only."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 LABEL_SEPARATOR = ", "  # EMT joins the label set with ", " inside the prompt
+IMAGE_TOKEN = "<image>"  # LLaVA's placeholder for the image in the human turn
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # multiple-choice options are lettered A, B, C, … in order
 
 
 def noun_for(labels: Sequence[str]) -> str:
@@ -23,7 +25,7 @@ def emt_prompt(labels: Sequence[str], noun: str | None = None) -> str:
 
 def train_question(noun: str) -> str:
     """EMT Appendix D.1: the human turn of a fine-tuning record."""
-    return f"What is the {noun} in the image? <image>"
+    return f"What is the {noun} in the image? {IMAGE_TOKEN}"
 
 
 def train_answer(noun: str, label: str) -> str:
@@ -54,7 +56,5 @@ def vqa_prompt(question: str) -> str:
 def choice_prompt(question: str, options: Sequence[str]) -> str:
     """LLaVA-1.5's multiple-choice form (as its ScienceQA/MMBench evaluation writes it): the question,
     one "A. option" line per option, the formatting prompt."""
-    from mfcli.eval.metrics.choice import LETTERS
-
     lines = [question] + [f"{LETTERS[i]}. {o}" for i, o in enumerate(options)]
     return "\n".join(lines + [CHOICE_SUFFIX])

@@ -20,7 +20,7 @@ import numpy as np
 from mfcli.data import icons, scenes
 from mfcli.data.prompts import BRIEF_PROMPT, CAPTION_PROMPT
 from mfcli.errors import MfcliError, did_you_mean
-from mfcli.io.records import CAPTION, CLASSIFICATION, VQA
+from mfcli.kinds import CAPTION, CLASSIFICATION, VQA
 
 PRETRAINED = "pretrained"
 TARGET = "target"

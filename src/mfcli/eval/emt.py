@@ -22,12 +22,23 @@ from mfcli.io.checkpoint import sha256_file
 from mfcli.io.images import load_rgb
 from mfcli.params import device_option, dtype_option, option
 from mfcli.io.jsonl import dumps, write_json_atomic, write_jsonl_atomic
-from mfcli.io.records import (CAPTION, CHOICE, CLASSIFICATION, PRED_META_SCHEMA, VQA, EvalRecord, PredRecord,
-                               read_eval, resolve_data_file)
+from mfcli.io.records import PRED_META_SCHEMA, EvalRecord, PredRecord, read_eval, resolve_data_file
+from mfcli.kinds import KINDS, kind_of
 
-# Generation cap by record kind when --max-new-tokens is not given: EMT's answers are one short sentence;
-# lmms-eval caps short VQA and option letters at 16 tokens and captions (Flickr30k, COCO) at 64.
-MAX_NEW_TOKENS = {CLASSIFICATION: 32, VQA: 16, CHOICE: 16, CAPTION: 64}
+
+def generation_caps() -> dict[str, int]:
+    """The generation cap of each record kind when --max-new-tokens is not given (its module in kinds/:
+    EMT's answers are one short sentence; lmms-eval caps short answers and option letters at 16 tokens
+    and captions at 64)."""
+    return {k.name: k.max_new_tokens for k in KINDS.values()}
+
+
+def _caps_help() -> str:
+    """ "32 classification, 16 vqa/choice, 64 caption": the caps for --help, kinds that share one together."""
+    by_cap: dict[int, list[str]] = {}
+    for name, cap in generation_caps().items():
+        by_cap.setdefault(cap, []).append(name)
+    return ", ".join(f"{cap} {'/'.join(names)}" for cap, names in by_cap.items())
 
 
 @dataclass(frozen=True)
@@ -36,8 +47,7 @@ class EmtOptions:
 
     # left-padded batches with the KV cache; outputs match batch 1 (tested)
     batch_size: int = option(16, "Images per generate call (left padding, KV cache).")
-    max_new_tokens: int | None = option(None, "Generation length cap (default by record kind: 32 classification, "
-                                              "16 vqa/choice, 64 caption).")  # None: MAX_NEW_TOKENS by kind
+    max_new_tokens: int | None = option(None, f"Generation length cap (default by record kind: {_caps_help()}).")
     device: str = device_option()
     dtype: str = dtype_option()
     # "I/N": this job takes records I, I+N, I+2N, ...
@@ -107,7 +117,7 @@ class MllmPredictor:
     def predict(self, images, queries: list[Query]) -> list[str]:
         from mfcli.models.chat import generate_answers
 
-        cap = self.max_new_tokens or max(MAX_NEW_TOKENS[q.record.kind] for q in queries)  # one kind per batch
+        cap = self.max_new_tokens or max(kind_of(q.record.kind).max_new_tokens for q in queries)  # one kind per batch
         return generate_answers(self.loaded.model, self.loaded.processor, images,
                                 [q.record.prompt for q in queries], max_new_tokens=cap)
 
@@ -152,7 +162,7 @@ def _settings(model_spec: str, model_path: str, kind: str, opts: EmtOptions, fil
               shard: str | None, n: int) -> dict:
     return {"model": model_spec, "model_path": str(Path(model_path).resolve()) if Path(model_path).exists()
             else model_path, "kind": kind, "data": files, "shard": shard, "n_records": n,
-            "generation": {"do_sample": False, "max_new_tokens": opts.max_new_tokens or MAX_NEW_TOKENS,
+            "generation": {"do_sample": False, "max_new_tokens": opts.max_new_tokens or generation_caps(),
                            "batch_size": opts.batch_size}, "dtype": opts.dtype}
 
 
@@ -300,7 +310,7 @@ def run_emt(model_spec: str, data: list[str], out: str | Path, opts: EmtOptions 
     kind = model_kind(path)
     device = dist.device or opts.device
     if kind == "clip":
-        other = next((q.record for q in queries if q.record.kind != CLASSIFICATION), None)
+        other = next((q.record for q in queries if not kind_of(q.record.kind).labelled), None)
         if other is not None:
             raise MfcliError(f"a CLIP answers classification records only; '{other.id}' is a {other.kind} record.",
                              "Evaluate that data with an MLLM, or pass only classification data to the CLIP.")

@@ -10,13 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mfcli.errors import MfcliError
-from mfcli.eval.judges.base import (CORRECT, EMPTY, ERROR, KIND_VERDICTS, PARTIAL, SCORED, VERDICTS, WRONG, Item,
-                                    Judgement)
+from mfcli.eval.judges.base import ERROR, VERDICTS, Item, Judgement
+from mfcli.eval.judges.registry import all_verdicts, metric_judges, verdicts_of
 from mfcli.io.jsonl import dumps, iter_jsonl, write_json_atomic, write_jsonl_atomic
-from mfcli.io.records import (CAPTION, CHOICE, CLASSIFICATION, KINDS, VQA, JudgedRecord, SummaryRecord,
-                               check_choice, check_pred_schema, check_references)
-
-METRIC_KINDS = (VQA, CAPTION, CHOICE)  # judges that are a metric for one record kind
+from mfcli.io.records import JudgedRecord, SummaryRecord, check_pred_schema, check_references
+from mfcli.kinds import CLASSIFICATION, KINDS, kind_of
 
 
 @dataclass(frozen=True)
@@ -28,38 +26,41 @@ class Fields:
 
 
 def _kind(obj: dict, where: str, f: Fields, forced: str | None) -> str:
+    """The record's kind: its own, or the one a metric judge (--judge vqa) scores; a record that names
+    none is a classification record."""
     kind = obj.get("kind")
-    if kind is not None and kind not in KINDS:
-        raise MfcliError(f"{where}: unknown kind '{kind}'.", f"Use one of {', '.join(KINDS)}.")
-    if forced in METRIC_KINDS:
+    if kind is not None:
+        kind_of(kind, where)
+    if forced is not None and forced != CLASSIFICATION:
         if kind is not None and kind != forced:
             raise MfcliError(f"{where}: judge '{forced}' scores {forced} records; this is a {kind} record.",
                              "Drop --judge to score every record by its own kind.")
         return forced
     if kind is None and f.labels not in obj and f.references in obj:
+        metric = [f"--judge {n}" for n in metric_judges()]
         raise MfcliError(f"{where}: a record with '{f.references}' but no 'kind' or label set.",
-                         "Say how to score it: --judge vqa, --judge caption or --judge choice.")
+                         f"Say how to score it: {', '.join(metric[:-1])} or {metric[-1]}.")
     return kind or CLASSIFICATION
 
 
 def _item(obj: dict, where: str, f: Fields, forced: str | None = None) -> Item | None:
     check_pred_schema(obj, where)
     kind = _kind(obj, where, f, forced)
-    if obj.get("error") and kind != CAPTION:
-        return None  # generation failed for this id; counted as an error
+    if obj.get("error") and not kind_of(kind).corpus:
+        return None  # generation failed for this id; counted as an error (in a corpus, it is an empty answer)
     if f.output not in obj:
         raise MfcliError(f"{where}: missing field '{f.output}'.", "Name your answer field with --output-field.")
     output = "" if obj[f.output] is None else str(obj[f.output])
     task = str(obj.get("task", ""))
-    if kind != CLASSIFICATION:
+    if not kind_of(kind).labelled:
         refs = check_references({"references": obj.get(f.references)}, where, kind)
         labels: tuple[str, ...] = ()
-        if kind == CHOICE:
+        if kind_of(kind).options:
             if not isinstance(obj.get(f.labels), list):
-                raise MfcliError(f"{where}: a choice record needs its options as a list in '{f.labels}'.",
+                raise MfcliError(f"{where}: a {kind} record needs its options as a list in '{f.labels}'.",
                                  "Name your field with --labels-field.")
             labels = tuple(str(x) for x in obj[f.labels])
-            check_choice(refs, labels, where)
+        kind_of(kind).check(refs, labels, where)
         return Item(output, refs[0], labels, task, kind, refs)
     for key in (f.label, f.labels):
         if key not in obj:
@@ -101,7 +102,8 @@ def judge_rows(rows: list[dict], items: list[Item | None], judge) -> list[Judged
     verdicts: dict[int, Judgement] = {}
     judges = {}
     for kind, idx in by_kind.items():
-        judges[kind] = judge if kind == CLASSIFICATION or getattr(judge, "kind", None) == kind else metric_judge(kind)
+        own = kind_of(kind).labelled or getattr(judge, "kind", None) == kind
+        judges[kind] = judge if own else metric_judge(kind)
         verdicts.update(zip(idx, judges[kind].judge([items[i] for i in idx])))
     out = []
     for i, row in enumerate(rows):
@@ -116,18 +118,13 @@ def judge_rows(rows: list[dict], items: list[Item | None], judge) -> list[Judged
     return out
 
 
-# the verdicts a summary counts, by record kind
-KIND_VERDICT_NAMES = {CLASSIFICATION: VERDICTS, CHOICE: VERDICTS, VQA: (CORRECT, PARTIAL, WRONG, EMPTY, ERROR),
-                      CAPTION: (SCORED, EMPTY, ERROR)}
-
-
 def _corpus(rows: list[JudgedRecord], f: Fields) -> dict:
-    """A caption task's corpus figures (CIDEr-D, BLEU-4, ROUGE-L) from its judged rows."""
-    from mfcli.eval.metrics.caption import caption_scores
+    """A corpus-scored task's figures (a caption task's CIDEr-D, BLEU-4, ROUGE-L), from its kind's metric
+    judge; a failed generation is an empty answer."""
+    from mfcli.eval.judges import metric_judge
 
-    s = caption_scores(["" if r.get("error") else str(r.get(f.output) or "") for r in rows],
-                       [[str(x) for x in r.record[f.references]] for r in rows])
-    return {k: s[k] for k in ("cider", "bleu4", "rouge_l")}
+    return metric_judge(rows[0].kind).corpus(["" if r.get("error") else str(r.get(f.output) or "") for r in rows],
+                                             [[str(x) for x in r.record[f.references]] for r in rows])
 
 
 def summarize(judged: list[JudgedRecord], model: str | None = None, fields: Fields = Fields()) -> SummaryRecord:
@@ -141,9 +138,9 @@ def summarize(judged: list[JudgedRecord], model: str | None = None, fields: Fiel
     def figures(rows: list[JudgedRecord], metric: str | None) -> dict:
         counts = Counter(r.verdict for r in rows)
         n = len(rows)
-        kinds = sorted({r.kind for r in rows}, key=KINDS.index)
-        names = list(dict.fromkeys([v for k in kinds for v in KIND_VERDICT_NAMES[k]] +
-                                   [v for v in KIND_VERDICTS if counts.get(v)]))
+        kinds = sorted({r.kind for r in rows}, key=list(KINDS).index)
+        names = list(dict.fromkeys([v for k in kinds for v in verdicts_of(k)] +
+                                   [v for v in all_verdicts() if counts.get(v)]))
         out = {"n": n, "verdicts": {v: counts.get(v, 0) for v in names}}
         if metric is not None:
             score = sum(float(r.score) for r in rows) / n if n else 0.0
@@ -156,7 +153,7 @@ def summarize(judged: list[JudgedRecord], model: str | None = None, fields: Fiel
     tasks = {}
     for t, rows in sorted(by_task.items()):
         tasks[t] = figures(rows, metric_of[t])
-        if rows[0].kind == CAPTION:
+        if kind_of(rows[0].kind).corpus:
             tasks[t]["corpus"] = _corpus(rows, fields)
     one = set(metric_of.values())
     models = {str(r.get("model")) for r in judged if r.get("model")}
@@ -168,7 +165,7 @@ def summarize(judged: list[JudgedRecord], model: str | None = None, fields: Fiel
 def format_summary(summary: SummaryRecord) -> str:
     """A table for the terminal: each task's metric and score (×100, the papers' scale for accuracies
     and CIDEr alike), then its verdict counts."""
-    shown = [v for v in KIND_VERDICTS if any(s["verdicts"].get(v) for s in summary.tasks.values())
+    shown = [v for v in all_verdicts() if any(s["verdicts"].get(v) for s in summary.tasks.values())
              or v in VERDICTS]
     head = f"{'task':<14}{'n':>6}{'metric':>14}{'score':>8}" + "".join(f"{v:>13}" for v in shown)
     lines = [head]

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mfcli.data.prompts import IMAGE_TOKEN
 from mfcli.errors import MfcliError
 from mfcli.io.jsonl import iter_jsonl
+from mfcli.kinds import CLASSIFICATION, kind_of
 
 EVAL_SCHEMA = "mfcli.eval/2"  # /2 added `kind` and `references`; /1 records read as classification
 EVAL_SCHEMAS = (EVAL_SCHEMA, "mfcli.eval/1")
@@ -35,14 +37,6 @@ MANIFEST_SCHEMA = "mfcli.manifest/1"  # a checkpoint's mfcli.json (io/checkpoint
 BUDGETS_SCHEMA = "mfcli.budgets/1"  # tailor --sparsity with several budgets: OUT/budgets.json
 REPORT_SCHEMA = "mfcli.report/1"  # mfcli report --out X.json
 REPORTED_SCHEMAS = (*JUDGED_SCHEMAS, *SUMMARY_SCHEMAS, RANK_SCHEMA, WATCH_SCHEMA)  # what `report` reads
-IMAGE_TOKEN = "<image>"  # LLaVA's placeholder in the human turn
-
-# What an evaluation record asks, and so how its answer is scored (docs/formats.md)
-CLASSIFICATION = "classification"  # one label of `labels` (EMT); judged by exact/embed/clip/openai/cascade
-VQA = "vqa"  # a short answer; VQA accuracy against `references`
-CAPTION = "caption"  # a description; CIDEr-D (with BLEU-4, ROUGE-L) against `references`, per task
-CHOICE = "choice"  # an option letter; `labels` are the options in letter order, `references` = [letter]
-KINDS = (CLASSIFICATION, VQA, CAPTION, CHOICE)
 
 
 @dataclass(frozen=True)
@@ -129,11 +123,10 @@ def _check_schema(obj: dict, where: str, known: tuple[str, ...]) -> str:
 
 
 def check_references(obj: dict, where: str, kind: str) -> tuple[str, ...]:
-    """The `references` of a non-classification record: a non-empty list of non-empty strings."""
-    what = {VQA: "reference answers", CAPTION: "reference captions", CHOICE: "the correct option letter"}[kind]
+    """The `references` of a record of a kind that has them: a non-empty list of non-empty strings."""
     refs = obj.get("references")
     if refs is None or refs == []:
-        raise MfcliError(f"{where}: a {kind} record needs 'references' ({what}).",
+        raise MfcliError(f"{where}: a {kind} record needs 'references' ({kind_of(kind).references}).",
                          "Add a non-empty list under 'references'; see docs/formats.md.")
     if not isinstance(refs, list) or not all(isinstance(r, (str, int, float)) and not isinstance(r, bool)
                                              and str(r).strip() for r in refs):
@@ -142,46 +135,28 @@ def check_references(obj: dict, where: str, kind: str) -> tuple[str, ...]:
     return tuple(str(r) for r in refs)
 
 
-def check_kind(obj: dict, where: str) -> str:
-    kind = obj.get("kind", CLASSIFICATION)
-    if kind not in KINDS:
-        raise MfcliError(f"{where}: unknown kind '{kind}'.", f"Use one of {', '.join(KINDS)}.")
-    return kind
-
-
 def parse_eval(obj: dict, where: str) -> EvalRecord:
+    """An evaluation record, checked against what its kind holds (kinds/)."""
     _check_schema(obj, where, EVAL_SCHEMAS)
-    kind = check_kind(obj, where)
+    kind = kind_of(obj.get("kind", CLASSIFICATION), where)
     common = dict(id=str(_require(obj, where, "id", (str, int))),  # type: ignore[arg-type]
                   task=_require(obj, where, "task", str),
                   image=_require(obj, where, "image", str),
                   prompt=_require(obj, where, "prompt", str))
-    if kind == CLASSIFICATION:
+    if kind.labelled:
         labels = _require(obj, where, "labels", list)
         rec = EvalRecord(label=str(_require(obj, where, "label", (str, int))),  # type: ignore[arg-type]
-                         labels=tuple(str(x) for x in labels), **common)  # type: ignore[arg-type]
+                         labels=tuple(str(x) for x in labels), kind=kind.name, **common)  # type: ignore[arg-type]
         if rec.label not in rec.labels:
             raise MfcliError(f"{where}: label '{rec.label}' is not in its label set.",
                              "Add it to 'labels' or fix the label.")
         return rec
-    refs = check_references(obj, where, kind)
+    refs = check_references(obj, where, kind.name)
     labels: tuple[str, ...] = ()
-    if kind == CHOICE:
+    if kind.options:
         labels = tuple(str(x) for x in _require(obj, where, "labels", list))  # type: ignore[union-attr]
-        check_choice(refs, labels, where)
-    return EvalRecord(label=refs[0], labels=labels, kind=kind, references=refs, **common)  # type: ignore[arg-type]
-
-
-def check_choice(refs: tuple[str, ...], options: tuple[str, ...], where: str) -> None:
-    from mfcli.eval.metrics.choice import LETTERS
-
-    if len(options) < 2:
-        raise MfcliError(f"{where}: a choice record needs at least two options in 'labels'.",
-                         "List the options in letter order under 'labels'.")
-    letters = LETTERS[:len(options)]
-    if len(refs) != 1 or refs[0].strip().upper() not in letters:
-        raise MfcliError(f"{where}: a choice record's 'references' must be one letter of {letters}, got {list(refs)}.",
-                         "Give the correct option's letter, e.g. [\"B\"].")
+    kind.check(refs, labels, where)
+    return EvalRecord(label=refs[0], labels=labels, kind=kind.name, references=refs, **common)  # type: ignore[arg-type]
 
 
 def parse_train(obj: dict, where: str) -> TrainRecord:
@@ -358,7 +333,7 @@ class PredRecord:
         return {"schema": self.schema, "model": self.model, "id": self.id, "index": self.index, "task": self.task,
                 "kind": self.kind, "label": self.label, "labels": list(self.labels), "prompt": self.prompt,
                 "image": self.image,
-                **({"references": list(self.references)} if self.kind != CLASSIFICATION else {}),
+                **({"references": list(self.references)} if kind_of(self.kind).references else {}),
                 "output": self.output, "batch": self.batch, "batch_size": self.batch_size,
                 "batch_seconds": self.batch_seconds, **({"error": self.error} if self.error is not None else {})}
 

@@ -32,6 +32,7 @@ from typing import Optional
 
 from mfcli.errors import MfcliError, UsageError, did_you_mean
 from mfcli.io.records import WatchRecord, read_dataset_info, read_eval, read_train, read_watch
+from mfcli.kinds import CAPTION
 from mfcli.params import option
 from mfcli.train.log import WATCH_FILE
 
@@ -253,7 +254,7 @@ class Watch:
             raise MfcliError("--watch names only the target; forgetting is measured on the other tasks.",
                              "Add the pre-trained tasks' prepared data to --watch.")
         self.tasks = watched
-        captions = sorted({q.record.task for q in self.queries if q.record.kind == "caption"})
+        captions = sorted({q.record.task for q in self.queries if q.record.kind == CAPTION})
         if captions and opts.best in ("h", "h-mdgd") and dist.rank == 0:
             print(f"watch: H averages {', '.join(captions)}'s CIDEr (×100, to 1000) with percentages, as the papers' "
                   "tables do; --watch-best h-kept is the scale-free trade-off", file=sys.stderr)
@@ -280,13 +281,13 @@ class Watch:
 
     # ---- the step-0 scores and the history -----------------------------------------------------
     def _cache_file(self, trainer) -> Path:
-        from mfcli.eval.emt import MAX_NEW_TOKENS
+        from mfcli.eval.emt import generation_caps
         from mfcli.models.zoo import cache_root
 
         key = json.dumps({"model": str(Path(trainer.parent).resolve()) if Path(trainer.parent).exists()
                           else trainer.parent, "weights": _fingerprint(trainer.parent),
                           "sample": [self.files, [q.record.id for q in self.queries]],
-                          "generation": MAX_NEW_TOKENS, "dtype": str(trainer.model.dtype),
+                          "generation": generation_caps(), "dtype": str(trainer.model.dtype),
                           "device": str(trainer.device).split(":")[0]}, sort_keys=True, default=str)
         return cache_root() / "watch" / f"{hashlib.blake2b(key.encode(), digest_size=16).hexdigest()}.json"
 
@@ -361,7 +362,8 @@ class Watch:
         the slices are gathered. The RNG and the train/eval mode are left as they were."""
         import torch
 
-        from mfcli.eval.emt import MAX_NEW_TOKENS, batch_queries
+        from mfcli.eval.emt import batch_queries
+        from mfcli.kinds import kind_of
         from mfcli.models.chat import generate_from_inputs, generation_inputs
 
         model, rank, world = trainer.model, trainer.rank, trainer.world
@@ -375,7 +377,7 @@ class Watch:
         try:
             for b, batch in enumerate(batch_queries(self.queries, self.opts.batch_size * world)):
                 part = batch[rank::world] or batch[:1]  # an idle process still takes part in FSDP's collectives
-                cap = MAX_NEW_TOKENS[part[0].record.kind]
+                cap = kind_of(part[0].record.kind).max_new_tokens
                 inputs = self._inputs.get(b)
                 if inputs is None:  # the processor's work is the same every evaluation: kept, within a cap
                     inputs = generation_inputs(trainer.processor, [self.images[q.index] for q in part],

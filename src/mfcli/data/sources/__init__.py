@@ -11,8 +11,8 @@ import csv
 import json
 from pathlib import Path
 
-from mfcli.data.qa import QaFields
-from mfcli.data.sources.base import (READERS, Example, Reader, Request, Source, iter_loaded,  # noqa: F401
+from mfcli.kinds import QaFields
+from mfcli.data.sources.base import (READERS, Example, Reader, Request, Source, check_kind, iter_loaded,  # noqa: F401
                                      looks_like_path, register)
 from mfcli.data.tasks import TASKS
 from mfcli.errors import MfcliError, did_you_mean
@@ -27,6 +27,7 @@ def open_source(spec: str, split: str | None = None, *, kind: str | None = None,
                 fields: QaFields = QaFields(), image_field: str = "image", label_field: str = "label") -> Source:
     """Resolve SOURCE with the first registered reader that claims it. `kind` forces what a table's rows
     hold (else detected from their fields)."""
+    check_kind(kind)
     req = Request(spec, split, kind, fields, image_field, label_field)
     for reader in READERS.values():
         if reader.claims(req):

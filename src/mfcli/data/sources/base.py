@@ -9,9 +9,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from mfcli.data.qa import QaFields
 from mfcli.errors import MfcliError
-from mfcli.io.records import CLASSIFICATION, KINDS
+from mfcli.kinds import CLASSIFICATION, QaFields, kind_of
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -82,8 +81,9 @@ def looks_like_path(spec: str) -> bool:
 
 
 def check_kind(kind: str | None) -> None:
-    if kind is not None and kind not in KINDS:
-        raise MfcliError(f"unknown --kind '{kind}'.", f"Use one of {', '.join(KINDS)}.")
+    """A --kind the user forced is a registered kind."""
+    if kind is not None:
+        kind_of(kind)
 
 
 def open_image(path: Path):

@@ -8,7 +8,7 @@ from PIL import Image
 from mfcli.data.sources.base import Example, Request, Source, register
 from mfcli.data.tasks import TASKS
 from mfcli.errors import MfcliError
-from mfcli.io.records import CLASSIFICATION
+from mfcli.kinds import kind_of
 
 
 def _from_array(a: np.ndarray):
@@ -20,7 +20,7 @@ def read(req: Request) -> Source:
     name, task = req.spec, TASKS[req.spec]
     if req.kind is not None and req.kind != task.kind:
         raise MfcliError(f"built-in task '{name}' is a {task.kind} task, not {req.kind}.", "Drop --kind.")
-    if task.kind != CLASSIFICATION:
+    if not kind_of(task.kind).labelled:
         images, items = task.load()
         examples = [Example(f"{i:05d}", qa.references[0], _from_array(images[i]), qa.question, qa.references)
                     for i, qa in enumerate(items)]

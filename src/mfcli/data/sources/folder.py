@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from mfcli.data.sources.base import IMAGE_EXTENSIONS, Example, Request, Source, open_image, register
 from mfcli.errors import MfcliError
-from mfcli.io.records import CLASSIFICATION
+from mfcli.kinds import kind_of
 
 
 @register("folder", claims=lambda req: req.path.is_dir(), summary="an image folder, one sub-folder per class")
 def read(req: Request) -> Source:
     root = req.path
-    if req.kind not in (None, CLASSIFICATION):
+    if req.kind is not None and not kind_of(req.kind).labelled:
         raise MfcliError(f"an image folder holds labelled images, not {req.kind} data.",
                          "Give questions, answers or captions in a JSONL/CSV file; see docs/formats.md.")
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))

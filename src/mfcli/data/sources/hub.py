@@ -3,11 +3,10 @@ questions, answers, captions or options (read as a table's rows are)."""
 
 from __future__ import annotations
 
-from mfcli.data.qa import detect_kind
 from mfcli.data.sources.base import Example, Request, Source, looks_like_path, register
 from mfcli.data.sources.table import rows_to_examples
 from mfcli.errors import MfcliError
-from mfcli.io.records import CLASSIFICATION
+from mfcli.kinds import detect_kind, kind_of
 
 # The paper's datasets by their short names (EMT §4); any other id is passed through.
 HUB_ALIASES = {"mnist": "ylecun/mnist", "cifar10": "uoft-cs/cifar10", "cifar100": "uoft-cs/cifar100"}
@@ -39,7 +38,7 @@ def read(req: Request) -> Source:
                          "Check the id and split, or go online once so it is cached.") from None
     image_col = next((k for k, f in ds.features.items() if isinstance(f, datasets.Image)), None)
     columns = {k: k for k in ds.features}  # column names stand in for values: detect_kind reads names
-    if image_col is not None and (kind or detect_kind(columns, fields)) != CLASSIFICATION:
+    if image_col is not None and not kind_of(kind or detect_kind(columns, fields)).labelled:
         # question / answers / captions / options columns: the same row reader as for JSONL files
         rows = [(f"{dataset_id}[{i}]", {**ds[i], "id": ds[i].get("question_id", ds[i].get("id", i))})
                 for i in range(len(ds))]

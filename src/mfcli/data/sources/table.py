@@ -1,16 +1,15 @@
 """A CSV or JSONL table, one row per image: classification rows (image, label), or questions and answers,
-captions or options (data/qa.py reads those). Its `split` column, where it has one, is kept."""
+captions or options (each kind in kinds/ reads its own rows). Its `split` column, where it has one, is kept."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
-from mfcli.data.qa import QaFields, detect_kind, parse_row
 from mfcli.data.sources.base import Example, Request, Source, check_kind, open_image, register
 from mfcli.data.splits import EVAL_NAMES, TRAIN_NAMES
 from mfcli.errors import MfcliError
-from mfcli.io.records import CLASSIFICATION
+from mfcli.kinds import QaFields, detect_kind, kind_of
 
 
 TABLE_SUFFIXES = (".csv", ".jsonl", ".json")
@@ -24,7 +23,7 @@ def read(req: Request) -> Source:
     kind, examples = rows_to_examples(rows, lambda v: open_image(path.parent / str(v)), kind=kind,
                                       label_field=label_field, image_field=image_field, fields=fields,
                                       csv_lists=path.suffix.lower() == ".csv")
-    labels = tuple(sorted({e.label for e in examples})) if kind == CLASSIFICATION else ()
+    labels = tuple(sorted({e.label for e in examples})) if kind_of(kind).labelled else ()
     return Source(path.stem, f"table:{path.resolve()}", labels, examples, kind=kind)
 
 
@@ -48,12 +47,13 @@ def rows_to_examples(rows: list[tuple[str, dict]], image_of, *, kind: str | None
     is an error at its line."""
     check_kind(kind)
     first_kind = kind or detect_kind(rows[0][1], fields)
+    labelled = kind_of(first_kind).labelled
     examples, seen = [], {}
     for where, row in rows:
         if kind is None and (k := detect_kind(row, fields)) != first_kind:
             raise MfcliError(f"{where}: a {k} row in a table of {first_kind} rows (after its first row).",
                              "Give one kind of row per file, or force one with --kind.")
-        need = [image_field] + ([label_field] if first_kind == CLASSIFICATION else [])
+        need = [image_field] + ([label_field] if labelled else [])
         if any(f not in row for f in need):
             raise MfcliError(f"{where}: needs field{'s' if len(need) > 1 else ''} "
                              f"{' and '.join(repr(f) for f in need)}.",
@@ -64,10 +64,10 @@ def rows_to_examples(rows: list[tuple[str, dict]], image_of, *, kind: str | None
         seen[key] = where
         load = image_of(row[image_field])
         split = _own_split(row, where)
-        if first_kind == CLASSIFICATION:
+        if labelled:
             examples.append(Example(key, str(row[label_field]), load, split=split))
         else:
-            qa = parse_row(row, first_kind, fields, where, csv=csv_lists)
+            qa = kind_of(first_kind).parse_row(row, fields, where, csv=csv_lists)
             examples.append(Example(key, qa.references[0], load, qa.question, qa.references, qa.options, split))
     return first_kind, examples
 

@@ -15,7 +15,6 @@ PARTIAL = "partial"  # vqa: some annotators gave the answer (0 < VQA accuracy < 
 WRONG = "wrong"  # vqa: no annotator gave it
 SCORED = "scored"  # caption: scored on a continuous scale (CIDEr-D), neither right nor wrong
 VERDICTS = (CORRECT, WRONG_LABEL, MULTI_LABEL, OFF_LABEL, EMPTY, ERROR)  # classification and choice
-KIND_VERDICTS = VERDICTS + (PARTIAL, WRONG, SCORED)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ ROUGE-L of the same corpus go into the summary (`corpus`)."""
 
 from __future__ import annotations
 
-from mfcli.eval.judges.base import EMPTY, SCORED, Item, Judgement
+from mfcli.eval.judges.base import EMPTY, ERROR, SCORED, Item, Judgement
 from mfcli.eval.metrics.caption import caption_scores
 from mfcli.eval.judges.registry import register
 
@@ -28,7 +28,13 @@ class CaptionJudge:
                 out[i] = Judgement(verdict, None, self.name, {"rouge_l": rouge}, score=cider)
         return out  # type: ignore[return-value]
 
+    def corpus(self, outputs: list[str], references: list[list[str]]) -> dict:
+        """One task's corpus figures for its summary: CIDEr-D, BLEU-4, ROUGE-L."""
+        s = caption_scores(outputs, references)
+        return {k: s[k] for k in ("cider", "bleu4", "rouge_l")}
 
-@register("caption", summary="CIDEr-D (with BLEU-4, ROUGE-L) against the reference captions", kind="caption")
+
+@register("caption", summary="CIDEr-D (with BLEU-4, ROUGE-L) against the reference captions", kind="caption",
+          verdicts=(SCORED, EMPTY, ERROR))
 def build(o, decisive: bool = True) -> CaptionJudge:
     return CaptionJudge()

@@ -12,7 +12,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from mfcli.errors import MfcliError, did_you_mean
-from mfcli.io.records import CLASSIFICATION
+from mfcli.eval.judges.base import VERDICTS
+from mfcli.kinds import CLASSIFICATION
 from mfcli.params import Param
 
 
@@ -23,14 +24,16 @@ class Judge:
     options: tuple[Param, ...]  # the options it declares (an option another judge declared is read, not redeclared)
     summary: str
     kind: str = CLASSIFICATION  # the record kind it scores: label judges classification, metric judges their own
+    verdicts: tuple[str, ...] = VERDICTS  # the verdicts it gives, in the order a summary counts them
 
 
 JUDGES: dict[str, Judge] = {}
 
 
-def register(name: str, *, summary: str, options: tuple[Param, ...] = (), kind: str = CLASSIFICATION):
+def register(name: str, *, summary: str, options: tuple[Param, ...] = (), kind: str = CLASSIFICATION,
+             verdicts: tuple[str, ...] = VERDICTS):
     def wrap(build: Callable[[Any, bool], Any]) -> Callable[[Any, bool], Any]:
-        JUDGES[name] = Judge(name, build, tuple(options), summary, kind)
+        JUDGES[name] = Judge(name, build, tuple(options), summary, kind, tuple(verdicts))
         return build
 
     return wrap
@@ -59,6 +62,22 @@ class JudgeOptions(SimpleNamespace):
         super().__init__(**{**params, **given}, device=device)
 
 
+def metric_judges() -> list[str]:
+    """The judges that are a record kind's metric (vqa, caption, choice), by name."""
+    return [n for n, j in JUDGES.items() if j.kind != CLASSIFICATION]
+
+
+def verdicts_of(kind: str) -> tuple[str, ...]:
+    """The verdicts a summary counts for a record kind: its metric judge's (the label judges' for
+    classification)."""
+    return next((j.verdicts for j in JUDGES.values() if j.kind == kind), VERDICTS)
+
+
+def all_verdicts() -> tuple[str, ...]:
+    """Every verdict any registered judge gives: EMT's label verdicts first, then the metrics' own."""
+    return tuple(dict.fromkeys(v for j in (VERDICTS, *(j.verdicts for j in JUDGES.values())) for v in j))
+
+
 def label_judges() -> list[str]:
     return [n for n, j in JUDGES.items() if j.kind == CLASSIFICATION]
 
@@ -77,5 +96,4 @@ def metric_judge(kind: str):
     for j in JUDGES.values():
         if j.kind == kind and kind != CLASSIFICATION:
             return j.build(JudgeOptions(), True)
-    metric = [n for n, j in JUDGES.items() if j.kind != CLASSIFICATION]
-    raise MfcliError(f"no metric judge for kind '{kind}'.", f"Use {', '.join(metric)}.")  # pragma: no cover
+    raise MfcliError(f"no metric judge for kind '{kind}'.", f"Use {', '.join(metric_judges())}.")  # pragma: no cover

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from mfcli.eval.judges.base import CORRECT, EMPTY, PARTIAL, WRONG, Item, Judgement
+from mfcli.eval.judges.base import CORRECT, EMPTY, ERROR, PARTIAL, WRONG, Item, Judgement
 from mfcli.eval.metrics.vqa import normalize, vqa_accuracy
 from mfcli.eval.judges.registry import register
 
@@ -25,6 +25,7 @@ class VqaJudge:
         return out
 
 
-@register("vqa", summary="VQA accuracy against the reference answers", kind="vqa")
+@register("vqa", summary="VQA accuracy against the reference answers", kind="vqa",
+          verdicts=(CORRECT, PARTIAL, WRONG, EMPTY, ERROR))
 def build(o, decisive: bool = True) -> VqaJudge:
     return VqaJudge()

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from mfcli.data.prompts import LETTERS
 from mfcli.eval.labels import named_labels
 
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # "B", "(B)", "B)", "B.", "B:" at the start — but not "A cat" or "I think", where the letter is a word
 _BARE = re.compile(r"^\s*\(?([A-Z])(?:\)|[.:,]|\s*$)", re.IGNORECASE)
 # "The answer is B", "Answer: (B)", "Option B"

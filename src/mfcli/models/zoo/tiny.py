@@ -34,7 +34,7 @@ import numpy as np
 
 from mfcli.data import prompts
 from mfcli.data.tasks import PRETRAINED, TASKS, split_indices
-from mfcli.io.records import CAPTION, CLASSIFICATION, VQA
+from mfcli.kinds import CAPTION, CLASSIFICATION, VQA
 from mfcli.train.schedule import warmup_cosine
 
 
