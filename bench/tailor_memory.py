@@ -75,7 +75,7 @@ def main():
     ap.add_argument("--nsamples", type=int, default=32)
     args = ap.parse_args()
     from mfcli.data.prepare import PrepareOptions, prepare
-    from mfcli.models.zoo import builtin_path
+    from mfcli.zoo import builtin_path
 
     tiny = builtin_path("tiny")
     with tempfile.TemporaryDirectory() as tmp:

@@ -50,7 +50,7 @@ def main() -> None:
         variants[f"watch every {args.every}"] = watch + ["--watch-every", args.every]
     import shutil
 
-    from mfcli.models.zoo import cache_root
+    from mfcli.cache import cache_root
 
     shutil.rmtree(cache_root() / "watch", ignore_errors=True)  # the first watched run is cold
     shutil.rmtree(root / "cold", ignore_errors=True)

@@ -36,7 +36,7 @@ def main():
 
     from mfcli.data.tasks import TASKS, split_indices
     from mfcli.io.checkpoint import read_manifest
-    from mfcli.models.zoo import ensure_built
+    from mfcli.zoo import ensure_built
 
     dirs = ensure_built(progress=False)
     clip = CLIPModel.from_pretrained(dirs["tiny-clip"]).eval()

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from mfcli.data import scenes, tasks
-from mfcli.models.zoo.tiny import TinyRecipe, build_tiny
+from mfcli.zoo.tiny import TinyRecipe, build_tiny
 
 
 def recipe_with(settings: list[str]) -> TinyRecipe:

@@ -30,8 +30,8 @@ PICO = dict(clip_steps=30, align_steps=20, instruct_steps=60, vision_width=32, t
 @pytest.fixture(scope="session")
 def pico():
     """Build the pico model once, where `tiny` / `tiny-clip` resolve; return the metrics and dirs."""
-    from mfcli.models.zoo import build_dirs
-    from mfcli.models.zoo.tiny import TinyRecipe, build_tiny
+    from mfcli.zoo import build_dirs
+    from mfcli.zoo.tiny import TinyRecipe, build_tiny
 
     dirs = build_dirs()
     metrics = build_tiny(dirs["tiny"], dirs["tiny-clip"], TinyRecipe(**PICO), progress=False)

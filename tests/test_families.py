@@ -17,8 +17,8 @@ QWEN_PICO = dict(steps=60, vision_width=32, lm_width=64, lm_mlp=128, batch=16, m
 @pytest.fixture(scope="module")
 def qwen(pico):
     """A pico tiny-qwen2vl where `tiny-qwen2vl` resolves (the test cache)."""
-    from mfcli.models.zoo import qwen2vl_dir
-    from mfcli.models.zoo.tiny_qwen2vl import TinyQwen2VLRecipe, build_tiny_qwen2vl
+    from mfcli.zoo import qwen2vl_dir
+    from mfcli.zoo.tiny_qwen2vl import TinyQwen2VLRecipe, build_tiny_qwen2vl
 
     out = qwen2vl_dir()
     build_tiny_qwen2vl(out, TinyQwen2VLRecipe(**QWEN_PICO), progress=False)

@@ -28,17 +28,32 @@ def train_data(tmp_path_factory):
     return root / "animals"
 
 
+@pytest.fixture(scope="module")
+def one_process(pico, train_data, tmp_path_factory):
+    """The 1-process runs other tests compare against, each trained once per module (tests only read
+    them): `one_process(method="full", epochs=2, ...)` -> its run directory."""
+    runs = {}
+
+    def run(**opts):
+        key = tuple(sorted(opts.items()))
+        if key not in runs:
+            runs[key] = run_finetune("tiny", [str(train_data)], tmp_path_factory.mktemp("one") / "run",
+                                     TrainOptions(**opts), progress=False)
+        return runs[key]
+
+    return run
+
+
 def weights(d):
     name = "adapter_model.safetensors" if (d / "adapter_model.safetensors").is_file() else "model.safetensors"
     return load_file(str(d / name))
 
 
 @pytest.mark.parametrize("method", ["linear", "lora", "lastn", "full", "mdgd", "mdgd-gm"])
-def test_every_method_runs_and_checkpoints_load(pico, train_data, tmp_path, method):
+def test_every_method_runs_and_checkpoints_load(pico, one_process, method):
     from transformers import AutoModelForImageTextToText
 
-    out = run_finetune("tiny", [str(train_data)], tmp_path / "run", TrainOptions(method=method, **SMALL),
-                       progress=False)
+    out = one_process(method=method, **SMALL)
     assert sorted(p.name for p in out.iterdir()) == ["epoch-1", "epoch-2", "train_log.jsonl"]
     log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == list(range(1, 9))
@@ -67,10 +82,10 @@ def test_every_method_runs_and_checkpoints_load(pico, train_data, tmp_path, meth
 
 
 @pytest.mark.parametrize("method", ["full", "lora", "mdgd-gm"])
-def test_resume_is_bit_identical(pico, train_data, tmp_path, method):
-    opts = TrainOptions(method=method, **SMALL)
-    ref = run_finetune("tiny", [str(train_data)], tmp_path / "ref", opts, progress=False)
-    cut = run_finetune("tiny", [str(train_data)], tmp_path / "cut", opts, progress=False)
+def test_resume_is_bit_identical(pico, train_data, one_process, tmp_path, method):
+    ref = one_process(method=method, **SMALL)
+    cut = run_finetune("tiny", [str(train_data)], tmp_path / "cut", TrainOptions(method=method, **SMALL),
+                       progress=False)
     import shutil
 
     shutil.rmtree(cut / "epoch-2")  # as if killed during epoch 2
@@ -85,14 +100,13 @@ def test_resume_is_bit_identical(pico, train_data, tmp_path, method):
 
 
 @pytest.mark.parametrize("method", ["lastn", "mdgd"])
-def test_two_process_ddp_matches_single_process(pico, train_data, tmp_path, method):
+def test_two_process_ddp_matches_single_process(pico, train_data, one_process, tmp_path, method):
     """MDGD all-reduces its four gradients before projecting, so 2 processes take the 1-process steps.
 
     The lr is pinned small: Adam divides by sqrt(v), so on a parameter whose gradient is ~0 the last-bit
     difference of a 2-way all-reduce becomes a step of order lr — at tiny's recommended 5e-4 that exceeds
     the tolerance now and then, though both runs take the same steps."""
-    single = run_finetune("tiny", [str(train_data)], tmp_path / "one",
-                          TrainOptions(method=method, batch_size=4, epochs=1, lr=2e-5), progress=False)
+    single = one_process(method=method, batch_size=4, epochs=1, lr=2e-5)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "mfcli",
            "finetune", "tiny", str(train_data), "--out", str(tmp_path / "two"), "--method", method,
            "--batch-size", "2", "--epochs", "1", "--device", "cpu", "--lr", "2e-5"]
@@ -119,14 +133,13 @@ def _same(a, b, atol=1e-6, rtol=1e-5):
 
 
 @pytest.mark.parametrize("method", ["full", "lastn"])
-def test_fsdp_on_two_processes_matches_one_and_resumes(pico, train_data, tmp_path, method):
+def test_fsdp_on_two_processes_matches_one_and_resumes(pico, train_data, one_process, tmp_path, method):
     """FSDP shards weights, gradients and AdamW state; the checkpoints it writes are the ordinary,
     unsharded ones, equal to a 1-process run's, and a run interrupted under FSDP resumes under FSDP."""
     epochs = 2 if method == "full" else 1
     # at LLaVA's lr: 2 processes sum gradients in another order, and tiny's own 5e-4 would carry that
     # float-rounding difference past the 1e-6 this equality is checked at
-    single = run_finetune("tiny", [str(train_data)], tmp_path / "one",
-                          TrainOptions(method=method, batch_size=4, epochs=epochs, lr=2e-5), progress=False)
+    single = one_process(method=method, batch_size=4, epochs=epochs, lr=2e-5)
     two = tmp_path / "two"
     common = ("tiny", train_data, "--out", two, "--method", method, "--batch-size", "2", "--epochs", epochs,
               "--lr", "2e-5")

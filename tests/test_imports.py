@@ -67,3 +67,38 @@ def test_the_merge_contract_and_the_training_log_are_leaves():
     graph = _graph()
     assert not {d for d in graph["mfcli.merge.contract"] if d.startswith("mfcli.merge")}
     assert not graph["mfcli.train.log"]
+
+
+# docs/architecture.md's layers, bottom up: a module imports from its own layer or below, never above
+LEAVES = ("mfcli", "mfcli.errors", "mfcli.params", "mfcli.cache", "mfcli.hub", "mfcli.dist", "mfcli.forgetting",
+          "mfcli.data.prompts", "mfcli.kinds", "mfcli.io", "mfcli.train.log", "mfcli.merge.contract",
+          "mfcli.eval.judges.registry", "mfcli.eval.judges.base", "mfcli.data.sources.base")
+LAYERS = (("leaves", LEAVES), ("data", ("mfcli.data",)), ("models", ("mfcli.models",)),
+          ("methods", ("mfcli.eval", "mfcli.train", "mfcli.merge", "mfcli.analysis")),
+          ("built-in models", ("mfcli.zoo",)), ("reports", ("mfcli.report",)),
+          ("orchestration", ("mfcli.study", "mfcli.demo", "mfcli.eval.pipeline")), ("cli", ("mfcli.cli", "mfcli.__main__")))
+# the one import that goes up, function-level: a built-in name is built on first use, wherever it is loaded
+UPWARD = {("mfcli.models.load", "mfcli.zoo")}
+
+
+def _layer(module: str) -> int:
+    """The layer of the longest prefix that names the module (mfcli.eval.pipeline before mfcli.eval)."""
+    best = max(((len(p), i) for i, (_, prefixes) in enumerate(LAYERS) for p in prefixes
+                if module == p or module.startswith(p + ".")), default=None)
+    assert best is not None, f"{module} is in no layer: add it to LAYERS and docs/architecture.md"
+    return best[1]
+
+
+def test_layers_read_top_down():
+    graph = _graph()
+    up = [f"{m} ({LAYERS[_layer(m)][0]}) imports {d} ({LAYERS[_layer(d)][0]})" for m, deps in sorted(graph.items())
+          for d in sorted(deps) if _layer(d) > _layer(m) and (m, d) not in UPWARD]
+    assert not up, "\n".join(up)
+    assert all(d in graph[m] for m, d in UPWARD), "an allowed upward import is gone: drop it from UPWARD"
+
+
+def test_a_wrong_import_is_caught():
+    """The check itself: a report module imported by a method, or a method by a leaf, is refused."""
+    assert _layer("mfcli.report.plots") > _layer("mfcli.analysis.rank")
+    assert _layer("mfcli.eval.pipeline") > _layer("mfcli.eval.emt") > _layer("mfcli.io.records")
+    assert _layer("mfcli.kinds.vqa") == _layer("mfcli.data.prompts") == 0 < _layer("mfcli.data.prepare")

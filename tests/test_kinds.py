@@ -325,7 +325,7 @@ def test_hub_dataset_with_question_columns_reads_as_vqa(tmp_path, monkeypatch):
     fake.Image, fake.ClassLabel = ImageFeature, ClassLabel
     fake.load_dataset = lambda name, split=None: rows
     monkeypatch.setitem(sys.modules, "datasets", fake)
-    monkeypatch.setattr("mfcli.models.hub.ensure_hub_reachable", lambda *a, **k: None)
+    monkeypatch.setattr("mfcli.hub.ensure_hub_reachable", lambda *a, **k: None)
     info = prepare("lmms-lab/VQAv2", tmp_path / "out", PrepareOptions())
     ev = read_eval(tmp_path / "out" / "eval.jsonl")
     assert info.kind == "vqa" and info.source == "hf:lmms-lab/VQAv2"

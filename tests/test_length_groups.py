@@ -1,4 +1,4 @@
-"""tiny's training batches (models/zoo/tiny.py, `length_grouped_batches`): grouping by length must serve
+"""tiny's training batches (zoo/tiny.py, `length_grouped_batches`): grouping by length must serve
 the very examples it drew — none dropped, none twice — in full batches of similar length, and with one
 group must be the plain uniform draw the earlier recipes trained on."""
 
@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 
-from mfcli.models.zoo.tiny import length_grouped_batches
+from mfcli.zoo.tiny import length_grouped_batches
 
 
 class LengthEncoder:

@@ -195,13 +195,13 @@ def test_prompts_keep_their_line_breaks_and_drop_the_image_placeholder(pico):
 
 
 def test_builder_answer_loss_is_transformers_causal_lm_loss(pico):
-    """tiny's builder applies the head to answer positions only (models/zoo/tiny.py answer_loss); the loss
+    """tiny's builder applies the head to answer positions only (zoo/tiny.py answer_loss); the loss
     must be exactly the model's own, shift and masking included."""
     from transformers import AutoModelForImageTextToText
 
     import torch
 
-    from mfcli.models.zoo.tiny import answer_loss
+    from mfcli.zoo.tiny import answer_loss
 
     model = AutoModelForImageTextToText.from_pretrained(pico["tiny"]).eval()
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""tiny's varied classification phrasings (models/zoo/phrasings.py): what the pre-training sees must hold
+"""tiny's varied classification phrasings (zoo/phrasings.py): what the pre-training sees must hold
 EMT's own two forms verbatim, keep every label in a list, and vary the rest."""
 
 import re
@@ -6,8 +6,8 @@ import re
 import numpy as np
 
 from mfcli.data import prompts
-from mfcli.models.zoo.phrasings import Phrasing, distractor_pool
-from mfcli.models.zoo.vocab import english_words
+from mfcli.zoo.phrasings import Phrasing, distractor_pool
+from mfcli.zoo.vocab import english_words
 
 SHAPES = ("circle", "square", "triangle", "cross", "ring", "diamond")
 DIGITS = tuple(str(i) for i in range(10))
@@ -68,7 +68,7 @@ def test_vqa_practice_repeats_the_pretrained_vqa_examples_and_nothing_else():
     from mfcli.data.scenes import QA
     from mfcli.data.tasks import PRETRAINED, TARGET
     from mfcli.kinds import CAPTION, CLASSIFICATION, VQA
-    from mfcli.models.zoo.tiny import examples
+    from mfcli.zoo.tiny import examples
 
     def task(role, kind, **kw):
         return SimpleNamespace(role=role, kind=kind, labels=("0", "1"), noun="number", prompt="Describe it.", **kw)

@@ -294,7 +294,9 @@ def test_rank_resumes_after_an_interruption_and_draws_tsne(tiny_run, tmp_path, m
 
     monkeypatch.setattr(R, "rank_model", real)
     png = tmp_path / "tsne.png"
-    R.run_rank(["tiny", str(run / "epoch-2")], data, tmp_path / "t.jsonl", opts, tsne_png=str(png))
+    r = run_cli("rank", "tiny", run / "epoch-2", "--data", data[0], "--nsamples", 6, "--out", tmp_path / "t.jsonl",
+                "--tsne", png)
+    assert r.returncode == 0, r.stderr
     with Image.open(png) as im:
         w, h = im.size
         colours = len(im.convert("RGB").getcolors(1 << 24))

@@ -11,8 +11,8 @@ from mfcli.data.splits import hash_unit, held_out, limited
 from mfcli.data.tasks import TASKS, split_indices
 from mfcli.errors import MfcliError
 from mfcli.io.records import read_eval, read_train
-from mfcli.models.zoo.tiny import TinyRecipe
-from mfcli.models.zoo.tiny_qwen2vl import TinyQwen2VLRecipe
+from mfcli.zoo.tiny import TinyRecipe
+from mfcli.zoo.tiny_qwen2vl import TinyQwen2VLRecipe
 
 LIMITS = (100, 2500, None)
 SEEDS = (0, 1, 7)
@@ -25,7 +25,7 @@ def sizes():
 
 def _trained_on(n: int) -> set[int]:
     """The indices the built-in models train on — tiny's LLaVA and its vision tower tiny-clip take a
-    task's `train` split from the recipe (models/zoo/tiny.py, `_Data`), the Qwen2-VL tiny likewise."""
+    task's `train` split from the recipe (zoo/tiny.py, `_Data`), the Qwen2-VL tiny likewise."""
     out = set()
     for recipe in (TinyRecipe(), TinyQwen2VLRecipe()):
         out |= set(split_indices(n, recipe.eval_fraction, recipe.split_seed)[0].tolist())

@@ -21,7 +21,7 @@ def built(tmp_path_factory):
     """tiny and tiny-clip built from the shipped recipe, and every built-in task prepared with defaults
     (the default eval split is tiny's held-out split)."""
     from mfcli.data.prepare import PrepareOptions, prepare
-    from mfcli.models.zoo.tiny import TinyRecipe, build_tiny
+    from mfcli.zoo.tiny import TinyRecipe, build_tiny
 
     root = tmp_path_factory.mktemp("tiny-full")
     metrics = build_tiny(root / "tiny", root / "tiny-clip", TinyRecipe(), progress=False)

@@ -27,6 +27,14 @@ def data(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def one_process_watched(pico, data, tmp_path_factory):
+    """The 1-process watched run the DDP and FSDP tests compare with, trained once (only read)."""
+    watch = WatchOptions((str(data / "shapes"), str(data / "animals")), every="2")
+    return run_finetune("tiny", [str(data / "animals")], tmp_path_factory.mktemp("one") / "run",
+                        TrainOptions(method="full", batch_size=4, epochs=1, lr=2e-5), progress=False, watch=watch)
+
+
 def records(run):
     return [json.loads(x) for x in (run / "watch.jsonl").read_text().splitlines()]
 
@@ -148,10 +156,8 @@ def test_resume_after_a_kill_gives_the_uninterrupted_history(pico, data, tmp_pat
         json.loads((ref / "best" / "mfcli.json").read_text())["metrics"]["watch"]["step"]
 
 
-def test_two_processes_give_the_same_watch_records(pico, data, tmp_path):
-    watch = WatchOptions((str(data / "shapes"), str(data / "animals")), every="2")
-    one = run_finetune("tiny", [str(data / "animals")], tmp_path / "one",
-                       TrainOptions(method="full", batch_size=4, epochs=1, lr=2e-5), progress=False, watch=watch)
+def test_two_processes_give_the_same_watch_records(pico, data, one_process_watched, tmp_path):
+    one = one_process_watched
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "mfcli",
            "finetune", "tiny", str(data / "animals"), "--out", str(tmp_path / "two"), "--method", "full",
            "--batch-size", "2", "--epochs", "1", "--device", "cpu", "--lr", "2e-5",
@@ -162,12 +168,10 @@ def test_two_processes_give_the_same_watch_records(pico, data, tmp_path):
     assert r.stderr.count("watch step 2 ") == 1  # one live line per evaluation, from the main process
 
 
-def test_under_fsdp_the_sharded_model_gives_the_same_watch_records(pico, data, tmp_path):
+def test_under_fsdp_the_sharded_model_gives_the_same_watch_records(pico, data, one_process_watched, tmp_path):
     """FSDP evaluates on the sharded model: each process answers its slice of every batch and generation
     keeps the processes in step (synced_gpus), so the records equal one process's."""
-    watch = WatchOptions((str(data / "shapes"), str(data / "animals")), every="2")
-    one = run_finetune("tiny", [str(data / "animals")], tmp_path / "one",
-                       TrainOptions(method="full", batch_size=4, epochs=1, lr=2e-5), progress=False, watch=watch)
+    one = one_process_watched
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "mfcli",
            "finetune", "tiny", str(data / "animals"), "--out", str(tmp_path / "two"), "--method", "full", "--fsdp",
            "--batch-size", "2", "--epochs", "1", "--device", "cpu", "--lr", "2e-5",

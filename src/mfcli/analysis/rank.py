@@ -191,7 +191,10 @@ def _read_partial(path: Path, header: dict) -> dict[str, list[RankRecord]]:
 
 
 def run_rank(models: list[str], data: list[str], out: str | Path, opts: RankOptions = RankOptions(), *,
-             tsne_png: str | None = None, log=None) -> list[RankRecord]:
+             features: dict | None = None, log=None) -> list[RankRecord]:
+    """Rank every model on every task's held-out records, resumable per model (OUT's partial file).
+    `features`: a dict to fill with each model's mean-pooled visual features by task (for a t-SNE,
+    report/plots.py), which re-ranks a model the partial file already holds."""
     from mfcli.io.jsonl import write_jsonl_atomic
     from mfcli.io.records import read_eval, resolve_data_file
 
@@ -213,16 +216,17 @@ def run_rank(models: list[str], data: list[str], out: str | Path, opts: RankOpti
     done: dict[str, list] = _read_partial(partial, header) if partial else {}
     if partial and not done:
         partial.write_text(dumps(header) + "\n", encoding="utf-8")
-    rows, features = [], {}
+    rows: list[RankRecord] = []
     for spec in models:
-        if spec in done and not tsne_png:  # t-SNE needs the features again
+        if spec in done and features is None:  # features need the model run again
             if log:
                 log(f"{spec}: already ranked (resumed from {partial.name})")
             rows.extend(done[spec])
             continue
-        recs, feats = rank_model(spec, tasks, root_of, opts, want_tsne=bool(tsne_png), log=log)
+        recs, feats = rank_model(spec, tasks, root_of, opts, want_tsne=features is not None, log=log)
         rows.extend(recs)
-        features[spec] = feats
+        if features is not None:
+            features[spec] = feats
         if partial:
             with open(partial, "a", encoding="utf-8") as f:
                 f.write(dumps({"model_spec": spec, "records": [r.to_json() for r in recs]}) + "\n")
@@ -231,9 +235,5 @@ def run_rank(models: list[str], data: list[str], out: str | Path, opts: RankOpti
     else:
         write_jsonl_atomic(Path(out), [r.to_json() for r in rows])
         partial.unlink(missing_ok=True)
-    if tsne_png:
-        from mfcli.report.plots import tsne_grid
-
-        tsne_grid(features, tsne_png, seed=opts.seed)
     return rows
 

@@ -28,6 +28,11 @@ def rank(
 ):
     from mfcli.analysis.rank import run_rank
 
-    run_rank(models, data, out, opts, tsne_png=tsne, log=lambda s: print(s, file=sys.stderr))
+    features = {} if tsne else None
+    run_rank(models, data, out, opts, features=features, log=lambda s: print(s, file=sys.stderr))
+    if tsne:
+        from mfcli.report.plots import tsne_grid
+
+        tsne_grid(features, tsne, seed=opts.seed)
     if out != "-":
         print(out)

@@ -23,7 +23,7 @@ def zoo(
 ):
     from mfcli.errors import MfcliError, did_you_mean
     from mfcli.io.checkpoint import read_manifest, refuse_existing, staged_dir
-    from mfcli.models.zoo import ZOO, ensure_zoo
+    from mfcli.zoo import ZOO, ensure_zoo
 
     if name not in ZOO:
         raise MfcliError(f"unknown built-in model '{name}'.", did_you_mean(name, ZOO))

@@ -5,7 +5,7 @@ run can put a model's training example into a held-out set (issue 27):
 
 - a source with its own split (a table's `split` column) keeps it;
 - a built-in task uses its fixed split — the one the built-in models were trained around
-  (`models/zoo/tiny.py` takes the same `split_indices(n, 0.2, 0)`), so their held-out images are never
+  (`zoo/tiny.py` takes the same `split_indices(n, 0.2, 0)`), so their held-out images are never
   theirs to have seen;
 - any other source holds out an example when a hash of (source name, example key) falls below
   `eval_fraction`, as dataset libraries split by hash: adding or removing examples moves none of the

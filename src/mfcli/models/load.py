@@ -47,7 +47,7 @@ def check_weights(path: Path, allow_pickle: bool) -> None:
 def resolve_model_path(spec: str, *, allow_pickle: bool = False) -> str:
     """A local directory, a built-in name (built and cached on first use), or a hub id."""
     if spec in BUILTIN:
-        from mfcli.models.zoo import builtin_path
+        from mfcli.zoo import builtin_path
 
         return str(builtin_path(spec))
     path = Path(spec)
@@ -59,7 +59,7 @@ def resolve_model_path(spec: str, *, allow_pickle: bool = False) -> str:
         return str(path)
     if path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise MfcliError(f"model '{spec}' is not a directory.", "Give a checkpoint directory, a hub id, or `tiny`.")
-    from mfcli.models.hub import ensure_hub_reachable
+    from mfcli.hub import ensure_hub_reachable
 
     ensure_hub_reachable(spec, kind="model")
     return spec

@@ -71,7 +71,7 @@ class ModelInfo:
 
 
 # tiny-clip is pre-trained with the labelled training splits of every built-in classification task,
-# targets included (models/zoo/tiny.py, train_clip): its "zero-shot" reading is on tasks it has seen
+# targets included (zoo/tiny.py, train_clip): its "zero-shot" reading is on tasks it has seen
 TINY_CLIP_ABOUT = "vision encoder, pre-trained on these tasks' labels"
 
 

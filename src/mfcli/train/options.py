@@ -79,7 +79,7 @@ def with_model_defaults(opts: TrainOptions, recommended: dict | None) -> tuple[T
     LLaVA's LoRA rank/alpha; return the options and what the model supplied (for the log line).
 
     A checkpoint carries its recommendation in mfcli.json as "finetune_defaults": {method: {option:
-    value}} (`recommended`, io/checkpoint.py's Manifest); the built-in tiny does (models/zoo/tiny.py), so
+    value}} (`recommended`, io/checkpoint.py's Manifest); the built-in tiny does (zoo/tiny.py), so
     `mfcli finetune tiny DATA --method full` learns with no flags while real checkpoints keep LLaVA's values.
     """
     wanted = (recommended or {}).get(opts.method) or {}

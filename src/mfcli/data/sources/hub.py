@@ -20,7 +20,7 @@ def _claims(req: Request) -> bool:
 
 @register("hub", claims=_claims, summary="a Hugging Face dataset id (mnist, cifar10, cifar100 by short name)")
 def read(req: Request) -> Source:
-    from mfcli.models.hub import ensure_hub_reachable
+    from mfcli.hub import ensure_hub_reachable
 
     spec, split, kind, fields = req.spec, req.split, req.kind, req.fields
     dataset_id = HUB_ALIASES.get(spec, spec)

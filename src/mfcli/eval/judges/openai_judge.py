@@ -69,7 +69,7 @@ class ReplyCache:
 
 
 def default_cache_path() -> Path:
-    from mfcli.models.zoo import cache_root
+    from mfcli.cache import cache_root
 
     return cache_root() / "judge-cache" / "openai.jsonl"
 

@@ -4,7 +4,7 @@
     built-in classification tasks and the captions of `scene-objects`, as CLIP saw the web before LLaVA
     existed;
 (b) assemble a LlavaForConditionalGeneration from that vision tower, a tiny Llama decoder and a
-    byte-level BPE tokenizer trained with `tokenizers` (models/zoo/vocab.py);
+    byte-level BPE tokenizer trained with `tokenizers` (zoo/vocab.py);
 (c) align the projector on image captions (LLaVA stage 1). Unlike LLaVA's, our decoder starts
     random, so this stage trains the decoder too; the vision tower stays frozen throughout;
 (d) instruction-tune on the *pre-trained tasks* only — the classification tasks in varied phrasings
@@ -152,7 +152,7 @@ def train_clip(recipe: TinyRecipe, data: _Data, bar):
     import torch
     from transformers import CLIPConfig, CLIPModel
 
-    from mfcli.models.zoo.vocab import BOS, EOS, PAD, build_tokenizer
+    from mfcli.zoo.vocab import BOS, EOS, PAD, build_tokenizer
 
     tok = build_tokenizer(data.texts(), add_bos=True, add_eos=True)
     vision = dict(hidden_size=recipe.vision_width, intermediate_size=recipe.vision_width * 2,
@@ -243,7 +243,7 @@ def assemble_llava(recipe: TinyRecipe, clip, data: _Data, image_processor):
     """(b) LLaVA from the CLIP vision tower, a fresh Llama decoder and a byte-level BPE tokenizer."""
     from transformers import LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
 
-    from mfcli.models.zoo.vocab import BOS, CHAT_TEMPLATE, EOS, IMAGE, PAD, build_tokenizer
+    from mfcli.zoo.vocab import BOS, CHAT_TEMPLATE, EOS, IMAGE, PAD, build_tokenizer
 
     tok = build_tokenizer(data.texts(), add_bos=True, add_eos=False)
     ids = {t: tok.convert_tokens_to_ids(t) for t in (PAD, BOS, EOS, IMAGE)}
@@ -344,8 +344,8 @@ def examples(data: _Data, kinds: tuple[str, ...], vqa_practice: int = 1
     asked: "caption" (classification images captioned with their CLIP prompt, scene-objects' captions),
     "emt" and "question" (the two fixed EMT forms), "varied" (phrasings.Phrasing: a prompt drawn at
     every use), "scene" (the scene tasks' own prompts; a VQA task's `vqa_practice` times each)."""
-    from mfcli.models.zoo.phrasings import Phrasing, distractor_pool
-    from mfcli.models.zoo.vocab import english_words
+    from mfcli.zoo.phrasings import Phrasing, distractor_pool
+    from mfcli.zoo.vocab import english_words
 
     phrasing = {}
     if "varied" in kinds:  # one Phrasing per (task, family), shared by that task's images

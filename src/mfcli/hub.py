@@ -1,4 +1,5 @@
-"""Hub access that fails fast: offline, a hub id is answered from the local cache or refused at once."""
+"""Hub access that fails fast: offline, a hub id (a model's or a dataset's) is answered from the local
+cache or refused at once. A leaf."""
 
 from __future__ import annotations
 

@@ -5,27 +5,17 @@ The cache key is the recipe version: a new recipe rebuilds, an old build is neve
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from pathlib import Path
 
+from mfcli.cache import cache_root
 from mfcli.errors import MfcliError, did_you_mean
 
 ZOO = ("tiny", "tiny-clip", "tiny-qwen2vl")
 
 
-def cache_root() -> Path:
-    """$MFCLI_CACHE, else the platform's user cache dir (e.g. ~/.cache/mfcli)."""
-    env = os.environ.get("MFCLI_CACHE")
-    if env:
-        return Path(env)
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("mfcli"))
-
-
 def _recipe():
-    from mfcli.models.zoo.tiny import TinyRecipe
+    from mfcli.zoo.tiny import TinyRecipe
 
     return TinyRecipe()
 
@@ -57,7 +47,7 @@ def ensure_built(*, rebuild: bool = False, progress: bool = True, log=None) -> d
         return dirs
     with _lock(dirs["tiny"].parent / ".build.lock"):
         if rebuild or not all((d / "mfcli.json").is_file() for d in dirs.values()):
-            from mfcli.models.zoo.tiny import build_tiny
+            from mfcli.zoo.tiny import build_tiny
 
             if log:
                 log("Building the built-in tiny LLaVA (once; cached in %s) ..." % dirs["tiny"].parent)
@@ -66,7 +56,7 @@ def ensure_built(*, rebuild: bool = False, progress: bool = True, log=None) -> d
 
 
 def qwen2vl_dir(recipe=None) -> Path:
-    from mfcli.models.zoo.tiny_qwen2vl import TinyQwen2VLRecipe
+    from mfcli.zoo.tiny_qwen2vl import TinyQwen2VLRecipe
 
     return cache_root() / f"zoo-qwen2vl-r{(recipe or TinyQwen2VLRecipe()).version}" / "tiny-qwen2vl"
 
@@ -78,7 +68,7 @@ def ensure_qwen2vl_built(*, rebuild: bool = False, progress: bool = True, log=No
         return out
     with _lock(out.parent / ".build.lock"):
         if rebuild or not (out / "mfcli.json").is_file():
-            from mfcli.models.zoo.tiny_qwen2vl import build_tiny_qwen2vl
+            from mfcli.zoo.tiny_qwen2vl import build_tiny_qwen2vl
 
             if log:
                 log("Building the built-in tiny Qwen2-VL (once; cached in %s) ..." % out.parent)

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mfcli.models.zoo.tiny import FINETUNE_DEFAULTS, _Data, emt_accuracy, examples, progress_bar, train_lm
+from mfcli.zoo.tiny import FINETUNE_DEFAULTS, _Data, emt_accuracy, examples, progress_bar, train_lm
 
 # Qwen2-VL's markers, by the attribute names its processor reads
 QWEN_SPECIALS = {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>",
@@ -83,7 +83,7 @@ def assemble(recipe: TinyQwen2VLRecipe, data: _Data, ip):
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
 
     from mfcli.models.processors import ImageOnlyQwen2VLProcessor
-    from mfcli.models.zoo.vocab import PAD, build_tokenizer
+    from mfcli.zoo.vocab import PAD, build_tokenizer
 
     tok = build_tokenizer(data.texts(), add_bos=False, add_eos=False, extra_specials=QWEN_SPECIALS)
     ids = {k: tok.convert_tokens_to_ids(v) for k, v in QWEN_SPECIALS.items()}

@@ -18,7 +18,7 @@ BUILTIN_REPEATS = 50  # weight of the built-in texts against the word list when 
 
 
 def english_words() -> list[str]:
-    text = resources.files("mfcli.models.zoo").joinpath("english_words.txt").read_text(encoding="utf-8")
+    text = resources.files("mfcli.zoo").joinpath("english_words.txt").read_text(encoding="utf-8")
     return [w for w in text.split("\n") if w and not w.startswith("#")]
 
 
