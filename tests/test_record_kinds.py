@@ -180,3 +180,72 @@ def test_a_new_kind_reaches_the_command_line(number_kind, tmp_path):
     assert r.returncode == 0, r.stderr
     r = run_cli("prepare", "digits", "--kind", "sound", "--out", tmp_path / "x")
     assert "classification, vqa, caption, choice, number" in r.stderr
+
+
+# ---- each kind's own row reader ---------------------------------------------------------------
+
+@pytest.mark.parametrize("kind, row, fields, expected", [
+    ("vqa", {"q": "What?<image>", "a": [{"answer": "red"}, "red", 2]}, QaFields(question="q", answers="a"),
+     QaRow("What?", ("red", "red", "2"))),
+    ("caption", {"caps": [{"raw": "a dog"}, {"text": "a  cat"}]}, QaFields(captions="caps"), QaRow("", ("a dog", "a cat"))),
+    ("choice", {"q": "Which?", "opts": ["x", "y", "z"], "a": 2}, QaFields(question="q", answers="a", options="opts"),
+     QaRow("Which?", ("C",), ("x", "y", "z"))),
+])
+def test_each_kind_reads_the_columns_the_user_names(kind, row, fields, expected):
+    assert kind_of(kind).detect(row, fields)
+    assert kind_of(kind).parse_row(row, fields, "t.jsonl:4", csv=False) == expected
+    for name in [v for v in vars(fields).values() if v]:  # each named column, missing: file, line, kind, flag
+        with pytest.raises(MfcliError) as e:
+            kind_of(kind).parse_row({k: v for k, v in row.items() if k != name}, fields, "t.jsonl:4", csv=False)
+        assert f"t.jsonl:4: a {kind} row needs '{name}'" in str(e.value) and "-field" in e.value.remedy
+
+
+def test_a_csv_cell_holds_a_list_and_a_json_string_one_item():
+    vqa, fields = kind_of("vqa"), QaFields()
+    assert vqa.parse_row({"question": "Q", "answers": "a|b"}, fields, "x", csv=True).references == ("a", "b")
+    assert vqa.parse_row({"question": "Q", "answers": "a|b"}, fields, "x", csv=False).references == ("a|b",)
+    assert vqa.parse_row({"question": "Q", "answer": 3}, fields, "x", csv=False).references == ("3",)
+    for bad, says in ((True, "must be a list of strings, got bool"), ([True], "must be strings"), (["", " "], "are empty")):
+        with pytest.raises(MfcliError, match=f"x: (the )?reference answers {says}"):
+            vqa.parse_row({"question": "Q", "answers": bad}, fields, "x", csv=False)
+
+
+@pytest.mark.parametrize("answer, letter", [(0, "A"), (2, "C"), ("1", "B"), ("c", "C"), ("dog", "B"), (" B ", "B")])
+def test_the_correct_option_as_index_letter_or_text(answer, letter):
+    """ScienceQA gives a 0-based index, MMBench a letter, some sets the option's text."""
+    from mfcli.kinds.choice import choice_letter
+
+    assert choice_letter(answer, ("cat", "dog", "bird"), "x") == letter
+
+
+@pytest.mark.parametrize("answer", [3, "3", True, "D", "cow"])
+def test_an_answer_that_is_no_option_is_refused(answer):
+    from mfcli.kinds.choice import choice_letter
+
+    with pytest.raises(MfcliError, match="x: answer .* is none of the options' letters ABC"):
+        choice_letter(answer, ("cat", "dog", "bird"), "x")
+
+
+def test_mmbench_columns_end_at_the_first_empty_one():
+    from mfcli.kinds.choice import letter_options
+
+    assert letter_options({"A": "x", "B": 2.5, "C": float("nan"), "D": "w"}) == ("x", "2.5")  # pandas' NaN: empty
+    assert letter_options({"A": " a  b ", "B": "", "C": "z"}) == ("a b",)
+
+
+def test_the_caption_instruction_in_order_of_precedence():
+    caption = kind_of("caption")
+    assert caption.prompt("Row's own.", (), "User's.", "Source's.") == "User's."
+    assert caption.prompt("Row's own.", (), "", "Source's.") == "Row's own."
+    assert caption.prompt("", (), "", "Source's.") == "Source's."
+    assert caption.prompt("", (), "", "") == "Provide a one-sentence caption for the provided image."
+
+
+def test_a_choice_record_needs_two_options_and_one_of_their_letters():
+    choice = kind_of("choice")
+    choice.check(("b",), ("x", "y"), "x")  # a lower-case letter is read as its upper case
+    for refs, options, says in ((("A",), ("x",), "at least two options"), (("C",), ("x", "y"), "one letter of AB"),
+                                (("A", "B"), ("x", "y"), "one letter of AB")):
+        with pytest.raises(MfcliError, match=f"x: a choice record.*{says}") as e:
+            choice.check(refs, options, "x")
+        assert e.value.remedy
