@@ -249,3 +249,23 @@ def test_a_choice_record_needs_two_options_and_one_of_their_letters():
         with pytest.raises(MfcliError, match=f"x: a choice record.*{says}") as e:
             choice.check(refs, options, "x")
         assert e.value.remedy
+
+
+def test_rows_read_in_their_other_layouts_and_malformed_ones_named():
+    vqa, caption, choice, none = kind_of("vqa"), kind_of("caption"), kind_of("choice"), QaFields()
+    assert vqa.detect({"q": "x"}, QaFields(question="q")) and vqa.detect({"a": "x"}, QaFields(answers="a"))
+    with pytest.raises(MfcliError, match="t:1: a vqa row needs 'question'"):
+        vqa.parse_row({"answers": ["x"]}, none, "t:1", csv=False)
+    # MMBench with two lettered options; options as {"text": …} dicts; a CSV cell of options
+    assert choice.parse_row({"question": "Q", "A": "x", "B": "y", "answer": "B"}, none, "t:1", False).options == ("x", "y")
+    assert choice.parse_row({"question": "Q", "options": [{"text": "x"}, {"option": "y"}], "answer": 1}, none, "t:1",
+                            False) == QaRow("Q", ("B",), ("x", "y"))
+    assert choice.parse_row({"question": "Q", "options": "x|y", "answer": "x"}, none, "t:1", True).options == ("x", "y")
+    # a named options column wins over lettered columns
+    row = {"question": "Q", "opts": ["p", "q", "r"], "A": "x", "B": "y", "answer": "C"}
+    assert choice.parse_row(row, QaFields(options="opts"), "t:1", False).options == ("p", "q", "r")
+    with pytest.raises(MfcliError, match=r"t:1: options must be strings \(or dicts with 'text' / 'option'\)"):
+        choice.parse_row({"question": "Q", "options": ["x", None], "answer": 0}, none, "t:1", False)
+    with pytest.raises(MfcliError, match=r"t:1: reference captions must be strings \(or dicts with 'raw' / 'caption' / "
+                                         r"'text'\)"):
+        caption.parse_row({"captions": [3.5, ["x"]]}, none, "t:1", False)
