@@ -176,10 +176,6 @@ class Tracker:
             stop = f"kept {r.kept_mean:.1f} % fell below the floor of {self.opts.floor:g} %"
         return replace(r, criterion=self.opts.best, value=v, best=better, best_step=self.best_step, stop=stop)
 
-    def replay(self, r: WatchRecord) -> None:
-        """Take an evaluation from the history (resume) as if it had just happened."""
-        self.update(r)
-
 
 # ---- the sample ---------------------------------------------------------------------------------
 
@@ -308,7 +304,7 @@ class Watch:
 
                 shutil.rmtree(best)
         for r in history:
-            self.tracker.replay(r)
+            self.tracker.update(r)  # an evaluation of the history (resume), taken as if it had just happened
         if history:
             first = history[0]
             self.base, self.metrics, self.n = first.scores, first.metrics, first.n
