@@ -5,7 +5,7 @@ test.
 """
 
 from mfcli.eval.judges.registry import (JUDGES, Judge, JudgeOptions, judge_params, label_judges,  # noqa: F401
-                                        make_judge, metric_judge, register)
+                                        make_judge, metric_judge, metric_judges, register)
 
 # importing a judge module registers it; this order is the order --help lists judges and their options in
 from mfcli.eval.judges import exact, embed, openai_judge, cascade, vqa, caption, choice  # noqa: E402,F401
