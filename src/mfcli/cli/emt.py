@@ -14,7 +14,7 @@ from mfcli.cli.judge import JUDGE_OPTIONS, JsonOut
 from mfcli.cli.params import options
 from mfcli.errors import UsageError
 from mfcli.eval.emt import EmtOptions
-from mfcli.eval.judges import JudgeOptions
+from mfcli.eval.judges import JudgeOptions, label_judges
 
 
 @app.command(help="Evaluate a model as an image classifier with the EMT prompt (or a CLIP zero-shot), and on "
@@ -29,8 +29,8 @@ def emt(
     data: Annotated[list[str], typer.Argument(metavar="DATA", help="eval.jsonl files or prepared dirs.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Predictions JSONL (a .meta.json sidecar goes beside it).")],
     opts: EmtOptions = ...,  # its fields become the options (cli/params.py)
-    judge: Annotated[Optional[str], typer.Option("--judge", help="Judge inline with exact, embed, clip, openai or "
-                                                                  "cascade (as `mfcli judge`): writes "
+    judge: Annotated[Optional[str], typer.Option("--judge", help=f"Judge inline with {', '.join(label_judges()[:-1])} "
+                                                                  f"or {label_judges()[-1]} (as `mfcli judge`): writes "
                                                                   "OUT-stem.judged.jsonl and .summary.json.")] = None,
     judge_options: JudgeOptions = ...,  # every judge's options (cli/params.py)
     summary: Annotated[Optional[str], typer.Option(help="With --judge: also write the summary JSON here.")] = None,
