@@ -77,8 +77,8 @@ def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions(
     names = read_label_names(opts.label_names)
     rename = lambda label: names.get(label, label)  # noqa: E731
     labels = tuple(rename(x) for x in src.labels)
-    labelled = kind_of(src.kind).labelled
-    noun, prompt = _classification_prompt(src, labels, opts) if labelled else ("", "")
+    kind = kind_of(src.kind)
+    noun, prompt = _classification_prompt(src, labels, opts) if kind.labelled else ("", "")
 
     examples, is_eval = _split(src, opts)
     if src.builtin and opts.eval_fraction > BUILTIN_EVAL_FRACTION:
@@ -101,8 +101,8 @@ def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions(
                 continue
             rel = f"images/{rid}.png"
             (tmp / rel).write_bytes(_png_bytes(image))
-            label = rename(ex.label) if labelled else ex.label
-            counts[split][kind_of(src.kind).bucket(ex.question, label)] += 1  # per label, question form, …
+            label = rename(ex.label) if kind.labelled else ex.label
+            counts[split][kind.bucket(ex.question, label)] += 1  # per label, question form, …
             record, train = _records(src, ex, rid, rel, label, labels, noun, prompt, opts)
             if split == "eval":
                 eval_rows.append(record.to_json())

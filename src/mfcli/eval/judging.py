@@ -46,21 +46,22 @@ def _kind(obj: dict, where: str, f: Fields, forced: str | None) -> str:
 def _item(obj: dict, where: str, f: Fields, forced: str | None = None) -> Item | None:
     check_pred_schema(obj, where)
     kind = _kind(obj, where, f, forced)
-    if obj.get("error") and not kind_of(kind).corpus:
+    rk = kind_of(kind)
+    if obj.get("error") and not rk.corpus:
         return None  # generation failed for this id; counted as an error (in a corpus, it is an empty answer)
     if f.output not in obj:
         raise MfcliError(f"{where}: missing field '{f.output}'.", "Name your answer field with --output-field.")
     output = "" if obj[f.output] is None else str(obj[f.output])
     task = str(obj.get("task", ""))
-    if not kind_of(kind).labelled:
+    if not rk.labelled:
         refs = check_references({"references": obj.get(f.references)}, where, kind)
         labels: tuple[str, ...] = ()
-        if kind_of(kind).options:
+        if rk.options:
             if not isinstance(obj.get(f.labels), list):
                 raise MfcliError(f"{where}: a {kind} record needs its options as a list in '{f.labels}'.",
                                  "Name your field with --labels-field.")
             labels = tuple(str(x) for x in obj[f.labels])
-        kind_of(kind).check(refs, labels, where)
+        rk.check(refs, labels, where)
         return Item(output, refs[0], labels, task, kind, refs)
     for key in (f.label, f.labels):
         if key not in obj:

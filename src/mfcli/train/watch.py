@@ -32,7 +32,7 @@ from typing import Optional
 
 from mfcli.errors import MfcliError, UsageError, did_you_mean
 from mfcli.io.records import WatchRecord, read_dataset_info, read_eval, read_train, read_watch
-from mfcli.kinds import CAPTION
+from mfcli.kinds import CAPTION, kind_of
 from mfcli.params import option
 from mfcli.train.log import WATCH_FILE
 
@@ -359,7 +359,6 @@ class Watch:
         import torch
 
         from mfcli.eval.emt import batch_queries
-        from mfcli.kinds import kind_of
         from mfcli.models.chat import generate_from_inputs, generation_inputs
 
         model, rank, world = trainer.model, trainer.rank, trainer.world

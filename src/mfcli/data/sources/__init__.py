@@ -11,8 +11,8 @@ import csv
 import json
 from pathlib import Path
 
-from mfcli.kinds import QaFields
-from mfcli.data.sources.base import (READERS, Example, Reader, Request, Source, check_kind, iter_loaded,  # noqa: F401
+from mfcli.kinds import QaFields, kind_of
+from mfcli.data.sources.base import (READERS, Example, Reader, Request, Source, iter_loaded,  # noqa: F401
                                      looks_like_path, register)
 from mfcli.data.tasks import TASKS
 from mfcli.errors import MfcliError, did_you_mean
@@ -27,7 +27,8 @@ def open_source(spec: str, split: str | None = None, *, kind: str | None = None,
                 fields: QaFields = QaFields(), image_field: str = "image", label_field: str = "label") -> Source:
     """Resolve SOURCE with the first registered reader that claims it. `kind` forces what a table's rows
     hold (else detected from their fields)."""
-    check_kind(kind)
+    if kind is not None:
+        kind_of(kind)  # a forced --kind is a registered one, before any reader runs
     req = Request(spec, split, kind, fields, image_field, label_field)
     for reader in READERS.values():
         if reader.claims(req):

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from mfcli.errors import MfcliError
-from mfcli.kinds import CLASSIFICATION, QaFields, kind_of
+from mfcli.kinds import CLASSIFICATION, QaFields
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -78,12 +77,6 @@ def register(name: str, *, claims: Callable[[Request], bool], summary: str):
 def looks_like_path(spec: str) -> bool:
     """SOURCE written as a path (./x, /x, ~/x, a/b/c, x.csv), never to be taken for a dataset id."""
     return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or bool(Path(spec).suffix)
-
-
-def check_kind(kind: str | None) -> None:
-    """A --kind the user forced is a registered kind."""
-    if kind is not None:
-        kind_of(kind)
 
 
 def open_image(path: Path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from mfcli.data.sources.base import Example, Request, Source, check_kind, open_image, register
+from mfcli.data.sources.base import Example, Request, Source, open_image, register
 from mfcli.data.splits import EVAL_NAMES, TRAIN_NAMES
 from mfcli.errors import MfcliError
 from mfcli.kinds import QaFields, detect_kind, kind_of
@@ -45,9 +45,9 @@ def rows_to_examples(rows: list[tuple[str, dict]], image_of, *, kind: str | None
                      image_field: str, fields: QaFields, csv_lists: bool) -> tuple[str, list[Example]]:
     """One kind for the whole table: given, or detected from the first row; a row of another kind
     is an error at its line."""
-    check_kind(kind)
     first_kind = kind or detect_kind(rows[0][1], fields)
-    labelled = kind_of(first_kind).labelled
+    reader = kind_of(first_kind)  # a forced kind that is not registered stops here
+    labelled = reader.labelled
     examples, seen = [], {}
     for where, row in rows:
         if kind is None and (k := detect_kind(row, fields)) != first_kind:
@@ -67,7 +67,7 @@ def rows_to_examples(rows: list[tuple[str, dict]], image_of, *, kind: str | None
         if labelled:
             examples.append(Example(key, str(row[label_field]), load, split=split))
         else:
-            qa = kind_of(first_kind).parse_row(row, fields, where, csv=csv_lists)
+            qa = reader.parse_row(row, fields, where, csv=csv_lists)
             examples.append(Example(key, qa.references[0], load, qa.question, qa.references, qa.options, split))
     return first_kind, examples
 
