@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,29 +12,45 @@ import typer
 
 from mfcli.cli import app
 from mfcli.cli.judge import JUDGE_OPTIONS, JsonOut
-from mfcli.cli.params import options
+from mfcli.cli.params import of, options
 from mfcli.errors import UsageError
 from mfcli.eval.emt import EmtOptions
+from mfcli.eval.endpoint import EndpointOptions
 from mfcli.eval.judges import JudgeOptions, label_judges
+
+
+ENDPOINT_PANEL = "endpoint"  # the served model's options: each help line starts "[endpoint]"
+JUDGE_PANEL = "judge"
 
 
 @app.command(help="Evaluate a model as an image classifier with the EMT prompt (or a CLIP zero-shot), and on "
                   "VQA, caption and multiple-choice records.\n\n"
                   "MODEL: a LLaVA-family dir or hub id, tiny, a LoRA adapter dir, or a CLIP (tiny-clip) for "
-                  "the vision-encoder baseline. DATA: eval.jsonl files or the dirs `prepare` made. "
-                  "Re-running the same command resumes an interrupted run.\n\n"
-                  "Example:  mfcli emt tiny data/digits data/animals --out preds.jsonl --judge exact")
-@options(opts=EmtOptions, judge_options=JUDGE_OPTIONS)
+                  "the vision-encoder baseline; with --endpoint, the name an OpenAI-compatible server (vLLM, "
+                  "SGLang, llama.cpp, transformers serve, a hosted API) serves. DATA: eval.jsonl files or the "
+                  "dirs `prepare` made. Re-running the same command resumes an interrupted run (and, with "
+                  "--endpoint, asks again only the requests that failed).\n\n"
+                  "Options marked [endpoint] belong to the served model, those marked [judge] to --judge "
+                  "(the judge's --model and --base-url name the judge's server, not the evaluated one).\n\n"
+                  "Example:  mfcli emt tiny data/digits data/animals --out preds.jsonl --judge exact\n\n"
+                  "Example:  mfcli emt llava-hf/llava-1.5-7b-hf data/ --endpoint http://localhost:8000/v1 "
+                  "--judge exact --out p.jsonl")
+@options(opts=EmtOptions, endpoint=of(EndpointOptions, prefix="endpoint_", panel=ENDPOINT_PANEL),
+         judge_options=replace(JUDGE_OPTIONS, panel=JUDGE_PANEL))
 def emt(
-    model: Annotated[str, typer.Argument(metavar="MODEL", help="Model dir, hub id, tiny, tiny-clip, or adapter dir.")],
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="Model dir, hub id, tiny, tiny-clip, adapter dir; "
+                                                                "with --endpoint, the served model's name.")],
     data: Annotated[list[str], typer.Argument(metavar="DATA", help="eval.jsonl files or prepared dirs.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Predictions JSONL (a .meta.json sidecar goes beside it).")],
     opts: EmtOptions = ...,  # its fields become the options (cli/params.py)
-    judge: Annotated[Optional[str], typer.Option("--judge", help=f"Judge inline with {', '.join(label_judges()[:-1])} "
-                                                                  f"or {label_judges()[-1]} (as `mfcli judge`): writes "
+    endpoint: EndpointOptions = ...,  # the served model's options, under their own heading
+    judge: Annotated[Optional[str], typer.Option("--judge", help=f"[{JUDGE_PANEL}] Judge inline with "
+                                                                  f"{', '.join(label_judges()[:-1])} or "
+                                                                  f"{label_judges()[-1]} (as `mfcli judge`): writes "
                                                                   "OUT-stem.judged.jsonl and .summary.json.")] = None,
     judge_options: JudgeOptions = ...,  # every judge's options (cli/params.py)
-    summary: Annotated[Optional[str], typer.Option(help="With --judge: also write the summary JSON here.")] = None,
+    summary: Annotated[Optional[str], typer.Option(help=f"[{JUDGE_PANEL}] Also write the summary JSON here."
+                                                   )] = None,
     json_out: JsonOut = False,
 ):
     from mfcli.eval.emt import run_emt
@@ -45,7 +62,7 @@ def emt(
         from mfcli.eval.judges import make_judge
 
         j = make_judge(judge, judge_options)
-    run_emt(model, data, out, opts)
+    run_emt(model, data, out, opts, endpoint=endpoint, log=lambda line: print(line, file=sys.stderr))
     import os
 
     if os.environ.get("RANK", "0") != "0":

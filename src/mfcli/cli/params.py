@@ -31,15 +31,18 @@ class Group:
     build: Callable[[dict], Any]
     prefix: str = ""  # a Python-name prefix that keeps the group's names apart from the command's
     flag_prefix: bool = True  # whether the prefix shows in the flags too (--watch-every) or not (--margin)
+    # a tag before each option's help ("[endpoint] ..."): which part of a command the option belongs to,
+    # where one command holds several (emt: the evaluated model's server, the judge's server)
+    panel: str | None = None
 
 
-def of(cls: type, *, exclude: tuple[str, ...] = (), prefix: str = "", **fixed) -> Group:
+def of(cls: type, *, exclude: tuple[str, ...] = (), prefix: str = "", panel: str | None = None, **fixed) -> Group:
     """The group of an options dataclass; `fixed` values are passed to it and not offered as options."""
     def build(values: dict):
         # a repeated option arrives as a list; the options dataclasses hold tuples (frozen, hashable)
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}, **fixed)
 
-    return Group(params_of(cls, exclude=tuple(exclude) + tuple(fixed)), build, prefix)
+    return Group(params_of(cls, exclude=tuple(exclude) + tuple(fixed)), build, prefix, panel=panel)
 
 
 def flag_of(p: Param) -> str:
@@ -47,14 +50,19 @@ def flag_of(p: Param) -> str:
     return p.flags[0].split("/")[0] if p.flags else "--" + p.name.replace("_", "-")
 
 
-def typer_parameter(p: Param, prefix: str = "", flag_prefix: bool = True) -> inspect.Parameter:
+def tagged(help: str, panel: str | None) -> str:
+    return f"[{panel}] {help}" if panel else help
+
+
+def typer_parameter(p: Param, prefix: str = "", flag_prefix: bool = True, panel: str | None = None
+                    ) -> inspect.Parameter:
     """Without flags of its own an option is named after its parameter (a flag gets --x / --no-x)."""
     flags = p.flags
     if not flags and prefix and not flag_prefix:
         dash = p.name.replace("_", "-")
         flags = (f"--{dash}/--no-{dash}",) if p.type is bool else (f"--{dash}",)
     return inspect.Parameter(prefix + p.name, inspect.Parameter.KEYWORD_ONLY, default=p.default,
-                             annotation=Annotated[p.type, typer.Option(*flags, help=p.help)])
+                             annotation=Annotated[p.type, typer.Option(*flags, help=tagged(p.help, panel))])
 
 
 def options(**groups: type | Group) -> Callable:
@@ -70,7 +78,7 @@ def options(**groups: type | Group) -> Callable:
         for p in sig.parameters.values():
             if p.name in resolved:
                 g = resolved[p.name]
-                params += [typer_parameter(q, g.prefix, g.flag_prefix) for q in g.params]
+                params += [typer_parameter(q, g.prefix, g.flag_prefix, g.panel) for q in g.params]
             else:
                 params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY))
         names = [q.name for q in params]

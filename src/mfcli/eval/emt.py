@@ -18,12 +18,13 @@ from pathlib import Path
 
 from mfcli import __version__
 from mfcli.errors import MfcliError, UsageError
+from mfcli.eval.endpoint import EndpointOptions
 from mfcli.io.checkpoint import sha256_file
 from mfcli.io.images import load_rgb
-from mfcli.params import device_option, dtype_option, option
 from mfcli.io.jsonl import dumps, write_json_atomic, write_jsonl_atomic
 from mfcli.io.records import PRED_META_SCHEMA, EvalRecord, PredRecord, read_eval, resolve_data_file
 from mfcli.kinds import KINDS, kind_of
+from mfcli.params import device_option, dtype_option, option
 
 
 def generation_caps() -> dict[str, int]:
@@ -46,16 +47,16 @@ class EmtOptions:
     """`mfcli emt`'s options (a field made with `option` is its --flag, with this help)."""
 
     # left-padded batches with the KV cache; outputs match batch 1 (tested)
-    batch_size: int = option(16, "Images per generate call (left padding, KV cache).")
+    batch_size: int = option(16, "Images per generate call (left padding, KV cache; local weights only).")
     max_new_tokens: int | None = option(None, f"Generation length cap (default by record kind: {_caps_help()}).")
-    device: str = device_option()
+    device: str = device_option()  # these two: local weights only (a server decides its own)
     dtype: str = dtype_option()
     # "I/N": this job takes records I, I+N, I+2N, ...
     shard: str | None = option(None, "I/N: take every N-th record from I (merge with merge-preds).")
     resume: bool = option(True, "Continue OUT when its settings match.", flags=("--resume/--no-resume",))
     overwrite: bool = option(False, "Start afresh even if OUT holds another run.")
     limit: int | None = option(None, "First N records of each input only.")  # for quick looks
-    allow_pickle: bool = option(False, "Allow pickle .bin weights (can run code).", flags=("--allow-pickle",))
+    allow_pickle: bool = option(False, "Allow pickle .bin weights (can run code; local weights only).", flags=("--allow-pickle",))
 
     def __post_init__(self):
         if self.batch_size < 1 or (self.max_new_tokens is not None and self.max_new_tokens < 1):
@@ -187,17 +188,37 @@ def _complete_batches(out: Path, batch_sizes: dict[int, int]) -> list[dict]:
     return [r for r in rows if count[r["batch"]] == batch_sizes.get(r["batch"], -1)]
 
 
-def _prepare_output(out: Path, settings: dict, opts: EmtOptions, batch_sizes: dict[int, int]) -> set[str]:
-    """Decide between a fresh start and a resume; return the ids already done."""
+def settings_difference(old: dict | None, new: dict) -> str:
+    """The settings that differ between a previous run's sidecar and this one, named for the user."""
+    if old is None:
+        return "its settings sidecar is missing or unreadable"
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    shown = ", ".join(f"{k} ({_short(old.get(k))} there, {_short(new.get(k))} now)" for k in keys[:3])
+    return f"it was made with another {shown}" + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+
+
+def _short(value) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _prepare_output(out: Path, settings: dict, opts: EmtOptions, batch_sizes: dict[int, int],
+                    redo=lambda row: False) -> set[str]:
+    """Decide between a fresh start and a resume; return the ids already done. A resumed run keeps the
+    complete batches, less the rows `redo` picks (an endpoint's failed requests, asked again)."""
     meta = _meta_path(out)
     if out.exists() or meta.exists():
-        old = json.loads(meta.read_text()).get("settings") if meta.is_file() else None
+        try:
+            old = json.loads(meta.read_text()).get("settings") if meta.is_file() else None
+        except json.JSONDecodeError:
+            old = None
         if old == settings and opts.resume and not opts.overwrite:
-            keep = _complete_batches(out, batch_sizes) if out.exists() else []
+            keep = [r for r in (_complete_batches(out, batch_sizes) if out.exists() else []) if not redo(r)]
             write_jsonl_atomic(out, keep)
             return {r["id"] for r in keep}
         if not opts.overwrite:
-            why = "was made with other settings" if old != settings else "exists and --no-resume was given"
+            why = ("exists and --no-resume was given" if old == settings
+                   else f"holds another run: {settings_difference(old, settings)}")
             raise MfcliError(f"{out} {why}.", "Pass --overwrite to start afresh, or choose another --out.")
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(meta, {"schema": PRED_META_SCHEMA, "settings": settings, "mfcli_version": __version__,
@@ -252,6 +273,39 @@ def predict_to_file(predictor, queries: list[Query], out: Path, settings: dict, 
     write_json_atomic(meta, m)
 
 
+def check_local_only_options(opts: EmtOptions) -> None:
+    """With --endpoint the server decides the device, dtype and batching: a local-only option set to
+    anything but its default is refused rather than silently ignored."""
+    import os
+
+    local = {"batch_size": "--batch-size", "device": "--device", "dtype": "--dtype", "allow_pickle": "--allow-pickle"}
+    given = [flag for name, flag in local.items() if getattr(opts, name) != getattr(EmtOptions(), name)]
+    if given:
+        raise UsageError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to weights loaded here, "
+                         "not to --endpoint.", "Drop it; the server decides batching (--in-flight sets how many "
+                                               "requests it gets at once).")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UsageError("--endpoint runs in one process, not under torchrun/accelerate launch.",
+                         "Run it once with --in-flight N, or as separate jobs with --shard I/N.")
+
+
+def _run_endpoint(model_spec: str, queries: list[Query], files: list[dict], out: Path, opts: EmtOptions,
+                  endpoint: EndpointOptions, progress: bool, log) -> Path:
+    from mfcli.eval.endpoint import public_url, run_endpoint
+
+    run = run_endpoint(model_spec, queries, files, out, opts, endpoint, progress)
+    where = public_url(endpoint.url)
+    if run.failed:
+        raise MfcliError(f"{run.failed} of {run.records} records got no answer from {where} "
+                         f"(first: {run.first_failure or 'the run stopped after failures in a row'}); "
+                         f"the answered ones are in {out}.",
+                         "Re-run the same command: it asks only those again.")
+    if log is not None:
+        log(f"emt: {run.records} records, {run.asked} asked of {where} in {run.seconds:.1f} s "
+            f"({run.rate:.1f} requests/s) -> {out}")
+    return out
+
+
 def merge_predictions(parts: list[Path], out: Path, *, overwrite: bool = False) -> int:
     """Join shard outputs into one file in the original record order, checking coverage."""
     if out.exists() and not overwrite:
@@ -290,15 +344,22 @@ def merge_predictions(parts: list[Path], out: Path, *, overwrite: bool = False) 
 
 
 def run_emt(model_spec: str, data: list[str], out: str | Path, opts: EmtOptions = EmtOptions(),
-            progress: bool | None = None) -> Path:
+            progress: bool | None = None, endpoint: EndpointOptions | None = None, log=None) -> Path:
+    """MODEL's answers to every record of DATA into OUT: from weights loaded here, or, with
+    `endpoint.url`, from the model an OpenAI-compatible server serves under that name (eval/endpoint.py).
+    `log` receives the closing line of an endpoint run."""
     from mfcli.models.load import load_clip, load_mllm, resolve_model_path
 
     out = Path(out)
     progress = sys.stderr.isatty() if progress is None else progress
+    if endpoint is not None and endpoint.url:
+        check_local_only_options(opts)
     queries, files = load_queries(data, opts.limit)
     if opts.shard:
         i, n = parse_shard(opts.shard)
         queries = queries[i::n]
+    if endpoint is not None and endpoint.url:
+        return _run_endpoint(model_spec, queries, files, out, opts, endpoint, progress, log)
     from mfcli.dist import init_dist
 
     dist = init_dist()

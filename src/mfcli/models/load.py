@@ -50,6 +50,11 @@ def resolve_model_path(spec: str, *, allow_pickle: bool = False) -> str:
         from mfcli.zoo import builtin_path
 
         return str(builtin_path(spec))
+    if spec.startswith(("http://", "https://")):
+        raise MfcliError(f"'{spec}' is a server address; this needs the model's weights (hidden states, "
+                         "logits or a CLIP's embeddings), which an endpoint does not return.",
+                         "Pass the model's directory or hub id; only `mfcli emt MODEL DATA --endpoint URL` "
+                         "asks a served model.")
     path = Path(spec)
     if path.is_dir():
         if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
