@@ -82,7 +82,9 @@ def test_settings_mismatch_refused_unless_overwrite(reference, data, tmp_path):
     args = ["emt", "tiny", data / "digits", data / "shapes" / "eval.jsonl", "--out", out, "--batch-size", "4",
             "--max-new-tokens", "5"]
     r = run_cli(*args)
-    assert r.returncode == 1 and "other settings" in r.stderr and "--overwrite" in r.stderr
+    # the refusal names the setting that differs, and its two values
+    assert r.returncode == 1 and "--overwrite" in r.stderr, r.stderr
+    assert "another generation.max_new_tokens (8 there, 5 now)" in r.stderr, r.stderr
     r = run_cli(*args, "--overwrite")
     assert r.returncode == 0, r.stderr
 

@@ -13,7 +13,7 @@ from PIL import Image
 from conftest import run_cli
 from mfcli.data.prepare import prepare
 from mfcli.errors import MfcliError
-from mfcli.eval.emt import generation_caps
+from mfcli.eval.predictions import generation_caps
 from mfcli.eval.judges import JUDGES, make_judge, metric_judge, register as register_judge
 from mfcli.eval.judges.base import CORRECT, EMPTY, ERROR, WRONG, Judgement
 from mfcli.eval.judging import judge_file

@@ -102,3 +102,36 @@ def test_full_fine_tune_learns_animals_through_both_emt_forms(built, tmp_path):
     assert score["question"] >= 0.85, score  # the vision path carries the task
     assert score["emt"] >= 0.70, score  # and what it learnt reaches the listing prompt (recipe 4: 0.58)
     assert score["question"] - score["emt"] <= 0.15, score  # recipe 4: 30 points
+
+
+def test_served_tiny_agrees_with_the_local_path(built, tmp_path):
+    """Issue 39's proof against a real server: the full tiny served by `transformers serve`, asked through
+    `emt --endpoint` on 400 held-out records of two kinds (the first 200 of digits and of scene-vqa), against the same
+    directory loaded here. Both decode greedily through the same chat template and pixels (the image goes
+    as a lossless PNG); the local path batches 16 with left padding, the server asks one record at a
+    time, which may move a float's last bit and so, rarely, a greedy token — hence 99 %, not 100 %
+    (measured on this machine: see docs/benchmarks.md). Judged scores within 1 point."""
+    import json
+
+    from conftest import run_cli
+    from serving import TransformersServe, agreement
+
+    root, _ = built
+    data = [root / "data" / "digits", root / "data" / "scene-vqa"]
+    local, served = tmp_path / "local.jsonl", tmp_path / "served.jsonl"
+    r = run_cli("emt", root / "tiny", *data, "--out", local, "--judge", "exact", "--limit", "200")
+    assert r.returncode == 0, r.stderr
+    with TransformersServe(root / "tiny", tmp_path / "serve.log") as server:
+        r = run_cli("emt", str(root / "tiny"), *data, "--endpoint", server.url, "--out", served,
+                    "--judge", "exact", "--limit", "200", "--in-flight", "4")
+    assert r.returncode == 0, r.stderr
+    a = [json.loads(x) for x in open(local)]
+    b = [json.loads(x) for x in open(served)]
+    assert [x["id"] for x in a] == [x["id"] for x in b] and len(a) == 400
+    assert len({x["output"] for x in a}) >= 10  # real answers, not one string repeated
+    assert agreement(a, b) >= 0.99, [(x["output"], y["output"]) for x, y in zip(a, b) if x["output"] != y["output"]]
+    sa = json.loads((tmp_path / "local.summary.json").read_text())["tasks"]
+    sb = json.loads((tmp_path / "served.summary.json").read_text())["tasks"]
+    assert set(sa) == {"digits", "scene-vqa"}
+    for task in sa:
+        assert abs(sa[task]["score"] - sb[task]["score"]) <= 0.01, (task, sa[task], sb[task])

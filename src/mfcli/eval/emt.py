@@ -22,16 +22,10 @@ from mfcli.eval.endpoint import EndpointOptions
 from mfcli.io.checkpoint import sha256_file
 from mfcli.io.images import load_rgb
 from mfcli.io.jsonl import dumps, write_json_atomic, write_jsonl_atomic
+from mfcli.eval.predictions import generation_caps, meta_path, prepare_output
 from mfcli.io.records import PRED_META_SCHEMA, EvalRecord, PredRecord, read_eval, resolve_data_file
-from mfcli.kinds import KINDS, kind_of
+from mfcli.kinds import kind_of
 from mfcli.params import device_option, dtype_option, option
-
-
-def generation_caps() -> dict[str, int]:
-    """The generation cap of each record kind when --max-new-tokens is not given (its module in kinds/:
-    EMT's answers are one short sentence; lmms-eval caps short answers and option letters at 16 tokens
-    and captions at 64)."""
-    return {k.name: k.max_new_tokens for k in KINDS.values()}
 
 
 def _caps_help() -> str:
@@ -167,66 +161,6 @@ def _settings(model_spec: str, model_path: str, kind: str, opts: EmtOptions, fil
                            "batch_size": opts.batch_size}, "dtype": opts.dtype}
 
 
-def _meta_path(out: Path) -> Path:
-    return out.with_name(out.name + ".meta.json")
-
-
-def _complete_batches(out: Path, batch_sizes: dict[int, int]) -> list[dict]:
-    """Rows of OUT that belong to fully written batches (a torn or partial batch is dropped)."""
-    rows = []
-    with open(out, encoding="utf-8") as f:
-        for line in f:
-            if not line.endswith("\n"):
-                break  # torn last line
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
-    count: dict[int, int] = {}
-    for r in rows:
-        count[r["batch"]] = count.get(r["batch"], 0) + 1
-    return [r for r in rows if count[r["batch"]] == batch_sizes.get(r["batch"], -1)]
-
-
-def settings_difference(old: dict | None, new: dict) -> str:
-    """The settings that differ between a previous run's sidecar and this one, named for the user."""
-    if old is None:
-        return "its settings sidecar is missing or unreadable"
-    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    shown = ", ".join(f"{k} ({_short(old.get(k))} there, {_short(new.get(k))} now)" for k in keys[:3])
-    return f"it was made with another {shown}" + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
-
-
-def _short(value) -> str:
-    text = json.dumps(value, sort_keys=True)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _prepare_output(out: Path, settings: dict, opts: EmtOptions, batch_sizes: dict[int, int],
-                    redo=lambda row: False) -> set[str]:
-    """Decide between a fresh start and a resume; return the ids already done. A resumed run keeps the
-    complete batches, less the rows `redo` picks (an endpoint's failed requests, asked again)."""
-    meta = _meta_path(out)
-    if out.exists() or meta.exists():
-        try:
-            old = json.loads(meta.read_text()).get("settings") if meta.is_file() else None
-        except json.JSONDecodeError:
-            old = None
-        if old == settings and opts.resume and not opts.overwrite:
-            keep = [r for r in (_complete_batches(out, batch_sizes) if out.exists() else []) if not redo(r)]
-            write_jsonl_atomic(out, keep)
-            return {r["id"] for r in keep}
-        if not opts.overwrite:
-            why = ("exists and --no-resume was given" if old == settings
-                   else f"holds another run: {settings_difference(old, settings)}")
-            raise MfcliError(f"{out} {why}.", "Pass --overwrite to start afresh, or choose another --out.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(meta, {"schema": PRED_META_SCHEMA, "settings": settings, "mfcli_version": __version__,
-                             "complete": False})
-    write_jsonl_atomic(out, [])
-    return set()
-
-
 def batch_queries(queries: list[Query], size: int) -> list[list[Query]]:
     """Consecutive batches of at most `size`, cut where the record kind changes (one length cap each)."""
     batches: list[list[Query]] = []
@@ -241,7 +175,7 @@ def predict_to_file(predictor, queries: list[Query], out: Path, settings: dict, 
                     progress: bool = True) -> None:
     batches = batch_queries(queries, opts.batch_size)
     sizes = {b: len(qs) for b, qs in enumerate(batches)}
-    done = _prepare_output(out, settings, opts, sizes)
+    done = prepare_output(out, settings, sizes, resume=opts.resume, overwrite=opts.overwrite)
     todo = [(b, qs) for b, qs in enumerate(batches) if not all(q.record.id in done for q in qs)]
     from tqdm.auto import tqdm
 
@@ -267,7 +201,7 @@ def predict_to_file(predictor, queries: list[Query], out: Path, settings: dict, 
             f.write("".join(lines))  # one write per batch, then flush: a kill loses at most this batch
             f.flush()
             bar.update(len(qs))
-    meta = _meta_path(out)
+    meta = meta_path(out)
     m = json.loads(meta.read_text())
     m["complete"] = True
     write_json_atomic(meta, m)
@@ -312,7 +246,7 @@ def merge_predictions(parts: list[Path], out: Path, *, overwrite: bool = False) 
         raise MfcliError(f"{out} already exists.", "Choose another --out or pass --overwrite.")
     metas = []
     for p in parts:
-        m = _meta_path(p)
+        m = meta_path(p)
         if not m.is_file():
             raise MfcliError(f"{p} has no {m.name} beside it.", "Merge files written by `mfcli emt --shard`.")
         metas.append(json.loads(m.read_text()))
@@ -338,7 +272,7 @@ def merge_predictions(parts: list[Path], out: Path, *, overwrite: bool = False) 
     rows.sort(key=lambda r: r["index"])
     write_jsonl_atomic(out, rows)
     settings = {**metas[0]["settings"], "shard": None, "n_records": len(rows)}
-    write_json_atomic(_meta_path(out), {"schema": PRED_META_SCHEMA, "settings": settings, "mfcli_version": __version__,
+    write_json_atomic(meta_path(out), {"schema": PRED_META_SCHEMA, "settings": settings, "mfcli_version": __version__,
                                         "complete": True, "merged_from": [str(p) for p in parts]})
     return len(rows)
 
@@ -395,12 +329,12 @@ def run_emt(model_spec: str, data: list[str], out: str | Path, opts: EmtOptions 
     if rank == 0:
         parts = [out.with_name(f".{out.name}.part{r}-of-{world}") for r in range(world)]
         merge_predictions(parts, out, overwrite=True)
-        meta = json.loads(_meta_path(out).read_text())
+        meta = json.loads(meta_path(out).read_text())
         meta["settings"]["shard"] = shard
         meta.pop("merged_from", None)
-        write_json_atomic(_meta_path(out), meta)
+        write_json_atomic(meta_path(out), meta)
         for p in parts:
             p.unlink()
-            _meta_path(p).unlink()
+            meta_path(p).unlink()
     dist.barrier()
     return out

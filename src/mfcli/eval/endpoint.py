@@ -35,6 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from mfcli import __version__
 from mfcli.errors import MfcliError, UsageError
+from mfcli.eval.predictions import complete_batches, generation_caps, meta_path, prepare_output
 from mfcli.kinds import kind_of
 from mfcli.params import option
 
@@ -212,11 +213,10 @@ def _cause(e: BaseException) -> str:
 
 def settings_for(model: str, endpoint: Endpoint, served: str | None, files: list[dict], shard: str | None,
                  n: int, max_new_tokens: int | None) -> dict:
-    """What makes the outputs what they are: a resume needs every one equal. Not the concurrency, the
-    timeout or the retries (they change when answers arrive, not what they say), never the key."""
-    from mfcli.eval.emt import generation_caps
-
-    return {"model": model, "endpoint": public_url(endpoint.url), "served_model": served, "kind": "endpoint",
+    """What makes the outputs what they are: a resume needs every one equal. Not the URL (a restarted
+    server may listen elsewhere; the served model's name is checked), the concurrency, the timeout or
+    the retries (they change when answers arrive, not what they say); never the key."""
+    return {"model": model, "served_model": served, "kind": "endpoint",
             "data": files, "shard": shard, "n_records": n,
             "generation": {"do_sample": False, "temperature": 0, "seed": SEED,
                            "max_new_tokens": max_new_tokens or generation_caps(),
@@ -260,7 +260,6 @@ class _InOrder:
 def run_endpoint(model: str, queries: list, files: list[dict], out: Path, opts, endpoint_opts: EndpointOptions,
                  progress: bool = False) -> EndpointRun:
     """Ask every query of this job (emt's `Query`s, already sharded) of the served MODEL into OUT."""
-    from mfcli.eval.emt import _complete_batches, _meta_path, _prepare_output
     from mfcli.io.jsonl import dumps, write_json_atomic, write_jsonl_atomic
     from mfcli.io.records import PredRecord
 
@@ -274,7 +273,9 @@ def run_endpoint(model: str, queries: list, files: list[dict], out: Path, opts, 
 
     probe = _probe(endpoint, model, queries, cap, endpoint_opts.image_format)  # before anything is written
     sizes = {position: 1 for position in range(len(queries))}
-    done = _prepare_output(out, settings, opts, sizes, redo=lambda row: bool(row.get("request_failed")))
+    done = prepare_output(out, settings, sizes, resume=opts.resume, overwrite=opts.overwrite,
+                          redo=lambda row: bool(row.get("request_failed")))
+    _record_endpoint(out, endpoint)
     todo = [(position, q) for position, q in enumerate(queries) if q.record.id not in done]
 
     def row(position: int, q, answer: Answer) -> str:
@@ -303,16 +304,26 @@ def run_endpoint(model: str, queries: list, files: list[dict], out: Path, opts, 
         asked = asyncio.run(_ask_all(endpoint, model, todo, cap, endpoint_opts, probe, finished))
     seconds = time.perf_counter() - t0
 
-    rows = _complete_batches(out, sizes)
+    rows = complete_batches(out, sizes)
     if [r["batch"] for r in rows] != sorted(r["batch"] for r in rows):  # a resume appended re-asked records
         write_jsonl_atomic(out, sorted(rows, key=lambda r: r["batch"]))
     # unanswered: failed requests, and records never asked (the run stopped after failures in a row)
     unanswered = sum(1 for r in rows if r.get("request_failed")) + len(queries) - len(rows)
-    meta = json.loads(_meta_path(out).read_text())
+    meta = json.loads(meta_path(out).read_text())
     meta["complete"] = unanswered == 0
     meta["mfcli_version"] = __version__
-    write_json_atomic(_meta_path(out), meta)
+    write_json_atomic(meta_path(out), meta)
     return EndpointRun(out, len(queries), asked, unanswered, seconds, failures[0] if failures else None)
+
+
+def _record_endpoint(out: Path, endpoint: Endpoint) -> None:
+    """The sidecar names the server this run (last) asked: its URL without credentials, never the key."""
+    from mfcli.io.jsonl import write_json_atomic
+
+    meta = json.loads(meta_path(out).read_text())
+    meta["endpoint"] = {"url": public_url(endpoint.url), "key_env": endpoint.opts.key_env,
+                        "key_sent": endpoint.key is not None}
+    write_json_atomic(meta_path(out), meta)
 
 
 def _is_local_clip(model: str) -> bool:

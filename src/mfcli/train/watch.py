@@ -277,7 +277,7 @@ class Watch:
 
     # ---- the step-0 scores and the history -----------------------------------------------------
     def _cache_file(self, trainer) -> Path:
-        from mfcli.eval.emt import generation_caps
+        from mfcli.eval.predictions import generation_caps
         from mfcli.cache import cache_root
 
         key = json.dumps({"model": str(Path(trainer.parent).resolve()) if Path(trainer.parent).exists()
