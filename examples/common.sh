@@ -64,6 +64,6 @@ tailor() {
 report() {
   local inputs=("$OUT"/eval/*.judged.jsonl)
   [ -f "$OUT/rank.jsonl" ] && inputs+=("$OUT/rank.jsonl")
-  mfcli report "${inputs[@]}" "$@" --out "$OUT/report.md" >&2
-  mfcli report "${inputs[@]}" "$@" --out "$OUT/report.html"
+  mfcli report "${inputs[@]}" "$@" --overwrite --out "$OUT/report.md" >&2
+  mfcli report "${inputs[@]}" "$@" --overwrite --out "$OUT/report.html"
 }

@@ -21,7 +21,7 @@ done
 for target in "${dirs[@]}"; do
   t=$(basename "$target")
   mfcli report "$OUT/eval/base.judged.jsonl" "$OUT/eval/$t"-*.judged.jsonl --target "$t" \
-    --out "$OUT/report-$t.md" >&2
+    --overwrite --out "$OUT/report-$t.md" >&2
 done
 # and EMT Table 3 itself: every fine-tune (rows) on every data set (columns)
 report $(for d in "${dirs[@]}"; do printf -- "--target %s " "$(basename "$d")"; done)

@@ -232,8 +232,9 @@ def test_regmean_and_fisher_record_the_pre_side_data(runs, tmp_path):
 
 
 @pytest.mark.parametrize("args, code, says", [
-    (["--method", "regmean"], 1, "no --pre-data"),
-    (["--method", "fisher"], 1, "no --pre-data"),
+    (["--method", "regmean"], 2, "no --pre-data"),  # usage errors exit 2, as click's own
+    (["--method", "fisher"], 2, "no --pre-data"),
+    (["--method", "regmean", "--sparsity", "0.05,0.1", "--pre-data", "x"], 2, "has no budget"),
     (["--sparsity", "0.1,0.1"], 2, "twice"),
     (["--sparsity", "0.1,1.5"], 2, "(0, 1)"),
     (["--sparsity", "0.1,x"], 2, "comma-separated"),

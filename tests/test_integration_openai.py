@@ -85,3 +85,19 @@ def test_openai_judge_reads_a_real_small_llm(server, tmp_path):
     for f in [tmp_path / "judged.jsonl", *(tmp_path / "cache").rglob("*")]:
         assert not f.is_file() or KEY not in f.read_text(errors="ignore")
     assert KEY not in r.stderr + r.stdout
+
+
+def test_emt_endpoint_on_a_text_only_server_fails_in_one_line(server, tmp_path):
+    """`emt --endpoint` asked of a real server whose model takes no images (SmolLM2 has no vision
+    projector): the probe request is refused, one line names the server's reason, nothing is written."""
+    from mfcli.data.prepare import PrepareOptions, prepare
+
+    prepare("digits", tmp_path / "digits", PrepareOptions(limit=20))
+    out = tmp_path / "runs" / "p.jsonl"
+    r = run_cli("emt", "smollm2", tmp_path / "digits", "--endpoint", server, "--out", out,
+                "--request-retries", "0")
+    assert r.returncode == 1, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "refused EMT's request" in r.stderr, r.stderr
+    assert not out.parent.exists()
+    r = run_cli("emt", "llava", tmp_path / "digits", "--endpoint", server, "--out", out)
+    assert r.returncode == 1 and "does not serve 'llava'" in r.stderr and "smollm2" in r.stderr, r.stderr

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from mfcli.cli import app
-from mfcli.errors import UsageError
+from mfcli.errors import MfcliError, UsageError
 
 
 @app.command(help="A forgetting-first report from any mix of results: accuracy matrix with 95 % intervals, "
@@ -32,6 +33,8 @@ def report(
     per_seed: Annotated[bool, typer.Option("--per-seed", help="Keep models whose names differ only in a seed "
                                                               "part (runs/seed-1/x) apart instead of mean ± sd.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the table as JSON on stdout.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out (and its figures).")]
+            = False,
     hscore: Annotated[str, typer.Option("--hscore", help="Which H-score heads the table: model-tailor (App. D.2: "
                                                          "avg pre with avg target), mdgd (its Table 1: avg pre with "
                                                          "the avg over all tasks) or both. JSON carries both.")]
@@ -45,6 +48,8 @@ def report(
         raise UsageError(f"--hscore {hscore}: unknown (use {', '.join(H_FORMS)} or both).")
     if out not in (None, "-") and not out.lower().endswith(FORMATS):
         raise UsageError(f"--out {out}: unknown format (use one of {', '.join(FORMATS)}).")
+    if out not in (None, "-") and Path(out).exists() and not overwrite:
+        raise MfcliError(f"{out} already exists.", "Pass --overwrite to replace it, or choose another --out.")
     from mfcli.report.build import build
     from mfcli.report.render import as_json, write
     from mfcli.report.table import collect

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -52,14 +52,19 @@ def tailor(
     pre: Annotated[str, typer.Argument(metavar="PRE", help="Pre-trained checkpoint (dir, hub id, tiny).")],
     sft: Annotated[list[str], typer.Argument(metavar="SFT", help="Fine-tuned checkpoint(s) or LoRA adapter dir(s).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output checkpoint directory.")],
-    sparsity: Annotated[str, typer.Option(
+    sparsity: Annotated[Optional[str], typer.Option(
         help="Fraction of each SFT's fine-tuned changes KEPT, per tensor, in (0, 1]; or a list (0.02,0.05,0.1), "
-             "every budget from one pass.")] = "0.1",
+             "every budget from one pass. Default 0.1; budgeted methods only.", show_default=False)] = None,
     opts: TailorOptions = ...,  # its fields become the options (cli/params.py)
 ):
+    from mfcli.merge import methods
     from mfcli.merge.run import budget_dir, parse_budgets, run_tailor
 
-    budgets = parse_budgets(sparsity)
+    if sparsity is not None and not methods.get(opts.method).budgeted:
+        raise UsageError(f"--method {opts.method} keeps every change (it has no budget), so --sparsity does not "
+                         "apply.", "Drop --sparsity, or choose a budgeted method: "
+                                   f"{', '.join(n for n, m in methods.REGISTRY.items() if m.budgeted)}.")
+    budgets = parse_budgets(sparsity or "0.1")
     opts = replace(opts, sparsity=budgets[0])
     s = run_tailor(pre, sft, out, opts, log=lambda m: print(m, file=sys.stderr), budgets=budgets)
     label = f"{opts.method} ({opts.variant})" if opts.method == "tailor" else opts.method

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,23 +22,29 @@ def zoo(
     out: Out,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild even if a cached build exists.")] = False,
 ):
-    from mfcli.errors import MfcliError, did_you_mean
+    from mfcli.errors import UsageError, did_you_mean
     from mfcli.io.checkpoint import read_manifest, refuse_existing, staged_dir
     from mfcli.zoo import ZOO, ensure_zoo
 
     if name not in ZOO:
-        raise MfcliError(f"unknown built-in model '{name}'.", did_you_mean(name, ZOO))
+        raise UsageError(f"unknown built-in model '{name}'.", did_you_mean(name, ZOO))
     refuse_existing(out)
-    built = ensure_zoo(name, rebuild=rebuild, progress=sys.stderr.isatty(), log=lambda m: print(m, file=sys.stderr))
+    said: list[str] = []  # what the build said: nothing when the cache already held it
+
+    def log(message: str) -> None:
+        said.append(message)
+        print(message, file=sys.stderr)
+
+    built = ensure_zoo(name, rebuild=rebuild, progress=sys.stderr.isatty(), log=log)
     with staged_dir(out) as tmp:
         shutil.copytree(built, tmp, dirs_exist_ok=True)
     manifest = read_manifest(out)
     metrics = manifest.metrics if manifest else {}
-    _print_metrics(name, metrics)
+    _print_metrics(name, metrics, cached_at=None if said else built)
     print(str(out))
 
 
-def _print_metrics(name: str, metrics: dict) -> None:
+def _print_metrics(name: str, metrics: dict, cached_at: Path | None = None) -> None:
     roles = metrics.get("roles", {})
     clip = name == "tiny-clip"
     rows = metrics.get("clip_zero_shot_accuracy" if clip else "emt_accuracy", {})
@@ -45,5 +52,8 @@ def _print_metrics(name: str, metrics: dict) -> None:
     print(f"{name}: {what}", file=sys.stderr)
     for task, acc in sorted(rows.items(), key=lambda kv: (roles.get(kv[0], "") != "pretrained", kv[0])):
         print(f"  {task:<10} {roles.get(task, ''):<11} {100 * acc:6.1f} %", file=sys.stderr)
-    if "build_seconds" in metrics:
+    if cached_at is not None:
+        took = f" (its build took {metrics['build_seconds']} s)" if "build_seconds" in metrics else ""
+        print(f"  copied from the cache, {cached_at}{took}", file=sys.stderr)
+    elif "build_seconds" in metrics:
         print(f"  built in {metrics['build_seconds']} s", file=sys.stderr)

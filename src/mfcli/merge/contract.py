@@ -100,8 +100,8 @@ def register(name: str, *, needs: str | None = None, summary: str = "", budgeted
 
 def get(name: str) -> Method:
     """A registered method by name (importing `mfcli.merge.methods` registers the built-in ones)."""
-    from mfcli.errors import MfcliError, did_you_mean
+    from mfcli.errors import UsageError, did_you_mean
 
     if name not in REGISTRY:
-        raise MfcliError(f"unknown merge method '{name}'.", did_you_mean(name, REGISTRY))
+        raise UsageError(f"unknown merge method '{name}'.", did_you_mean(name, REGISTRY))
     return REGISTRY[name]

@@ -90,9 +90,9 @@ class TailorOptions:
             raise UsageError(f"--sparsity must be in (0, 1] (the fraction of changes kept), got {self.sparsity}.")
         methods.get(self.method)
         if self.variant not in VARIANTS:
-            from mfcli.errors import MfcliError, did_you_mean
+            from mfcli.errors import did_you_mean
 
-            raise MfcliError(f"unknown --variant '{self.variant}'.", did_you_mean(self.variant, VARIANTS))
+            raise UsageError(f"unknown --variant '{self.variant}'.", did_you_mean(self.variant, VARIANTS))
         for name, default in REFINED_DEFAULTS.items():
             if self.variant == "refined" and getattr(self, name) is None:
                 object.__setattr__(self, name, default)
@@ -102,9 +102,9 @@ class TailorOptions:
         if self.score_norm not in ("minmax", "zscore") or self.mask_scope not in ("layer", "row"):
             raise UsageError("--score-norm must be minmax|zscore and --mask-scope layer|row.")
         if self.scope not in SCOPES:
-            from mfcli.errors import MfcliError, did_you_mean
+            from mfcli.errors import did_you_mean
 
-            raise MfcliError(f"unknown --scope '{self.scope}'.", did_you_mean(self.scope, SCOPES))
+            raise UsageError(f"unknown --scope '{self.scope}'.", did_you_mean(self.scope, SCOPES))
         if self.comp_penalty is not None and self.comp_penalty < 0:
             raise UsageError(f"--comp-penalty must be >= 0, got {self.comp_penalty}.")
         if not 0.0 <= self.regmean_alpha <= 1.0:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from mfcli.errors import MfcliError
+from mfcli.errors import MfcliError, UsageError
 from mfcli.io.records import BUDGETS_SCHEMA, resolve_data_file
 from mfcli.merge import methods
 from mfcli.merge.calibration import calibration_batches, calibration_data, fisher_diagonal, loss_gradients
@@ -105,7 +105,7 @@ def run_tailor(pre_spec: str, sft_specs: list[str], out: str | Path, opts: Tailo
     refuse_existing(out)
     method = methods.get(opts.method)
     if method.pre_side and not opts.pre_data:
-        raise MfcliError(f"--method {opts.method} weighs PRE by its own inputs on the pre-trained tasks, and "
+        raise UsageError(f"--method {opts.method} weighs PRE by its own inputs on the pre-trained tasks, and "
                          "no --pre-data was given.",
                          "Pass --pre-data with prepared data of the tasks PRE knows (mfcli prepare digits …).")
     pre_files = [str(resolve_data_file(d, "train.jsonl")) for d in opts.pre_data]

@@ -44,6 +44,16 @@ def check_weights(path: Path, allow_pickle: bool) -> None:
                          "Point at a Hugging Face checkpoint directory.")
 
 
+def checkpoints_inside(path: Path) -> list[str]:
+    """The names of the checkpoint directories directly inside `path` (a run's epoch-N/, best/, a sweep's
+    sparsity-RHO/), epochs in number order."""
+    import re
+
+    names = [d.name for d in path.iterdir() if d.is_dir() and ((d / "config.json").is_file()
+                                                              or (d / "adapter_config.json").is_file())]
+    return sorted(names, key=lambda n: [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", n)])
+
+
 def resolve_model_path(spec: str, *, allow_pickle: bool = False) -> str:
     """A local directory, a built-in name (built and cached on first use), or a hub id."""
     if spec in BUILTIN:
@@ -58,6 +68,11 @@ def resolve_model_path(spec: str, *, allow_pickle: bool = False) -> str:
     path = Path(spec)
     if path.is_dir():
         if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+            inside = checkpoints_inside(path)
+            if inside:  # a fine-tuning run or a budget sweep: its checkpoints are one level down
+                shown = ", ".join(f"{path / d}/" for d in inside[:4]) + (" …" if len(inside) > 4 else "")
+                raise MfcliError(f"{path} is a run directory, not a checkpoint: it holds {shown}.",
+                                 "Pass one of those checkpoints (epoch-N/, best/, sparsity-RHO/).")
             raise MfcliError(f"{path} is not a model directory (no config.json).",
                              "Point at a Hugging Face checkpoint directory, or use `tiny`.")
         check_weights(path, allow_pickle)

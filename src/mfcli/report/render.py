@@ -174,6 +174,9 @@ def _by_scale(rep: Report) -> tuple[tuple[set[str], str, str], ...]:
 def plots(rep: Report, folder: Path) -> list[tuple[str, Path]]:
     from mfcli.report import plots as P
 
+    if folder.is_dir():  # a replaced report's figures: none of them may outlive it
+        for old in folder.glob("*.png"):
+            old.unlink()
     folder.mkdir(parents=True, exist_ok=True)
     made = []
     name = display_names(rep.models)

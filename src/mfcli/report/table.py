@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from mfcli.errors import MfcliError
+from mfcli.errors import MfcliError, UsageError
 from mfcli.forgetting import CAPTION_METRICS, OWN_SCALE
 from mfcli.io.records import (RANK_SCHEMA, REPORTED_SCHEMAS, SUMMARY_SCHEMAS, WATCH_SCHEMA, JudgedRecord, RankRecord,
                               SummaryRecord, read_judged, read_rank, read_train_log, read_watch)
@@ -371,6 +371,17 @@ def collect(inputs: list[str], *, targets: list[str] = (), last_wins: bool = Fal
                              "Pass only one of them, or --last-wins to keep the later file's.")
         seen[key] = row
     res.rows = list(seen.values())
+    if not (res.rows or res.ranks or res.logs or res.watches):
+        raise MfcliError(f"no results in {', '.join(inputs)}: a report reads judged JSONL (`mfcli judge`, "
+                         "`mfcli emt --judge`), summary JSON, rank JSONL, train_log.jsonl / watch.jsonl in run "
+                         "directories, model,task,score tables and lmms-eval *_results.json.",
+                         "Judge the checkpoints' predictions first (mfcli emt CKPT DATA --judge exact --out "
+                         "runs/CKPT.jsonl), then pass the .judged.jsonl files.")
+    present = {r.task for r in res.rows}
+    unknown = [t for t in targets if t not in present]
+    if unknown and res.rows:
+        raise UsageError(f"--target {unknown[0]}: no input has results for that task; the inputs hold "
+                         f"{', '.join(sorted(present))}.", "Name one of those as --target.")
     for t, task in TASKS.items():  # built-in tasks have fixed roles
         res.roles.setdefault(t, task.role)
     for t in targets:

@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from mfcli.errors import MfcliError
+from mfcli.errors import MfcliError, UsageError
 from mfcli.io.checkpoint import Manifest, read_manifest, write_checkpoint
 from mfcli.io.records import TrainLogRecord
 from mfcli.train.data import load_examples
@@ -93,7 +93,7 @@ class Trainer:
         self.examples, self.files = load_examples(self.data)
         self.method.check_data(self.files, self.examples)
         if dist.active and not self.method.multi_process:
-            raise MfcliError(f"--method {self.opts.method} trains in one process.", "Run it without torchrun/accelerate.")
+            raise UsageError(f"--method {self.opts.method} trains in one process.", "Run it without torchrun/accelerate.")
         parent = resolve_model_path(self.model_spec) if self.rank == 0 else None
         if dist.active:
             dist.barrier()  # rank 0 builds/resolves `tiny` once
@@ -108,7 +108,7 @@ class Trainer:
         self.resume_dir = self.existing[-1][1] if (resume and self.existing) else None
         self.watch = None
         if self.watch_options is not None and not self.method.watchable:
-            raise MfcliError(f"--watch scores an MLLM's answers; --method {self.opts.method} trains another model.",
+            raise UsageError(f"--watch scores an MLLM's answers; --method {self.opts.method} trains another model.",
                              "Evaluate its checkpoints with `mfcli emt` instead.")
         if self.watch_options is not None:  # checked before any model is loaded: bad input costs nothing
             from mfcli.train.watch import Watch

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from mfcli.errors import MfcliError
+from mfcli.errors import UsageError
 
 FSDP_METHODS = ("full", "lastn", "linear")
 
@@ -53,7 +53,7 @@ class Fsdp(Whole):
 
     def __init__(self, dist, method: str, custom_update: bool):
         if method not in FSDP_METHODS or custom_update:
-            raise MfcliError(f"--method {method} does not run under FSDP.",
+            raise UsageError(f"--method {method} does not run under FSDP.",
                              f"FSDP shards {', '.join(FSDP_METHODS)}; run {method} without --fsdp (DDP).")
         self.dist = dist
 

@@ -247,7 +247,7 @@ class Watch:
             raise MfcliError(f"the target task(s) {', '.join(missing)} are not among the watched tasks "
                              f"({', '.join(watched)}).", "Add the target's prepared data to --watch.")
         if len(watched) == len(self.targets):
-            raise MfcliError("--watch names only the target; forgetting is measured on the other tasks.",
+            raise UsageError("--watch names only the target; forgetting is measured on the other tasks.",
                              "Add the pre-trained tasks' prepared data to --watch.")
         self.tasks = watched
         captions = sorted({q.record.task for q in self.queries if q.record.kind == CAPTION})

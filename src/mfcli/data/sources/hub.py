@@ -25,17 +25,27 @@ def read(req: Request) -> Source:
     spec, split, kind, fields = req.spec, req.split, req.kind, req.fields
     dataset_id = HUB_ALIASES.get(spec, spec)
 
-    ensure_hub_reachable(dataset_id, kind="dataset")
     try:
-        import datasets
-    except ImportError:
-        raise MfcliError("Hugging Face dataset ids need the 'datasets' package.",
-                         "Install it with `pip install 'mfcli[hub]'`.") from None
-    try:
-        ds = datasets.load_dataset(dataset_id, split=split or "train")
-    except Exception as e:  # datasets raises many types for "not found / not cached"
-        raise MfcliError(f"could not load dataset '{dataset_id}': {type(e).__name__}: {str(e).splitlines()[0]}",
-                         "Check the id and split, or go online once so it is cached.") from None
+        ensure_hub_reachable(dataset_id, kind="dataset")
+        try:
+            import datasets
+        except ImportError:
+            raise MfcliError("Hugging Face dataset ids need the 'datasets' package.",
+                             "Install it with `pip install 'mfcli[hub]'`.") from None
+        try:
+            ds = datasets.load_dataset(dataset_id, split=split or "train")
+        except Exception as e:  # datasets raises many types for "not found / not cached"
+            raise MfcliError(f"could not load dataset '{dataset_id}': {type(e).__name__}: "
+                             f"{str(e).splitlines()[0]}",
+                             "Check the id and split, or go online once so it is cached.") from None
+    except MfcliError as e:
+        if req.path.parent.is_dir() and str(req.path.parent) not in ("", "."):
+            # `data/nope` beside an existing `data/`: far likelier a mistyped folder than a hub id
+            raise MfcliError(f"there is no folder '{spec}' ({req.path.parent}/ exists; read as a Hugging Face "
+                             f"dataset id instead, it failed: {e.what.rstrip('.')}).",
+                             "Check the folder's name, or run `mfcli prepare --help` for what SOURCE can be."
+                             ) from None
+        raise
     image_col = next((k for k, f in ds.features.items() if isinstance(f, datasets.Image)), None)
     columns = {k: k for k in ds.features}  # column names stand in for values: detect_kind reads names
     if image_col is not None and not kind_of(kind or detect_kind(columns, fields)).labelled:

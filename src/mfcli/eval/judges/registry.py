@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from mfcli.errors import MfcliError, did_you_mean
+from mfcli.errors import MfcliError, UsageError, did_you_mean
 from mfcli.eval.judges.base import VERDICTS
 from mfcli.kinds import CLASSIFICATION
 from mfcli.params import Param
@@ -87,7 +87,7 @@ def make_judge(name: str, opts: JudgeOptions | None = None, *, decisive: bool = 
     judge (vqa, caption, choice) scores every record as its kind. `decisive=False`: a cascade's stage,
     which passes on what it cannot decide."""
     if name not in JUDGES:
-        raise MfcliError(f"unknown judge '{name}'.", did_you_mean(name, JUDGES))
+        raise UsageError(f"unknown judge '{name}'.", did_you_mean(name, JUDGES))
     return JUDGES[name].build(opts if opts is not None else JudgeOptions(), decisive)
 
 

@@ -3,7 +3,7 @@ the shared loop in mfcli.train.loop does the rest. This is the registry."""
 
 from __future__ import annotations
 
-from mfcli.errors import MfcliError, did_you_mean
+from mfcli.errors import UsageError, did_you_mean
 
 
 def _registry():
@@ -25,5 +25,5 @@ METHODS = ("linear", "lora", "lastn", "full", "mdgd", "mdgd-gm", "clip")  # the 
 
 def get_method(name: str):
     if name not in METHODS:
-        raise MfcliError(f"unknown method '{name}'.", did_you_mean(name, METHODS))
+        raise UsageError(f"unknown method '{name}'.", did_you_mean(name, METHODS))
     return _registry()[name]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from mfcli.errors import MfcliError
+from mfcli.errors import MfcliError, UsageError
 from mfcli.train.methods.base import Method
 
 
@@ -21,7 +21,7 @@ class Lora(Method):
     def target_regex(self, family, opts) -> str:
         names = [t.strip() for t in opts.lora_targets.split(",") if t.strip()]
         if not names:
-            raise MfcliError("--lora-targets is empty.", "Name modules, e.g. q_proj,v_proj.")
+            raise UsageError("--lora-targets is empty.", "Name modules, e.g. q_proj,v_proj.")
         return rf"{re.escape(family.decoder_layers)}\.\d+\..*\b({'|'.join(map(re.escape, names))})"
 
     def prepare(self, model, family, opts, resume_from=None):
