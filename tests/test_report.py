@@ -453,3 +453,46 @@ def test_mixed_scales_add_the_scale_free_h_of_kept(tmp_path):
     assert rep.summary["s"]["h_score"] == pytest.approx(2 * 422.5 * 60 / 482.5)  # the paper's: CIDEr as a number
     text = markdown(rep)
     assert "H of kept (scale-free)" in text and "66.7" in text.split("## Scores")[1]
+
+
+def _summary(tmp_path, table: str) -> str:
+    from mfcli.report.render import markdown
+
+    (tmp_path / "t.csv").write_text(table)
+    text = markdown(build(collect([str(tmp_path / "t.csv")]), base="base"))
+    return text.split("## Summary")[1].split("\n## ")[0]
+
+
+def test_the_summary_crowns_no_one_when_nothing_was_learned(tmp_path):
+    """Every fine-tune at the base's 0.0 on the target: no "learned most", no "best trade-off" (the first
+    model in input order used to win both, though it kept least)."""
+    line = _summary(tmp_path, "model,task,score,role\nbase,pre,90,pretrained\nbase,tgt,0,target\n"
+                              "forgetful,pre,70,pretrained\nforgetful,tgt,0,target\n"
+                              "careful,pre,88,pretrained\ncareful,tgt,0,target\n")
+    assert "nothing learned" in line and "learned most" not in line, line
+    assert "best trade-off" not in line and "no trade-off named: nothing was learned" in line
+    assert "kept most of base's pre-trained scores: careful" in line
+
+
+def test_a_tie_is_reported_as_a_tie(tmp_path):
+    line = _summary(tmp_path, "model,task,score,role\nbase,pre,90,pretrained\nbase,tgt,10,target\n"
+                              "a,pre,60,pretrained\na,tgt,80,target\nb,pre,60,pretrained\nb,tgt,80,target\n")
+    assert "learned most: a tie between a, b, 80.0" in line, line
+    assert "kept most of base's pre-trained scores: a tie between a, b" in line
+    assert "best trade-off by H (Model Tailor): a tie between a, b" in line
+
+
+def test_a_lead_within_the_runner_up_spread_is_said_so(tmp_path):
+    """Over seeds: a 70 ± 8 leads a 66 ± 5 by less than their spreads — the sentence says so; 90 ± 1
+    against 66 ± 5 is a clear lead and says nothing more."""
+    rows = ["model,task,score,role", "base,pre,90,pretrained", "base,tgt,10,target"]
+    for seed, (a, b) in enumerate([(62, 61), (70, 66), (78, 71)], start=1):
+        rows += [f"runs/seed-{seed}/a,pre,60,pretrained", f"runs/seed-{seed}/a,tgt,{a},target",
+                 f"runs/seed-{seed}/b,pre,60,pretrained", f"runs/seed-{seed}/b,tgt,{b},target"]
+    line = _summary(tmp_path, "\n".join(rows) + "\n")
+    assert "learned most: runs/a" in line or "learned most: a," in line, line
+    assert "within the interval of" in line and "b" in line.split("within the interval of")[1], line
+    clear = [r.replace(",tgt,62,", ",tgt,89,").replace(",tgt,70,", ",tgt,90,").replace(",tgt,78,", ",tgt,91,")
+             for r in rows]
+    line = _summary(tmp_path, "\n".join(clear) + "\n")
+    assert "learned most" in line and "within the interval" not in line, line

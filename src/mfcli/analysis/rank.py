@@ -207,6 +207,10 @@ def run_rank(models: list[str], data: list[str], out: str | Path, opts: RankOpti
             root_of[r.task] = f.parent
     if not tasks:
         raise MfcliError("no eval records in the DATA given.", "Pass prepared dirs (mfcli prepare) or eval.jsonl files.")
+    from mfcli.models.load import resolve_model_path
+
+    for spec in models:  # every MODEL checked before any is ranked: a mistake fails now, not minutes in
+        resolve_model_path(spec)
     from mfcli.io.jsonl import dumps
 
     # a file beside OUT collects each finished model's records, so an interrupted run resumes at the

@@ -16,11 +16,11 @@ from mfcli.cli.params import options
                   "The representation is the language model's last hidden layer after its final norm, at the "
                   "image-token positions; by default one matrix per (model, task) stacks the image tokens of "
                   "--nsamples images drawn at random (seeded). Fine-tuning tends to lower it.\n\n"
-                  "Example:  mfcli rank tiny runs/lora/epoch-3 --data data/digits data/animals --out rank.jsonl")
+                  "Example:  mfcli rank tiny runs/lora/epoch-3 --data data/digits --data data/animals --out rank.jsonl")
 @options(opts=RankOptions)
 def rank(
     models: Annotated[list[str], typer.Argument(metavar="MODEL", help="Model dirs, hub ids, tiny, or adapter dirs.")],
-    data: Annotated[list[str], typer.Option("--data", "-d", help="Prepared dirs or eval.jsonl files (repeat).")],
+    data: Annotated[list[str], typer.Option("--data", "-d", help="A prepared dir or eval.jsonl file; repeat --data for each.")],
     out: Annotated[str, typer.Option("--out", "-o", help="Rank records JSONL, or - for stdout.")] = "-",
     opts: RankOptions = ...,  # its fields become the options (cli/params.py)
     tsne: Annotated[Optional[str], typer.Option("--tsne", help="Also draw t-SNE of the visual features, models "

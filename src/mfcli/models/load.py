@@ -68,6 +68,10 @@ def resolve_model_path(spec: str, *, allow_pickle: bool = False) -> str:
     path = Path(spec)
     if path.is_dir():
         if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+            if (path / "eval.jsonl").is_file() or (path / "dataset.json").is_file():
+                raise MfcliError(f"{path} is a prepared data set, not a model.",
+                                 "Pass data where the command takes DATA (for rank: --data, once per data set: "
+                                 "--data data/digits --data data/animals).")
             inside = checkpoints_inside(path)
             if inside:  # a fine-tuning run or a budget sweep: its checkpoints are one level down
                 shown = ", ".join(f"{path / d}/" for d in inside[:4]) + (" …" if len(inside) > 4 else "")

@@ -31,11 +31,41 @@ def _candidates(rep: Report, target: str) -> list[str]:
     return on_target or models
 
 
+def _leaders(models: list[str], value) -> list[str]:
+    """Every model at the highest value (to the 0.1 a sentence shows): a tie names them all."""
+    top = max(round(value(m), 1) for m in models)
+    return [m for m in models if round(value(m), 1) == top]
+
+
+def _runner_up_overlaps(rep: Report, models: list[str], leader: str, t: str) -> str | None:
+    """The best other model whose score on `t` is within the leader's uncertainty: the 95 % intervals
+    overlap, or, over seeds, the mean ± sd ranges do. None where the lead is clear (or not measurable)."""
+    def bounds(m):
+        c = rep.cells[(m, t)]
+        if c.spread is not None:
+            return c.score - c.spread, c.score + c.spread
+        return tuple(c.interval) if c.interval else None
+
+    lead = bounds(leader)
+    rest = sorted((m for m in models if m != leader), key=lambda m: -rep.cells[(m, t)].score)
+    for m in rest:
+        other = bounds(m)
+        if lead is not None and other is not None and other[1] >= lead[0]:
+            return m
+    return None
+
+
+def _names(names: dict, models: list[str]) -> str:
+    return names[models[0]] if len(models) == 1 else "a tie between " + ", ".join(names[m] for m in models)
+
+
 def summary_lines(rep: Report, names: dict, h_form: str = "model-tailor", mixed: bool = False) -> list[str]:
     """One sentence per target; `names` maps models to their display names. Where the averages mix
     scales (`mixed`: a CIDEr task among accuracies), the trade-off is named by H of kept: the chosen
     H with "kept (% of base)" in place of avg pre — scale-free on the pre-trained side — and not at all
-    where the target itself is not a percentage."""
+    where the target itself is not a percentage. A tie names every model in it; nothing is named as
+    having learned most when no model scores above the base (or above 0 without one); a leader whose
+    runner-up lies within its interval is said to be so."""
     key, spread_key = ("h_kept", "h_kept_spread") if mixed else H_KEYS[h_form]
     label = "H of kept and target (2·kept·target / (kept + target))" if mixed else H_LABELS[h_form]
     lines = []
@@ -44,21 +74,33 @@ def summary_lines(rep: Report, names: dict, h_form: str = "model-tailor", mixed:
         if not models:
             continue
         parts = []
-        learned = max(models, key=lambda m: rep.cells[(m, t)].score)
+        floor = rep.cells[(rep.base, t)].score if rep.base and (rep.base, t) in rep.cells else 0.0
         base = (f"; {names[rep.base]} {rep.cells[(rep.base, t)].score:.1f}" if rep.base and (rep.base, t) in rep.cells
                 else "")
-        parts.append(f"learned most: {names[learned]}, {_score(rep, learned, t)}{base}")
+        learners = [m for m in models if round(rep.cells[(m, t)].score, 1) > round(floor, 1)]
+        if not learners:
+            best = max(rep.cells[(m, t)].score for m in models)
+            parts.append(f"nothing learned: no model scores above {names[rep.base] if base else '0'} "
+                         f"(best {best:.1f}{base})")
+        else:
+            top = _leaders(learners, lambda m: rep.cells[(m, t)].score)
+            close = _runner_up_overlaps(rep, learners, top[0], t) if len(top) == 1 else None
+            within = f", within the interval of {names[close]} ({_score(rep, close, t)})" if close else ""
+            parts.append(f"learned most: {_names(names, top)}, {_score(rep, top[0], t)}{base}{within}")
         kept = [m for m in models if rep.summary[m]["kept_pretrained"] is not None]
         if kept:
-            k = max(kept, key=lambda m: rep.summary[m]["kept_pretrained"])
-            s = rep.summary[k]
-            parts.append(f"kept most of {names[rep.base]}'s pre-trained scores: {names[k]}, "
+            top = _leaders(kept, lambda m: rep.summary[m]["kept_pretrained"])
+            s = rep.summary[top[0]]
+            parts.append(f"kept most of {names[rep.base]}'s pre-trained scores: {_names(names, top)}, "
                          f"{_spread(s['kept_pretrained'], s['kept_spread'], s['seeds'], ' %')}")
         scored = [m for m in models if rep.summary[m][key] is not None]
-        if scored:
-            h = max(scored, key=lambda m: rep.summary[m][key])
-            s = rep.summary[h]
-            parts.append(f"best trade-off by {label}: {names[h]}, {_spread(s[key], s[spread_key], s['seeds'])}")
+        if scored and learners:
+            top = _leaders(scored, lambda m: rep.summary[m][key])
+            s = rep.summary[top[0]]
+            parts.append(f"best trade-off by {label}: {_names(names, top)}, "
+                         f"{_spread(s[key], s[spread_key], s['seeds'])}")
+        elif scored:
+            parts.append("no trade-off named: nothing was learned")
         elif mixed and not kept:
             parts.append(f"no trade-off named: 'kept' needs {names[rep.base] if rep.base else 'a base'}'s "
                          "pre-trained scores, and they are 0 or missing")
