@@ -14,6 +14,8 @@ computed once per label set and answers are embedded once per distinct string: E
 
 from __future__ import annotations
 
+from typing import Optional
+
 from mfcli.errors import MfcliError
 from mfcli.eval.judges.base import EMPTY, MULTI_LABEL, Item, Judgement, from_match
 from mfcli.eval.labels import mentions
@@ -92,11 +94,26 @@ class ClipTextEncoder:
 class EmbedJudge:
     name = "embed"
 
-    def __init__(self, encoder=None, *, margin: float = DEFAULT_MARGIN, decisive: bool = True):
+    def __init__(self, encoder=None, *, margin: float = DEFAULT_MARGIN, floor: float | None = None,
+                 decisive: bool = True):
         self.encoder = encoder or MiniLMEncoder()
         self.margin = margin
+        self._floor = floor  # None: calibrated for this encoder on mfcli's own answers (eval/judges/floor.py)
         self.decisive = decisive
         self._labels: dict[tuple[str, ...], object] = {}  # label set -> label embeddings, once per task
+
+    @property
+    def encoder_key(self) -> str:
+        """What a calibrated floor depends on: the encoder and how the labels are phrased."""
+        return f"{type(self).__name__}:{self.encoder.name}"
+
+    @property
+    def floor(self) -> float:
+        if self._floor is None:
+            from mfcli.eval.judges.floor import floor_for
+
+            self._floor = floor_for(self).floor
+        return self._floor
 
     def label_phrases(self, labels: tuple[str, ...]) -> list[str]:
         return [label.replace("_", " ") for label in labels]
@@ -106,42 +123,65 @@ class EmbedJudge:
             self._labels[labels] = self.encoder.encode(self.label_phrases(labels))
         return self._labels[labels]
 
-    def judge(self, items: list[Item]) -> list[Judgement | None]:
+    def _scores(self, pairs: list[tuple[str, tuple[str, ...]]]) -> list[dict]:
+        """For each (answer, labels): the nearest label, its cosine, the top-2 margin and the labels the
+        answer negates — each distinct answer embedded once."""
         import torch
 
-        texts = sorted({i.output.strip() for i in items if i.output and i.output.strip()})
+        texts = sorted({text for text, _ in pairs})
         vectors = dict(zip(texts, self.encoder.encode(texts))) if texts else {}
+        out = []
+        for text, labels in pairs:
+            sims = self._label_matrix(labels) @ vectors[text]
+            top = torch.topk(sims, k=min(2, len(labels)))
+            margin = float(top.values[0] - top.values[1]) if len(labels) > 1 else 1.0
+            out.append({"best": labels[int(top.indices[0])], "similarity": float(top.values[0]), "margin": margin,
+                        "negated": mentions(text, labels)[1]})
+        return out
+
+    def nearest(self, items) -> list[tuple[str, float, bool]]:
+        """(nearest label, cosine, whether the margin and negation rules let it be credited) per
+        floor item — the floor's calibration asks the judge's own rule (eval/judges/floor.py)."""
+        scores = self._scores([(i.answer, i.labels) for i in items])
+        return [(s["best"], s["similarity"], s["margin"] >= self.margin and s["best"] not in s["negated"])
+                for s in scores]
+
+    def judge(self, items: list[Item]) -> list[Judgement | None]:
+        floor = self.floor
+        asked = []
         out: list[Judgement | None] = []
         for item in items:
             text = (item.output or "").strip()
             if not text:
                 out.append(Judgement(EMPTY, None, self.name))
                 continue
-            named, negated = mentions(text, item.labels)
+            named, _ = mentions(text, item.labels)
             if len(named) > 1:  # a list of labels is close to all of them: never let it score
                 out.append(Judgement(MULTI_LABEL, None, self.name, {"named": named}))
                 continue
-            sims = self._label_matrix(item.labels) @ vectors[text]
-            top = torch.topk(sims, k=min(2, len(item.labels)))
-            best = int(top.indices[0])
-            margin = float(top.values[0] - top.values[1]) if len(item.labels) > 1 else 1.0
-            detail = {"similarity": round(float(top.values[0]), 4), "margin": round(margin, 4)}
-            if item.labels[best] in negated:  # nearest to a label the answer says it is not
-                detail["negated"] = negated
-                out.append(from_match(None, item.label, self.name, detail) if self.decisive else None)
-            elif margin < self.margin:
-                out.append(from_match(None, item.label, self.name, detail) if self.decisive else None)
-            else:
-                out.append(from_match(item.labels[best], item.label, self.name, detail))
+            out.append(None)
+            asked.append((len(out) - 1, text, item))
+        for (n, text, item), s in zip(asked, self._scores([(text, item.labels) for _, text, item in asked])):
+            # every judged row records the rule it was judged by: the floor and margin beside the values
+            detail = {"similarity": round(s["similarity"], 4), "margin": round(s["margin"], 4),
+                      "floor": floor, "min_margin": self.margin}
+            if s["best"] in s["negated"]:  # nearest to a label the answer says it is not
+                detail["negated"] = s["negated"]
+            elif s["similarity"] < floor:  # near no label: an answer outside the label set
+                detail["below_floor"] = True
+            elif s["margin"] >= self.margin:
+                out[n] = from_match(s["best"], item.label, self.name, detail)
+                continue
+            out[n] = from_match(None, item.label, self.name, detail) if self.decisive else None
         return out
 
 
 class ClipJudge(EmbedJudge):
     name = "clip"
 
-    def __init__(self, clip_model: str = "tiny-clip", *, margin: float = DEFAULT_MARGIN, decisive: bool = True,
-                 device: str = "cpu"):
-        super().__init__(ClipTextEncoder(clip_model, device), margin=margin, decisive=decisive)
+    def __init__(self, clip_model: str = "tiny-clip", *, margin: float = DEFAULT_MARGIN, floor: float | None = None,
+                 decisive: bool = True, device: str = "cpu"):
+        super().__init__(ClipTextEncoder(clip_model, device), margin=margin, floor=floor, decisive=decisive)
 
     def label_phrases(self, labels: tuple[str, ...]) -> list[str]:
         from mfcli.data.prompts import clip_prompt, noun_for
@@ -151,12 +191,15 @@ class ClipJudge(EmbedJudge):
 
 
 @register("embed", summary="the nearest label in all-MiniLM-L6-v2's sentence space (EMT §7)",
-          options=(Param("margin", float, DEFAULT_MARGIN, "embed/clip: abstain below this top-2 similarity gap."),))
+          options=(Param("margin", float, DEFAULT_MARGIN, "embed/clip: abstain below this top-2 similarity gap."),
+                   Param("floor", Optional[float], None, "embed/clip: abstain below this similarity to the nearest "
+                                                         "label (default: calibrated per encoder on mfcli's own "
+                                                         "answers so that no outside object is credited).")))
 def build_embed(o, decisive: bool = True) -> EmbedJudge:
-    return EmbedJudge(MiniLMEncoder(o.device), margin=o.margin, decisive=decisive)
+    return EmbedJudge(MiniLMEncoder(o.device), margin=o.margin, floor=o.floor, decisive=decisive)
 
 
-@register("clip", summary="the nearest label in a CLIP text tower's space (reads --margin)",
+@register("clip", summary="the nearest label in a CLIP text tower's space (reads --margin and --floor)",
           options=(Param("clip_model", str, "tiny-clip", "clip judge's CLIP: dir, hub id, or tiny-clip."),))
 def build_clip(o, decisive: bool = True) -> ClipJudge:
-    return ClipJudge(o.clip_model, margin=o.margin, decisive=decisive, device=o.device)
+    return ClipJudge(o.clip_model, margin=o.margin, floor=o.floor, decisive=decisive, device=o.device)
