@@ -60,6 +60,10 @@ from mfcli.cli import demo as _demo  # noqa: E402,F401
 def main() -> None:
     """Entry point: one line per error, exit 1 (usage 2); MFCLI_DEBUG=1 shows the traceback."""
     debug = os.environ.get("MFCLI_DEBUG", "") not in ("", "0")
+    if not debug:  # the libraries' deprecation notices (peft, transformers) are not the user's to act on
+        import warnings
+
+        warnings.filterwarnings("ignore", category=FutureWarning)
     try:
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:  # typer turns Ctrl-C into Exit(130) and returns its code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
@@ -66,11 +67,13 @@ def tailor(
                                    f"{', '.join(n for n, m in methods.REGISTRY.items() if m.budgeted)}.")
     budgets = parse_budgets(sparsity or "0.1")
     opts = replace(opts, sparsity=budgets[0])
+    t0 = time.perf_counter()
     s = run_tailor(pre, sft, out, opts, log=lambda m: print(m, file=sys.stderr), budgets=budgets)
+    seconds = time.perf_counter() - t0
     label = f"{opts.method} ({opts.variant})" if opts.method == "tailor" else opts.method
     for rho in budgets:
         one = s if len(budgets) == 1 else s["budgets"][budget_dir(rho)]
         where = out if len(budgets) == 1 else out / budget_dir(rho)
         print(f"{label}: kept {one['kept_params']:,} of {one['changed_params']:,} changed parameters "
-              f"({100 * one['kept_fraction']:.1f} %) -> {where}", file=sys.stderr)
+              f"({100 * one['kept_fraction']:.1f} %) in {seconds:.1f} s -> {where}", file=sys.stderr)
         print(str(where))

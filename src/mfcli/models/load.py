@@ -11,6 +11,19 @@ BUILTIN = ("tiny", "tiny-clip", "tiny-qwen2vl")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
+def quiet_libraries() -> None:
+    """transformers' own bars ("Loading weights") and advisory warnings stay out of mfcli's output; with
+    MFCLI_DEBUG=1 everything shows. Hub downloads keep their bars (a 14 GB download wants one)."""
+    import os
+
+    if os.environ.get("MFCLI_DEBUG", "") not in ("", "0"):
+        return
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+
+
 def resolve_device(device: str = "auto") -> str:
     import torch
 
@@ -127,6 +140,7 @@ def load_mllm(spec: str, *, device: str = "auto", dtype: str = "auto", allow_pic
     A peft adapter directory loads its base (`base_model_name_or_path`, which may itself be `tiny`)
     and merges the adapter into it for generation.
     """
+    quiet_libraries()
     path = resolve_model_path(spec, allow_pickle=allow_pickle)
     adapter = Path(path) / "adapter_config.json"
     if adapter.is_file():
@@ -169,6 +183,7 @@ def _load_adapter(path: Path, **kw) -> Loaded:
 
 def load_clip(spec: str, *, device: str = "auto", dtype: str = "auto", allow_pickle: bool = False) -> Loaded:
     """Load a CLIP dual encoder (the vision-encoder baseline and the `clip` judge)."""
+    quiet_libraries()
     path = resolve_model_path(spec, allow_pickle=allow_pickle)
     dev = resolve_device(device)
     from transformers import AutoProcessor, CLIPModel

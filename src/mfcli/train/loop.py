@@ -322,6 +322,9 @@ class Trainer:
         from tqdm.auto import tqdm
 
         step = self.done_steps
+        started, t0, last_loss = step, time.perf_counter(), None
+        if self.rank == 0 and step < self.total:
+            self.warn_if_too_short(step)
         if self.watch is not None:
             self.watch.start(self, step)  # step 0's scores (cached), and the history up to `step`
         bar = tqdm(total=self.total, initial=step, desc=f"finetune {self.opts.method}", unit="step",
@@ -339,6 +342,7 @@ class Trainer:
                         f.write(json.dumps(row.to_json()) + "\n")
                 bar.update(1)
                 bar.set_postfix(loss=f"{row.loss:.4f}")
+                last_loss = row.loss
                 stop_reason = self.after_step(step, s, epoch)
                 if stop_reason:
                     raise EarlyStop(stop_reason)
@@ -358,7 +362,41 @@ class Trainer:
         bar.close()
         self.method.finish(self)  # LoRA's --merge
         self.dist.barrier()
+        if self.rank == 0:
+            self.closing_line(started, step, last_loss, time.perf_counter() - t0)
         return self.out
+
+    # runs of 10 optimiser steps (`animals`) and 2 (a 3-class folder) were seen to learn nothing, in
+    # silence (issue 44); 50 is a round floor well above those — a warning threshold, not a measured one
+    FEW_STEPS = 50
+
+    def warn_if_too_short(self, step: int) -> None:
+        """One line before training when the run is far too short to learn anything: 10 steps on
+        `animals` or 2 on a small folder ran without a word and changed nothing."""
+        if self.total >= self.FEW_STEPS:
+            return
+        print(f"finetune: warning: this run has only {self.total} optimiser step(s) ({len(self.examples)} "
+              f"examples, {self.global_batch} per step, {self.opts.epochs} epoch(s)); fine-tunes this short "
+              f"learn little or nothing (at least {self.FEW_STEPS} is a floor, not a target). Raise --epochs, "
+              "or lower --batch-size.", file=sys.stderr)
+
+    def closing_line(self, started: int, step: int, last_loss: float | None, seconds: float) -> None:
+        from mfcli.models.load import checkpoints_inside
+
+        inside = checkpoints_inside(self.out) if self.out.is_dir() else []
+        where = f"{self.out}/ ({', '.join(d + '/' for d in inside)})" if inside else str(self.out)
+        if step == started:
+            print(f"finetune: {self.out} was already complete ({step} of {self.total} steps); nothing to do.",
+                  file=sys.stderr)
+            return
+        loss = f", final loss {last_loss:.4f}" if last_loss is not None else ""
+        print(f"finetune: {step} of {self.total} steps ({step - started} this run){loss}, {seconds:.1f} s -> "
+              f"{where}", file=sys.stderr)
+        best_step = self.watch.tracker.best_step if self.watch is not None else None
+        if best_step == 0:
+            print(f"finetune: warning: the watch's best is step 0 — {self.out}/best/ is the untouched model; "
+                  "no evaluation after training beat it (more steps, another --lr, or check the data).",
+                  file=sys.stderr)
 
 
 def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainOptions, *, resume: bool = False,

@@ -340,7 +340,10 @@ class Watch:
 
         rec = self.tracker.update(rec)
         if rec.best:  # best/ first: a record that says "best" always has its weights on disk
-            trainer.save_weights(BEST_DIR, {"watch": rec.to_json()})
+            extra = {"watch": rec.to_json()}
+            if rec.step == 0:  # said in the manifest too: a best/ that is the untouched model is no fine-tune
+                extra["note"] = "step 0: the untouched model; no later evaluation has beaten it"
+            trainer.save_weights(BEST_DIR, extra)
         if trainer.rank == 0:
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(dumps(rec.to_json()) + "\n")

@@ -45,6 +45,9 @@ class MiniLMEncoder:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
+        from mfcli.models.load import quiet_libraries
+
+        quiet_libraries()
         path = minilm_dir()
         self.tok = AutoTokenizer.from_pretrained(path)
         self.model = AutoModel.from_pretrained(path, use_safetensors=True).to(device).eval()
