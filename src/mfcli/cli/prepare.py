@@ -37,5 +37,7 @@ def prepare(
     skipped = info.counts.get("skipped", 0)
     what = f"{len(info.labels)} labels" if info.kind == "classification" else info.kind
     print(f"{info.name}: {n_train} train, {n_eval} eval, {what}"
-          + (f", {skipped} corrupt images skipped" if skipped else "") + f" -> {out}", file=sys.stderr)
+          + (f", {skipped} images skipped ("
+             + ", ".join(f"{n} {why}" for why, n in info.counts.get("skipped_why", {}).items()) + ")"
+             if skipped else "") + f" -> {out}", file=sys.stderr)
     print(str(out))

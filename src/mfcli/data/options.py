@@ -35,11 +35,16 @@ class PrepareOptions:
     fields: QaFields = QaFields()  # column names of questions, answers, captions, options (their own flags)
     image_field: str = option("image", "CSV/JSONL column of image paths.")
     label_field: str = option("label", "CSV/JSONL column of labels.")  # classification
+    # the task's name in every record (and so in judge summaries and reports); not a built-in's
+    task: str | None = option(None, "The task's name in the records (default: the folder's name, the file's "
+                                    "stem, the dataset's name).")
 
     def __post_init__(self):
         if not 0.0 < self.eval_fraction < 1.0:
             raise UsageError(f"--eval-fraction must be in (0, 1), got {self.eval_fraction}.")
         if self.format not in ("llava", "sharegpt"):
             raise UsageError(f"--format must be 'llava' or 'sharegpt', got '{self.format}'.")
+        if self.task is not None and (not self.task.strip() or any(c.isspace() for c in self.task)):
+            raise UsageError(f"--task must be a name without spaces, got '{self.task}'.")
         if self.limit is not None and self.limit < 2:
             raise UsageError(f"--limit must be at least 2, got {self.limit}.")

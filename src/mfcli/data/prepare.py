@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from mfcli.data import prompts
@@ -13,7 +13,7 @@ from mfcli.data.prompts import IMAGE_TOKEN
 from mfcli.data.options import PrepareOptions
 from mfcli.data.sources import Example, Source, iter_loaded, open_source, read_label_names
 from mfcli.data.splits import BUILTIN_EVAL_FRACTION, held_out, limited
-from mfcli.errors import MfcliError
+from mfcli.errors import MfcliError, UsageError
 from mfcli.io.checkpoint import staged_dir
 from mfcli.io.jsonl import write_json_atomic, write_jsonl_atomic
 from mfcli.io.records import DatasetInfo, EvalRecord, TrainRecord
@@ -80,7 +80,12 @@ def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions(
     kind = kind_of(src.kind)
     noun, prompt = _classification_prompt(src, labels, opts) if kind.labelled else ("", "")
 
-    examples, is_eval = _split(src, opts)
+    examples, is_eval = _split(src, opts)  # held out by the source's own name: --task never moves the split
+    if opts.task and opts.task != src.name:
+        if src.builtin:
+            raise UsageError(f"--task renames a task read from a folder, file or dataset; '{src.name}' is built in.",
+                             "Drop --task: a built-in task keeps its name (its role and split depend on it).")
+        src = replace(src, name=opts.task)
     if src.builtin and opts.eval_fraction > BUILTIN_EVAL_FRACTION:
         import sys
         print(f"warning: --eval-fraction {opts.eval_fraction} > {BUILTIN_EVAL_FRACTION} puts some of the built-in "
@@ -89,15 +94,18 @@ def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions(
     train_rows, eval_rows = [], []
     counts = {"train": Counter(), "eval": Counter()}
     skipped: list[str] = []
+    reasons: Counter = Counter()  # why images were skipped: missing files, unreadable ones
     with staged_dir(out) as tmp:
         (tmp / "images").mkdir()
         for i, (ex, image, err) in enumerate(iter_loaded(examples)):
             split = "eval" if i in is_eval else "train"
             rid = f"{src.name}-{ex.key}"
             if err is not None:
+                why = "missing" if err.startswith("FileNotFoundError") else "unreadable"
                 if opts.strict:
-                    raise MfcliError(f"corrupt image for '{rid}': {err}", "Remove it, or drop --strict to skip.")
+                    raise MfcliError(f"{why} image for '{rid}': {err}", "Remove it, or drop --strict to skip.")
                 skipped.append(rid)
+                reasons[why] += 1
                 continue
             rel = f"images/{rid}.png"
             (tmp / rel).write_bytes(_png_bytes(image))
@@ -121,8 +129,8 @@ def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions(
         info = DatasetInfo(
             name=src.name, source=src.description, labels=labels, noun=noun,
             counts={"train": dict(sorted(counts["train"].items())), "eval": dict(sorted(counts["eval"].items())),
-                    "skipped": len(skipped), "skipped_ids": skipped},
-            seed=opts.seed, eval_fraction=opts.eval_fraction, format=opts.format, role=src.role, prompt=prompt,
+                    "skipped": len(skipped), "skipped_ids": skipped, "skipped_why": dict(sorted(reasons.items()))},
+            seed=opts.seed, eval_fraction=opts.eval_fraction, format=opts.format, role=src.role or None, prompt=prompt,
             kind=src.kind)
         d = asdict(info)
         d["labels"] = list(labels)

@@ -220,7 +220,7 @@ class DatasetInfo:
     seed: int = 0
     eval_fraction: float = 0.2
     format: str = "llava"
-    role: str = ""  # "pretrained" / "target" for built-in tasks
+    role: str | None = None  # "pretrained" / "target" for built-in tasks; null: not known (report --target says)
     schema: str = "mfcli.dataset/1"
     prompt: str = ""  # the EMT prompt every eval record carries (classification)
     kind: str = CLASSIFICATION  # what the records ask: classification, vqa, caption or choice

@@ -250,6 +250,10 @@ class Watch:
             raise UsageError("--watch names only the target; forgetting is measured on the other tasks.",
                              "Add the pre-trained tasks' prepared data to --watch.")
         self.tasks = watched
+        short = {t: c for t in watched if (c := sum(q.record.task == t for q in self.queries)) < opts.n}
+        if short and dist.rank == 0:  # said once: the sample is smaller than asked, not silently
+            print(f"watch: --watch-n {opts.n} asked, but {', '.join(f'{t} has {c}' for t, c in short.items())} "
+                  "held-out records; the watch scores all of them", file=sys.stderr)
         captions = sorted({q.record.task for q in self.queries if q.record.kind == CAPTION})
         if captions and opts.best in ("h", "h-mdgd") and dist.rank == 0:
             print(f"watch: H averages {', '.join(captions)}'s CIDEr (×100, to 1000) with percentages, as the papers' "
