@@ -496,3 +496,24 @@ def test_a_lead_within_the_runner_up_spread_is_said_so(tmp_path):
              for r in rows]
     line = _summary(tmp_path, "\n".join(clear) + "\n")
     assert "learned most" in line and "within the interval" not in line, line
+
+
+def test_a_task_with_too_few_records_is_said_to_be(tmp_path):
+    """6 held-out records give 95 % intervals of about ±30 points: the report says the task's n is too
+    small for the differences it shows; 200 records (±7) draw no such sentence."""
+    from mfcli.report.render import markdown
+
+    def judged(path, model, task, n, correct):
+        rows = [{"model": model, "id": f"{task}-{i}", "task": task, "kind": "classification", "label": "a",
+                 "labels": ["a", "b"], "output": "a" if i < correct else "b", "judge": "exact", "verdict":
+                 "correct" if i < correct else "wrong_label", "correct": i < correct, "metric": "accuracy",
+                 "score": 1.0 if i < correct else 0.0, "schema": "mfcli.judged/2", "image": f"{i}.png"}
+                for i in range(n)]
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return str(path)
+
+    files = [judged(tmp_path / "a.jsonl", "base", "tiny6", 6, 3), judged(tmp_path / "b.jsonl", "ft", "tiny6", 6, 4),
+             judged(tmp_path / "c.jsonl", "base", "big", 200, 100), judged(tmp_path / "d.jsonl", "ft", "big", 200, 120)]
+    text = markdown(build(collect(files, targets=["tiny6", "big"]), base="base"))
+    assert "tiny6 has 6 held-out records" in text and "too few records" in text
+    assert "big has 200 held-out records" not in text

@@ -55,6 +55,12 @@ def display_names(names) -> dict[str, str]:
     return short
 
 
+def names_of(rep) -> dict[str, str]:
+    """One display name per model for every table, figure and sentence of a report, computed over every
+    model it names (scores and ranks alike), so a figure never shows a prefix its table drops."""
+    return display_names(list(rep.models) + [m for m, _ in rep.ranks])
+
+
 def _spread_text(s: dict, key: str, spread: str) -> str:
     if s.get(key) is not None and s.get(spread) is not None:
         return f"{s[key]:.1f} ± {s[spread]:.1f}"
@@ -115,7 +121,7 @@ def tables(rep: Report, h_forms=DEFAULT_H) -> dict[str, tuple[list[str], list[li
     if kept_h:  # mixed scales: the scale-free trade-off beside the papers' H, which takes CIDEr as a number
         head.append("H of kept (scale-free)")
     body = []
-    name = display_names(list(rep.models) + [m for m, _ in rep.ranks])
+    name = names_of(rep)
     for m in rep.models:
         s = rep.summary[m]
         method = (s.get("about") or "vision encoder") if s["kind"] == "vision-encoder" else (s["method"] or "")
@@ -179,7 +185,7 @@ def plots(rep: Report, folder: Path) -> list[tuple[str, Path]]:
             old.unlink()
     folder.mkdir(parents=True, exist_ok=True)
     made = []
-    name = display_names(rep.models)
+    name = names_of(rep)
     by_scale = _by_scale(rep)
     for (tasks, suffix, ylabel), title in zip(by_scale, ("Held-out score per task", "Held-out CIDEr per caption task")):
         scores = {name[m]: {t: rep.cells[(m, t)].score for t in tasks if (m, t) in rep.cells} for m in rep.models}
@@ -241,7 +247,7 @@ def watch_table(rep: Report) -> tuple[list[str], list[list[str]]]:
 def markdown(rep: Report, images: list[tuple[str, Path]] = (), rel_to: Path | None = None,
              h_forms=DEFAULT_H) -> str:
     lines = ["# mfcli report", ""]
-    said = summary_lines(rep, display_names(rep.models), h_forms[0], mixed=bool(_off_percent(rep)))
+    said = summary_lines(rep, names_of(rep), h_forms[0], mixed=bool(_off_percent(rep)))
     if said:
         lines += ["## Summary", ""] + [f"- {x}" for x in said] + [""]
     for title, (head, body) in tables(rep, h_forms).items():
@@ -270,7 +276,7 @@ def _notes(rep: Report, h_forms=DEFAULT_H) -> str:
               "compare such rows by 'kept (% of base)', each task on its own scale, and 'H of kept' = "
               "2·kept·avg(target) / (kept + avg(target)) (mfcli's, scale-free on the pre-trained side; where every "
               "target is scored in %). ")
-    name = display_names(rep.models)
+    name = names_of(rep)
     if any(rep.summary[m].get("about") == TINY_CLIP_ABOUT for m in rep.models):
         s += ("tiny-clip, tiny's vision tower, was pre-trained with the labelled training images of every built-in "
               "classification task, the targets included; its zero-shot scores are on held-out images of tasks "
@@ -279,7 +285,28 @@ def _notes(rep: Report, h_forms=DEFAULT_H) -> str:
         if rep.summary[m].get("missing"):
             s += (f"{name[m]} has no result on {', '.join(rep.summary[m]['missing'])}: no averages (—), which would "
                   "run over fewer tasks than the other rows'. ")
+    s += _small_n_notes(rep)
     return s + "Empty cells: no result."
+
+
+WIDE_INTERVAL = 15.0  # points: a half-width above this makes most differences in such a table noise
+
+
+def _small_n_notes(rep) -> str:
+    """A sentence per task whose held-out set is too small for the differences the table shows: the
+    widest 95 % interval's half-width, beside the largest difference between models on that task."""
+    notes = []
+    for t in rep.tasks:
+        cells = [rep.cells[(m, t)] for m in rep.models if (m, t) in rep.cells]
+        widths = [(c.interval[1] - c.interval[0]) / 2 for c in cells if c.interval and c.n]
+        if not widths or max(widths) <= WIDE_INTERVAL:
+            continue
+        n = min(c.n for c in cells if c.n)
+        spread = max(c.score for c in cells) - min(c.score for c in cells)
+        notes.append(f"{t} has {n} held-out records: its 95 % intervals are up to ±{max(widths):.0f} points wide, "
+                     f"against differences of at most {spread:.0f} points between models here — too few records "
+                     "to tell most of them apart; score more held-out records (prepare without --limit). ")
+    return "".join(notes)
 
 
 def html_page(rep: Report, images: list[tuple[str, Path]], h_forms=DEFAULT_H) -> str:
@@ -289,7 +316,7 @@ def html_page(rep: Report, images: list[tuple[str, Path]], h_forms=DEFAULT_H) ->
              "text-align:right}td:first-child,th:first-child{text-align:left}th{background:#eef}",
              "img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}</style></head><body>",
              "<h1>mfcli report</h1>"]
-    said = summary_lines(rep, display_names(rep.models), h_forms[0], mixed=bool(_off_percent(rep)))
+    said = summary_lines(rep, names_of(rep), h_forms[0], mixed=bool(_off_percent(rep)))
     if said:
         parts.append("<h2>Summary</h2><ul id='summary'>" + "".join(f"<li>{html.escape(x)}</li>" for x in said) + "</ul>")
     for title, (head, body) in tables(rep, h_forms).items():
@@ -343,7 +370,7 @@ def latex(rep: Report, h_forms=DEFAULT_H) -> str:
     lines = [r"% \usepackage{booktabs}", r"\begin{tabular}{" + cols + "}", r"\toprule",
              " & ".join(["Model"] + [esc(t) for t in rep.tasks] + ["Avg pre", "Avg target"]
                        + [esc(H_LABELS[f]) for f in h_forms]) + r" \\", r"\midrule"]
-    name = display_names(rep.models)
+    name = names_of(rep)
     for m in rep.models:
         s = rep.summary[m]
         lines.append(" & ".join([esc(name[m])] + [_cell_text(rep, m, t, interval=False) for t in rep.tasks]
