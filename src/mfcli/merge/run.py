@@ -6,6 +6,7 @@ and written as its own shard — for every budget of `--sparsity 0.02,0.1,…` f
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def budget_dir(rho: float) -> str:
 
 
 def run_tailor(pre_spec: str, sft_specs: list[str], out: str | Path, opts: TailorOptions = TailorOptions(),
-               log=None, budgets: list[float] | None = None) -> dict:
+               log=None, budgets: list[float] | None = None, progress: bool | None = None) -> dict:
     """Stream PRE and the SFTs tensor by tensor and the calibration data layer by layer (see stream.py).
     With several `budgets` OUT holds one checkpoint per budget (OUT/sparsity-ρ), all from one pass:
     the calibration, the Hessians and each tensor's factorisation and scores are computed once."""
@@ -139,7 +140,7 @@ def run_tailor(pre_spec: str, sft_specs: list[str], out: str | Path, opts: Tailo
         if all(not any(_changed(pre, s, k) for k in pre.keys()) for s in sfts) and log:
             log(f"warning: every SFT equals {pre_spec}; writing PRE unchanged.")
         run = StreamMerge(pre_path, pre, sources, sfts, config, family, opts, pre_files)
-        return run.write(out, budgets or [opts.sparsity])
+        return run.write(out, budgets or [opts.sparsity], progress=sys.stderr.isatty() if progress is None else progress)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -315,7 +316,9 @@ class StreamMerge:
             del fused  # written: one budget's merged layer in memory at a time
 
     # ---- the whole pass ---------------------------------------------------------------------------
-    def write(self, out: Path, budgets: list[float]) -> dict:
+    def write(self, out: Path, budgets: list[float], progress: bool = False) -> dict:
+        from tqdm.auto import tqdm
+
         from mfcli.io.checkpoint import staged_dir
 
         self.capture()
@@ -324,7 +327,8 @@ class StreamMerge:
             for d in dirs:
                 d.mkdir(exist_ok=True)
             outs = [(rho, d, {}, Report()) for rho, d in zip(budgets, dirs)]
-            for i in sorted(self.layer_keys):
+            for i in tqdm(sorted(self.layer_keys), desc=f"tailor {self.opts.method}", unit="layer",
+                          disable=not progress, leave=False):
                 layer_h = [self.layer_hessians(i, st, False) for st in self.streams]
                 pre_h = self.layer_hessians(i, self.pre_stream, True) if self.pre_stream is not None else {}
                 self.merge_group(self.layer_keys[i], layer_h, pre_h, f"model-{i + 1:05d}-layer.safetensors", outs)
