@@ -517,3 +517,26 @@ def test_a_task_with_too_few_records_is_said_to_be(tmp_path):
     text = markdown(build(collect(files, targets=["tiny6", "big"]), base="base"))
     assert "tiny6 has 6 held-out records" in text and "too few records" in text
     assert "big has 200 held-out records" not in text
+
+
+def test_inputs_without_scores_and_unknown_targets_are_refused(tmp_path):
+    """`report runs/lora` alone (a run directory: a training log, no judged results) used to print a
+    heading and nothing else; `--target cifar10` that no input has was silently ignored; an existing
+    --out was overwritten (and its old figures left beside it)."""
+    run = tmp_path / "runs" / "lora"
+    run.mkdir(parents=True)
+    (run / "train_log.jsonl").write_text(json.dumps({"step": 1, "epoch": 0.5, "loss": 1.0, "lr": 0.1,
+                                                     "grad_norm": 0.3, "seconds": 0.1}) + "\n")
+    r = run_cli("report", run)
+    assert r.returncode == 1 and "no scores in" in r.stderr and "judged JSONL" in r.stderr, r.stderr
+    (tmp_path / "t.csv").write_text(SUMMARY_TABLE)
+    r = run_cli("report", tmp_path / "t.csv", "--target", "cifar10")
+    assert r.returncode == 2 and "cifar10" in r.stderr and "pre1, pre2, tgt" in r.stderr, r.stderr
+    out = tmp_path / "r.html"
+    assert run_cli("report", tmp_path / "t.csv", "--out", out).returncode == 0
+    stale = tmp_path / "r_files" / "old-figure.png"
+    stale.write_bytes(b"x")
+    r = run_cli("report", tmp_path / "t.csv", "--out", out)
+    assert r.returncode == 1 and "already exists" in r.stderr and "--overwrite" in r.stderr
+    assert run_cli("report", tmp_path / "t.csv", "--out", out, "--overwrite").returncode == 0
+    assert not stale.exists()

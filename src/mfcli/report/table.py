@@ -371,10 +371,12 @@ def collect(inputs: list[str], *, targets: list[str] = (), last_wins: bool = Fal
                              "Pass only one of them, or --last-wins to keep the later file's.")
         seen[key] = row
     res.rows = list(seen.values())
-    if not (res.rows or res.ranks or res.logs or res.watches):
-        raise MfcliError(f"no results in {', '.join(inputs)}: a report reads judged JSONL (`mfcli judge`, "
-                         "`mfcli emt --judge`), summary JSON, rank JSONL, train_log.jsonl / watch.jsonl in run "
-                         "directories, model,task,score tables and lmms-eval *_results.json.",
+    if not (res.rows or res.ranks or res.watches):  # a training log alone makes a loss curve, not a report
+        found = " (only training logs)" if res.logs else ""
+        raise MfcliError(f"no scores in {', '.join(inputs)}{found}: a report's tables come from judged JSONL "
+                         "(`mfcli judge`, `mfcli emt --judge`), summary JSON, rank JSONL, a run's watch.jsonl, "
+                         "model,task,score tables and lmms-eval *_results.json; run directories add their "
+                         "training curves to those.",
                          "Judge the checkpoints' predictions first (mfcli emt CKPT DATA --judge exact --out "
                          "runs/CKPT.jsonl), then pass the .judged.jsonl files.")
     present = {r.task for r in res.rows}
