@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from conftest import run_cli
 
 
@@ -103,3 +105,28 @@ def test_completion_offers_commands_and_options():
     assert complete("mfcli fine", 1) == ["finetune"]
     assert complete("mfcli tailor --sc", 2) == ["--score-norm", "--scope"]
     assert "--mdgd-variant" in complete("mfcli finetune --md", 2)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["prepare", "digits", "--out", "{tmp}/d", "--eval-fraction", "2"], "--eval-fraction"),
+    (["zoo", "tiniest", "--out", "{tmp}/z"], "unknown built-in model"),
+    (["emt", "tiny", "{tmp}", "--out", "{tmp}/p.jsonl", "--judge", "foo"], "unknown judge"),
+    (["emt", "tiny", "{tmp}", "--out", "{tmp}/p.jsonl", "--shard", "3/2"], "--shard"),
+    (["judge", "{tmp}/p.jsonl", "--judge", "foo"], "unknown judge"),
+    (["finetune", "tiny", "{tmp}", "--method", "LoRA", "--out", "{tmp}/f"], "unknown method"),
+    (["tailor", "tiny", "tiny", "--sparsity", "1.5", "--out", "{tmp}/t"], "(0, 1]"),
+    (["tailor", "tiny", "tiny", "--method", "regmean", "--out", "{tmp}/t"], "--pre-data"),
+    (["tailor", "tiny", "tiny", "--method", "regmean", "--sparsity", "0.1", "--pre-data", "x", "--out", "{tmp}/t"],
+     "no budget"),
+    (["rank", "tiny", "--data", "{tmp}", "--nsamples", "0"], "--nsamples"),
+    (["report", "{tmp}/t.csv", "--hscore", "paper"], "--hscore"),
+    (["demo", "--out", "{tmp}/demo", "--sparsity", "2"], "--sparsity"),
+    (["demo", "--out", "{tmp}/demo", "--target", "digits"], "target"),
+])
+def test_every_command_exits_2_on_a_usage_error(tmp_path, args, says):
+    """Issue 44: one rule for every command — a bad option value or combination is a usage error, exit 2
+    (as click's own), one line, nothing written, no work started."""
+    r = run_cli(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert r.returncode == 2, (args, r.returncode, r.stderr)
+    assert says in r.stderr and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -52,6 +52,8 @@ class DemoOptions:
             raise UsageError("--target and --second-target must differ (the fusion step merges the two).")
         if self.epochs < 1:
             raise UsageError("--epochs must be at least 1.")
+        if not 0.0 < self.sparsity <= 1.0:  # checked before the first step, not by the tailor step minutes in
+            raise UsageError(f"--sparsity must be in (0, 1] (the fraction of changes kept), got {self.sparsity}.")
 
 
 QUICK = dict(epochs=1, limit=40, nsamples=8)  # `--quick`: every step on a sliver, for tests and a first look
