@@ -130,3 +130,20 @@ def test_every_command_exits_2_on_a_usage_error(tmp_path, args, says):
     assert r.returncode == 2, (args, r.returncode, r.stderr)
     assert says in r.stderr and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_quiet_turns_progress_bars_off(monkeypatch):
+    """`mfcli --quiet CMD`: no progress bars, even on a terminal (they are off without one anyway)."""
+    import os
+
+    from mfcli.progress import show_progress
+
+    monkeypatch.delenv("MFCLI_QUIET", raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert show_progress()
+    r = run_cli("--quiet", "emt", "--help")
+    assert r.returncode == 0
+    assert os.environ.get("MFCLI_QUIET") == "1" and not show_progress()
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    monkeypatch.setenv("MFCLI_QUIET", "0")
+    assert not show_progress()

@@ -42,8 +42,12 @@ def _version(value: bool):
 
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Print the version and exit.")):
-    pass
+                                       help="Print the version and exit."),
+          quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars (they are drawn only on a "
+                                                                 "terminal anyway); results and errors still "
+                                                                 "print.")):
+    if quiet:
+        os.environ["MFCLI_QUIET"] = "1"
 
 
 from mfcli.cli import prepare as _prepare  # noqa: E402,F401  (registers commands, in help order)

@@ -11,6 +11,7 @@ import typer
 
 from mfcli.cli import app
 from mfcli.cli.options import Out
+from mfcli.progress import show_progress
 
 
 @app.command(help="Write a built-in model to DIR: the tiny LLaVA ('tiny'), its CLIP ('tiny-clip') or the tiny "
@@ -35,7 +36,7 @@ def zoo(
         said.append(message)
         print(message, file=sys.stderr)
 
-    built = ensure_zoo(name, rebuild=rebuild, progress=sys.stderr.isatty(), log=log)
+    built = ensure_zoo(name, rebuild=rebuild, progress=show_progress(), log=log)
     with staged_dir(out) as tmp:
         shutil.copytree(built, tmp, dirs_exist_ok=True)
     manifest = read_manifest(out)

@@ -11,7 +11,6 @@ main process writes the one output file.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +18,14 @@ from pathlib import Path
 from mfcli import __version__
 from mfcli.errors import MfcliError, UsageError
 from mfcli.eval.endpoint import EndpointOptions
+from mfcli.eval.predictions import generation_caps, meta_path, prepare_output
 from mfcli.io.checkpoint import sha256_file
 from mfcli.io.images import load_rgb
 from mfcli.io.jsonl import dumps, write_json_atomic, write_jsonl_atomic
-from mfcli.eval.predictions import generation_caps, meta_path, prepare_output
 from mfcli.io.records import PRED_META_SCHEMA, EvalRecord, PredRecord, read_eval, resolve_data_file
 from mfcli.kinds import kind_of
 from mfcli.params import device_option, dtype_option, option
+from mfcli.progress import show_progress
 
 
 def _caps_help() -> str:
@@ -287,7 +287,7 @@ def run_emt(model_spec: str, data: list[str], out: str | Path, opts: EmtOptions 
     from mfcli.models.load import load_clip, load_mllm, resolve_model_path
 
     out = Path(out)
-    progress = sys.stderr.isatty() if progress is None else progress
+    progress = show_progress() if progress is None else progress
     if endpoint is not None and endpoint.url:
         check_local_only_options(opts)
     queries, files = load_queries(data, opts.limit)

@@ -6,7 +6,6 @@ and written as its own shard — for every budget of `--sparsity 0.02,0.1,…` f
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from mfcli.merge import methods
 from mfcli.merge.calibration import calibration_batches, calibration_data, fisher_diagonal, loss_gradients
 from mfcli.merge.fuse import Report, merge_state
 from mfcli.merge.options import TailorOptions
+from mfcli.progress import show_progress
 
 
 def router(opts: TailorOptions, family):
@@ -140,7 +140,7 @@ def run_tailor(pre_spec: str, sft_specs: list[str], out: str | Path, opts: Tailo
         if all(not any(_changed(pre, s, k) for k in pre.keys()) for s in sfts) and log:
             log(f"warning: every SFT equals {pre_spec}; writing PRE unchanged.")
         run = StreamMerge(pre_path, pre, sources, sfts, config, family, opts, pre_files)
-        return run.write(out, budgets or [opts.sparsity], progress=sys.stderr.isatty() if progress is None else progress)
+        return run.write(out, budgets or [opts.sparsity], progress=show_progress() if progress is None else progress)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from mfcli.errors import MfcliError, UsageError
 from mfcli.io.checkpoint import Manifest, read_manifest, write_checkpoint
 from mfcli.io.records import TrainLogRecord
+from mfcli.progress import show_progress
 from mfcli.train.data import load_examples
 from mfcli.train.interrupt import DeferredInterrupt
 from mfcli.train.log import LOG
@@ -403,7 +404,7 @@ def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainO
                  progress: bool | None = None, watch=None) -> Path:
     """Fine-tune `model_spec` on `data` into the run directory `out`; `watch` (train/watch.py's
     WatchOptions) scores the watched tasks while it trains."""
-    progress = sys.stderr.isatty() if progress is None else progress
+    progress = show_progress() if progress is None else progress
     return Trainer(model_spec, data, out, opts, resume=resume, progress=progress, watch=watch).run()
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mfcli.cache import cache_root
 from mfcli.errors import MfcliError, did_you_mean
+from mfcli.progress import show_progress
 
 ZOO = ("tiny", "tiny-clip", "tiny-qwen2vl")
 
@@ -87,4 +88,4 @@ def ensure_zoo(name: str, *, rebuild: bool = False, progress: bool = True, log=N
 def builtin_path(name: str) -> Path:
     import sys
 
-    return ensure_zoo(name, log=lambda m: print(m, file=sys.stderr), progress=sys.stderr.isatty())
+    return ensure_zoo(name, log=lambda m: print(m, file=sys.stderr), progress=show_progress())
