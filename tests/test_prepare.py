@@ -82,7 +82,7 @@ def test_image_folder_and_corrupt_images(tmp_path):
     info = prepare(str(src), tmp_path / "o", PrepareOptions(eval_fraction=0.25))
     assert info.labels == ("cat", "dog") and info.counts["skipped"] == 2
     assert read_eval(tmp_path / "o" / "eval.jsonl")[0].prompt.endswith("single object in cat, dog.")
-    with pytest.raises(MfcliError, match="corrupt image"):
+    with pytest.raises(MfcliError, match="unreadable image"):
         prepare(str(src), tmp_path / "strict", PrepareOptions(strict=True))
     assert not (tmp_path / "strict").exists()  # nothing half-written
 
