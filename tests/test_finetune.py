@@ -306,7 +306,7 @@ def test_bad_inputs(pico, train_data, tmp_path):
                 "--lora-r", "4", "--max-steps", "1")
     assert r.returncode == 1 and "matches no module" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("finetune", "tiny", train_data, "--out", tmp_path / "m", "--method", "fulll")
-    assert r.returncode == 1 and "Did you mean 'full'" in r.stderr
+    assert r.returncode == 2 and "Did you mean 'full'" in r.stderr  # a usage error, as click's own
     import shutil
 
     from safetensors.torch import save_file

@@ -111,7 +111,7 @@ def test_zoo_cli_writes_checkpoint_with_manifest(tmp_path, pico):
     r = run_cli("zoo", "tiny", "--out", tmp_path / "t")
     assert r.returncode == 1 and "already exists" in r.stderr
     r = run_cli("zoo", "tinyy", "--out", tmp_path / "u")
-    assert r.returncode == 1 and "Did you mean 'tiny'" in r.stderr
+    assert r.returncode == 2 and "Did you mean 'tiny'" in r.stderr  # a usage error, as click's own
 
 
 def test_adapter_dir_loads_base_plus_scaled_ba(pico, tmp_path):
