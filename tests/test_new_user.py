@@ -2,9 +2,7 @@
 exit code, nothing written — on the suite's pico model and small built-in tasks."""
 
 import json
-import os
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,7 +70,7 @@ def test_library_noise_stays_out_unless_debugging(pico, data, tmp_path):
     assert "Loading weights" not in r.stderr and "FutureWarning" not in r.stderr, r.stderr
 
 
-def test_mistakes_in_paths_are_named(pico, data, tmp_path):
+def test_mistakes_in_paths_are_named(pico, data, tmp_path, monkeypatch):
     run = tmp_path / "runs" / "lora"
     for name in ("epoch-1", "epoch-2", "best"):
         shutil.copytree(pico["tiny"], run / name)
@@ -83,11 +81,8 @@ def test_mistakes_in_paths_are_named(pico, data, tmp_path):
     assert r.returncode == 1 and "is a prepared data set, not a model" in r.stderr, r.stderr
     assert not list(tmp_path.glob(".rank.jsonl*"))  # validated before any work: no partial file
     (tmp_path / "data").mkdir()
-    os.chdir(tmp_path)
-    try:
-        r = run_cli("prepare", "data/nope", "--out", tmp_path / "nope")
-    finally:
-        os.chdir(Path(__file__).parent)
+    monkeypatch.chdir(tmp_path)  # `data/` exists here, `data/nope` does not
+    r = run_cli("prepare", "data/nope", "--out", tmp_path / "nope")
     assert r.returncode == 1 and "there is no folder 'data/nope'" in r.stderr, r.stderr
 
 
