@@ -25,23 +25,18 @@ def zoo(
 ):
     from mfcli.errors import UsageError, did_you_mean
     from mfcli.io.checkpoint import read_manifest, refuse_existing, staged_dir
-    from mfcli.zoo import ZOO, ensure_zoo
+    from mfcli.zoo import ZOO, ensure_zoo, is_built
 
     if name not in ZOO:
         raise UsageError(f"unknown built-in model '{name}'.", did_you_mean(name, ZOO))
     refuse_existing(out)
-    said: list[str] = []  # what the build said: nothing when the cache already held it
-
-    def log(message: str) -> None:
-        said.append(message)
-        print(message, file=sys.stderr)
-
-    built = ensure_zoo(name, rebuild=rebuild, progress=show_progress(), log=log)
+    cached = is_built(name) and not rebuild
+    built = ensure_zoo(name, rebuild=rebuild, progress=show_progress(), log=lambda m: print(m, file=sys.stderr))
     with staged_dir(out) as tmp:
         shutil.copytree(built, tmp, dirs_exist_ok=True)
     manifest = read_manifest(out)
     metrics = manifest.metrics if manifest else {}
-    _print_metrics(name, metrics, cached_at=None if said else built)
+    _print_metrics(name, metrics, cached_at=built if cached else None)
     print(str(out))
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from mfcli import __version__
 from mfcli.errors import MfcliError, UsageError
 from mfcli.eval.endpoint import EndpointOptions
-from mfcli.eval.predictions import generation_caps, meta_path, prepare_output
+from mfcli.eval.predictions import generation_caps, meta_path, prepare_output, update_meta
 from mfcli.io.checkpoint import sha256_file
 from mfcli.io.images import load_rgb
 from mfcli.io.jsonl import dumps, write_json_atomic, write_jsonl_atomic
@@ -202,10 +202,7 @@ def predict_to_file(predictor, queries: list[Query], out: Path, settings: dict, 
             f.write("".join(lines))  # one write per batch, then flush: a kill loses at most this batch
             f.flush()
             bar.update(len(qs))
-    meta = meta_path(out)
-    m = json.loads(meta.read_text())
-    m["complete"] = True
-    write_json_atomic(meta, m)
+    update_meta(out, complete=True)
     return sum(len(qs) for _, qs in todo)
 
 
@@ -229,6 +226,9 @@ def _run_endpoint(model_spec: str, queries: list[Query], files: list[dict], out:
                   endpoint: EndpointOptions, progress: bool, log) -> Path:
     from mfcli.eval.endpoint import public_url, run_endpoint
 
+    if model_spec == "tiny-clip" or model_kind(model_spec) == "clip":
+        raise MfcliError("the CLIP baseline scores image and label embeddings, which a chat endpoint does not "
+                         "return.", "Run the CLIP baseline without --endpoint (it needs the CLIP's weights).")
     run = run_endpoint(model_spec, queries, files, out, opts, endpoint, progress)
     where = public_url(endpoint.url)
     if run.failed:
@@ -336,7 +336,7 @@ def run_emt(model_spec: str, data: list[str], out: str | Path, opts: EmtOptions 
         meta = json.loads(meta_path(out).read_text())
         meta["settings"]["shard"] = shard
         meta.pop("merged_from", None)
-        write_json_atomic(meta_path(out), meta)
+        write_json_atomic(meta_path(out), meta)  # a field removed: not update_meta's job
         for p in parts:
             p.unlink()
             meta_path(p).unlink()

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from mfcli import __version__
 from mfcli.errors import MfcliError, UsageError
-from mfcli.eval.predictions import complete_batches, generation_caps, meta_path, prepare_output
+from mfcli.eval.predictions import complete_batches, generation_caps, prepare_output, update_meta
 from mfcli.kinds import kind_of
 from mfcli.params import option
 
@@ -260,12 +259,9 @@ class _InOrder:
 def run_endpoint(model: str, queries: list, files: list[dict], out: Path, opts, endpoint_opts: EndpointOptions,
                  progress: bool = False) -> EndpointRun:
     """Ask every query of this job (emt's `Query`s, already sharded) of the served MODEL into OUT."""
-    from mfcli.io.jsonl import dumps, write_json_atomic, write_jsonl_atomic
+    from mfcli.io.jsonl import dumps, write_jsonl_atomic
     from mfcli.io.records import PredRecord
 
-    if model == "tiny-clip" or _is_local_clip(model):
-        raise MfcliError("the CLIP baseline scores image and label embeddings, which a chat endpoint does not "
-                         "return.", "Run the CLIP baseline without --endpoint (it needs the CLIP's weights).")
     endpoint = Endpoint(endpoint_opts)
     served = endpoint.check_serves(model)
     settings = settings_for(model, endpoint, served, files, opts.shard, len(queries), opts.max_new_tokens)
@@ -275,7 +271,9 @@ def run_endpoint(model: str, queries: list, files: list[dict], out: Path, opts, 
     sizes = {position: 1 for position in range(len(queries))}
     done = prepare_output(out, settings, sizes, resume=opts.resume, overwrite=opts.overwrite,
                           redo=lambda row: bool(row.get("request_failed")))
-    _record_endpoint(out, endpoint)
+    # the sidecar names the server this run (last) asked: its URL without credentials, never the key
+    update_meta(out, endpoint={"url": public_url(endpoint.url), "key_env": endpoint_opts.key_env,
+                               "key_sent": endpoint.key is not None})
     todo = [(position, q) for position, q in enumerate(queries) if q.record.id not in done]
 
     def row(position: int, q, answer: Answer) -> str:
@@ -309,29 +307,8 @@ def run_endpoint(model: str, queries: list, files: list[dict], out: Path, opts, 
         write_jsonl_atomic(out, sorted(rows, key=lambda r: r["batch"]))
     # unanswered: failed requests, and records never asked (the run stopped after failures in a row)
     unanswered = sum(1 for r in rows if r.get("request_failed")) + len(queries) - len(rows)
-    meta = json.loads(meta_path(out).read_text())
-    meta["complete"] = unanswered == 0
-    meta["mfcli_version"] = __version__
-    write_json_atomic(meta_path(out), meta)
+    update_meta(out, complete=unanswered == 0, mfcli_version=__version__)
     return EndpointRun(out, len(queries), asked, unanswered, seconds, failures[0] if failures else None)
-
-
-def _record_endpoint(out: Path, endpoint: Endpoint) -> None:
-    """The sidecar names the server this run (last) asked: its URL without credentials, never the key."""
-    from mfcli.io.jsonl import write_json_atomic
-
-    meta = json.loads(meta_path(out).read_text())
-    meta["endpoint"] = {"url": public_url(endpoint.url), "key_env": endpoint.opts.key_env,
-                        "key_sent": endpoint.key is not None}
-    write_json_atomic(meta_path(out), meta)
-
-
-def _is_local_clip(model: str) -> bool:
-    cfg = Path(model) / "config.json"
-    try:
-        return cfg.is_file() and json.loads(cfg.read_text()).get("model_type") == "clip"
-    except (OSError, json.JSONDecodeError):
-        return False
 
 
 @dataclass

@@ -25,6 +25,13 @@ def meta_path(out: Path) -> Path:
     return out.with_name(out.name + ".meta.json")
 
 
+def update_meta(out: Path, **fields) -> None:
+    """Set fields of OUT's sidecar (whether the run is complete, the server it asked, ...)."""
+    meta = json.loads(meta_path(out).read_text())
+    meta.update(fields)
+    write_json_atomic(meta_path(out), meta)
+
+
 def complete_batches(out: Path, batch_sizes: dict[int, int]) -> list[dict]:
     """Rows of OUT that belong to fully written batches (a torn or partial batch is dropped)."""
     rows = []

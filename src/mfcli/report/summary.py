@@ -47,12 +47,10 @@ def _runner_up_overlaps(rep: Report, models: list[str], leader: str, t: str) -> 
         return tuple(c.interval) if c.interval else None
 
     lead = bounds(leader)
+    if lead is None:
+        return None
     rest = sorted((m for m in models if m != leader), key=lambda m: -rep.cells[(m, t)].score)
-    for m in rest:
-        other = bounds(m)
-        if lead is not None and other is not None and other[1] >= lead[0]:
-            return m
-    return None
+    return next((m for m in rest if (other := bounds(m)) is not None and other[1] >= lead[0]), None)
 
 
 def _names(names: dict, models: list[str]) -> str:

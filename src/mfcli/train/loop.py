@@ -325,7 +325,7 @@ class Trainer:
         step = self.done_steps
         started, t0, last_loss = step, time.perf_counter(), None
         if self.rank == 0 and step < self.total:
-            self.warn_if_too_short(step)
+            self.warn_if_too_short()
         if self.watch is not None:
             self.watch.start(self, step)  # step 0's scores (cached), and the history up to `step`
         bar = tqdm(total=self.total, initial=step, desc=f"finetune {self.opts.method}", unit="step",
@@ -371,7 +371,7 @@ class Trainer:
     # silence (issue 44); 50 is a round floor well above those — a warning threshold, not a measured one
     FEW_STEPS = 50
 
-    def warn_if_too_short(self, step: int) -> None:
+    def warn_if_too_short(self) -> None:
         """One line before training when the run is far too short to learn anything: 10 steps on
         `animals` or 2 on a small folder ran without a word and changed nothing."""
         if self.total >= self.FEW_STEPS:

@@ -26,6 +26,7 @@ import hashlib
 import json
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -250,7 +251,8 @@ class Watch:
             raise UsageError("--watch names only the target; forgetting is measured on the other tasks.",
                              "Add the pre-trained tasks' prepared data to --watch.")
         self.tasks = watched
-        short = {t: c for t in watched if (c := sum(q.record.task == t for q in self.queries)) < opts.n}
+        per_task = Counter(q.record.task for q in self.queries)
+        short = {t: per_task[t] for t in watched if per_task[t] < opts.n}
         if short and dist.rank == 0:  # said once: the sample is smaller than asked, not silently
             print(f"watch: --watch-n {opts.n} asked, but {', '.join(f'{t} has {c}' for t, c in short.items())} "
                   "held-out records; the watch scores all of them", file=sys.stderr)

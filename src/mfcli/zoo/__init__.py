@@ -77,6 +77,14 @@ def ensure_qwen2vl_built(*, rebuild: bool = False, progress: bool = True, log=No
     return out
 
 
+def is_built(name: str) -> bool:
+    """Whether the cache already holds a complete build of the built-in `name` (tiny and tiny-clip are
+    built together)."""
+    if name == "tiny-qwen2vl":
+        return (qwen2vl_dir() / "mfcli.json").is_file()
+    return all((d / "mfcli.json").is_file() for d in build_dirs().values())
+
+
 def ensure_zoo(name: str, *, rebuild: bool = False, progress: bool = True, log=None) -> Path:
     if name not in ZOO:
         raise MfcliError(f"unknown built-in model '{name}'.", did_you_mean(name, ZOO))

@@ -18,26 +18,29 @@ def _claims(req: Request) -> bool:
     return not looks_like_path(spec) and not req.path.exists() and ("/" in spec or spec in HUB_ALIASES)
 
 
-@register("hub", claims=_claims, summary="a Hugging Face dataset id (mnist, cifar10, cifar100 by short name)")
-def read(req: Request) -> Source:
+def _load_dataset(dataset_id: str, split: str | None):
+    """The dataset from the hub or its cache: one clear line for every way that fails."""
     from mfcli.hub import ensure_hub_reachable
 
+    ensure_hub_reachable(dataset_id, kind="dataset")
+    try:
+        import datasets
+    except ImportError:
+        raise MfcliError("Hugging Face dataset ids need the 'datasets' package.",
+                         "Install it with `pip install 'mfcli[hub]'`.") from None
+    try:
+        return datasets.load_dataset(dataset_id, split=split or "train")
+    except Exception as e:  # datasets raises many types for "not found / not cached"
+        raise MfcliError(f"could not load dataset '{dataset_id}': {type(e).__name__}: {str(e).splitlines()[0]}",
+                         "Check the id and split, or go online once so it is cached.") from None
+
+
+@register("hub", claims=_claims, summary="a Hugging Face dataset id (mnist, cifar10, cifar100 by short name)")
+def read(req: Request) -> Source:
     spec, split, kind, fields = req.spec, req.split, req.kind, req.fields
     dataset_id = HUB_ALIASES.get(spec, spec)
-
     try:
-        ensure_hub_reachable(dataset_id, kind="dataset")
-        try:
-            import datasets
-        except ImportError:
-            raise MfcliError("Hugging Face dataset ids need the 'datasets' package.",
-                             "Install it with `pip install 'mfcli[hub]'`.") from None
-        try:
-            ds = datasets.load_dataset(dataset_id, split=split or "train")
-        except Exception as e:  # datasets raises many types for "not found / not cached"
-            raise MfcliError(f"could not load dataset '{dataset_id}': {type(e).__name__}: "
-                             f"{str(e).splitlines()[0]}",
-                             "Check the id and split, or go online once so it is cached.") from None
+        ds = _load_dataset(dataset_id, split)
     except MfcliError as e:
         if req.path.parent.is_dir() and str(req.path.parent) not in ("", "."):
             # `data/nope` beside an existing `data/`: far likelier a mistyped folder than a hub id
@@ -46,6 +49,8 @@ def read(req: Request) -> Source:
                              "Check the folder's name, or run `mfcli prepare --help` for what SOURCE can be."
                              ) from None
         raise
+    import datasets  # there: _load_dataset imported it
+
     image_col = next((k for k, f in ds.features.items() if isinstance(f, datasets.Image)), None)
     columns = {k: k for k in ds.features}  # column names stand in for values: detect_kind reads names
     if image_col is not None and not kind_of(kind or detect_kind(columns, fields)).labelled:

@@ -127,8 +127,8 @@ class EmbedJudge:
         return self._labels[labels]
 
     def _scores(self, pairs: list[tuple[str, tuple[str, ...]]]) -> list[dict]:
-        """For each (answer, labels): the nearest label, its cosine, the top-2 margin and the labels the
-        answer negates — each distinct answer embedded once."""
+        """For each (answer, labels): the nearest label, its cosine and the top-2 margin — each distinct
+        answer embedded once."""
         import torch
 
         texts = sorted({text for text, _ in pairs})
@@ -138,16 +138,16 @@ class EmbedJudge:
             sims = self._label_matrix(labels) @ vectors[text]
             top = torch.topk(sims, k=min(2, len(labels)))
             margin = float(top.values[0] - top.values[1]) if len(labels) > 1 else 1.0
-            out.append({"best": labels[int(top.indices[0])], "similarity": float(top.values[0]), "margin": margin,
-                        "negated": mentions(text, labels)[1]})
+            out.append({"best": labels[int(top.indices[0])], "similarity": float(top.values[0]), "margin": margin})
         return out
 
     def nearest(self, items) -> list[tuple[str, float, bool]]:
         """(nearest label, cosine, whether the margin and negation rules let it be credited) per
         floor item — the floor's calibration asks the judge's own rule (eval/judges/floor.py)."""
         scores = self._scores([(i.answer, i.labels) for i in items])
-        return [(s["best"], s["similarity"], s["margin"] >= self.margin and s["best"] not in s["negated"])
-                for s in scores]
+        return [(s["best"], s["similarity"],
+                 s["margin"] >= self.margin and s["best"] not in mentions(i.answer, i.labels)[1])
+                for i, s in zip(items, scores)]
 
     def judge(self, items: list[Item]) -> list[Judgement | None]:
         floor = self.floor
@@ -158,18 +158,18 @@ class EmbedJudge:
             if not text:
                 out.append(Judgement(EMPTY, None, self.name))
                 continue
-            named, _ = mentions(text, item.labels)
+            named, negated = mentions(text, item.labels)
             if len(named) > 1:  # a list of labels is close to all of them: never let it score
                 out.append(Judgement(MULTI_LABEL, None, self.name, {"named": named}))
                 continue
             out.append(None)
-            asked.append((len(out) - 1, text, item))
-        for (n, text, item), s in zip(asked, self._scores([(text, item.labels) for _, text, item in asked])):
+            asked.append((len(out) - 1, text, item, negated))
+        for (n, text, item, negated), s in zip(asked, self._scores([(a[1], a[2].labels) for a in asked])):
             # every judged row records the rule it was judged by: the floor and margin beside the values
             detail = {"similarity": round(s["similarity"], 4), "margin": round(s["margin"], 4),
                       "floor": floor, "min_margin": self.margin}
-            if s["best"] in s["negated"]:  # nearest to a label the answer says it is not
-                detail["negated"] = s["negated"]
+            if s["best"] in negated:  # nearest to a label the answer says it is not
+                detail["negated"] = negated
             elif s["similarity"] < floor:  # near no label: an answer outside the label set
                 detail["below_floor"] = True
             elif s["margin"] >= self.margin:
