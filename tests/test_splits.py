@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from mfcli.data.prepare import PrepareOptions, prepare
-from mfcli.data.splits import hash_unit, held_out, limited
+from mfcli.data.splits import VAL_SALT, group_keys, hash_unit, held_out, limited, validation
 from mfcli.data.tasks import TASKS, split_indices
 from mfcli.errors import MfcliError
 from mfcli.io.records import read_eval, read_train
@@ -39,7 +39,7 @@ def test_no_limit_or_seed_puts_a_built_in_models_training_example_into_the_held_
         for seed in SEEDS:
             previous = None
             for limit in LIMITS:  # ascending: each held-out set contains the one before
-                train, held = limited(mask, limit, seed)
+                train, held, _ = limited(mask, limit, seed)
                 assert not set(held.tolist()) & trained, (name, limit, seed)
                 assert not set(train.tolist()) & set(held.tolist())
                 if limit is not None:
@@ -68,8 +68,10 @@ def test_prepare_end_to_end_keeps_the_built_in_split(tmp_path):
         prepare("shapes", d, PrepareOptions(limit=limit, seed=7))
         held = {int(r.id.split("-")[1]) for r in read_eval(d / "eval.jsonl")}
         train = {int(r.id.split("-")[1]) for r in read_train(d / "train.jsonl")}
+        val = {int(r.id.split("-")[1]) for r in read_eval(d / "val.jsonl")}
         assert not held & trained and not held & train
-        assert len(held) + len(train) == limit
+        assert not val & held and not val & train
+        assert len(held) + len(train) + len(val) == limit
         held_sets.append(held)
     assert held_sets[0] <= held_sets[1]
 
@@ -135,3 +137,82 @@ def test_a_tiny_source_still_gets_both_splits():
         assert 0 < mask.sum() < 3
         assert (held_out("few", keys, [None] * 3, fraction, builtin=False) == mask).all()
         np.testing.assert_array_equal(limited(mask, None, 4)[1], np.flatnonzero(mask))
+
+
+# ---- the validation split (issue 38, item 1) ----------------------------------------------------------
+
+def _ids(path):
+    return {r.id for r in read_eval(path)} if path.is_file() else set()
+
+
+@pytest.mark.parametrize("task", ["shapes", "counting", "scene-caption"])
+def test_validation_is_disjoint_nested_and_unmoved_by_seed(tmp_path, task):
+    """On a built-in task at several --limit/--seed: val ∩ train = val ∩ eval = ∅; a smaller limit's
+    val set is part of a larger one's for one seed; every seed draws from the same val pool."""
+    pools = {}
+    for seed in (0, 3):
+        previous = None
+        for limit in (150, 600):
+            d = tmp_path / f"{task}-{seed}-{limit}"
+            prepare(task, d, PrepareOptions(limit=limit, seed=seed))
+            val, held = _ids(d / "val.jsonl"), _ids(d / "eval.jsonl")
+            images = lambda f: {r.image for r in read_eval(d / f)}  # noqa: E731
+            train = {r.image for r in read_train(d / "train.jsonl")}  # a caption's several records: one image
+            assert val and not val & held, (task, seed, limit)
+            assert not images("val.jsonl") & train and not images("eval.jsonl") & train
+            assert json.loads((d / "dataset.json").read_text())["counts"]["val"]
+            if previous is not None:
+                assert previous <= val  # nested across limits
+            previous = val
+        d = tmp_path / f"{task}-{seed}-all"
+        prepare(task, d, PrepareOptions(seed=seed, limit=None if task != "scene-caption" else 10**9))
+        pools[seed] = _ids(d / "val.jsonl")
+    assert pools[0] == pools[3]  # --seed never moves membership
+    n = len(pools[0])
+    total = len(TASKS[task].load()[1])
+    assert 0.06 * 0.8 * total < n < 0.14 * 0.8 * total  # about --val-fraction 0.1 of the not-held-out pool
+
+
+def test_validation_is_the_hash_rule_on_a_users_folder(tmp_path):
+    src = _folder(tmp_path / "pets", 60)
+    prepare(str(src), tmp_path / "a")
+    keys = [f"{c}-{i:03d}" for c in ("cat", "dog") for i in range(60)]
+    expected = {f"pets-{k}" for k in keys if hash_unit("pets", k) >= 0.2 and hash_unit("pets" + VAL_SALT, k) < 0.1}
+    assert _ids(tmp_path / "a" / "val.jsonl") == expected and expected
+    # the validation records are asked exactly as the held-out ones: the same prompt and labels
+    v, e = read_eval(tmp_path / "a" / "val.jsonl")[0], read_eval(tmp_path / "a" / "eval.jsonl")[0]
+    assert (v.prompt, v.labels, v.kind) == (e.prompt, e.labels, e.kind)
+    prepare(str(src), tmp_path / "none", PrepareOptions(val_fraction=0.0))
+    assert not (tmp_path / "none" / "val.jsonl").exists()
+    assert json.loads((tmp_path / "none" / "dataset.json").read_text())["val_fraction"] == 0.0
+
+
+def test_questions_about_one_image_fall_on_one_side(tmp_path):
+    """A VQA table with five questions per image: an image never straddles train, val and eval."""
+    rows = []
+    for i in range(60):
+        Image.new("RGB", (8, 8), (i, 0, 0)).save(tmp_path / f"{i}.png")
+        rows += [{"id": f"q{i}-{k}", "image": f"{i}.png", "question": f"q{k}?", "answers": [str(k)]}
+                 for k in range(5)]
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    d = tmp_path / "out"
+    prepare(str(tmp_path / "t.jsonl"), d, PrepareOptions(val_fraction=0.3))
+    image_of = lambda rid: rid.split("-")[1]  # noqa: E731  t-q12-3 -> q12
+    sides = {}
+    for split, ids in (("eval", _ids(d / "eval.jsonl")), ("val", _ids(d / "val.jsonl")),
+                       ("train", {r.id for r in read_train(d / "train.jsonl")})):
+        for rid in ids:
+            sides.setdefault(image_of(rid), set()).add(split)
+    assert all(len(s) == 1 for s in sides.values())
+    assert {next(iter(s)) for s in sides.values()} == {"train", "val", "eval"}
+    assert group_keys(["a", "b", "c"], ["x.png", "x.png", "y.png"]) == ["image:x.png", "image:x.png", "c"]
+
+
+def test_validation_fraction_zero_carves_nothing_and_bad_values_are_refused():
+    keys = [str(i) for i in range(50)]
+    held = held_out("n", keys, [None] * 50, 0.2, builtin=False)
+    assert not validation("n", keys, held, 0.0).any()
+    assert not (validation("n", keys, held, 0.5) & held).any()
+    from mfcli.errors import UsageError
+    with pytest.raises(UsageError, match="--val-fraction"):
+        PrepareOptions(val_fraction=1.0)

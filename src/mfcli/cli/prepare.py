@@ -1,4 +1,4 @@
-"""`mfcli prepare SOURCE --out DIR`: labelled images -> train.jsonl, eval.jsonl, images/, dataset.json."""
+"""`mfcli prepare SOURCE --out DIR`: labelled images -> train.jsonl, val.jsonl, eval.jsonl, images/, dataset.json."""
 
 from __future__ import annotations
 
@@ -34,9 +34,10 @@ def prepare(
 
     info = run(source, out, replace(opts, fields=fields))
     n_train, n_eval = sum(info.counts["train"].values()), sum(info.counts["eval"].values())
+    n_val = sum(info.counts.get("val", {}).values())
     skipped = info.counts.get("skipped", 0)
     what = f"{len(info.labels)} labels" if info.kind == "classification" else info.kind
-    print(f"{info.name}: {n_train} train, {n_eval} eval, {what}"
+    print(f"{info.name}: {n_train} train, {n_val} val, {n_eval} eval, {what}"
           + (f", {skipped} images skipped ("
              + ", ".join(f"{n} {why}" for why, n in info.counts.get("skipped_why", {}).items()) + ")"
              if skipped else "") + f" -> {out}", file=sys.stderr)

@@ -20,6 +20,10 @@ class PrepareOptions:
     # EMT evaluates on 20 % randomly selected samples (Appendix D.1)
     eval_fraction: float = option(0.2, "Held-out fraction for eval.jsonl (EMT: 0.2); held out by the example's "
                                        "identity (docs/formats.md).")
+    # what everything that chooses (the watch's best/, early stopping, a study's setting) chooses on
+    val_fraction: float = option(0.1, "Share of the not-held-out examples carved into val.jsonl, the split "
+                                      "mfcli chooses on (0: none); carved by image, never moved by --limit "
+                                      "or --seed.")
     seed: int = option(0, "The --limit sample and the rows' order; never which examples are held out.")
     # train.jsonl form: "llava" (conversations) or "sharegpt" (messages/images)
     format: str = option("llava", "train.jsonl form: llava or sharegpt.")
@@ -42,6 +46,8 @@ class PrepareOptions:
     def __post_init__(self):
         if not 0.0 < self.eval_fraction < 1.0:
             raise UsageError(f"--eval-fraction must be in (0, 1), got {self.eval_fraction}.")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise UsageError(f"--val-fraction must be in [0, 1), got {self.val_fraction}.")
         if self.format not in ("llava", "sharegpt"):
             raise UsageError(f"--format must be 'llava' or 'sharegpt', got '{self.format}'.")
         if self.task is not None and (not self.task.strip() or any(c.isspace() for c in self.task)):

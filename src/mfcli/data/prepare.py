@@ -1,5 +1,6 @@
 """`mfcli prepare`: images with labels, questions and answers, captions or options -> train.jsonl (LLaVA
-or ShareGPT), eval.jsonl (EMT's prompt, or LLaVA-1.5's for the other kinds), images/."""
+or ShareGPT), eval.jsonl (EMT's prompt, or LLaVA-1.5's for the other kinds), val.jsonl (asked as
+eval.jsonl is: the split to choose on), images/."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from mfcli.data import prompts
 from mfcli.data.prompts import IMAGE_TOKEN
 from mfcli.data.options import PrepareOptions
 from mfcli.data.sources import Example, Source, iter_loaded, open_source, read_label_names
-from mfcli.data.splits import BUILTIN_EVAL_FRACTION, held_out, limited
+from mfcli.data.splits import BUILTIN_EVAL_FRACTION, group_keys, held_out, limited, validation
 from mfcli.errors import MfcliError, UsageError
 from mfcli.io.checkpoint import staged_dir
 from mfcli.io.jsonl import write_json_atomic, write_jsonl_atomic
@@ -60,15 +61,18 @@ def _records(src: Source, ex: Example, rid: str, rel: str, label: str, labels, n
     return record, train
 
 
-def _split(src: Source, opts: PrepareOptions) -> tuple[list[Example], set[int]]:
-    """The examples prepare keeps, in source order, and which of them are held out: membership first,
-    from the examples' identity; --limit then samples within each split (data/splits.py)."""
-    mask = held_out(src.name, [ex.key for ex in src.examples], [ex.split for ex in src.examples],
-                    opts.eval_fraction, src.builtin)
-    train_idx, eval_idx = limited(mask, opts.limit, opts.seed)
-    held = set(eval_idx.tolist())
-    keep = sorted(set(train_idx.tolist()) | held)
-    return [src.examples[i] for i in keep], {n for n, i in enumerate(keep) if i in held}
+def _split(src: Source, opts: PrepareOptions) -> tuple[list[Example], dict[int, str]]:
+    """The examples prepare keeps, in source order, and the split of each ("train", "eval", "val"):
+    membership first, from the examples' identity (by image where several share one); --limit then
+    samples within each split (data/splits.py)."""
+    keys = group_keys([ex.key for ex in src.examples], [ex.image for ex in src.examples])
+    mask = held_out(src.name, keys, [ex.split for ex in src.examples], opts.eval_fraction, src.builtin)
+    val = validation(src.name, keys, mask, opts.val_fraction)
+    train_idx, eval_idx, val_idx = limited(mask, opts.limit, opts.seed, val)
+    split_of = {**{i: "train" for i in train_idx.tolist()}, **{i: "eval" for i in eval_idx.tolist()},
+                **{i: "val" for i in val_idx.tolist()}}
+    keep = sorted(split_of)
+    return [src.examples[i] for i in keep], {n: split_of[i] for n, i in enumerate(keep)}
 
 
 def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions()) -> DatasetInfo:
@@ -80,7 +84,7 @@ def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions(
     kind = kind_of(src.kind)
     noun, prompt = _classification_prompt(src, labels, opts) if kind.labelled else ("", "")
 
-    examples, is_eval = _split(src, opts)  # held out by the source's own name: --task never moves the split
+    examples, split_of = _split(src, opts)  # held out by the source's own name: --task never moves the split
     if opts.task and opts.task != src.name:
         if src.builtin:
             raise UsageError(f"--task renames a task read from a folder, file or dataset; '{src.name}' is built in.",
@@ -91,14 +95,14 @@ def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions(
         print(f"warning: --eval-fraction {opts.eval_fraction} > {BUILTIN_EVAL_FRACTION} puts some of the built-in "
               f"models' training images of '{src.name}' into eval.jsonl.", file=sys.stderr)
 
-    train_rows, eval_rows = [], []
-    counts = {"train": Counter(), "eval": Counter()}
+    train_rows, eval_rows, val_rows = [], [], []
+    counts = {"train": Counter(), "eval": Counter(), "val": Counter()}
     skipped: list[str] = []
     reasons: Counter = Counter()  # why images were skipped: missing files, unreadable ones
     with staged_dir(out) as tmp:
         (tmp / "images").mkdir()
         for i, (ex, image, err) in enumerate(iter_loaded(examples)):
-            split = "eval" if i in is_eval else "train"
+            split = split_of[i]
             rid = f"{src.name}-{ex.key}"
             if err is not None:
                 why = "missing" if err.startswith("FileNotFoundError") else "unreadable"
@@ -114,6 +118,8 @@ def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions(
             record, train = _records(src, ex, rid, rel, label, labels, noun, prompt, opts)
             if split == "eval":
                 eval_rows.append(record.to_json())
+            elif split == "val":  # asked exactly as the held-out split is asked
+                val_rows.append(record.to_json())
             else:
                 train_rows += [t.to_json(opts.format) for t in train]
         if not train_rows or not eval_rows:
@@ -126,12 +132,14 @@ def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions(
         rng = np.random.default_rng([opts.seed, 1])
         write_jsonl_atomic(tmp / "train.jsonl", [train_rows[i] for i in rng.permutation(len(train_rows))])
         write_jsonl_atomic(tmp / "eval.jsonl", [eval_rows[i] for i in rng.permutation(len(eval_rows))])
+        if val_rows:
+            write_jsonl_atomic(tmp / "val.jsonl", [val_rows[i] for i in rng.permutation(len(val_rows))])
         info = DatasetInfo(
             name=src.name, source=src.description, labels=labels, noun=noun,
             counts={"train": dict(sorted(counts["train"].items())), "eval": dict(sorted(counts["eval"].items())),
-                    "skipped": len(skipped), "skipped_ids": skipped, "skipped_why": dict(sorted(reasons.items()))},
+                    "val": dict(sorted(counts["val"].items())), "skipped": len(skipped), "skipped_ids": skipped, "skipped_why": dict(sorted(reasons.items()))},
             seed=opts.seed, eval_fraction=opts.eval_fraction, format=opts.format, role=src.role or None, prompt=prompt,
-            kind=src.kind)
+            kind=src.kind, val_fraction=opts.val_fraction if val_rows else 0.0)
         d = asdict(info)
         d["labels"] = list(labels)
         write_json_atomic(tmp / "dataset.json", d)

@@ -11,9 +11,15 @@ run can put a model's training example into a held-out set (issue 27):
   `eval_fraction`, as dataset libraries split by hash: adding or removing examples moves none of the
   others between the splits.
 
+The validation split (`val.jsonl`, issue 38) is carved from the examples that are not held out, the
+same way for every source: an example is validation when a second hash of (source name, its image)
+falls below `val_fraction` — so it too is a function of the example alone, disjoint from both other
+splits, and unmoved by `--limit` or `--seed`. Examples that share an image (several questions about
+one picture) are hashed by the image, so an image never straddles two splits.
+
 `--limit` then samples within each split, in proportion to the splits' sizes, as the first k of a
-`--seed`ed permutation of each pool: for one seed, a smaller limit's held-out set is part of a larger
-one's; another seed draws another sample and order, from the same pools.
+`--seed`ed permutation of each pool: for one seed, a smaller limit's held-out (and validation) set is
+part of a larger one's; another seed draws another sample and order, from the same pools.
 """
 
 from __future__ import annotations
@@ -36,10 +42,19 @@ def hash_unit(name: str, key: str) -> float:
     return int.from_bytes(digest, "big") / 2.0**64
 
 
+def group_keys(keys: list[str], images: list[str | None]) -> list[str]:
+    """The unit a split is carved by: an example's own key, or its image's where several examples share
+    one image (so the questions about one picture fall on one side)."""
+    from collections import Counter
+
+    shared = Counter(i for i in images if i is not None)
+    return [f"image:{img}" if img is not None and shared[img] > 1 else key for key, img in zip(keys, images)]
+
+
 def held_out(name: str, keys: list[str], own: list[str | None], eval_fraction: float,
              builtin: bool) -> np.ndarray:
-    """A boolean per example: True where it is held out. `own` is the source's own split per example
-    (None where it has none)."""
+    """A boolean per example: True where it is held out. `keys` are the examples' group keys
+    (`group_keys`); `own` is the source's own split per example (None where it has none)."""
     n = len(keys)
     if builtin:
         mask = np.zeros(n, dtype=bool)
@@ -60,15 +75,32 @@ def held_out(name: str, keys: list[str], own: list[str | None], eval_fraction: f
     return mask
 
 
-def limited(mask: np.ndarray, limit: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the kept (train, held-out) examples, each sorted: all of them without a limit, else
-    a sample of each split in proportion to its size (at least one held-out example)."""
-    train_pool, eval_pool = np.flatnonzero(~mask), np.flatnonzero(mask)
+VAL_SALT = "\0validation"  # the validation hash's salt: independent of the held-out hash
+
+
+def validation(name: str, keys: list[str], held: np.ndarray, val_fraction: float) -> np.ndarray:
+    """A boolean per example: True where it is carved for validation — of the examples not held out,
+    those whose (name, group key) hash falls below `val_fraction` (0: none)."""
+    if val_fraction <= 0:
+        return np.zeros(len(keys), dtype=bool)
+    u = np.array([hash_unit(name + VAL_SALT, k) for k in keys])
+    return ~held & (u < val_fraction)
+
+
+def limited(mask: np.ndarray, limit: int | None, seed: int,
+            val: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices of the kept (train, held-out, validation) examples, each sorted: all of them without a
+    limit, else a sample of each split in proportion to its size (at least one held-out example, and
+    one validation example where there are any)."""
+    val = np.zeros(len(mask), dtype=bool) if val is None else val
+    train_pool, eval_pool, val_pool = np.flatnonzero(~mask & ~val), np.flatnonzero(mask), np.flatnonzero(val)
     if limit is None or limit >= len(mask):
-        return train_pool, eval_pool
+        return train_pool, eval_pool, val_pool
     n_eval = min(len(eval_pool), max(1, round(limit * len(eval_pool) / len(mask))))
-    n_train = min(len(train_pool), limit - n_eval)
-    # one generator per pool, so a pool's order does not depend on the other's size or on the limit
+    n_val = min(len(val_pool), max(1 if len(val_pool) else 0, round(limit * len(val_pool) / len(mask))))
+    n_train = min(len(train_pool), limit - n_eval - n_val)
+    # one generator per pool, so a pool's order does not depend on another's size or on the limit
     train = np.random.default_rng([seed, 0]).permutation(train_pool)[:n_train]
     held = np.random.default_rng([seed, 1]).permutation(eval_pool)[:n_eval]
-    return np.sort(train), np.sort(held)
+    chosen = np.random.default_rng([seed, 2]).permutation(val_pool)[:n_val]
+    return np.sort(train), np.sort(held), np.sort(chosen)

@@ -216,7 +216,7 @@ class DatasetInfo:
     source: str
     labels: tuple[str, ...]
     noun: str
-    counts: dict = field(default_factory=dict)  # {"train": {label: n}, "eval": {label: n}, "skipped": n}
+    counts: dict = field(default_factory=dict)  # {"train"|"eval"|"val": {label: n}, "skipped": n}
     seed: int = 0
     eval_fraction: float = 0.2
     format: str = "llava"
@@ -224,6 +224,8 @@ class DatasetInfo:
     schema: str = "mfcli.dataset/1"
     prompt: str = ""  # the EMT prompt every eval record carries (classification)
     kind: str = CLASSIFICATION  # what the records ask: classification, vqa, caption or choice
+    # the share of the not-held-out examples carved into val.jsonl (0: none; older dirs have none)
+    val_fraction: float = 0.0
 
 
 def read_dataset_info(path: str | Path) -> DatasetInfo | None:

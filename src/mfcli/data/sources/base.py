@@ -23,6 +23,8 @@ class Example:
     references: tuple[str, ...] = ()  # vqa: answers; caption: captions; choice: (letter,)
     options: tuple[str, ...] = ()  # choice
     split: str | None = None  # the source's own split ("train" / "eval"), where it has one
+    # the image's identity where the source knows it (a path): examples sharing one are split together
+    image: str | None = None
 
 
 @dataclass

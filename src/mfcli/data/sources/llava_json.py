@@ -38,7 +38,7 @@ def read(req: Request) -> Source:
         load = open_image(path.parent / str(obj["image"]))
         for k, (question, answer) in enumerate(llava_pairs(obj, where)):
             key = f"{obj.get('id', n)}-{k}" if k else str(obj.get("id", n))
-            examples.append(Example(key, answer, load, question, (answer,)))  # a caption's question: its instruction
+            examples.append(Example(key, answer, load, question, (answer,), image=str(obj["image"])))  # a caption's question: its instruction
     if not examples:
         raise MfcliError(f"{path} has no records.", "Give a JSON array of LLaVA records.")
     return Source(path.stem, f"llava:{path.resolve()}", (), examples, kind=kind)

@@ -65,10 +65,11 @@ def rows_to_examples(rows: list[tuple[str, dict]], image_of, *, kind: str | None
         load = image_of(row[image_field])
         split = _own_split(row, where)
         if labelled:
-            examples.append(Example(key, str(row[label_field]), load, split=split))
+            examples.append(Example(key, str(row[label_field]), load, split=split, image=str(row[image_field])))
         else:
             qa = reader.parse_row(row, fields, where, csv=csv_lists)
-            examples.append(Example(key, qa.references[0], load, qa.question, qa.references, qa.options, split))
+            examples.append(Example(key, qa.references[0], load, qa.question, qa.references, qa.options, split,
+                                    image=str(row[image_field])))
     return first_kind, examples
 
 
