@@ -46,9 +46,9 @@ def test_a_watch_whose_best_is_step_0_says_so_at_the_end_and_in_the_manifest(pic
     assert "the watch's best is step 0" in r.stderr and "untouched model" in r.stderr, r.stderr
     manifest = json.loads((out / "best" / "mfcli.json").read_text())
     assert "step 0" in json.dumps(manifest) and "untouched model" in json.dumps(manifest)
-    # --watch-n 50 on sets of 8 and 6 held-out records: said once, not silently
+    # --watch-n 50 on validation sets of 3 and 2 records: said once, not silently
     said = [x for x in r.stderr.splitlines() if "--watch-n 50 asked" in x]
-    assert len(said) == 1 and "animals has 8" in said[0] and "shapes has 6" in said[0], r.stderr
+    assert len(said) == 1 and "animals has 3 val records" in said[0] and "shapes has 2," in said[0], r.stderr
 
 
 def test_emt_ends_with_one_line_and_a_finished_run_says_so(pico, data, tmp_path):

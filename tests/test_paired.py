@@ -107,7 +107,7 @@ def test_the_report_puts_an_interval_and_the_right_test_on_every_change(tmp_path
     sft = judged("sft", [1.0] * 30 + [0.0] * 10, [False] * 20 + [True] * 10)
     rep = build(collect([base, sft], targets=["vqa-task"]), base="base")
     vqa, cls = rep.cells[("sft", "vqa-task")], rep.cells[("sft", "cls")]
-    assert vqa.test == "sign-flip permutation" and vqa.delta == pytest.approx(75.0)
+    assert vqa.test == "sign-flip by image" and vqa.delta == pytest.approx(75.0)
     assert vqa.delta_interval[0] > 0 and vqa.p_value < 0.01
     assert cls.test == "exact McNemar" and cls.p_value == pytest.approx(2 / 2 ** 20)
     assert cls.delta_interval[1] < 0

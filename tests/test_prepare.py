@@ -28,7 +28,9 @@ def test_digits_cli_offline(tmp_path):
     assert r.returncode == 0, r.stderr
     ev = read_eval(tmp_path / "d" / "eval.jsonl")
     tr = read_train(tmp_path / "d" / "train.jsonl")
-    assert len(ev) == 359 and len(tr) == 1797 - 359  # EMT: 20 % held out
+    val = read_eval(tmp_path / "d" / "val.jsonl")
+    assert len(ev) == 359 and len(tr) + len(val) == 1797 - 359  # EMT: 20 % held out
+    assert 100 < len(val) < 190  # --val-fraction 0.1 of the rest, carved for choosing
     assert {e.prompt for e in ev} == {MNIST_PROMPT}  # METHODS.md §1, verbatim
     assert tr[0].question == "What is the number in the image? <image>"
     assert tr[0].answer == f"The number is {tr[0].label}."

@@ -61,4 +61,5 @@ def test_a_new_source_is_one_registered_reader(tmp_path, monkeypatch):
     info = prepare(str(arrays), tmp_path / "out")
     assert info.name == "colours" and info.source.startswith("npz:") and info.labels == ("dark", "light")
     train, held = read_train(tmp_path / "out" / "train.jsonl"), read_eval(tmp_path / "out" / "eval.jsonl")
-    assert len(train) + len(held) == 40 and {r.label for r in held} <= {"dark", "light"}
+    val = read_eval(tmp_path / "out" / "val.jsonl")
+    assert len(train) + len(held) + len(val) == 40 and {r.label for r in held} <= {"dark", "light"}

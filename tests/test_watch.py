@@ -1,6 +1,7 @@
 """The forgetting watch (issue 29): its figures, best/, early stopping, resume and two processes."""
 
 import json
+from pathlib import Path
 import shutil
 import subprocess
 import sys
@@ -22,8 +23,9 @@ def data(tmp_path_factory):
     from mfcli.data.prepare import PrepareOptions, prepare
 
     root = tmp_path_factory.mktemp("watch-data")
-    prepare("animals", root / "animals", PrepareOptions(limit=20))  # the target: 16 train, 4 held out
-    prepare("shapes", root / "shapes", PrepareOptions(limit=30))  # a pre-trained task: 6 held out
+    # the watch samples the validation split (val.jsonl)
+    prepare("animals", root / "animals", PrepareOptions(limit=26, val_fraction=0.25))  # target: 16 train, 5 val, 5 eval
+    prepare("shapes", root / "shapes", PrepareOptions(limit=30, val_fraction=0.25))  # pre-trained: 6 val, 6 eval
     return root
 
 
@@ -190,6 +192,7 @@ def test_under_fsdp_the_sharded_model_gives_the_same_watch_records(pico, data, o
     (["--watch-best", "hscore"], 2, "unknown --watch-best"),
     (["--watch-floor", "120"], 2, "0 to 100"),
     (["--watch-patience", "0"], 2, "--watch-patience must be"),
+    (["--watch-on", "test"], 2, "--watch-on must be val or eval"),
 ])
 def test_bad_watch_options(pico, data, tmp_path, extra, code, says):
     out = tmp_path / "run"
@@ -207,7 +210,10 @@ def test_bad_watch_data(pico, data, tmp_path):
     no_eval.mkdir()
     shutil.copy(data / "shapes" / "train.jsonl", no_eval / "train.jsonl")
     r = run_cli("finetune", "tiny", data / "animals", "--out", out, "--watch", no_eval, "--watch", data / "animals")
-    assert r.returncode == 1 and "no held-out records" in r.stderr
+    assert r.returncode == 1 and "no validation split" in r.stderr and "--watch-on eval" in r.stderr
+    r = run_cli("finetune", "tiny", data / "animals", "--out", out, "--watch", no_eval, "--watch", data / "animals",
+                "--watch-on", "eval")
+    assert r.returncode == 1 and "eval.jsonl does not exist" in r.stderr
     r = run_cli("finetune", "tiny", data / "animals", "--out", out, "--watch-every", "5")
     assert r.returncode == 2 and "need --watch" in r.stderr
     assert not out.exists()
@@ -223,3 +229,37 @@ def test_when_the_watch_evaluates():
         w.every_steps, w.per_epoch = schedule(every, 113)
         got = [s for s in range(1, 227) if w.due(s, s % 113 == 0, s == 226)]
         assert got == want, every
+
+
+# ---- what the watch chooses on (issue 38) ---------------------------------------------------------
+
+def test_the_watch_samples_the_validation_split_by_default(data):
+    from mfcli.io.records import read_eval
+    from mfcli.train.watch import draw_sample
+
+    val = {r.id for d in ("shapes", "animals") for r in read_eval(data / d / "val.jsonl")}
+    held = {r.id for d in ("shapes", "animals") for r in read_eval(data / d / "eval.jsonl")}
+    queries, files = draw_sample((str(data / "shapes"), str(data / "animals")), 100)
+    assert {q.record.id for q in queries} == val and not val & held
+    assert {f["split"] for f in files} == {"val"}
+    queries, files = draw_sample((str(data / "shapes"), str(data / "animals")), 100, "eval")
+    assert {q.record.id for q in queries} == held and {f["split"] for f in files} == {"eval"}
+
+
+@pytest.mark.parametrize("on", ["val", "eval"])
+def test_best_records_the_split_it_was_chosen_on(pico, data, tmp_path, on):
+    watch = WatchOptions((str(data / "shapes"), str(data / "animals")), on=on)
+    run = run_finetune("tiny", [str(data / "animals")], tmp_path / "run", TrainOptions(**{**SMALL, "epochs": 1}),
+                       progress=False, watch=watch)
+    chosen = json.loads((run / "best" / "mfcli.json").read_text())["metrics"]["selected_on"]
+    assert [Path(f["path"]).name for f in chosen] == [f"{on}.jsonl"] * 2
+    assert {f["split"] for f in chosen} == {on}
+    assert "selected_on" not in json.loads((run / "epoch-1" / "mfcli.json").read_text())["metrics"]  # ran its course
+
+
+def test_a_run_the_watch_stopped_records_what_chose_its_end(pico, data, tmp_path):
+    watch = WatchOptions((str(data / "shapes"), str(data / "animals")), every="1", patience=1)
+    run = run_finetune("tiny", [str(data / "animals")], tmp_path / "run", TrainOptions(**SMALL), progress=False,
+                       watch=watch)
+    last = run / "step-1"  # the checkpoint the stop left
+    assert json.loads((last / "mfcli.json").read_text())["metrics"]["selected_on"][0]["split"] == "val"

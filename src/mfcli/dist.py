@@ -27,6 +27,17 @@ class Dist:
 
             td.barrier()
 
+    def broadcast_from_main(self, obj):
+        """Rank 0's `obj` on every process (itself where there is one process): one decision, taken
+        once, that every process then acts on."""
+        if not self.active:
+            return obj
+        import torch.distributed as td
+
+        box = [obj]
+        td.broadcast_object_list(box, src=0)
+        return box[0]
+
     def all_reduce_sum(self, value: float) -> float:
         if not self.active:
             return value

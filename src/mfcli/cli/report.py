@@ -35,6 +35,9 @@ def report(
     json_out: Annotated[bool, typer.Option("--json", help="Print the table as JSON on stdout.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out (and its figures).")]
             = False,
+    cluster: Annotated[str, typer.Option("--cluster", help="The judged records' field whose equal values are one "
+                                                           "unit for the paired tests (records resampled and "
+                                                           "flipped together).")] = "image",
     hscore: Annotated[str, typer.Option("--hscore", help="Which H-score heads the table: model-tailor (App. D.2: "
                                                          "avg pre with avg target), mdgd (its Table 1: avg pre with "
                                                          "the avg over all tasks) or both. JSON carries both.")]
@@ -54,7 +57,7 @@ def report(
     from mfcli.report.render import as_json, write
     from mfcli.report.table import collect
 
-    rep = build(collect(inputs, targets=target or [], last_wins=last_wins, per_seed=per_seed), base=base)
+    rep = build(collect(inputs, targets=target or [], last_wins=last_wins, per_seed=per_seed, cluster=cluster), base=base)
     text = write(rep, None if json_out and out in (None, "-") else out, h_forms)
     if json_out:
         print(json.dumps(as_json(rep), indent=1))

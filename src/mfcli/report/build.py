@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mfcli.errors import MfcliError
-from mfcli.report.paired import paired_cider_change, paired_mean_change
+from mfcli.report.paired import SIGN_FLIP, paired_cider_change, paired_mean_change
 from mfcli.forgetting import h_score, h_score_mdgd, mean, percent_scale
 from mfcli.report.stats import backward_transfer, mcnemar_exact, pareto, wilson
 from mfcli.report.table import PRETRAINED, TARGET, Results, Row
@@ -27,6 +27,8 @@ class Cell:
     metric: str = "accuracy"
     spread: float | None = None  # sample standard deviation over seeds (when the model has several)
     seeds: int | None = None
+    # the split the model's checkpoint was chosen on, where these very records are it (report marks it)
+    selected_on: str | None = None
 
 
 @dataclass
@@ -84,7 +86,8 @@ def build(res: Results, base: str | None = None) -> Report:
     rows = {k: _mean_row(v) for k, v in repeats.items()}
     cells = {}
     for (m, t), r in rows.items():
-        cell = Cell(r.score, r.n, metric=r.metric)
+        cell = Cell(r.score, r.n, metric=r.metric,
+                    selected_on=next((x.selected_on for x in repeats[(m, t)] if x.selected_on), None))
         if r.seed is not None:  # several seeds: mean ± sample sd, no per-record interval or paired test
             scores = [x.score for x in repeats[(m, t)]]
             cell.seeds, cell.spread = len(scores), _sd(scores)
@@ -98,6 +101,8 @@ def build(res: Results, base: str | None = None) -> Report:
                 _over_seeds(cell, [x.score - ref.score for x in repeats[(m, t)]])
             else:
                 _paired(cell, r, ref)
+                if cell.test == SIGN_FLIP and res.cluster != "image":  # the unit the user named
+                    cell.test = f"sign-flip by {res.cluster}"
         cells[(m, t)] = cell
     summary = {m: _summary(m, res, tasks, repeats, rows, base) for m in models}
     rep = Report(tasks, {t: res.roles[t] for t in tasks}, models, base, cells, summary, logs=res.logs, watches=res.watches)
@@ -144,7 +149,7 @@ def _paired(cell: Cell, r: Row, ref: Row) -> None:
     shared = sorted(r.records.keys() & ref.records.keys())
     if not shared:
         return
-    images = [ref.records[i].image for i in shared]
+    images = [ref.records[i].image for i in shared]  # the cluster of each record (its image by default)
     if "cider" in r.metric.lower():
         change = paired_cider_change([r.records[i].output for i in shared], [ref.records[i].output for i in shared],
                                      [ref.records[i].references for i in shared], images)
@@ -152,7 +157,10 @@ def _paired(cell: Cell, r: Row, ref: Row) -> None:
         change = paired_mean_change([r.records[i].score for i in shared], [ref.records[i].score for i in shared],
                                     images)
     cell.delta_interval, cell.p_value, cell.test = (change.low, change.high), change.p_value, change.test
-    if r.outcomes and ref.outcomes:  # right/wrong records: McNemar's exact test, as EMT-style reports use
+    # right/wrong records, one per cluster: McNemar's exact test, as EMT-style reports use. Where a cluster
+    # holds several records (five questions about one image) they are not independent, and the
+    # record-level McNemar would overstate the evidence: the cluster-level sign-flip test stands
+    if r.outcomes and ref.outcomes and len(set(images)) == len(shared):
         b = sum(1 for i in shared if ref.outcomes[i] and not r.outcomes[i])
         c = sum(1 for i in shared if not ref.outcomes[i] and r.outcomes[i])
         cell.p_value, cell.test = mcnemar_exact(b, c), "exact McNemar"

@@ -20,6 +20,9 @@ import numpy as np
 
 N_RESAMPLES = 2000  # bootstrap resamples and random sign flips (exact enumeration below 2^11 clusters)
 CONFIDENCE = 0.95
+SIGN_FLIP = "sign-flip by image"  # the test's name in reports: whole clusters (images) flipped together
+# below this a randomised p (N_RESAMPLES sign flips, floor 1/(N_RESAMPLES + 1)) is not resolved: printed "p < 0.001"
+P_RESOLUTION = 0.001
 
 
 @dataclass(frozen=True)
@@ -159,8 +162,7 @@ def paired_mean_change(model: Sequence[float], base: Sequence[float], clusters: 
         return scale * (w @ diff_sum) / (w @ size)
 
     low, high = _interval(statistic, k, seed)
-    return PairedChange(scale * float((a - b).mean()), low, high, _sign_flip_p(diff_sum, seed),
-                        "sign-flip permutation")
+    return PairedChange(scale * float((a - b).mean()), low, high, _sign_flip_p(diff_sum, seed), SIGN_FLIP)
 
 
 def paired_cider_change(model_outputs: Sequence[str], base_outputs: Sequence[str],
@@ -178,5 +180,4 @@ def paired_cider_change(model_outputs: Sequence[str], base_outputs: Sequence[str
     s_model, s_base = cider.image_scores()
     low, high = _interval(statistic, k, seed)
     diffs = np.bincount(idx, weights=s_model - s_base, minlength=k)
-    return PairedChange(100.0 * float((s_model - s_base).mean()), low, high, _sign_flip_p(diffs, seed),
-                        "sign-flip permutation")
+    return PairedChange(100.0 * float((s_model - s_base).mean()), low, high, _sign_flip_p(diffs, seed), SIGN_FLIP)

@@ -15,6 +15,7 @@ from pathlib import Path
 from mfcli.forgetting import percent_scale
 from mfcli.io.records import REPORT_SCHEMA
 from mfcli.report.build import ALPHA, Report
+from mfcli.report.paired import P_RESOLUTION
 from mfcli.report.stats import H_FORMULAS, H_KEYS, H_LABELS
 from mfcli.report.summary import summary_lines
 from mfcli.report.table import TINY_CLIP_ABOUT
@@ -30,12 +31,9 @@ def _cell_text(rep: Report, m: str, t: str, *, interval: bool = True) -> str:
     c = rep.cells.get((m, t))
     if c is None:
         return ""  # missing, never zero
-    s = _fmt(c.score)
-    if c.spread is not None:
-        return s + f" ± {c.spread:.1f}"
-    if interval and c.interval:
-        s += f" [{c.interval[0]:.1f}, {c.interval[1]:.1f}]"
-    return s
+    s = _fmt(c.score) + (f" ± {c.spread:.1f}" if c.spread is not None else
+                         f" [{c.interval[0]:.1f}, {c.interval[1]:.1f}]" if interval and c.interval else "")
+    return s + (" ‡" if c.selected_on else "")  # chosen on these very records
 
 
 def display_names(names) -> dict[str, str]:
@@ -93,8 +91,11 @@ def _delta_text(rep: Report, m: str, t: str) -> str:
         if c.seeds:
             return s + f" (mean of {c.seeds} seeds{', all equal' if c.test == 'all seeds equal' else ''})"
         return s + " (unpaired)"  # a paired test needs both models' records
-    tag = {"exact McNemar": ", McNemar"}.get(c.test, f", {c.test}" if c.test and c.test.startswith("t over") else "")
-    return s + ("" if c.p_value <= ALPHA else " n.s.") + f" (p={c.p_value:.3g}{tag})"
+    tag = {"exact McNemar": "McNemar"}.get(c.test, c.test or "")
+    randomised = (c.test or "").startswith("sign-flip")
+    p = "p < 0.001" if randomised and c.p_value < P_RESOLUTION else f"p={c.p_value:.3g}"
+    return s + ("" if c.p_value <= ALPHA else " n.s.") + f" ({p}{', ' + tag if tag else ''})" + \
+        (" ‡" if c.selected_on else "")
 
 
 METRIC_NAMES = {"vqa_accuracy": "VQA acc", "cider": "CIDEr"}
@@ -143,8 +144,9 @@ def tables(rep: Report, h_forms=DEFAULT_H) -> dict[str, tuple[list[str], list[li
         body = [[name[m]] + [_delta_text(rep, m, t) for t in rep.tasks] for m in rep.models if m != rep.base]
         if body:
             out[f"Change against {name[rep.base]} (points, CIDEr ×100 for caption tasks; 95 % paired-bootstrap "
-                f"interval by image; p: exact McNemar for right/wrong records, else a sign-flip permutation test; "
-                f"a model with several seeds: Student's t over its seeds; n.s. = p > {ALPHA})"] = (head, body)
+                f"interval by image; p and its test in each cell: exact McNemar where each image holds one right/wrong "
+                f"record, else a sign-flip permutation test by image (several questions about one image are not "
+                f"independent); a model with several seeds: Student's t over its seeds; n.s. = p > {ALPHA})"] = (head, body)
     if rep.verdicts:
         kinds = sorted({v for d in rep.verdicts.values() for v in d})
         out["Where the answers go (% of records scored by accuracy)"] = (["model"] + kinds, [[name[m]] + [_fmt(rep.verdicts[m].get(v, 0.0)) for v in kinds]
@@ -285,8 +287,23 @@ def _notes(rep: Report, h_forms=DEFAULT_H) -> str:
         if rep.summary[m].get("missing"):
             s += (f"{name[m]} has no result on {', '.join(rep.summary[m]['missing'])}: no averages (—), which would "
                   "run over fewer tasks than the other rows'. ")
-    s += _small_n_notes(rep)
+    s += _small_n_notes(rep) + _selected_notes(rep)
     return s + "Empty cells: no result."
+
+
+def _selected_notes(rep) -> str:
+    """The sentence under the table for every model whose checkpoint was chosen on the records it is
+    scored on (‡): such a score is the maximum of a selection, and reads high."""
+    name, said = names_of(rep), []
+    for m in rep.models:
+        tasks = [t for t in rep.tasks if (c := rep.cells.get((m, t))) is not None and c.selected_on]
+        if tasks:
+            split = rep.cells[(m, tasks[0])].selected_on
+            said.append(f"‡ {name[m]} was chosen (its checkpoint, or one it was merged from, by the forgetting watch) "
+                        f"on the {split} records of {', '.join(tasks)} — the records it is scored on here: its scores "
+                        "there are a selected maximum and read high; choose on val.jsonl (the watch's default) and "
+                        "score on eval.jsonl. ")
+    return "".join(said)
 
 
 WIDE_INTERVAL = 15.0  # points: a half-width above this makes most differences in such a table noise
@@ -340,7 +357,7 @@ def long_rows(rep: Report) -> list[dict]:
                      "ci_low": c.interval[0] if c.interval else None, "ci_high": c.interval[1] if c.interval else None,
                      "delta": c.delta, "delta_low": c.delta_interval[0] if c.delta_interval else None,
                      "delta_high": c.delta_interval[1] if c.delta_interval else None, "p_value": c.p_value,
-                     "test": c.test, "spread": c.spread, "seeds": c.seeds,
+                     "test": c.test, "spread": c.spread, "seeds": c.seeds, "selected_on": c.selected_on,
                      "method": rep.summary[m]["method"],
                      "epoch": rep.summary[m]["epoch"]})
     return rows

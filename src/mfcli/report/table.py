@@ -45,6 +45,9 @@ class Row:
     outcomes: dict | None = field(default=None, repr=False)  # record id → correct, for McNemar
     records: dict | None = field(default=None, repr=False)  # record id → Scored, for the paired tests
     seed: int | None = None  # one of several repeats of the same model (mean ± spread in the report)
+    # the split this model's checkpoint was chosen on, where that is the very file these scores come
+    # from (the watch's best/ chosen with --watch-on eval): a selected maximum, marked in the report
+    selected_on: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ class ModelInfo:
     targets: list = field(default_factory=list)
     about: str = ""  # what a vision encoder's row is, said in the report (e.g. what it was trained on)
     budget: float | None = None  # a budgeted merge's ρ (tailor --sparsity): the trade-off front's x along a method
+    # the files the checkpoint (or a parent of it) was chosen on: [{"path", "sha256", "split"}] (the watch)
+    selected_on: list = field(default_factory=list)
 
 
 # tiny-clip is pre-trained with the labelled training splits of every built-in classification task,
@@ -83,6 +88,9 @@ class Results:
     watches: dict = field(default_factory=dict)  # run name → its forgetting watch (io.records.WatchRecord list)
     models: dict = field(default_factory=dict)  # model name → ModelInfo
     roles: dict = field(default_factory=dict)  # task → role
+    # the judged records' field whose equal values form one cluster for the paired tests (report/paired.py):
+    # the image by default, or a key the user names (`mfcli report --cluster FIELD`)
+    cluster: str = "image"
 
 
 # a path component naming a repeat: runs/seed-1/tailor, tailor_seed2, sft.seed-3 (not "seedling")
@@ -135,6 +143,7 @@ def model_info(name: str, path: str | None) -> ModelInfo:
     m = read_manifest(p) or Manifest("")
     cmd, opts = m.command, m.options
     info.parents = [_resolved(x) for x in m.parents]
+    info.selected_on = list(m.metrics.get("selected_on") or [])
     if info.kind == "vision-encoder":
         info.about = (TINY_CLIP_ABOUT if cmd == "zoo tiny-clip" else
                       f"vision encoder, fine-tuned on {', '.join(t for t in (task_of_train_file(d['path']) for d in m.data) if t) or 'its data'}"
@@ -150,7 +159,9 @@ def model_info(name: str, path: str | None) -> ModelInfo:
         if m.metrics.get("budgeted", True):  # older manifests: every method was budgeted
             info.budget = opts.get("sparsity")
         for parent in info.parents[1:]:
-            info.targets += [t for t in model_info(parent, parent).targets if t not in info.targets]
+            parent_info = model_info(parent, parent)
+            info.targets += [t for t in parent_info.targets if t not in info.targets]
+            info.selected_on += parent_info.selected_on  # a merge of a selected SFT is selected too
     elif cmd.startswith("zoo"):
         info.method = "pre-trained"
     return info
@@ -166,6 +177,27 @@ def _role_from_eval_files(files: list) -> dict:
         if info is not None and info.role:
             roles[info.name] = info.role
     return roles
+
+
+def _tasks_in(path: str) -> set[str] | None:
+    """The tasks an evaluation file holds (None where it is gone)."""
+    from mfcli.io.jsonl import iter_jsonl
+
+    p = Path(path)
+    return {str(r.get("task", "")) for _, r in iter_jsonl(p)} if p.is_file() else None
+
+
+def selected_split(info: ModelInfo | None, scored: list[dict], task: str) -> str | None:
+    """The split name when the model was chosen on the same file (same sha256, or same path) that
+    scores `task` here; None otherwise."""
+    for chosen in (info.selected_on if info else []):
+        for f in scored:
+            same = (chosen.get("sha256") and chosen.get("sha256") == f.get("sha256")) or \
+                   (chosen.get("path") and chosen.get("path") == f.get("path"))
+            tasks = _tasks_in(f.get("path", "")) if same else None
+            if same and (tasks is None or task in tasks):
+                return str(chosen.get("split") or "eval")
+    return None
 
 
 def _meta_for(judged: Path) -> dict:
@@ -200,23 +232,24 @@ def load_judged(path: Path, res: Results) -> None:
             if settings.get("kind") == "clip" and settings.get("model") == model:
                 res.models[model].kind = "vision-encoder"
         metric = rows[0].metric
+        chosen = selected_split(res.models.get(model), settings.get("data", []), task)
         k = sum(1 for r in rows if r.verdict == "correct")
         verdicts: dict[str, int] = {}
         for r in rows:
             verdicts[r.verdict] = verdicts.get(r.verdict, 0) + 1
         binary = metric in BINARY_METRICS
-        records = {str(r.get("id")): Scored(str(r.get("image") or r.get("id")),
+        records = {str(r.get("id")): Scored(str(r.get(res.cluster) or r.get("image") or r.get("id")),
                                             float(r.verdict == "correct") if binary else float(r.score),
                                             str(r.get("output") or ""), tuple(r.get("references") or ()))
                    for r in rows}
         if binary:
             res.rows.append(Row(model, task, 100.0 * k / len(rows), metric, len(rows), source=str(path), correct=k,
                                 verdicts=verdicts, outcomes={str(r.get("id")): r.verdict == "correct" for r in rows},
-                                records=records))
+                                records=records, selected_on=chosen))
         else:  # VQA accuracy, CIDEr-D: the mean of the records' scores (CIDEr's is its corpus value), ×100
             score = 100.0 * sum(float(r.score) for r in rows) / len(rows)
             res.rows.append(Row(model, task, score, metric, len(rows), source=str(path), verdicts=verdicts,
-                                records=records))
+                                records=records, selected_on=chosen))
 
 
 def load_summary(path: Path, obj: dict, res: Results) -> None:
@@ -353,12 +386,12 @@ def group_seeds(res: Results) -> None:
 
 
 def collect(inputs: list[str], *, targets: list[str] = (), last_wins: bool = False,
-            per_seed: bool = False) -> Results:
+            per_seed: bool = False, cluster: str = "image") -> Results:
     """Read every input; refuse two rows for the same (model, task, metric, seed) from different files.
     Unless per_seed, models named alike but for a seed part (runs/seed-1/x, runs/seed-2/x) are grouped."""
     from mfcli.data.tasks import TASKS
 
-    res = Results()
+    res = Results(cluster=cluster)
     for spec in inputs:
         load_input(spec, res)
     if not per_seed:

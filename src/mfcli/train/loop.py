@@ -233,8 +233,11 @@ class Trainer:
     # ---- checkpoints --------------------------------------------------------------------------
     def manifest(self, command: str, metrics: dict | None = None) -> Manifest:
         opts = self.opts
+        metrics = dict(metrics or {})
+        if self.watch is not None and self.watch.stopped:  # the watch chose where this run ended: say on what
+            metrics.setdefault("selected_on", self.watch.files)
         m = Manifest(command, options={"method": opts.method, **asdict(opts)}, parents=[self.parent], seed=opts.seed,
-                     metrics=metrics or {}, finetune_defaults=self.inherited)
+                     metrics=metrics, finetune_defaults=self.inherited)
         for f in self.files:
             m.add_data(f)
         return m

@@ -4,9 +4,11 @@ checkpoint with the best trade-off, stop in time (`mfcli finetune … --watch DA
 EMT §5.3 finds the best trade-off early in fine-tuning and a worse one with more steps; the watch shows
 that as it happens instead of after every epoch was evaluated. What it does, in order:
 
-1. draws a fixed sample of `--watch-n` records per task from each watched data set's `eval.jsonl`
-   (a seeded permutation per task, independent of the training seed, so every run of a study is
-   watched on the same records);
+1. draws a fixed sample of `--watch-n` records per task from each watched data set's validation split,
+   `val.jsonl` (`--watch-on eval` takes the held-out `eval.jsonl` instead: recorded in best/'s manifest
+   as `selected_on`, and `mfcli report` marks every score of that checkpoint on those records, since a
+   checkpoint chosen on the records it is scored on reads high) — a seeded permutation per task,
+   independent of the training seed, so every run of a study is watched on the same records;
 2. scores the model before training (step 0) once per (model, sample) — cached in the mfcli cache —
    with the batched greedy generation `mfcli emt` uses and the judge each record's kind calls for
    (exact match for labels, VQA accuracy, CIDEr-D, option match);
@@ -40,6 +42,9 @@ from mfcli.train.log import WATCH_FILE
 BEST_DIR = "best"
 INPUT_CACHE_BYTES = 1 << 30  # processed watch inputs kept in host memory between evaluations, at most
 SAMPLE_SEED = 29  # the watch sample's seed: fixed, so every run of a study is watched on the same records
+# the split of a prepared directory the watch samples: validation by default (what chooses must not be
+# what is scored), the held-out split only when asked
+SPLIT_FILES = {"val": "val.jsonl", "eval": "eval.jsonl"}
 
 
 def _value(field: str):
@@ -57,10 +62,15 @@ class WatchOptions:
     `option` are those flags, with this help)."""
 
     # prepared dirs or eval.jsonl files: the pre-trained tasks and the target(s)
-    data: tuple[str, ...] = option((), "Forgetting watch: score these prepared data sets' held-out records (the "
+    data: tuple[str, ...] = option((), "Forgetting watch: score these prepared data sets' validation records (the "
                                        "pre-trained tasks and the target) while training; repeat the option per "
                                        "data set. Writes DIR/watch.jsonl and DIR/best/.",
                                    flags=("--watch",), cli_type=Optional[list[str]])
+    # which split of a prepared dir is watched and chosen on: val (val.jsonl) or eval (eval.jsonl,
+    # recorded as selected_on and marked in reports)
+    on: str = option("val", "The split the watch scores and best/ is chosen on: val (val.jsonl, the default) or "
+                            "eval (the held-out split: recorded in best/'s manifest, marked in reports).",
+                     flags=("--watch-on",))
     # "N" optimiser steps or "Xep" (a fraction of an epoch); always each epoch's end
     every: str | None = option(None, "Also watch every N optimiser steps (50) or fraction of an epoch (0.5ep); "
                                      "always at each epoch's end.")
@@ -80,6 +90,8 @@ class WatchOptions:
             parse_every(self.every)
         if self.n < 1 or self.batch_size < 1:
             raise UsageError("--watch-n and the watch batch size must be at least 1.")
+        if self.on not in SPLIT_FILES:
+            raise UsageError(f"--watch-on must be val or eval, got '{self.on}'.", did_you_mean(self.on, SPLIT_FILES))
         if self.best not in CRITERIA:
             raise UsageError(f"unknown --watch-best '{self.best}'.", did_you_mean(self.best, CRITERIA))
         for name, v in (("--watch-kept-min", self.kept_min), ("--watch-floor", self.floor)):
@@ -152,6 +164,12 @@ class Tracker:
         self.best_step: int | None = None
         self.since_best = 0
 
+    def state(self) -> tuple:
+        return self.best_value, self.best_step, self.since_best
+
+    def restore(self, state: tuple) -> None:
+        self.best_value, self.best_step, self.since_best = state
+
     def qualifies(self, r: WatchRecord) -> float | None:
         v = self.key(r)
         if v is None or (self.opts.kept_min is not None and (r.kept_mean is None or r.kept_mean < self.opts.kept_min)):
@@ -191,8 +209,13 @@ def _target_tasks(train_files: list[Path]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tasks))
 
 
-def draw_sample(data: tuple[str, ...], n: int):
-    """The watch queries: per task, `n` records of its held-out split (a seeded sample, in file order)."""
+def split_of(path: Path) -> str:
+    """Which split a watched file is: val, eval, or a file the user named ("file")."""
+    return next((k for k, f in SPLIT_FILES.items() if path.name == f), "file")
+
+
+def draw_sample(data: tuple[str, ...], n: int, on: str = "val"):
+    """The watch queries: per task, `n` records of its `on` split (a seeded sample, in file order)."""
     import numpy as np
 
     from mfcli.eval.emt import Query
@@ -201,15 +224,20 @@ def draw_sample(data: tuple[str, ...], n: int):
     queries, files, seen_tasks = [], [], {}
     for spec in data:
         p = Path(spec)
-        path = p / "eval.jsonl" if p.is_dir() else p
+        path = p / SPLIT_FILES[on] if p.is_dir() else p
+        if not path.is_file() and p.is_dir() and on == "val":
+            raise MfcliError(f"--watch {spec}: no validation split ({path} does not exist; it was prepared before "
+                             "mfcli carved one, or with --val-fraction 0).",
+                             f"Prepare it again (mfcli prepare … --out {spec}), or choose on the held-out split with "
+                             "--watch-on eval (best/ is then marked as selected on the records it is scored on).")
         if not path.is_file():
-            raise MfcliError(f"--watch {spec}: no held-out records ({path} does not exist).",
-                             "Pass a prepared directory (mfcli prepare) or an eval.jsonl file.")
+            raise MfcliError(f"--watch {spec}: {path} does not exist.",
+                             "Pass a prepared directory (mfcli prepare) or a val.jsonl / eval.jsonl file.")
         records = read_eval(path)
         if not records:
-            raise MfcliError(f"--watch {spec}: {path} holds no held-out records.",
-                             "Prepare it with a held-out split (mfcli prepare … --eval-fraction).")
-        files.append({"path": str(path.resolve()), "sha256": sha256_file(path)})
+            raise MfcliError(f"--watch {spec}: {path} holds no records.",
+                             "Prepare it again (mfcli prepare), with a validation and a held-out split.")
+        files.append({"path": str(path.resolve()), "sha256": sha256_file(path), "split": split_of(path)})
         by_task: dict[str, list[int]] = {}
         for i, r in enumerate(records):
             by_task.setdefault(r.task, []).append(i)
@@ -241,7 +269,8 @@ class Watch:
     def __init__(self, opts: WatchOptions, train_files: list[Path], out: Path, dist):
         self.opts, self.out, self.dist = opts, Path(out), dist
         self.targets = _target_tasks(train_files)
-        self.queries, self.files = draw_sample(opts.data, opts.n)
+        self.queries, self.files = draw_sample(opts.data, opts.n, opts.on)
+        self.stopped = False  # the watch stopped the run: its last checkpoint's length was chosen too
         watched = list(dict.fromkeys(q.record.task for q in self.queries))
         missing = [t for t in self.targets if t not in watched]
         if missing:
@@ -255,7 +284,7 @@ class Watch:
         short = {t: per_task[t] for t in watched if per_task[t] < opts.n}
         if short and dist.rank == 0:  # said once: the sample is smaller than asked, not silently
             print(f"watch: --watch-n {opts.n} asked, but {', '.join(f'{t} has {c}' for t, c in short.items())} "
-                  "held-out records; the watch scores all of them", file=sys.stderr)
+                  f"{opts.on} records; the watch scores all of them", file=sys.stderr)
         captions = sorted({q.record.task for q in self.queries if q.record.kind == CAPTION})
         if captions and opts.best in ("h", "h-mdgd") and dist.rank == 0:
             print(f"watch: H averages {', '.join(captions)}'s CIDEr (×100, to 1000) with percentages, as the papers' "
@@ -288,7 +317,8 @@ class Watch:
 
         key = json.dumps({"model": str(Path(trainer.parent).resolve()) if Path(trainer.parent).exists()
                           else trainer.parent, "weights": _fingerprint(trainer.parent),
-                          "sample": [self.files, [q.record.id for q in self.queries]],
+                          "sample": [[{k: f[k] for k in ("path", "sha256")} for f in self.files],
+                             [q.record.id for q in self.queries]],
                           "generation": generation_caps(), "dtype": str(trainer.model.dtype),
                           "device": str(trainer.device).split(":")[0]}, sort_keys=True, default=str)
         return cache_root() / "watch" / f"{hashlib.blake2b(key.encode(), digest_size=16).hexdigest()}.json"
@@ -345,8 +375,13 @@ class Watch:
         from mfcli.io.jsonl import dumps
 
         rec = self.tracker.update(rec)
+        # every process scored the same gathered answers, so each would decide alike; still, the decision
+        # (best/, stop) is rank 0's, broadcast, so that no float or file difference can split the processes
+        # (one saving best/ — a collective under FSDP — while another does not, or one stopping alone)
+        rec, state = self.dist.broadcast_from_main((rec, self.tracker.state()))
+        self.tracker.restore(state)
         if rec.best:  # best/ first: a record that says "best" always has its weights on disk
-            extra = {"watch": rec.to_json()}
+            extra = {"watch": rec.to_json(), "selected_on": self.files}
             if rec.step == 0:  # said in the manifest too: a best/ that is the untouched model is no fine-tune
                 extra["note"] = "step 0: the untouched model; no later evaluation has beaten it"
             trainer.save_weights(BEST_DIR, extra)
@@ -355,6 +390,7 @@ class Watch:
                 f.write(dumps(rec.to_json()) + "\n")
                 f.flush()
             print(live_line(rec), file=sys.stderr, flush=True)
+        self.stopped = self.stopped or bool(rec.stop)
         return rec.stop
 
     def score(self, trainer) -> tuple[dict, dict, dict]:
