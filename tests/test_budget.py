@@ -73,3 +73,36 @@ def test_fusion_keeps_rho_of_each_sft_and_reports_the_union(method):
                              grads=[{"lin.weight": grad}, {"lin.weight": grad}], linear_of={"lin.weight": "lin"})
     per_sft = round(0.05 * ca)
     assert per_sft < rep.tensors[0].kept <= 2 * per_sft  # the union of two 5 % patches
+
+
+# ---- --mask-scope row keeps the tensor's budget exactly (issue 38) --------------------------------
+
+def test_row_quota_is_exact_and_spreads_by_largest_remainder():
+    from mfcli.merge.masks import row_quota
+
+    # 74 changed entries over 37 rows of 2: per-row rounding of 0.2 keeps none; the tensor's budget is 7
+    per_row = torch.full((37,), 2)
+    assert int(row_quota(per_row, 0.1).sum()) == 7 == round(0.1 * 74)
+    assert row_quota(torch.tensor([10, 5, 5]), 0.1).tolist() == [1, 1, 0]  # 1 + (0.5, 0.5: the lower row)
+    assert row_quota(torch.tensor([0, 30, 9]), 0.1).tolist() == [0, 3, 1]  # floors 0, 3, 0; the 0.9 remainder
+
+
+@pytest.mark.parametrize("method", ["tailor", "grafting", "fisher-budget"])
+def test_row_scope_keeps_round_rho_changed_per_tensor(method):
+    """At ρ 0.1 with two changed entries per row, rounding each row keeps nothing; the row scope must
+    keep exactly round(ρ·changed) of the tensor — at most a row's share plus one in any row."""
+    g = torch.Generator().manual_seed(5)
+    pre = torch.randn(37, 16, generator=g)
+    d = torch.zeros(37, 16)
+    for r in range(37):
+        d[r, torch.randperm(16, generator=g)[:2]] = torch.randn(2, generator=g) * 0.1
+    sft = pre + d
+    acc = HessianAccumulator(16)
+    acc.add(torch.randn(200, 16, generator=g))
+    fused, report = merge_state({"lin.weight": pre}, [{"lin.weight": sft}],
+                                TailorOptions(method=method, sparsity=0.1, mask_scope="row"),
+                                hessians=[{"lin": acc}], grads=[{"lin.weight": torch.randn(37, 16, generator=g)}],
+                                linear_of={"lin.weight": "lin"}, fishers=[{"lin.weight": torch.rand(37, 16, generator=g)}],
+                                pre_fisher={"lin.weight": torch.rand(37, 16, generator=g)})
+    assert report.tensors[0].changed == 74 and report.tensors[0].kept == 7
+    assert int(((fused["lin.weight"] != pre) & (d == 0)).sum()) == 0 or method == "tailor"  # OBS moves others

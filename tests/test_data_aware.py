@@ -286,3 +286,69 @@ def test_report_draws_each_method_over_its_budgets_and_marks_the_front(tmp_path)
     assert len(as_json(rep)["front"]) == 5
     write(rep, str(tmp_path / "r.md"))
     assert (tmp_path / "r_files" / "front.png").is_file() and "front.png" in (tmp_path / "r.md").read_text()
+
+
+# ---- RegMean as its references (issue 38) ----------------------------------------------------------
+
+def _acc(x):
+    from mfcli.merge.obs import HessianAccumulator
+
+    acc = HessianAccumulator(x.shape[1])
+    acc.add(x)
+    return acc
+
+
+def _regmean(pre, sfts, accs, pre_acc, **kw):
+    from mfcli.merge.fuse import merge_state
+    from mfcli.merge.options import TailorOptions
+
+    fused, rep = merge_state({"lin.weight": pre}, [{"lin.weight": s} for s in sfts],
+                             TailorOptions(method="regmean", pre_data=("x",), **kw),
+                             hessians=[{"lin": a} for a in accs], linear_of={"lin.weight": "lin"},
+                             pre_hessians={"lin": pre_acc})
+    return fused["lin.weight"], rep
+
+
+def test_regmean_weighs_every_model_equally_whatever_its_token_count():
+    """The references average each model's XᵀX over its tokens: feeding one model's inputs three times
+    (3× the tokens, the same mean) leaves the merge as it was; --regmean-gram sum moves it."""
+    g = torch.Generator().manual_seed(3)
+    pre, sft = torch.randn(6, 5, generator=g), torch.randn(6, 5, generator=g)
+    x_pre, x_sft = torch.randn(40, 5, generator=g), torch.randn(40, 5, generator=g) * 2
+    once, rep = _regmean(pre, [sft], [_acc(x_sft)], _acc(x_pre))
+    thrice, _ = _regmean(pre, [sft], [_acc(torch.cat([x_sft] * 3))], _acc(x_pre))
+    assert rep.tensors[0].path == "hessian"
+    assert torch.allclose(once, thrice, atol=1e-5)
+    want = pre + regmean_delta([sft - pre], [x_sft.T @ x_sft / 40], x_pre.T @ x_pre / 40, alpha=0.6)
+    assert torch.allclose(once, want.float(), atol=1e-4)  # per-model mean Grams, α 0.6
+    s1, _ = _regmean(pre, [sft], [_acc(x_sft)], _acc(x_pre), regmean_gram="sum")
+    s3, _ = _regmean(pre, [sft], [_acc(torch.cat([x_sft] * 3))], _acc(x_pre), regmean_gram="sum")
+    assert (s1 - s3).abs().max() > 1e-3  # Eq. 1 as written: the model with more tokens weighs more
+
+
+def test_a_fine_tune_that_left_a_linear_unchanged_takes_part_with_delta_zero():
+    g = torch.Generator().manual_seed(4)
+    pre, sft1 = torch.randn(6, 5, generator=g), torch.randn(6, 5, generator=g)
+    x0, x1, x2 = (torch.randn(30, 5, generator=g) for _ in range(3))
+    got, rep = _regmean(pre, [sft1, pre.clone()], [_acc(x1), _acc(x2)], _acc(x0), regmean_alpha=1.0)
+    want = pre + regmean_delta([sft1 - pre, torch.zeros(6, 5)], [x1.T @ x1 / 30, x2.T @ x2 / 30], x0.T @ x0 / 30,
+                               alpha=1.0)
+    assert rep.tensors[0].path == "hessian"
+    assert torch.allclose(got, want.float(), atol=1e-4)
+    assert not torch.allclose(got, (2 * pre + sft1) / 3, atol=1e-3)  # not the plain mean of the three
+
+
+def test_the_driver_captures_the_inputs_of_a_fine_tune_that_left_a_linear_unchanged(runs, tmp_path):
+    """Two SFTs: a full fine-tune and one that changed only the projector. Every decoder linear must
+    still be merged in closed form (its `hessian` path), with the second SFT's inputs and Δ = 0."""
+    from mfcli.train.loop import run_finetune
+    from mfcli.train.options import TrainOptions
+
+    proj = run_finetune("tiny", [str(runs / "counting")], tmp_path / "proj",
+                        TrainOptions(method="linear", lr=1e-3, max_steps=2, batch_size=4), progress=False)
+    r = run_cli("tailor", "tiny", runs / "full" / "step-4", proj / "step-2", "--method", "regmean",
+                "--nsamples", "8", "--pre-data", runs / "shapes", "--out", tmp_path / "merged")
+    assert r.returncode == 0, r.stderr
+    reports = json.loads((tmp_path / "merged" / "mfcli.json").read_text())["metrics"]["tensors"]
+    decoder = [t for t in reports if ".layers." in t["name"] and "proj.weight" in t["name"]]
+    assert decoder and all(t["path"] == "hessian" for t in decoder), [(t["name"], t["path"]) for t in decoder]

@@ -15,11 +15,27 @@ def normalise(x: torch.Tensor, how: str) -> torch.Tensor:
     return (x - lo) / (hi - lo + 1e-12)
 
 
+def row_quota(per_row: torch.Tensor, rho: float) -> torch.Tensor:
+    """How many of each row's changed entries to keep so that the tensor keeps exactly round(ρ·changed):
+    ⌊ρ·c_r⌋ per row, and the rest one each to the rows with the largest remainders (Hamilton's method;
+    ties to the lower row). Rounding per row instead would keep 0 of a tensor whose rows each changed
+    fewer than 1/(2ρ) entries."""
+    exact = per_row.double() * rho
+    quota = exact.floor().long()
+    left = int(round(int(per_row.sum()) * rho)) - int(quota.sum())
+    if left > 0:
+        rem = exact - quota.double()
+        order = sorted(range(len(rem)), key=lambda r: (-float(rem[r]), r))[:left]
+        quota[order] += 1
+    return quota
+
+
 def top_mask(score: torch.Tensor, changed: torch.Tensor, rho: float, scope: str) -> torch.Tensor:
-    """Keep the fraction ρ of the *changed* entries with the highest score (per tensor or per row)."""
+    """Keep the fraction ρ of the *changed* entries with the highest score: the tensor's top
+    round(ρ·changed) ("layer"), or per row with the same total, split by largest remainder ("row")."""
     score = torch.where(changed, score.float(), torch.full_like(score, float("-inf"), dtype=torch.float32))
     if scope == "row" and score.dim() == 2:
-        k = torch.clamp((changed.sum(1).float() * rho).round().long(), min=0)
+        k = row_quota(changed.sum(1), rho)
         order = torch.argsort(score, dim=1, descending=True)
         ranks = torch.empty_like(order)
         ranks.scatter_(1, order, torch.arange(score.shape[1]).expand_as(order))

@@ -77,9 +77,14 @@ class TailorOptions:
     pre_data: tuple[str, ...] = option((), "regmean, fisher: prepared data (dirs or train.jsonl) of the tasks PRE "
                                            "knows, for PRE's own statistics; repeat per data set.",
                                        flags=("--pre-data",), cli_type=Optional[list[str]])
-    # RegMean's α: G̃ = α·G + (1 − α)·diag(G) (its §3.2). The paper tunes α per setting; 0.6 is
-    # FusionBench's configured default for CLIP and GPT-2
-    regmean_alpha: float = option(0.6, "regmean: α in G̃ = α·G + (1 − α)·diag(G).")
+    # RegMean's α: G̃ = α·G + (1 − α)·diag(G) (its §3.2). The paper tunes α per setting; 0.6 was
+    # FusionBench's configured value for CLIP and GPT-2 (today 0.95 for CLIP; RegMean's own configs mostly 0.1)
+    regmean_alpha: float = option(0.6, "regmean: α in G̃ = α·G + (1 − α)·diag(G); choose it on validation data.")
+    # each model's Gram matrix: its mean over its tokens (the reference codes: models weigh equally) or
+    # the sum of Eq. 1 (a model weighs by its token count)
+    regmean_gram: str = option("mean", "regmean: each model's Gram XᵀX as its mean over its tokens (mean: "
+                                       "RegMean's code and FusionBench, every model weighs equally) or summed "
+                                       "(sum: Eq. 1 as written, a model weighs by its calibration tokens).")
     seed: int = option(0, "DARE's random seed.")  # DARE's random drop and the calibration sample
     device: str = "auto"
 
@@ -107,6 +112,8 @@ class TailorOptions:
             raise UsageError(f"unknown --scope '{self.scope}'.", did_you_mean(self.scope, SCOPES))
         if self.comp_penalty is not None and self.comp_penalty < 0:
             raise UsageError(f"--comp-penalty must be >= 0, got {self.comp_penalty}.")
+        if self.regmean_gram not in ("mean", "sum"):
+            raise UsageError(f"--regmean-gram must be mean or sum, got '{self.regmean_gram}'.")
         if not 0.0 <= self.regmean_alpha <= 1.0:
             raise UsageError(f"--regmean-alpha must be in [0, 1], got {self.regmean_alpha}.")
         if not 0.0 <= self.omega <= 1.0:

@@ -187,11 +187,14 @@ class StreamMerge:
         self.linears = {n for n, m in self.head.named_modules()
                         if isinstance(m, torch.nn.Linear) and not n.startswith(self.dec_prefix)}
         needs = self.method.needs
-        self.streams = [Stream(s, [calibration_data(src, opts)] if needs and self._changes(s) else [])
-                        for src, s in zip(sources, sfts)]
+        self.sfts = sfts
+        # a method that weighs every model's inputs (RegMean) needs each SFT's, also on the linears that SFT
+        # left unchanged (it takes part there with Δ = 0); the others only where the SFT changed something
+        self.every_input = needs == "hessian" and self.method.pre_side
+        self.streams = [Stream(s, [calibration_data(src, opts)] if needs and (self.every_input or self._changes(s))
+                               else []) for src, s in zip(sources, sfts)]
         # PRE's stream: the tensors any SFT changed, seen through PRE's weights on PRE's own tasks
         self.pre_stream = Stream(pre, pre_files) if self.method.pre_side else None
-        self.sfts = sfts
 
     def _changes(self, sft) -> bool:
         return any(_changed(self.pre, sft, k) for k in self.pre.keys())
@@ -230,8 +233,8 @@ class StreamMerge:
         batches = calibration_batches(processor, st.data, opts.nsamples, opts.seed)
         head, family = self.head, self.family
         stream.load_params(head, st.ckpt, "")  # the non-decoder parts, and layer 0 (replaced below)
-        changed = {n for n in self.linears if self._changed_by_any(pre.key_for(n + ".weight"))} if is_pre else \
-            {n for n in self.linears if _changed(pre, st.ckpt, pre.key_for(n + ".weight"))}
+        changed = {n for n in self.linears if self._changed_by_any(pre.key_for(n + ".weight"))} \
+            if is_pre or self.every_input else {n for n in self.linears if _changed(pre, st.ckpt, pre.key_for(n + ".weight"))}
         hooks = stream.linear_hooks(head, "", changed, st.hessians)
         family.module(head, "decoder_layers")[0] = stream._Catcher(st.cache)
         try:
@@ -256,7 +259,7 @@ class StreamMerge:
         pre, prefix = self.pre, f"{self.dec_prefix}{i}."
         layer = self.layer_cls(self.text_config, layer_idx=i).eval()
         stream.load_params(layer, st.ckpt, prefix)
-        owner = self._changed_by_any if is_pre else (lambda key: _changed(pre, st.ckpt, key))
+        owner = self._changed_by_any if is_pre or self.every_input else (lambda key: _changed(pre, st.ckpt, key))
         names = {f"{prefix}{n}" for n, m in layer.named_modules() if isinstance(m, torch.nn.Linear)
                  and owner(pre.key_for(f"{prefix}{n}.weight"))}
         hooks = stream.linear_hooks(layer, prefix, names, H)
@@ -278,7 +281,8 @@ class StreamMerge:
         if not want or not self._changed_by_any(key):
             return
         for st in self._all_streams():
-            if not st.cache or (st is not self.pre_stream and not _changed(self.pre, st.ckpt, key)):
+            if not st.cache or (st is not self.pre_stream and not self.every_input
+                                and not _changed(self.pre, st.ckpt, key)):
                 continue
             stream.load_params(self.head, st.ckpt, "")
             hooks = stream.linear_hooks(self.head, "", {self.family.lm_head}, st.hessians)

@@ -1,9 +1,8 @@
 """RegMean (Jin et al., ICLR 2023): merge each linear layer so that it answers every model's own inputs
 as that model did, in closed form.
 
-For a linear layer y = W x and models i = PRE, SFT_1, …, SFT_k, each with the Gram matrix of the inputs
-it sees on its own data, G_i = X_iᵀ X_i (PRE on the pre-trained tasks' data, `--pre-data`; each SFT on
-its target's), RegMean minimises Σ_i ‖X_i Wᵀ − X_i W_iᵀ‖² (the paper's Eq. 1):
+For a linear layer y = W x and models i, each with the Gram matrix of the inputs it sees on its own
+data, G_i = X_iᵀ X_i, RegMean minimises Σ_i ‖X_i Wᵀ − X_i W_iᵀ‖² (the paper's Eq. 1):
 
     W* = (Σ_i W_i G̃_i) (Σ_i G̃_i)⁻¹,   G̃_i = α·G_i + (1 − α)·diag(G_i)            (the paper's Eq. 2, §3.2)
 
@@ -11,10 +10,24 @@ written here in torch's (out, in) layout. α < 1 shrinks the off-diagonal entrie
 ill-conditioned sums); α = 0 weighs each input column by its energy alone. As a patch on PRE (Δ_PRE = 0):
 W* − W_PRE = (Σ_SFT Δ_i G̃_i)(Σ_i G̃_i)⁻¹.
 
-Tensors that are not linear maps with captured inputs — norms, biases, embeddings, the vision tower,
-lm_head unless its inputs were captured — take the plain average of all models, PRE included, as the
-paper does for every non-linear weight. An input column no model ever fed (a zero row of Σ G̃) keeps the
-plain average too. Not budgeted: every changed entry moves.
+Where mfcli follows the references and where it departs (docs/methods.md, "RegMean"):
+- **Each model's Gram is its mean over its own tokens** (`--regmean-gram mean`, the default), as the
+  RegMean authors' code and FusionBench compute it: every model weighs equally whatever the size of its
+  calibration sample. `--regmean-gram sum` takes the plain X_iᵀX_i of Eq. 1, so a model with three
+  times the tokens weighs three times as much.
+- **PRE is a member** (its Gram from `--pre-data`, the pre-trained tasks' data): mfcli's extension — the
+  paper merges fine-tunes only, which with one fine-tune returns that fine-tune. It is what makes
+  RegMean a forgetting remedy here: the merge answers PRE's inputs as PRE did.
+- Every model's Gram is captured for every linear any fine-tune changed, so a fine-tune that left a
+  linear unchanged takes part with Δ = 0 (its inputs still pull the merge towards PRE's answer).
+- Every linear layer with captured inputs is merged in closed form, the vision tower's included; the
+  rest — norms, biases, embeddings, lm_head unless its inputs were captured — take the plain average
+  of all models, PRE included, as the paper does for every non-linear weight. An input column no model
+  ever fed (a zero row of Σ G̃) keeps the plain average too. Not budgeted: every changed entry moves.
+- α: 0.6 by default is FusionBench's older configured value for CLIP and GPT-2, not a choice made on
+  this project's validation data, and not the current reference defaults (FusionBench 0.95 for CLIP,
+  RegMean's own configurations mostly 0.1); `--regmean-alpha` sets it, and a study should choose it on
+  validation data (docs/methods.md).
 """
 
 from __future__ import annotations
@@ -49,14 +62,16 @@ def regmean_delta(deltas: list[torch.Tensor], grams: list[torch.Tensor], pre_gra
     return torch.where(live.expand_as(out), out, mean)
 
 
-@register("regmean", needs="hessian", pre_side=True, parameters=("regmean_alpha",),
+@register("regmean", needs="hessian", pre_side=True, parameters=("regmean_alpha", "regmean_gram"),
           summary="closed-form least squares on every model's own layer inputs (needs --pre-data); others averaged")
 def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
     have = t.pre_hessian is not None and t.hessians and all(h is not None for h in t.hessians)
     if have and t.deltas[0].dim() == 2:
         rep.path = "hessian"
-        grams = [h * (n / 2.0) for h, n in zip(t.hessians, t.tokens)]  # Σ x xᵀ from H = (2/n) Σ x xᵀ
-        out = regmean_delta(t.deltas, grams, t.pre_hessian * (t.pre_tokens / 2.0), opts.regmean_alpha).float()
+        # H = (2/n) Σ x xᵀ: the per-token mean Gram is H/2, the summed one n·H/2
+        gram = (lambda h, n: h / 2.0) if opts.regmean_gram == "mean" else (lambda h, n: h * (n / 2.0))
+        grams = [gram(h, n) for h, n in zip(t.hessians, t.tokens)]
+        out = regmean_delta(t.deltas, grams, gram(t.pre_hessian, t.pre_tokens), opts.regmean_alpha).float()
     else:
         rep.path = "average"
         out = sum(t.deltas) / (len(t.deltas) + 1)  # the plain mean of PRE (Δ = 0) and the SFTs
