@@ -352,3 +352,52 @@ def test_the_driver_captures_the_inputs_of_a_fine_tune_that_left_a_linear_unchan
     reports = json.loads((tmp_path / "merged" / "mfcli.json").read_text())["metrics"]["tensors"]
     decoder = [t for t in reports if ".layers." in t["name"] and "proj.weight" in t["name"]]
     assert decoder and all(t["path"] == "hessian" for t in decoder), [(t["name"], t["path"]) for t in decoder]
+
+
+# ---- Fisher merging as its references (issue 38) ---------------------------------------------------
+
+def test_fishers_differing_only_by_a_scale_merge_as_the_references_do():
+    """PRE's Fisher F and the SFT's 100·F: the references normalise each by its norm, so the two weigh
+    alike and the merge is the plain mean; the raw Eq. 2 lets the larger one win everywhere."""
+    from mfcli.merge.calibration import normalise_fishers
+
+    g = torch.Generator().manual_seed(7)
+    pre, sft = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    f = torch.rand(4, 3, generator=g) + 0.1
+    extra = torch.rand(5, generator=g)  # another parameter of the same models: the norm is over the model
+    f_pre, f_sft = normalise_fishers({"w": f, "b": extra}), normalise_fishers({"w": 100 * f, "b": 100 * extra})
+    merged = pre + fisher_delta([sft - pre], [f_sft["w"]], f_pre["w"])
+    assert torch.allclose(merged, (pre + sft) / 2, atol=1e-5)
+    raw = pre + fisher_delta([sft - pre], [100 * f], f)
+    assert torch.allclose(raw, (pre + 100 * sft) / 101, atol=1e-5)
+    norm = torch.sqrt((f ** 2).sum() + (extra ** 2).sum())
+    assert torch.allclose(f_pre["w"], f / norm, atol=1e-6)
+
+
+def test_the_references_floor_raises_every_fisher():
+    pre, sft = torch.zeros(3), torch.ones(3)
+    zero = torch.zeros(3)
+    assert torch.allclose(pre + fisher_delta([sft - pre], [zero], zero, floor=1e-6), torch.full((3,), 0.5))
+    small = torch.tensor([0.0, 1e-7, 3e-6])
+    got = pre + fisher_delta([sft - pre], [small], torch.full((3,), 1e-6), floor=1e-6)
+    assert torch.allclose(got, torch.tensor([0.5, 0.5, 0.75]), atol=1e-6)
+    # without a floor, a zero Fisher is a zero weight: PRE's 1e-6 wins where the SFT's is 0
+    assert torch.allclose(pre + fisher_delta([sft - pre], [small], torch.full((3,), 1e-6)),
+                          torch.tensor([0.0, 1 / 11, 0.75]), atol=1e-6)
+
+
+def test_the_sampled_fisher_estimates_the_expectation_under_the_model():
+    """One answer position after token 0, p = softmax(W[0]): the true Fisher of row 0 is
+    Σ_y p(y)(e_y − p)², whatever the data's answer; the empirical one is (e_answer − p)²."""
+    w = torch.tensor([[0.0, 1.0, -1.0], [0.5, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    batches = [{"input_ids": torch.tensor([[0, 1]]), "labels": torch.tensor([[-100, 1]])}] * 3000
+    got = fisher_diagonal(Bigram(w), batches, {"w"}, estimate="sampled", seed=0)["w"]
+    p = torch.softmax(w[0], 0)
+    eye = torch.eye(3)
+    want = sum(p[y] * (eye[y] - p) ** 2 for y in range(3))
+    assert torch.allclose(got[0], want, atol=0.02)  # Monte Carlo: about 0.004 per entry at 3,000 draws
+    empirical = fisher_diagonal(Bigram(w), batches[:1], {"w"})["w"]
+    assert torch.allclose(empirical[0], (eye[1] - p) ** 2, atol=1e-6)
+    assert not torch.allclose(empirical[0], want, atol=0.02)
+    again = fisher_diagonal(Bigram(w), batches[:50], {"w"}, estimate="sampled", seed=0)["w"]
+    assert torch.equal(again, fisher_diagonal(Bigram(w), batches[:50], {"w"}, estimate="sampled", seed=0)["w"])

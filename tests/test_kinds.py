@@ -58,7 +58,8 @@ def test_prepare_captions_choice_csv_and_llava_json(tmp_path):
     assert {r.kind for r in ev} == {"caption"} and all(r.references[1] == "A dog." for r in ev)
     assert ev[0].prompt == "Provide a one-sentence caption for the provided image."  # LLaVA-1.5 / lmms-eval
     # one training record per caption, two captions per training image
-    assert len(read_train(tmp_path / "caps" / "train.jsonl")) == 2 * (10 - len(ev))
+    val = read_eval(tmp_path / "caps" / "val.jsonl") if (tmp_path / "caps" / "val.jsonl").is_file() else []
+    assert len(read_train(tmp_path / "caps" / "train.jsonl")) == 2 * (10 - len(ev) - len(val))
 
     choice = [{"image": f"img/{i}.png", "question": "Which animal?", "choices": ["cat", "dog", "bird"],
                "answer": i % 3} for i in range(10)]  # ScienceQA: a 0-based index

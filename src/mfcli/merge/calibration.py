@@ -54,10 +54,24 @@ def loss_gradients(model, batches, names: set[str]) -> dict[str, torch.Tensor]:
     return {n: p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for n, p in params.items()}
 
 
-def fisher_diagonal(model, batches, names: set[str]) -> dict[str, torch.Tensor]:
-    """Fisher merging's weights (Matena & Raffel, 2022): the diagonal empirical Fisher, the mean over
-    examples of (∇θ log p(answer | image, prompt))², one example per batch (squares of per-example
-    gradients, not of their sum). log p is summed over the answer tokens (labels != -100)."""
+FISHER_ESTIMATES = {
+    "empirical": "the squared gradient of log p of the data's own answer tokens",
+    "sampled": "the true Fisher, as Matena & Raffel's code takes it: the expectation under the model's own "
+               "predictions, estimated by one answer token sampled from the model at each answer position",
+}
+
+
+def fisher_diagonal(model, batches, names: set[str], estimate: str = "empirical",
+                    seed: int = 0) -> dict[str, torch.Tensor]:
+    """Fisher merging's weights (Matena & Raffel, 2022): the diagonal Fisher, the mean over examples of
+    (∇θ log p(y | image, prompt))², one example per batch (squares of per-example gradients, not of their
+    sum). log p is summed over the answer positions (labels != -100). y: the data's answer tokens
+    (`empirical`), or at each answer position a token drawn from the model's own distribution there,
+    given the true prefix (`sampled`: E_y~p[(∇ log p(y))²], the paper's Fisher, unbiased with one draw —
+    the cross terms between positions vanish in expectation since E_y[∇ log p(y)] = 0)."""
+    if estimate not in FISHER_ESTIMATES:
+        raise ValueError(f"unknown Fisher estimate '{estimate}'")
+    gen = torch.Generator().manual_seed(seed)
     params = {n: p for n, p in model.named_parameters() if n in names}
     for n, p in model.named_parameters():
         p.requires_grad_(n in params)
@@ -69,6 +83,10 @@ def fisher_diagonal(model, batches, names: set[str]) -> dict[str, torch.Tensor]:
         model.zero_grad(set_to_none=True)
         logits = model(**{k: v for k, v in b.items() if k != "labels"}).logits
         labels = b["labels"][:, 1:]
+        if estimate == "sampled":
+            probs = torch.softmax(logits[:, :-1].detach().float(), dim=-1)
+            drawn = torch.multinomial(probs.reshape(-1, probs.shape[-1]).cpu(), 1, generator=gen).view(labels.shape)
+            labels = torch.where(labels != -100, drawn.to(labels.device), labels)
         nll = torch.nn.functional.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
                                                 labels.reshape(-1), ignore_index=-100, reduction="sum")
         nll.backward()  # ∇(−log p): its square is the square of ∇ log p
@@ -78,3 +96,14 @@ def fisher_diagonal(model, batches, names: set[str]) -> dict[str, torch.Tensor]:
         count += 1
     model.zero_grad(set_to_none=True)
     return {n: t / max(count, 1) for n, t in total.items()}
+
+
+def normalise_fishers(fisher: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """One model's Fisher divided by its L2 norm over every parameter, as both reference codes do by
+    default (Matena & Raffel's `normalize_fishers`, FusionBench's `normalize_fisher_weight`): a model whose
+    Fisher is 100× larger overall no longer outweighs the others everywhere; its relative weight per
+    parameter is what counts."""
+    norm = torch.sqrt(sum((f.double() ** 2).sum() for f in fisher.values()))
+    if norm == 0:
+        return fisher
+    return {k: (f.double() / norm).float() for k, f in fisher.items()}

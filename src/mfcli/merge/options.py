@@ -85,6 +85,16 @@ class TailorOptions:
     regmean_gram: str = option("mean", "regmean: each model's Gram XᵀX as its mean over its tokens (mean: "
                                        "RegMean's code and FusionBench, every model weighs equally) or summed "
                                        "(sum: Eq. 1 as written, a model weighs by its calibration tokens).")
+    # Fisher merging (merge/methods/fisher.py): each model's Fisher over its L2 norm (both references'
+    # default), the empirical or the model-sampled (true) Fisher, and the references' floor
+    fisher_normalise: bool = option(True, "fisher: divide each model's Fisher by its L2 norm over the model, as "
+                                          "both reference codes do (off: the raw Fishers of Eq. 2).",
+                                    flags=("--fisher-normalise/--no-fisher-normalise",))
+    fisher_estimate: str = option("empirical", "fisher: empirical (the data's answer tokens) or sampled (the true "
+                                               "Fisher of the references: one token drawn from the model per "
+                                               "answer position).")
+    fisher_floor: float = option(0.0, "fisher: raise every Fisher entry to at least this (the references': 1e-6); "
+                                      "0: the plain mean only where every Fisher is 0.")
     seed: int = option(0, "DARE's random seed.")  # DARE's random drop and the calibration sample
     device: str = "auto"
 
@@ -112,6 +122,10 @@ class TailorOptions:
             raise UsageError(f"unknown --scope '{self.scope}'.", did_you_mean(self.scope, SCOPES))
         if self.comp_penalty is not None and self.comp_penalty < 0:
             raise UsageError(f"--comp-penalty must be >= 0, got {self.comp_penalty}.")
+        if self.fisher_estimate not in ("empirical", "sampled"):
+            raise UsageError(f"--fisher-estimate must be empirical or sampled, got '{self.fisher_estimate}'.")
+        if self.fisher_floor < 0:
+            raise UsageError(f"--fisher-floor must be >= 0, got {self.fisher_floor}.")
         if self.regmean_gram not in ("mean", "sum"):
             raise UsageError(f"--regmean-gram must be mean or sum, got '{self.regmean_gram}'.")
         if not 0.0 <= self.regmean_alpha <= 1.0:

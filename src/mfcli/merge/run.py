@@ -14,7 +14,8 @@ import torch
 from mfcli.errors import MfcliError, UsageError
 from mfcli.io.records import BUDGETS_SCHEMA, resolve_data_file
 from mfcli.merge import methods
-from mfcli.merge.calibration import calibration_batches, calibration_data, fisher_diagonal, loss_gradients
+from mfcli.merge.calibration import (calibration_batches, calibration_data, fisher_diagonal, loss_gradients,
+                                     normalise_fishers)
 from mfcli.merge.fuse import Report, merge_state
 from mfcli.merge.options import TailorOptions
 from mfcli.progress import show_progress
@@ -225,7 +226,9 @@ class StreamMerge:
                 st.grads = {pre.key_for(n): v for n, v in g.items()}
             else:
                 f = fisher_diagonal(m.model, calibration_batches(m.processor, st.data, opts.nsamples, opts.seed,
-                                                                 batch_size=1), names)
+                                                                 batch_size=1), names, opts.fisher_estimate, opts.seed)
+                if opts.fisher_normalise:
+                    f = normalise_fishers(f)
                 st.fisher = {pre.key_for(n): v for n, v in f.items()}
             del m
             return
