@@ -106,3 +106,46 @@ def test_row_scope_keeps_round_rho_changed_per_tensor(method):
                                 pre_fisher={"lin.weight": torch.rand(37, 16, generator=g)})
     assert report.tensors[0].changed == 74 and report.tensors[0].kept == 7
     assert int(((fused["lin.weight"] != pre) & (d == 0)).sum()) == 0 or method == "tailor"  # OBS moves others
+
+
+# ---- TIES and task arithmetic as their references (issue 38) --------------------------------------
+
+def test_ties_global_trim_keeps_the_top_k_of_the_whole_task_vector():
+    """Two tensors of 8 changed entries each, one with large changes: at ρ 0.25 the paper keeps the 4
+    largest of all 16 — all in the loud tensor; the per-tensor trim keeps 2 in each."""
+    pre = {"loud": torch.zeros(8), "quiet": torch.zeros(8)}
+    loud = torch.tensor([5.0, -4.0, 3.0, 2.5, -2.0, 1.5, 1.2, 1.1])
+    quiet = torch.tensor([0.5, -0.4, 0.3, 0.2, -0.1, 0.05, 0.04, 0.03])
+    sft = {"loud": loud, "quiet": quiet}
+    fused, rep = merge_state(pre, [sft], TailorOptions(method="ties", sparsity=0.25, ties_trim="global"))
+    assert torch.equal(fused["loud"], torch.tensor([5.0, -4.0, 3.0, 2.5, 0, 0, 0, 0]))
+    assert torch.equal(fused["quiet"], torch.zeros(8))
+    assert sum(t.kept for t in rep.tensors) == 4
+    per_tensor, _ = merge_state(pre, [sft], TailorOptions(method="ties", sparsity=0.25))
+    assert int((per_tensor["loud"] != 0).sum()) == 2 and int((per_tensor["quiet"] != 0).sum()) == 2
+    # two task vectors: each is trimmed at its own cut, then signs are elected and agreeing entries averaged
+    other = {"loud": -0.1 * loud, "quiet": torch.tensor([0, 0, 0, 0, 0, 0, 9.0, 0])}
+    fused, _ = merge_state(pre, [sft, other], TailorOptions(method="ties", sparsity=0.25, ties_trim="global"))
+    assert fused["quiet"][6] == 9.0 and torch.equal(fused["loud"][:4], loud[:4])
+
+
+def test_the_whole_vector_cut_is_the_exact_kth_largest_magnitude():
+    from mfcli.merge.global_trim import kth_largest
+
+    x = torch.randn(50_000, generator=torch.Generator().manual_seed(0)) * torch.rand(50_000) * 1e-3
+    for rho in (0.001, 0.1, 0.9):
+        k = round(x.numel() * rho)
+        want = float(x.abs().topk(k).values.min())
+        assert kth_largest(lambda: [x[:20_000], x[20_000:]], [rho]) == [want]
+    assert kth_largest(lambda: [x], [0.0]) == [float("inf")]
+
+
+def test_task_arithmetic_sums_as_the_paper_or_averages_as_mfcli():
+    g = torch.Generator().manual_seed(9)
+    pre, d1, d2 = (torch.randn(5, 4, generator=g) for _ in range(3))
+    sfts = [{"w": pre + d1}, {"w": pre + d2}]
+    summed, _ = merge_state({"w": pre}, sfts, TailorOptions(method="task-arithmetic", sparsity=1.0, lam=0.3,
+                                                              ta_combine="sum"))
+    mean, _ = merge_state({"w": pre}, sfts, TailorOptions(method="task-arithmetic", sparsity=1.0, lam=0.3))
+    assert torch.allclose(summed["w"], pre + 0.3 * (d1 + d2), atol=1e-6)
+    assert torch.allclose(mean["w"], pre + 0.3 * (d1 + d2) / 2, atol=1e-6)

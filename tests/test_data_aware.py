@@ -2,6 +2,7 @@
 multi-budget pass that must equal single-budget runs bit for bit."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -401,3 +402,25 @@ def test_the_sampled_fisher_estimates_the_expectation_under_the_model():
     assert not torch.allclose(empirical[0], want, atol=0.02)
     again = fisher_diagonal(Bigram(w), batches[:50], {"w"}, estimate="sampled", seed=0)["w"]
     assert torch.equal(again, fisher_diagonal(Bigram(w), batches[:50], {"w"}, estimate="sampled", seed=0)["w"])
+
+
+def test_the_streaming_driver_trims_ties_over_the_whole_model(runs, tmp_path):
+    """--ties-trim global through `mfcli tailor`: the streamed merge keeps round(ρ·changed) of the whole
+    task vector (not of each tensor), and equals the in-memory merge of the whole state dict."""
+    from mfcli.merge.fuse import merge_state
+    from mfcli.merge.options import TailorOptions
+
+    sft = runs / "full" / "step-4"
+    r = run_cli("tailor", "tiny", sft, "--method", "ties", "--ties-trim", "global", "--sparsity", "0.1",
+                "--out", tmp_path / "global")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "global" / "mfcli.json").read_text())["metrics"]
+    assert abs(m["kept_params"] - round(0.1 * m["changed_params"])) <= 2  # ties at the cut are kept
+    fractions = [t["kept"] / t["changed"] for t in m["tensors"] if t["changed"] > 100]
+    assert max(fractions) - min(fractions) > 0.05  # the tensors' shares differ: one cut for the vector
+    from mfcli.models.load import resolve_model_path
+
+    pre, post = tensors(Path(resolve_model_path("tiny"))), tensors(sft)
+    fused, _ = merge_state(pre, [post], TailorOptions(method="ties", sparsity=0.1, ties_trim="global"))
+    streamed = tensors(tmp_path / "global")
+    assert all(torch.equal(streamed[k], fused[k]) for k in fused)

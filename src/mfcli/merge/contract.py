@@ -40,6 +40,9 @@ class TensorInputs:
     # what a method may keep between budgets of one run (`--sparsity 0.02,0.1`): the same tensor's
     # factorisations and scores, computed once
     cache: dict = field(default_factory=dict)
+    # per SFT, the magnitude its whole task vector is trimmed at (a method that trims the whole vector,
+    # TIES with --ties-trim global: merge/global_trim.py); None for the others
+    cuts: list[float] | None = None
 
 
 @dataclass
@@ -79,6 +82,9 @@ class Method:
     # (COMMON) and the calibration data: `mfcli tailor` refuses the others when they are set, so an
     # option the method would ignore never goes unnoticed (mergekit's `parameters()`)
     parameters: tuple[str, ...] = ()
+    # whether, under these options, the method trims each task vector as a whole (it then needs every
+    # SFT's magnitude cut before the first tensor: the driver's extra passes, merge/global_trim.py)
+    whole_vector: Callable[[Any], bool] = lambda opts: False
 
 
 # what every method's run reads: the budget, the scope, the layers, the seed, the device, and (for a
@@ -89,10 +95,11 @@ REGISTRY: dict[str, Method] = {}
 
 
 def register(name: str, *, needs: str | None = None, summary: str = "", budgeted: bool = False,
-             pre_side: bool = False, parameters: tuple[str, ...] = ()):
+             pre_side: bool = False, parameters: tuple[str, ...] = (),
+             whole_vector: Callable[[Any], bool] = lambda opts: False):
     def wrap(fn: PatchFn) -> PatchFn:
         REGISTRY[name] = Method(name, fn, needs, summary, budgeted, pre_side,
-                                tuple(parameters) + (("pre_data",) if pre_side else ()))
+                                tuple(parameters) + (("pre_data",) if pre_side else ()), whole_vector)
         return fn
 
     return wrap

@@ -32,7 +32,8 @@ class Report:
 def merge_state(pre: dict, sfts: list[dict], opts: TailorOptions, *, hessians: list[dict] | None = None,
                 grads: list[dict] | None = None, linear_of: dict[str, str] | None = None,
                 route=None, pre_hessians: dict | None = None, fishers: list[dict] | None = None,
-                pre_fisher: dict | None = None, caches: dict | None = None) -> tuple[dict, Report]:
+                pre_fisher: dict | None = None, caches: dict | None = None,
+                cuts: list[float] | None = None) -> tuple[dict, Report]:
     """The fused state dict and a per-tensor report.
 
     hessians: per SFT, {linear module name: HessianAccumulator}; linear_of maps a weight's parameter
@@ -40,9 +41,17 @@ def merge_state(pre: dict, sfts: list[dict], opts: TailorOptions, *, hessians: l
     says what a changed tensor gets: "merge" (the method; the default), "pre" (reverted: outside
     --layers) or "sft" (the mean fine-tuned value: outside --scope). pre_hessians, fishers and
     pre_fisher: PRE's Hessians on the pre-trained tasks' data, each SFT's diagonal Fisher and PRE's
-    (RegMean, Fisher merging). caches: tensor name → a dict the method may keep between budgets."""
+    (RegMean, Fisher merging). caches: tensor name → a dict the method may keep between budgets. cuts:
+    per SFT, the whole task vector's magnitude cut (a method that trims the whole vector); computed here
+    over `pre` when not given — the streaming driver gives the cuts of the whole model."""
     method = methods.get(opts.method)
     report = Report()
+    if method.whole_vector(opts) and cuts is None:
+        from mfcli.merge.global_trim import whole_vector_cuts
+
+        keys = [k for k in pre if route is None or route(k) == "merge"]
+        cuts = whole_vector_cuts(keys, lambda k, i: sfts[i][k].float() - pre[k].float(), len(sfts),
+                                 [opts.sparsity])[opts.sparsity]
     out = {}
     for name, w_pre in pre.items():
         deltas = [s[name].float() - w_pre.float() for s in sfts]
@@ -73,7 +82,7 @@ def merge_state(pre: dict, sfts: list[dict], opts: TailorOptions, *, hessians: l
             fishers=[f.get(name) for f in fishers] if fishers else [],
             pre_hessian=pre_h.H if pre_h is not None else None, pre_tokens=pre_h.n if pre_h is not None else 0,
             pre_fisher=(pre_fisher or {}).get(name),
-            cache=caches.setdefault(name, {}) if caches is not None else {})
+            cache=caches.setdefault(name, {}) if caches is not None else {}, cuts=cuts)
         rep = TensorReport(name, int(changed.sum()), 0, "salience")
         patch = method.patch(inputs, opts, rep)  # sets rep.kept (and the Hessian path's errors)
         out[name] = (w_pre.float() + patch).to(w_pre.dtype)

@@ -72,6 +72,13 @@ class TailorOptions:
     # the authors' code restricts to decoder layers this way
     layers: str | None = option(None, "Decoder layers to tailor, e.g. 20-31; others revert.")
     lam: float = option(1.0, "task-arithmetic / ties scale.", flags=("--lambda",))
+    # TIES's trim: per tensor (mfcli's: the same budget in every tensor as the other budgeted methods) or
+    # over the whole task vector (the paper's and its code's)
+    ties_trim: str = option("tensor", "ties: keep the top rho of each tensor's changes (tensor) or of the whole "
+                                      "task vector's (global: the paper's).")
+    # task arithmetic: λ times the mean of the task vectors (mfcli's) or their sum (the paper's)
+    ta_combine: str = option("mean", "task-arithmetic: lambda times the mean of the task vectors (mean) or their "
+                                     "sum (sum: the paper's).")
     # RegMean and Fisher merging weigh PRE by its own statistics on the tasks it knows: prepared dirs or
     # train.jsonl files of those tasks (a seeded sample of --nsamples examples, pooled)
     pre_data: tuple[str, ...] = option((), "regmean, fisher: prepared data (dirs or train.jsonl) of the tasks PRE "
@@ -122,6 +129,10 @@ class TailorOptions:
             raise UsageError(f"unknown --scope '{self.scope}'.", did_you_mean(self.scope, SCOPES))
         if self.comp_penalty is not None and self.comp_penalty < 0:
             raise UsageError(f"--comp-penalty must be >= 0, got {self.comp_penalty}.")
+        if self.ties_trim not in ("tensor", "global"):
+            raise UsageError(f"--ties-trim must be tensor or global, got '{self.ties_trim}'.")
+        if self.ta_combine not in ("mean", "sum"):
+            raise UsageError(f"--ta-combine must be mean or sum, got '{self.ta_combine}'.")
         if self.fisher_estimate not in ("empirical", "sampled"):
             raise UsageError(f"--fisher-estimate must be empirical or sampled, got '{self.fisher_estimate}'.")
         if self.fisher_floor < 0:

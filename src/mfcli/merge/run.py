@@ -315,12 +315,22 @@ class StreamMerge:
             fused, rep = merge_state(pre_state, sft_states, replace(self.opts, sparsity=rho), hessians=hessians,
                                      grads=grads, linear_of=linear_of, route=self.route,
                                      pre_hessians=pre_hessians if self.method.pre_side else None,
-                                     fishers=fishers, pre_fisher=pre_fisher, caches=caches)
+                                     fishers=fishers, pre_fisher=pre_fisher, caches=caches,
+                                     cuts=self.cuts.get(rho) if self.cuts else None)
             save_file({k: v.contiguous() for k, v in fused.items()}, str(tmp / shard), metadata={"format": "pt"})
             weight_map.update({k: shard for k in keys})
             report.tensors.extend(rep.tensors)
             report.outside_scope += rep.outside_scope
             del fused  # written: one budget's merged layer in memory at a time
+
+    def whole_vector_cuts(self, budgets: list[float]) -> dict[float, list[float]]:
+        """Each SFT's magnitude cut per budget, over every tensor the method merges (two extra streaming
+        passes: merge/global_trim.py)."""
+        from mfcli.merge.global_trim import whole_vector_cuts
+
+        keys = [k for k in self.pre.keys() if self.route(k) == "merge" and self._changed_by_any(k)]
+        return whole_vector_cuts(keys, lambda k, i: self.sfts[i].get(k).float() - self.pre.get(k).float(),
+                                 len(self.sfts), budgets)
 
     # ---- the whole pass ---------------------------------------------------------------------------
     def write(self, out: Path, budgets: list[float], progress: bool = False) -> dict:
@@ -329,6 +339,7 @@ class StreamMerge:
         from mfcli.io.checkpoint import staged_dir
 
         self.capture()
+        self.cuts = self.whole_vector_cuts(budgets) if self.method.whole_vector(self.opts) else {}
         with staged_dir(out) as root:
             dirs = [root] if len(budgets) == 1 else [root / budget_dir(r) for r in budgets]
             for d in dirs:
