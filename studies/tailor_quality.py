@@ -8,10 +8,11 @@ budget (docs/results.md, "Model Tailor on tiny").
 
 Per seed: a `full` fine-tune of tiny on the target (1 epoch, lr 5e-4, batch 8, that seed), then every
 variant tailors it at --sparsity, calibrated on 128 of the target's training records; --finetunes adds
-plain fine-tunes of the same data as rows of their own. With --validation N, N training images of every
-task are carved off first (studies/validation.py): the fine-tunes and the calibration never see the
-target's, and `--split val` scores every model on them (OUT/val/), so a setting can be chosen there and
-then scored once on the held-out splits (`--split heldout`, the default; OUT/). `emt` + the judges on
+plain fine-tunes of the same data as rows of their own. `--split val` scores every model on each task's
+validation split (`mfcli prepare`'s val.jsonl, which the fine-tunes and the calibration never see;
+OUT/val/), so a setting can be chosen there and then scored once on the held-out splits (`--split
+heldout`, the default; OUT/). `--validation N` is the older way, kept to reproduce the tables measured
+before prepare carved val.jsonl: N training images of every task carved off by studies/validation.py. `emt` + the judges on
 each split; the table is `mfcli report`'s (studies/study_table.py). Every step is skipped when its output
 exists, so a re-run resumes.
 """
@@ -68,10 +69,14 @@ def main():
         if args.split == "val":
             data = [v for _, v in pairs]
             judged = [evaluate("tiny", data, out / "val" / "tiny.judged.jsonl", judge)]
-    elif args.split == "val":
-        ap.error("--split val needs --validation N")
     else:
-        train_data = data[-1]
+        train_data = data[-1]  # train.jsonl: prepare's validation split is not in it
+        if args.split == "val":
+            missing = [d for d in data if not (d / "val.jsonl").is_file()]
+            if missing:
+                ap.error(f"{missing[0]} has no val.jsonl (prepared before mfcli carved one): remove OUT/data")
+            data = [d / "val.jsonl" for d in data]
+            judged = [evaluate("tiny", data, out / "val" / "tiny.judged.jsonl", judge)]
     scored = out / "val" if args.split == "val" else out
     for seed in [int(s) for s in args.seeds.split(",")]:
         root = out / f"seed-{seed}"

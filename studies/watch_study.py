@@ -4,10 +4,12 @@
 
 For each target, method and seed: fine-tune `tiny` for 3 epochs under `--watch` (every half epoch and
 at each epoch's end, criterion: Model Tailor's H), then score RUN/best/ and RUN/epoch-3 on every task's
-held-out split. The watch never sees the held-out split: it watches a validation split of 200 images
-per task carved from the *training* examples (studies/validation.py), and the fine-tune trains on the rest,
-so the choice of best/ is not made on the split it is scored on. (For tiny's pre-trained tasks the
-carved images are ones tiny was trained on: the watch's "kept" is of training-set skill there.)
+held-out split. The watch never sees the held-out split: it watches each task's validation split
+(`mfcli prepare`'s val.jsonl, the watch's default), and the fine-tune trains on train.jsonl, which holds
+none of it, so the choice of best/ is not made on the split it is scored on. (For tiny's pre-trained
+tasks the validation images are ones tiny was trained on: the watch's "kept" is of training-set skill
+there.) `--carve N` is the older way, kept to reproduce the table measured before prepare carved
+val.jsonl: N training images per task carved off by studies/validation.py.
 
 Prints, per target and method: H (Model Tailor; † it averages scene-objects' CIDEr ×100 with
 percentages, as the papers' tables do), mfcli's scale-free H of kept, kept (% of tiny) and target of
@@ -51,7 +53,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--every", default="0.5ep")
-    ap.add_argument("--val", type=int, default=200, help="validation images carved per task")
+    ap.add_argument("--watch-n", type=int, default=200, help="validation records watched per task")
+    ap.add_argument("--carve", type=int, default=0, help="the older way: carve N training images per task")
     ap.add_argument("--out", default="runs/r6-watch")
     args = ap.parse_args()
     judge = make_judge("exact")
@@ -60,7 +63,11 @@ def main() -> None:
     for target in args.targets.split(","):
         out = Path(args.out) / target
         data = prepare_tasks(out, target, LIMITS.get(target))
-        fit, val = zip(*(carve(d, out / "fit", out / "val", args.val) for d in data))
+        if args.carve:
+            fit, val = zip(*(carve(d, out / "fit", out / "val", args.carve) for d in data))
+            watched = tuple(str(v / "eval.jsonl") for v in val)  # the carved records, named as files
+        else:
+            fit, watched = data, tuple(str(d) for d in data)  # each dir's val.jsonl
         base = evaluate("tiny", list(data), out / "tiny.judged.jsonl", judge)
         for method in args.methods.split(","):
             got = {"best": [], "last": []}
@@ -72,7 +79,7 @@ def main() -> None:
                                  TrainOptions(method=method, epochs=args.epochs, seed=seed,
                                               **(LORA if method == "lora" else {})),
                                  resume=run.exists(), progress=False,
-                                 watch=WatchOptions(tuple(str(v) for v in val), every=args.every, n=args.val))
+                                 watch=WatchOptions(watched, every=args.every, n=args.carve or args.watch_n))
                 import json
 
                 best_step = json.loads((run / "best" / "mfcli.json").read_text())["metrics"]["watch"]["step"]
