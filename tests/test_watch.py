@@ -263,3 +263,57 @@ def test_a_run_the_watch_stopped_records_what_chose_its_end(pico, data, tmp_path
                        watch=watch)
     last = run / "step-1"  # the checkpoint the stop left
     assert json.loads((last / "mfcli.json").read_text())["metrics"]["selected_on"][0]["split"] == "val"
+
+
+# ---- the watch leaves training alone (issue 38) -------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dropout_tiny(pico, tmp_path_factory):
+    """pico's tiny with dropout in its language model's attention: training then draws random numbers
+    every step, so a watch that disturbed the RNG would change the weights."""
+    from mfcli.models.load import resolve_model_path
+
+    d = tmp_path_factory.mktemp("dropout") / "tiny-dropout"
+    shutil.copytree(resolve_model_path("tiny"), d)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["text_config"]["attention_dropout"] = 0.3
+    (d / "config.json").write_text(json.dumps(cfg))
+    return d
+
+
+def _weights(run):
+    return load_file(str(run / "model.safetensors"))
+
+
+def test_a_watched_run_trains_the_same_weights_as_an_unwatched_one(dropout_tiny, pico, data, tmp_path):
+    opts = TrainOptions(**{**SMALL, "epochs": 1})
+    plain = run_finetune(str(dropout_tiny), [str(data / "animals")], tmp_path / "plain", opts, progress=False)
+    watched = run_finetune(str(dropout_tiny), [str(data / "animals")], tmp_path / "watched", opts, progress=False,
+                           watch=WatchOptions((str(data / "shapes"), str(data / "animals")), every="1"))
+    a, b = _weights(plain / "epoch-1"), _weights(watched / "epoch-1")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # the dropout is live: without it the same run trains other weights
+    cfg = json.loads((dropout_tiny / "config.json").read_text())
+    nodrop = tmp_path / "nodrop-model"
+    shutil.copytree(dropout_tiny, nodrop)
+    cfg["text_config"]["attention_dropout"] = 0.0
+    (nodrop / "config.json").write_text(json.dumps(cfg))
+    c = _weights(run_finetune(str(nodrop), [str(data / "animals")], tmp_path / "nodrop", opts,
+                              progress=False) / "epoch-1")
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_under_two_processes_a_watched_run_trains_the_same_weights(dropout_tiny, pico, data, tmp_path):
+    def launch(out, *extra):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "mfcli",
+               "finetune", str(dropout_tiny), str(data / "animals"), "--out", str(out), "--method", "full",
+               "--batch-size", "2", "--epochs", "1", "--device", "cpu", "--lr", "1e-3", *extra]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return _weights(out / "epoch-1")
+
+    a = launch(tmp_path / "plain")
+    b = launch(tmp_path / "watched", "--watch", str(data / "shapes"), "--watch", str(data / "animals"),
+               "--watch-every", "1")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -350,8 +350,12 @@ class Watch:
                              "Resume without --watch, or start a new run with --watch.")
         cache = self._cache_file(trainer)
         t0 = time.perf_counter()
-        if cache.is_file():
-            got = json.loads(cache.read_text())
+        # rank 0 alone reads the cache and hands its scores to the others: with node-local caches one
+        # process could find the file and another not, and the one scoring alone would wait forever in
+        # generation's collectives
+        got = self.dist.broadcast_from_main(json.loads(cache.read_text()) if trainer.rank == 0 and cache.is_file()
+                                            else None)
+        if got is not None:
             scores, self.metrics, self.n = got["scores"], got["metrics"], got["n"]
         else:
             scores, self.metrics, self.n = self.score(trainer)
