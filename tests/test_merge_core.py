@@ -105,13 +105,15 @@ def test_normalise_keeps_the_order_of_near_constant_scores(how):
     assert torch.equal(torch.argsort(normalise(x, how)), torch.argsort(x))
 
 
-def test_tensor_scope_ranks_the_whole_matrix_and_row_scope_may_keep_nothing():
+def test_tensor_scope_ranks_the_whole_matrix_and_row_scope_keeps_the_tensors_budget():
     score = torch.tensor([[9.0, 8.0, 7.0, 6.0], [1.0, 2.0, 3.0, 4.0]])
     changed = torch.ones_like(score, dtype=torch.bool)
     assert top_mask(score, changed, 0.25, "tensor").nonzero().tolist() == [[0, 0], [0, 1]]
     assert top_mask(score, changed, 0.5, "row").nonzero().tolist() == [[0, 0], [0, 1], [1, 2], [1, 3]]
-    # 4 × 0.1 rounds to 0: a row keeps nothing rather than a forced entry
-    assert not top_mask(score, changed, 0.1, "row").any()
+    # 8 × 0.2 = 1.6 → 2 for the tensor: each row's 0.8 rounds up by largest remainder (per-row rounding of
+    # 4 × 0.1 = 0.4 would keep nothing); at 0.1, 0.8 → 1 entry, to the first row (equal remainders)
+    assert top_mask(score, changed, 0.2, "row").nonzero().tolist() == [[0, 0], [1, 3]]
+    assert top_mask(score, changed, 0.1, "row").nonzero().tolist() == [[0, 0]]
     # 10 changed × 0.1 = 1 entry kept
     one = top_mask(torch.arange(10.0), torch.ones(10, dtype=torch.bool), 0.1, "tensor")
     assert one.nonzero().flatten().tolist() == [9]
