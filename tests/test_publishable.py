@@ -108,3 +108,36 @@ def test_a_model_chosen_on_the_records_it_is_scored_on_is_marked(tmp_path, split
     assert ("‡" in md and "‡" in page and "selected maximum" in md) is marked
     assert (rows["run/best"]["selected_on"] == "eval") is marked
     assert rows["base"]["selected_on"] is None
+
+
+def test_mdgd_table2_form_is_the_harmonic_mean_of_all_tasks_and_the_target():
+    from mfcli.forgetting import h_score, h_score_all_target, h_score_mdgd
+
+    pre, tgt = [80.0, 60.0], [30.0]
+    all_avg = (80 + 60 + 30) / 3
+    assert h_score_all_target(pre, tgt) == pytest.approx(2 * all_avg * 30 / (all_avg + 30))
+    assert h_score_all_target(pre, tgt) not in (pytest.approx(h_score(pre, tgt)), pytest.approx(h_score_mdgd(pre, tgt)))
+
+
+def test_the_json_report_names_the_averages_that_take_cider_as_a_number(tmp_path):
+    from mfcli.report.build import build
+    from mfcli.report.render import as_json
+    from mfcli.report.table import collect
+
+    table = tmp_path / "t.csv"
+    table.write_text("model,task,score,role,metric\n"
+                     "base,cls,80,pretrained,accuracy\nbase,cap,600,pretrained,cider\nbase,tgt,10,target,accuracy\n"
+                     "sft,cls,70,pretrained,accuracy\nsft,cap,500,pretrained,cider\nsft,tgt,60,target,accuracy\n")
+    j = as_json(build(collect([str(table)]), base="base"))
+    assert j["not_percent_tasks"] == ["cap"]
+    assert set(j["models"]["sft"]["mixed_scale"]) == {"avg_pretrained", "h_score", "h_mdgd", "h_all_target"}
+    assert j["models"]["sft"]["avg_pretrained"] == pytest.approx(285.0)  # the number the mark is about
+    plain = tmp_path / "p.csv"
+    plain.write_text("model,task,score,role\nbase,cls,80,pretrained\nbase,tgt,10,target\n")
+    assert as_json(build(collect([str(plain)]), base="base"))["models"]["base"]["mixed_scale"] == []
+
+
+def test_the_scope_help_says_what_the_paper_counts():
+    from mfcli.merge.options import SCOPES
+
+    assert "271" in SCOPES["paper"] and "273M" in SCOPES["paper"] and "do not add up" in SCOPES["paper"]

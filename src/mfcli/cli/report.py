@@ -40,15 +40,17 @@ def report(
                                                            "flipped together).")] = "image",
     hscore: Annotated[str, typer.Option("--hscore", help="Which H-score heads the table: model-tailor (App. D.2: "
                                                          "avg pre with avg target), mdgd (its Table 1: avg pre with "
-                                                         "the avg over all tasks) or both. JSON carries both.")]
+                                                         "the avg over all tasks), mdgd-table2 (the avg over all "
+                                                         "tasks with avg target), both (the first two) or all. "
+                                                         "JSON carries every form.")]
             = "model-tailor",
 ):
     from mfcli.report.render import FORMATS
     from mfcli.report.stats import H_FORMS
 
-    h_forms = tuple(H_FORMS) if hscore == "both" else (hscore,)
+    h_forms = {"both": ("model-tailor", "mdgd"), "all": tuple(H_FORMS)}.get(hscore, (hscore,))
     if any(f not in H_FORMS for f in h_forms):
-        raise UsageError(f"--hscore {hscore}: unknown (use {', '.join(H_FORMS)} or both).")
+        raise UsageError(f"--hscore {hscore}: unknown (use {', '.join(H_FORMS)}, both or all).")
     if out not in (None, "-") and not out.lower().endswith(FORMATS):
         raise UsageError(f"--out {out}: unknown format (use one of {', '.join(FORMATS)}).")
     if out not in (None, "-") and Path(out).exists() and not overwrite:

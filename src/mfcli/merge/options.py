@@ -14,8 +14,9 @@ from mfcli.params import option
 SCOPES = {
     "all": "every changed tensor",
     "paper": "what Model Tailor counts in its 10 %: the projector, the token embeddings, the decoder layers and "
-             "lm_head (2.71B of LLaVA-1.5-7B's parameters when its last 12 layers are fine-tuned: the paper's "
-             "2.7B, 273M kept); the vision tower and the final norm keep their fine-tuned values",
+             "lm_head (2.71B of LLaVA-1.5-7B's parameters when its last 12 layers are fine-tuned, so 271.2M "
+             "kept at 10 %; the paper prints 2.7B and 273M, figures that do not add up exactly); the vision "
+             "tower and the final norm keep their fine-tuned values",
 }
 
 # --variant: which decorator compensates a linear layer's reverted changes (docs/methods.md)

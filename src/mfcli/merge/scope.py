@@ -3,7 +3,8 @@
 Model Tailor's budget is a share of the parameters it tailors: for LLaVA-1.5-7B it reports 2.7B
 tailored and 273M (10 %) kept, having fine-tuned "the MLP mapper and the final 12 layers" (§5.1).
 Those two add up to 2.45B; the 2.7B is reached only with the token embeddings and lm_head counted
-too (2.71B), so `--scope paper` is the projector, the embeddings, the decoder layers and lm_head.
+too (2.71B), so `--scope paper` is the projector, the embeddings, the decoder layers and lm_head —
+whose 10 % is 271.2M, not the printed 273M: the paper's two figures do not add up exactly.
 `tests/test_scope.py` rebuilds the count from LLaVA-1.5-7B's configuration on the meta device.
 """
 

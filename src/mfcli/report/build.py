@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from mfcli.errors import MfcliError
 from mfcli.report.paired import SIGN_FLIP, paired_cider_change, paired_mean_change
-from mfcli.forgetting import h_score, h_score_mdgd, mean, percent_scale
+from mfcli.forgetting import h_score, h_score_all_target, h_score_mdgd, mean, percent_scale
 from mfcli.report.stats import backward_transfer, mcnemar_exact, pareto, wilson
 from mfcli.report.table import PRETRAINED, TARGET, Results, Row
 
@@ -177,7 +177,8 @@ def _summary(m: str, res: Results, tasks: list, repeats: dict, rows: dict, base:
     missing = [t for t in tasks if (m, t) not in rows]
     seeds = sorted({r.seed for t in tasks for r in repeats.get((m, t), []) if r.seed is not None}) or [None]
     tgt_percent = all(percent_scale(rows[k].metric) for k in rows if k[1] in tgt_tasks)
-    per_seed = []  # (avg pre, avg target, H Model Tailor, kept, H MDGD, H of kept) of each seed's own scores
+    # (avg pre, avg target, H Model Tailor, kept, H MDGD, H of kept, H MDGD Table 2) of each seed's own scores
+    per_seed = []
     for sd in seeds:
         got = {t: r.score for t in tasks for r in repeats.get((m, t), []) if r.seed == sd}
         pre = [got[t] for t in pre_tasks] if all(t in got for t in pre_tasks) else []
@@ -187,7 +188,8 @@ def _summary(m: str, res: Results, tasks: list, repeats: dict, rows: dict, base:
         per_seed.append((mean(pre) if pre else None, mean(tgt) if tgt else None,
                          h_score(pre, tgt) if both else None, kept,
                          h_score_mdgd(pre, tgt) if both else None,
-                         h_score([kept], tgt) if kept is not None and tgt and tgt_percent else None))
+                         h_score([kept], tgt) if kept is not None and tgt and tgt_percent else None,
+                         h_score_all_target(pre, tgt) if both else None))
     col = lambda i: [x[i] for x in per_seed if x[i] is not None]  # noqa: E731
     several = len(seeds) > 1
     avg = lambda i: mean(col(i)) if col(i) else None  # noqa: E731
@@ -195,6 +197,7 @@ def _summary(m: str, res: Results, tasks: list, repeats: dict, rows: dict, base:
     return {"avg_pretrained": avg(0), "avg_target": avg(1), "target_spread": spread(1),
             "h_score": avg(2), "h_spread": spread(2), "kept_pretrained": avg(3), "kept_spread": spread(3),
             "h_mdgd": avg(4), "h_mdgd_spread": spread(4), "h_kept": avg(5), "h_kept_spread": spread(5),
+            "h_all_target": avg(6), "h_all_target_spread": spread(6),
             "missing": missing,
             "seeds": len(seeds) if several else None,
             "method": info.method if info else None, "epoch": info.epoch if info else None,

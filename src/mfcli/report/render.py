@@ -363,9 +363,21 @@ def long_rows(rep: Report) -> list[dict]:
     return rows
 
 
+def mixed_scale_fields(rep: Report) -> list[str]:
+    """The summary fields that average a score not on the percent scale (a CIDEr task, ×100) as a number
+    beside percentages — marked † in the tables, named in JSON so a reader of the file sees it too."""
+    off = _off_percent(rep)
+    pre = any(rep.roles[t] == "pretrained" for t in off)
+    tgt = any(rep.roles[t] == "target" for t in off)
+    return ((["avg_pretrained"] if pre else []) + (["avg_target"] if tgt else [])
+            + (["h_score", "h_mdgd", "h_all_target"] if off else []))
+
+
 def as_json(rep: Report) -> dict:
+    mixed = mixed_scale_fields(rep)
+    models = {m: {**s, "mixed_scale": [k for k in mixed if s.get(k) is not None]} for m, s in rep.summary.items()}
     return {"schema": REPORT_SCHEMA, "base": rep.base, "tasks": rep.tasks, "roles": rep.roles,
-            "rows": long_rows(rep), "models": rep.summary, "bwt": rep.bwt,
+            "not_percent_tasks": _off_percent(rep), "rows": long_rows(rep), "models": models, "bwt": rep.bwt,
             "ranks": [{"model": m, "task": t, "erank": v} for (m, t), v in rep.ranks.items()],
             **({"front": [asdict(p) for p in rep.front]} if rep.front else {})}
 

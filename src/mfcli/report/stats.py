@@ -8,16 +8,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from mfcli.forgetting import h_score, h_score_mdgd, mean
+from mfcli.forgetting import h_score, h_score_all_target, h_score_mdgd, mean
 
 
 # The two H-scores in the literature, by the paper that defines each; Model Tailor's is the default.
-H_FORMS = {"model-tailor": h_score, "mdgd": h_score_mdgd}
-H_LABELS = {"model-tailor": "H (Model Tailor)", "mdgd": "H (MDGD)"}
-H_KEYS = {"model-tailor": ("h_score", "h_spread"), "mdgd": ("h_mdgd", "h_mdgd_spread")}  # report summary keys
+H_FORMS = {"model-tailor": h_score, "mdgd": h_score_mdgd, "mdgd-table2": h_score_all_target}
+H_LABELS = {"model-tailor": "H (Model Tailor)", "mdgd": "H (MDGD)", "mdgd-table2": "H (MDGD Table 2)"}
+H_KEYS = {"model-tailor": ("h_score", "h_spread"), "mdgd": ("h_mdgd", "h_mdgd_spread"),
+          "mdgd-table2": ("h_all_target", "h_all_target_spread")}  # report summary keys
 H_FORMULAS = {"model-tailor": "H (Model Tailor, App. D.2) = 2·avg(pre)·avg(target) / (avg(pre) + avg(target))",
               "mdgd": "H (MDGD, Table 1) = 2·avg(pre)·avg(all) / (avg(pre) + avg(all)), avg(all) over pre-trained "
-                      "and target tasks together"}
+                      "and target tasks together",
+              "mdgd-table2": "H (MDGD, Table 2) = 2·avg(all)·avg(target) / (avg(all) + avg(target))"}
 
 
 def pareto(points: dict) -> set:
