@@ -25,11 +25,18 @@ from mfcli.study import evaluate, report
 
 from mfcli.eval.judges import make_judge
 
+# every setting spelled out, so a name means what it meant when its table was measured, whatever the
+# product's defaults become: the rows of docs/results.md (2026-12-06) used RegMean's token-summed Grams,
+# raw Fishers, TIES's per-tensor trim and task arithmetic's mean; the "-ref" rows are the references'
 BUDGETED = {"tailor-paper": dict(method="tailor", variant="paper"),
             "tailor-refined": dict(method="tailor", variant="refined", refine_steps=10, comp_penalty=0.1),
-            "ties": dict(method="ties"), "dare": dict(method="dare"), "task-arithmetic": dict(method="task-arithmetic"),
-            "fisher-budget": dict(method="fisher-budget")}
-UNBUDGETED = {"regmean": dict(method="regmean"), "fisher": dict(method="fisher")}
+            "ties": dict(method="ties", ties_trim="tensor"), "ties-ref": dict(method="ties", ties_trim="global"),
+            "dare": dict(method="dare"), "task-arithmetic": dict(method="task-arithmetic", ta_combine="mean"),
+            "fisher-budget": dict(method="fisher-budget", fisher_normalise=False)}
+UNBUDGETED = {"regmean": dict(method="regmean", regmean_gram="sum"),
+              "regmean-ref": dict(method="regmean", regmean_gram="mean"),
+              "fisher": dict(method="fisher", fisher_normalise=False),
+              "fisher-ref": dict(method="fisher", fisher_normalise=True, fisher_estimate="sampled")}
 
 
 def main() -> None:
