@@ -71,7 +71,7 @@ def test_the_merge_contract_and_the_training_log_are_leaves():
 
 # docs/architecture.md's layers, bottom up: a module imports from its own layer or below, never above
 LEAVES = ("mfcli", "mfcli.errors", "mfcli.params", "mfcli.cache", "mfcli.hub", "mfcli.dist", "mfcli.forgetting",
-          "mfcli.progress",
+          "mfcli.progress", "mfcli.provenance",
           "mfcli.data.prompts", "mfcli.kinds", "mfcli.io", "mfcli.train.log", "mfcli.merge.contract",
           "mfcli.eval.judges.registry", "mfcli.eval.judges.base", "mfcli.data.sources.base")
 LAYERS = (("leaves", LEAVES), ("data", ("mfcli.data",)), ("models", ("mfcli.models",)),

@@ -44,6 +44,10 @@ class Manifest:
     metrics: dict = field(default_factory=dict)  # figures measured while producing it
     # {method: {option: value}} the model recommends to `finetune` (train/options.py); children inherit it
     finetune_defaults: dict = field(default_factory=dict)
+    # where the numbers come from (zoo/fingerprint.py): `built_in`, the built-in model this checkpoint is or
+    # descends from (its weights' digest, recipe, libraries, CPU kernel level, BLAS mode, threads), and
+    # `environment`, the libraries and kernel level of the process that wrote it
+    fingerprint: dict = field(default_factory=dict)
     argv: list = field(default_factory=lambda: list(sys.argv))
     mfcli_version: str = __version__
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
@@ -108,11 +112,14 @@ def staged_dir(out: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
 
 
 def write_checkpoint(out: str | Path, save: Callable[[Path], None], manifest: Manifest,
-                     *, overwrite: bool = False) -> Path:
-    """Run `save(tmpdir)` (e.g. model.save_pretrained), add the manifest, then publish atomically."""
+                     *, overwrite: bool = False, describe: Callable[[Path, Manifest], None] | None = None) -> Path:
+    """Run `save(tmpdir)` (e.g. model.save_pretrained), add the manifest, then publish atomically.
+    `describe(tmpdir, manifest)` may complete the manifest from the written files first (a build's digest)."""
     with staged_dir(out, overwrite=overwrite) as tmp:
         save(tmp)
         if not any(tmp.glob("*.safetensors")):
             raise MfcliError(f"internal: no safetensors written for {out}.", "Report this as a bug.")
+        if describe is not None:
+            describe(tmp, manifest)
         write_json_atomic(tmp / MANIFEST, asdict(manifest))
     return Path(out)

@@ -1,6 +1,9 @@
 """Built-in models, built offline on first use and cached in the user cache directory.
 
-The cache key is the recipe version: a new recipe rebuilds, an old build is never reused by mistake.
+The cache key is the recipe version and the build pins' version (zoo/fingerprint.py): a new recipe or
+new pins rebuild, an old build is never reused by mistake. Every build runs in a child process under
+the pins (zoo/build.py), and a cached build that is not the one docs/results.md measured is said so,
+once, naming the difference.
 """
 
 from __future__ import annotations
@@ -21,10 +24,23 @@ def _recipe():
     return TinyRecipe()
 
 
+PINS_VERSION = 1  # the build environment's pins (zoo/fingerprint.py); part of the cache key
+
+
 def build_dirs(recipe=None) -> dict[str, Path]:
     recipe = recipe or _recipe()
-    base = cache_root() / f"zoo-r{recipe.version}"
+    base = cache_root() / f"zoo-r{recipe.version}-p{PINS_VERSION}"
     return {"tiny": base / "tiny", "tiny-clip": base / "tiny-clip"}
+
+
+def _check_reference(dirs: dict[str, Path], log) -> None:
+    """Say once if a cached build of the reference recipe is not the one docs/results.md measured."""
+    from mfcli.io.checkpoint import read_manifest
+    from mfcli.zoo.fingerprint import check_against_reference
+
+    for name, d in dirs.items():
+        m = read_manifest(d)
+        check_against_reference(name, (m.fingerprint if m else {}).get("built_in", {}), log)
 
 
 @contextmanager
@@ -45,35 +61,39 @@ def ensure_built(*, rebuild: bool = False, progress: bool = True, log=None) -> d
     """Return the cached build's directories, building them first if needed."""
     dirs = build_dirs()
     if not rebuild and all((d / "mfcli.json").is_file() for d in dirs.values()):
+        _check_reference(dirs, log)
         return dirs
     with _lock(dirs["tiny"].parent / ".build.lock"):
         if rebuild or not all((d / "mfcli.json").is_file() for d in dirs.values()):
-            from mfcli.zoo.tiny import build_tiny
+            from mfcli.zoo.build import build_pinned
 
             if log:
                 log("Building the built-in tiny LLaVA (once; cached in %s) ..." % dirs["tiny"].parent)
-            build_tiny(dirs["tiny"], dirs["tiny-clip"], progress=progress, log=log)
+            build_pinned("tiny", dirs, progress=progress)
+    _check_reference(dirs, log)
     return dirs
 
 
 def qwen2vl_dir(recipe=None) -> Path:
     from mfcli.zoo.tiny_qwen2vl import TinyQwen2VLRecipe
 
-    return cache_root() / f"zoo-qwen2vl-r{(recipe or TinyQwen2VLRecipe()).version}" / "tiny-qwen2vl"
+    return cache_root() / f"zoo-qwen2vl-r{(recipe or TinyQwen2VLRecipe()).version}-p{PINS_VERSION}" / "tiny-qwen2vl"
 
 
 def ensure_qwen2vl_built(*, rebuild: bool = False, progress: bool = True, log=None) -> Path:
     """The cached tiny Qwen2-VL, built on first use (separately from tiny: only who asks pays for it)."""
     out = qwen2vl_dir()
     if not rebuild and (out / "mfcli.json").is_file():
+        _check_reference({"tiny-qwen2vl": out}, log)
         return out
     with _lock(out.parent / ".build.lock"):
         if rebuild or not (out / "mfcli.json").is_file():
-            from mfcli.zoo.tiny_qwen2vl import build_tiny_qwen2vl
+            from mfcli.zoo.build import build_pinned
 
             if log:
                 log("Building the built-in tiny Qwen2-VL (once; cached in %s) ..." % out.parent)
-            build_tiny_qwen2vl(out, progress=progress, log=log)
+            build_pinned("tiny-qwen2vl", {"tiny-qwen2vl": out}, progress=progress)
+    _check_reference({"tiny-qwen2vl": out}, log)
     return out
 
 

@@ -24,7 +24,6 @@ that saved on more instruction steps.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -34,6 +33,7 @@ import numpy as np
 
 from mfcli.data import prompts
 from mfcli.data.tasks import PRETRAINED, TASKS, split_indices
+from mfcli.zoo.fingerprint import BUILD_THREADS, describe_build
 from mfcli.kinds import CAPTION, CLASSIFICATION, VQA
 from mfcli.train.schedule import warmup_cosine
 
@@ -426,7 +426,7 @@ def build_tiny(llava_out: Path, clip_out: Path, recipe: TinyRecipe = TinyRecipe(
     hf_logging.disable_progress_bar()  # our own bar (or stage lines) is the progress report
     t0 = time.time()
     torch.manual_seed(recipe.seed)
-    torch.set_num_threads(max(1, min(os.cpu_count() or 1, 8)))
+    torch.set_num_threads(BUILD_THREADS)  # fixed: the thread count changes the weights (zoo/fingerprint.py)
     s = recipe.image_size
     image_processor = CLIPImageProcessorPil(size={"shortest_edge": s}, crop_size={"height": s, "width": s})
     data = _Data(recipe, image_processor)
@@ -455,8 +455,10 @@ def build_tiny(llava_out: Path, clip_out: Path, recipe: TinyRecipe = TinyRecipe(
     options = asdict(recipe)
     write_checkpoint(clip_out, lambda d: (clip.save_pretrained(d), clip_processor.save_pretrained(d)),
                      Manifest("zoo tiny-clip", options=options, seed=recipe.seed,
-                              metrics={"clip_zero_shot_accuracy": clip_acc, "roles": roles}), overwrite=True)
+                              metrics={"clip_zero_shot_accuracy": clip_acc, "roles": roles}), overwrite=True,
+                     describe=describe_build("tiny-clip", recipe.version, options))
     write_checkpoint(llava_out, lambda d: (model.save_pretrained(d), processor.save_pretrained(d)),
                      Manifest("zoo tiny", options=options, seed=recipe.seed, metrics=metrics,
-                              finetune_defaults=FINETUNE_DEFAULTS), overwrite=True)
+                              finetune_defaults=FINETUNE_DEFAULTS), overwrite=True,
+                     describe=describe_build("tiny", recipe.version, options))
     return metrics

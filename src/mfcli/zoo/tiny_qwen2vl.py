@@ -13,7 +13,6 @@ with torchvision loads it with AutoProcessor; without torchvision mfcli loads th
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -117,11 +116,12 @@ def build_tiny_qwen2vl(out: Path, recipe: TinyQwen2VLRecipe = TinyQwen2VLRecipe(
 
     from mfcli.data.tasks import TASKS
     from mfcli.io.checkpoint import Manifest, write_checkpoint
+    from mfcli.zoo.fingerprint import BUILD_THREADS, describe_build
 
     hf_logging.disable_progress_bar()
     t0 = time.time()
     torch.manual_seed(recipe.seed)
-    torch.set_num_threads(max(1, min(os.cpu_count() or 1, 8)))
+    torch.set_num_threads(BUILD_THREADS)  # fixed: the thread count changes the weights (zoo/fingerprint.py)
     ip = image_processor(recipe)
     data = _Data(recipe, ip)
     model, processor = assemble(recipe, data, ip)
@@ -137,5 +137,6 @@ def build_tiny_qwen2vl(out: Path, recipe: TinyQwen2VLRecipe = TinyQwen2VLRecipe(
     metrics = {"emt_accuracy": acc, "roles": roles, "build_seconds": round(time.time() - t0, 1)}
     write_checkpoint(out, lambda d: (model.save_pretrained(d), processor.save_pretrained(d)),
                      Manifest("zoo tiny-qwen2vl", options=asdict(recipe), seed=recipe.seed, metrics=metrics,
-                              finetune_defaults=FINETUNE_DEFAULTS), overwrite=True)
+                              finetune_defaults=FINETUNE_DEFAULTS), overwrite=True,
+                     describe=describe_build("tiny-qwen2vl", recipe.version, asdict(recipe)))
     return metrics
