@@ -155,8 +155,13 @@ class ClipPredictor:
 
 def _settings(model_spec: str, model_path: str, kind: str, opts: EmtOptions, files: list[dict],
               shard: str | None, n: int) -> dict:
+    from mfcli.io.checkpoint import read_manifest
+    from mfcli.provenance import inherited
+
+    manifest = read_manifest(model_path) if Path(model_path).is_dir() else None
     return {"model": model_spec, "model_path": str(Path(model_path).resolve()) if Path(model_path).exists()
             else model_path, "kind": kind, "data": files, "shard": shard, "n_records": n,
+            "fingerprint": inherited(manifest),
             "generation": {"do_sample": False, "max_new_tokens": opts.max_new_tokens or generation_caps(),
                            "batch_size": opts.batch_size}, "dtype": opts.dtype}
 

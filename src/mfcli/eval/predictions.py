@@ -70,6 +70,15 @@ def _flat(settings: dict, prefix: str = "") -> dict:
     return out
 
 
+def _comparable(settings: dict | None) -> dict | None:
+    """The settings a resume must match: all but the process's environment (threads, library versions),
+    which the sidecar records without making another machine's resume a different run."""
+    if settings is None:
+        return None
+    fp = {k: v for k, v in (settings.get("fingerprint") or {}).items() if k != "environment"}
+    return {**{k: v for k, v in settings.items() if k != "fingerprint"}, **({"fingerprint": fp} if fp else {})}
+
+
 def _short(value) -> str:
     text = json.dumps(value, sort_keys=True)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -85,13 +94,14 @@ def prepare_output(out: Path, settings: dict, batch_sizes: dict[int, int], *, re
             old = json.loads(meta.read_text()).get("settings") if meta.is_file() else None
         except json.JSONDecodeError:
             old = None
-        if old == settings and resume and not overwrite:
+        same = _comparable(old) == _comparable(settings)
+        if same and resume and not overwrite:
             keep = [r for r in (complete_batches(out, batch_sizes) if out.exists() else []) if not redo(r)]
             write_jsonl_atomic(out, keep)
             return {r["id"] for r in keep}
         if not overwrite:
-            why = ("exists and --no-resume was given" if old == settings
-                   else f"holds another run: {settings_difference(old, settings)}")
+            why = ("exists and --no-resume was given" if same
+                   else f"holds another run: {settings_difference(_comparable(old), _comparable(settings))}")
             raise MfcliError(f"{out} {why}.", "Pass --overwrite to start afresh, or choose another --out.")
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(meta, {"schema": PRED_META_SCHEMA, "settings": settings, "mfcli_version": __version__,

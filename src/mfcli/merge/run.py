@@ -383,9 +383,12 @@ class StreamMerge:
                     "mfcli.json", "model.safetensors.index.json", "trainer_state.json"):
                 (tmp / f.name).write_bytes(f.read_bytes())
         summary = {**report.summary(), "budgeted": self.method.budgeted}  # whether `sparsity` is a budget
+        from mfcli.provenance import inherited
+
+        pre_manifest = read_manifest(self.pre_path)
         m = Manifest("tailor", options=asdict(replace(self.opts, sparsity=rho)), parents=[self.pre_path] + self.sources,
                      seed=self.opts.seed, metrics=summary,
-                     finetune_defaults=getattr(read_manifest(self.pre_path), "finetune_defaults", {}))
+                     finetune_defaults=getattr(pre_manifest, "finetune_defaults", {}), fingerprint=inherited(pre_manifest))
         for st in self.streams:
             for d in st.data:
                 m.add_data(d)

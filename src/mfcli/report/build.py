@@ -57,6 +57,9 @@ class Report:
     watches: dict = field(default_factory=dict)  # run → its forgetting watch records
     front: list = field(default_factory=list)  # the trade-off front: FrontPoint per model with a kept and a target
     bwt: dict = field(default_factory=dict)  # last model of a sequence → backward transfer
+    # the builds of a built-in model the reported models descend from: [{"fingerprint", "models"}]; more
+    # than one means their scores are not comparable number for number (issue 37)
+    builds: list = field(default_factory=list)
 
 
 def _pick_base(res: Results, base: str | None) -> str | None:
@@ -123,7 +126,19 @@ def build(res: Results, base: str | None = None) -> Report:
         if r.layer == "last":
             rep.ranks[(r.model, r.task)] = float(r.erank)
     _backward_transfer(rep, res)
+    rep.builds = _builds(models, res)
     return rep
+
+
+def _builds(models: list, res: Results) -> list[dict]:
+    """Each distinct build (by model name and weights digest) the reported models descend from."""
+    out: dict[tuple, dict] = {}
+    for m in models:
+        fp = res.models[m].built_in if m in res.models else {}
+        if fp.get("weights_sha256"):
+            key = (fp.get("model"), fp["weights_sha256"])
+            out.setdefault(key, {"fingerprint": fp, "models": []})["models"].append(m)
+    return list(out.values())
 
 
 def _over_seeds(cell: Cell, diffs: list[float]) -> None:

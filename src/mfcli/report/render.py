@@ -287,8 +287,32 @@ def _notes(rep: Report, h_forms=DEFAULT_H) -> str:
         if rep.summary[m].get("missing"):
             s += (f"{name[m]} has no result on {', '.join(rep.summary[m]['missing'])}: no averages (—), which would "
                   "run over fewer tasks than the other rows'. ")
-    s += _small_n_notes(rep) + _selected_notes(rep)
+    s += _small_n_notes(rep) + _selected_notes(rep) + build_notes(rep)
     return s + "Empty cells: no result."
+
+
+def _build_text(fp: dict) -> str:
+    libs = fp.get("libraries") or {}
+    return (f"{fp.get('model')} recipe {fp.get('recipe_version')}, weights sha256 {fp['weights_sha256'][:12]}… "
+            f"(torch {libs.get('torch')}, transformers {libs.get('transformers')}, pillow {libs.get('pillow')}; "
+            f"kernel {fp.get('cpu_capability')}, MKL_CBWR {fp.get('mkl_cbwr')}, {fp.get('threads')} threads"
+            f"{'' if fp.get('pinned') else ', not pinned'})")
+
+
+def build_notes(rep) -> str:
+    """Which build of a built-in model the numbers come from; a warning when they come from several."""
+    if not rep.builds:
+        return ""
+    if len(rep.builds) == 1:
+        return f"Built-in model: {_build_text(rep.builds[0]['fingerprint'])}. "
+    from mfcli.provenance import differences
+
+    name = names_of(rep)
+    first = rep.builds[0]["fingerprint"]
+    parts = [f"{_build_text(b['fingerprint'])} for {', '.join(name[m] for m in b['models'])}" for b in rep.builds]
+    diff = "; ".join(differences(rep.builds[1]["fingerprint"], first)[:4])
+    return (f"These models descend from {len(rep.builds)} different builds of the built-in model — "
+            + "; ".join(parts) + f" (they differ in: {diff}): their scores are not comparable number for number. ")
 
 
 def _selected_notes(rep) -> str:
@@ -378,6 +402,7 @@ def as_json(rep: Report) -> dict:
     models = {m: {**s, "mixed_scale": [k for k in mixed if s.get(k) is not None]} for m, s in rep.summary.items()}
     return {"schema": REPORT_SCHEMA, "base": rep.base, "tasks": rep.tasks, "roles": rep.roles,
             "not_percent_tasks": _off_percent(rep), "rows": long_rows(rep), "models": models, "bwt": rep.bwt,
+            "builds": rep.builds,
             "ranks": [{"model": m, "task": t, "erank": v} for (m, t), v in rep.ranks.items()],
             **({"front": [asdict(p) for p in rep.front]} if rep.front else {})}
 

@@ -73,6 +73,8 @@ class ModelInfo:
     budget: float | None = None  # a budgeted merge's ρ (tailor --sparsity): the trade-off front's x along a method
     # the files the checkpoint (or a parent of it) was chosen on: [{"path", "sha256", "split"}] (the watch)
     selected_on: list = field(default_factory=list)
+    # the built-in model it is or descends from (its manifest's fingerprint.built_in: digest, recipe, libraries)
+    built_in: dict = field(default_factory=dict)
 
 
 # tiny-clip is pre-trained with the labelled training splits of every built-in classification task,
@@ -144,6 +146,7 @@ def model_info(name: str, path: str | None) -> ModelInfo:
     cmd, opts = m.command, m.options
     info.parents = [_resolved(x) for x in m.parents]
     info.selected_on = list(m.metrics.get("selected_on") or [])
+    info.built_in = dict((m.fingerprint or {}).get("built_in") or {})
     if info.kind == "vision-encoder":
         info.about = (TINY_CLIP_ABOUT if cmd == "zoo tiny-clip" else
                       f"vision encoder, fine-tuned on {', '.join(t for t in (task_of_train_file(d['path']) for d in m.data) if t) or 'its data'}"
@@ -229,6 +232,8 @@ def load_judged(path: Path, res: Results) -> None:
     for (model, task), rows in by.items():
         if model not in res.models:
             res.models[model] = model_info(model, settings.get("model_path") if settings.get("model") == model else model)
+        if not res.models[model].built_in and settings.get("model") == model:  # as the predictions recorded it
+            res.models[model].built_in = dict((settings.get("fingerprint") or {}).get("built_in") or {})
             if settings.get("kind") == "clip" and settings.get("model") == model:
                 res.models[model].kind = "vision-encoder"
         metric = rows[0].metric

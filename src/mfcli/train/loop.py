@@ -22,6 +22,7 @@ from pathlib import Path
 
 from mfcli.errors import MfcliError, UsageError
 from mfcli.io.checkpoint import Manifest, read_manifest, write_checkpoint
+from mfcli.provenance import inherited as inherited_fingerprint
 from mfcli.io.records import TrainLogRecord
 from mfcli.progress import show_progress
 from mfcli.train.data import load_examples
@@ -101,7 +102,9 @@ class Trainer:
             parent = resolve_model_path(self.model_spec)
         self.parent = parent
         # a fine-tune of tiny is tiny-sized: it passes its parent's recommendation on
-        self.inherited = getattr(read_manifest(parent), "finetune_defaults", {})
+        parent_manifest = read_manifest(parent)
+        self.inherited = getattr(parent_manifest, "finetune_defaults", {})
+        self.fingerprint = inherited_fingerprint(parent_manifest)  # the built-in model it descends from
         self.opts, supplied = with_model_defaults(self.opts, self.inherited)
         if supplied and self.rank == 0:
             print(f"finetune: the model recommends {', '.join(f'{k}={v}' for k, v in supplied.items())} for "
@@ -237,7 +240,7 @@ class Trainer:
         if self.watch is not None and self.watch.stopped:  # the watch chose where this run ended: say on what
             metrics.setdefault("selected_on", self.watch.files)
         m = Manifest(command, options={"method": opts.method, **asdict(opts)}, parents=[self.parent], seed=opts.seed,
-                     metrics=metrics, finetune_defaults=self.inherited)
+                     metrics=metrics, finetune_defaults=self.inherited, fingerprint=self.fingerprint)
         for f in self.files:
             m.add_data(f)
         return m
