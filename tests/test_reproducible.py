@@ -114,3 +114,21 @@ def test_a_report_whose_runs_descend_from_two_builds_says_so(tmp_path):
     one = build(collect(inputs[:1] + inputs[2:], targets=["cls"]))
     text = markdown(one)
     assert "Built-in model: tiny recipe 6, weights sha256 111111111111…" in text and "different builds" not in text
+
+
+@pytest.mark.skipif(os.uname().machine not in ("x86_64", "AMD64"), reason="the kernel-level pins are x86's")
+def test_mfcli_pinned_runs_a_command_under_the_builds_pins():
+    """MFCLI_PINNED=1: the command replaces itself with a pinned copy of itself before torch computes
+    anything (the script prints the kernel level only once it runs pinned)."""
+    script = ("import os, sys\n"
+              "if os.environ.get('MKL_CBWR'):\n"
+              "    import torch; print('pinned', torch.backends.cpu.get_cpu_capability(), torch.get_num_threads(),"
+              " flush=True)\n"
+              "sys.argv = ['mfcli', '--version']\n"
+              "from mfcli.cli import main\n"
+              "main()\n")
+    env = {**os.environ, "MFCLI_PINNED": "1", "ATEN_CPU_CAPABILITY": "default", "OMP_NUM_THREADS": "1"}
+    env.pop("MKL_CBWR", None)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("pinned AVX2 2") == 1, r.stdout

@@ -62,6 +62,17 @@ def is_pinned() -> bool:
     return True
 
 
+def pin_this_process() -> None:
+    """Run this command under the build's pins too (`MFCLI_PINNED=1`): fine-tunes and evaluations then
+    compute as the build did, whatever the machine's kernel level and core count. The kernel level and
+    MKL's path are read when torch loads, so the process replaces itself with a pinned copy (same
+    arguments) before anything imports torch; a process already pinned goes on."""
+    env = pinned_environment()
+    if all(os.environ.get(k) == v for k, v in env.items()):
+        return
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], {**os.environ, **env})
+
+
 def describe_build(name: str, recipe_version: int, recipe: dict):
     """write_checkpoint's `describe` hook: the manifest gets the build's fingerprint from the written files."""
     def describe(tmp: Path, manifest) -> None:
