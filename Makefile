@@ -1,5 +1,5 @@
 # Set-up and the two everyday commands. Works on a fresh machine with Python 3.11 and pip.
-#   make demo   set up, then `mfcli demo`: the three papers' pipeline on the built-in model, ending in a report
+#   make demo   set up, then `mfcli demo` (pinned: the same numbers on any x86 machine): the three papers' pipeline on the built-in model, ending in a report
 #   make test   set up and run the test suite (CPU, offline), slowest tests listed
 #   make check  the same without the end-to-end tests marked slow: the everyday loop
 PYTHON ?= python3
@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 
 # resumable: a second `make demo` after Ctrl-C finishes only what is missing (`make clean` starts afresh)
 demo: setup
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/mfcli demo --out $(OUT)/demo
+	MFCLI_PINNED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/mfcli demo --out $(OUT)/demo
 
 test: setup
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest --durations=15

@@ -12,11 +12,18 @@ what is missing when run again. The example shell pipelines (examples/) chain th
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
 
 from mfcli.data.tasks import PRETRAINED, TASKS
+
+if os.environ.get("MFCLI_PINNED", "") not in ("", "0") and __name__ != "__main__":
+    # a study script run with MFCLI_PINNED=1 computes under the built-in models' pins, as `mfcli` does
+    from mfcli.zoo.fingerprint import pin_this_process
+
+    pin_this_process()
 
 
 class Study:
