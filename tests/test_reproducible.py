@@ -77,10 +77,10 @@ def test_a_cached_build_unlike_the_reference_is_said_once_naming_the_difference(
     assert fingerprint.check_against_reference("tiny-clip", want, said.append) == [] and len(said) == 1
 
 
-def _model(tmp_path, name, digest):
+def _model(tmp_path, name, digest, model="tiny", kernel="AVX2"):
     d = tmp_path / name
     d.mkdir()
-    fp = {"built_in": {"model": "tiny", "recipe_version": 6, "weights_sha256": digest, "cpu_capability": "AVX2",
+    fp = {"built_in": {"model": model, "recipe_version": 6, "weights_sha256": digest, "cpu_capability": kernel,
                        "mkl_cbwr": "AVX2", "threads": 2, "pinned": True, "machine": "x86_64",
                        "libraries": {"torch": "2.13.0", "transformers": "5.25.0", "pillow": "12.0.0"}}}
     (d / "mfcli.json").write_text(json.dumps(asdict(Manifest("finetune", options={"method": "full"}, fingerprint=fp))))
@@ -113,7 +113,13 @@ def test_a_report_whose_runs_descend_from_two_builds_says_so(tmp_path):
     assert {tuple(x["models"]) for x in as_json(rep)["builds"]} == {("run-a", "run-c"), ("run-b",)}
     one = build(collect(inputs[:1] + inputs[2:], targets=["cls"]))
     text = markdown(one)
-    assert "Built-in model: tiny recipe 6, weights sha256 111111111111…" in text and "different builds" not in text
+    assert "Built-in model: recipe 6, weights sha256 tiny 111111111111…" in text and "different builds" not in text
+    # tiny and tiny-clip of one build are one build; a tiny-clip built under another kernel level is not
+    clip = _model(tmp_path, "clip-same", "3" * 64, model="tiny-clip")
+    same = build(collect(inputs[:1] + [_judged(tmp_path, clip, [True] * 20)], targets=["cls"]))
+    assert len(same.builds) == 1 and "tiny-clip 333333333333…" in markdown(same)
+    other = _model(tmp_path, "clip-other", "3" * 64, model="tiny-clip", kernel="AVX512")
+    assert len(build(collect(inputs[:1] + [_judged(tmp_path, other, [True] * 20)], targets=["cls"])).builds) == 2
 
 
 @pytest.mark.skipif(os.uname().machine not in ("x86_64", "AMD64"), reason="the kernel-level pins are x86's")

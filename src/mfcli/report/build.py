@@ -131,14 +131,26 @@ def build(res: Results, base: str | None = None) -> Report:
 
 
 def _builds(models: list, res: Results) -> list[dict]:
-    """Each distinct build (by model name and weights digest) the reported models descend from."""
-    out: dict[tuple, dict] = {}
+    """The builds of a built-in model the reported models descend from. One build is one run of a recipe
+    in one environment (tiny and tiny-clip are built together): the same recipe, libraries, kernel
+    level, BLAS mode and threads, and one weights digest per built-in model name."""
+    import json
+
+    groups: list[dict] = []
     for m in models:
         fp = res.models[m].built_in if m in res.models else {}
-        if fp.get("weights_sha256"):
-            key = (fp.get("model"), fp["weights_sha256"])
-            out.setdefault(key, {"fingerprint": fp, "models": []})["models"].append(m)
-    return list(out.values())
+        if not fp.get("weights_sha256"):
+            continue
+        key = json.dumps([fp.get(k) for k in ("recipe_version", "recipe", "cpu_capability", "mkl_cbwr", "threads",
+                                               "libraries")], sort_keys=True, default=str)
+        name, digest = fp.get("model"), fp["weights_sha256"]
+        group = next((g for g in groups if g["key"] == key and g["digests"].get(name, digest) == digest), None)
+        if group is None:
+            group = {"key": key, "fingerprint": fp, "digests": {}, "models": []}
+            groups.append(group)
+        group["digests"][name] = digest
+        group["models"].append(m)
+    return [{k: v for k, v in g.items() if k != "key"} for g in groups]
 
 
 def _over_seeds(cell: Cell, diffs: list[float]) -> None:

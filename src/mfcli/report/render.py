@@ -291,9 +291,10 @@ def _notes(rep: Report, h_forms=DEFAULT_H) -> str:
     return s + "Empty cells: no result."
 
 
-def _build_text(fp: dict) -> str:
-    libs = fp.get("libraries") or {}
-    return (f"{fp.get('model')} recipe {fp.get('recipe_version')}, weights sha256 {fp['weights_sha256'][:12]}… "
+def _build_text(build: dict) -> str:
+    fp, libs = build["fingerprint"], build["fingerprint"].get("libraries") or {}
+    digests = ", ".join(f"{name} {d[:12]}…" for name, d in build["digests"].items())
+    return (f"recipe {fp.get('recipe_version')}, weights sha256 {digests} "
             f"(torch {libs.get('torch')}, transformers {libs.get('transformers')}, pillow {libs.get('pillow')}; "
             f"kernel {fp.get('cpu_capability')}, MKL_CBWR {fp.get('mkl_cbwr')}, {fp.get('threads')} threads"
             f"{'' if fp.get('pinned') else ', not pinned'})")
@@ -304,12 +305,12 @@ def build_notes(rep) -> str:
     if not rep.builds:
         return ""
     if len(rep.builds) == 1:
-        return f"Built-in model: {_build_text(rep.builds[0]['fingerprint'])}. "
+        return f"Built-in model: {_build_text(rep.builds[0])}. "
     from mfcli.provenance import differences
 
     name = names_of(rep)
     first = rep.builds[0]["fingerprint"]
-    parts = [f"{_build_text(b['fingerprint'])} for {', '.join(name[m] for m in b['models'])}" for b in rep.builds]
+    parts = [f"{_build_text(b)} for {', '.join(name[m] for m in b['models'])}" for b in rep.builds]
     diff = "; ".join(differences(rep.builds[1]["fingerprint"], first)[:4])
     return (f"These models descend from {len(rep.builds)} different builds of the built-in model — "
             + "; ".join(parts) + f" (they differ in: {diff}): their scores are not comparable number for number. ")
