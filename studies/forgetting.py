@@ -23,7 +23,7 @@ def main():
     ap.add_argument("--target", default="animals")
     ap.add_argument("--methods", default="lora,lastn,full")
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--limit", type=int, default=2500, help="target-task examples (80 %% train)")
+    ap.add_argument("--limit", type=int, default=2500, help="target-task examples (about 72 %% train, 8 %% validation, 20 %% held out)")
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--projector-lr", type=float, default=None)
     ap.add_argument("--batch-size", type=int, default=16)
