@@ -51,8 +51,11 @@ def main() -> None:
     study, out = args.study, args.out or args.study / "front"
     pretrained = [t for t, v in TASKS.items() if v.role == PRETRAINED]
     data = [study / "data" / t for t in pretrained + [args.target]]
-    pre_data = tuple(str(study / "fit" / t) for t in pretrained)
-    calib = str(study / "fit" / args.target / "train.jsonl")
+    # the training splits the SFTs saw: a --validation study's carved fit/ dirs, else the prepared data
+    # (whose train.jsonl holds no validation image since issue 38)
+    fit = study / "fit" if (study / "fit").is_dir() else study / "data"
+    pre_data = tuple(str(fit / t) for t in pretrained)
+    calib = str(fit / args.target / "train.jsonl")
     budgets = [float(b) for b in args.budgets.split(",")]
     judge = make_judge("exact")
     judged = [evaluate("tiny", data, out / "tiny.judged.jsonl", judge)]
