@@ -71,7 +71,9 @@ def main() -> None:
                 run_tailor("tiny", [str(sft)], d, TailorOptions(sparsity=budgets[0], data=calib, seed=seed,
                                                                pre_data=pre_data, **fields),
                            budgets=budgets if sweep else None)
-            for ckpt, tag in ([(d / budget_dir(b), f"{name}@{b:g}") for b in budgets] if sweep else [(d, name)]):
+            # one budget is written in place, several each in its own OUT/sparsity-ρ (merge/run.py)
+            for ckpt, tag in ([(d / budget_dir(b) if len(budgets) > 1 else d, f"{name}@{b:g}") for b in budgets]
+                              if sweep else [(d, name)]):
                 judged.append(evaluate(str(ckpt), data, out / f"seed-{seed}" / f"{tag}.judged.jsonl", judge))
     report(judged, out)
 
