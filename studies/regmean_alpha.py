@@ -20,15 +20,12 @@ from mfcli.merge.options import TailorOptions
 from mfcli.merge.run import run_tailor
 from mfcli.report.build import build
 from mfcli.report.table import collect
-from mfcli.study import evaluate, start
+from mfcli.study import evaluate, mean_sd, start
 from mfcli.train.loop import run_finetune
 from mfcli.train.options import TrainOptions
 
 SFT = dict(method="full", epochs=1, lr=5e-4, batch_size=8)
 
-
-def fmt(xs: list[float]) -> str:
-    return f"{statistics.mean(xs):.1f} ± {statistics.stdev(xs):.1f}" if len(xs) > 1 else f"{xs[0]:.1f}"
 
 
 def main() -> None:
@@ -61,8 +58,8 @@ def main() -> None:
             got[a].append((s["kept_pretrained"], s["avg_target"], s["h_kept"]))
     print(f"| α | kept (%) | {args.target} (val) | H of kept |\n|---:|---:|---:|---:|")
     for a in alphas:
-        print(f"| {a:g} | {fmt([x[0] for x in got[a]])} | {fmt([x[1] for x in got[a]])} | "
-              f"{fmt([x[2] for x in got[a]])} |")
+        print(f"| {a:g} | {mean_sd([x[0] for x in got[a]])} | {mean_sd([x[1] for x in got[a]])} | "
+              f"{mean_sd([x[2] for x in got[a]])} |")
     best = max(alphas, key=lambda a: statistics.mean(x[2] for x in got[a]))
     print(f"chosen on validation data: α {best:g} (highest mean H of kept)")
 

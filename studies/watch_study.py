@@ -18,7 +18,6 @@ came from.
 """
 
 import argparse
-import statistics
 from pathlib import Path
 
 from mfcli.report.build import build
@@ -26,7 +25,7 @@ from mfcli.report.table import collect
 from mfcli.train.loop import run_finetune
 from mfcli.train.options import TrainOptions
 from mfcli.train.watch import WatchOptions
-from mfcli.study import evaluate, prepare_tasks
+from mfcli.study import evaluate, mean_sd, prepare_tasks
 from validation import carve
 
 from mfcli.eval.judges import make_judge
@@ -41,9 +40,6 @@ def figures(base: Path, judged: Path, target: str) -> dict:
     s = rep.summary[m]
     return {"h": s["h_score"], "h_kept": s["h_kept"], "kept": s["kept_pretrained"], "target": s["avg_target"]}
 
-
-def fmt(xs: list[float]) -> str:
-    return f"{statistics.mean(xs):.1f} ± {statistics.stdev(xs):.1f}" if len(xs) > 1 else f"{xs[0]:.1f}"
 
 
 def main() -> None:
@@ -93,12 +89,12 @@ def main() -> None:
                 f = got[which]
                 diff = ""
                 if which == "best":
-                    diff = ", ".join(fmt([b[k] - last[k] for b, last in zip(got["best"], got["last"])])
+                    diff = ", ".join(mean_sd([b[k] - last[k] for b, last in zip(got["best"], got["last"])])
                                      for k in ("h", "h_kept", "kept", "target"))
                 lines.append(f"| {target} | {method} | {'best/ (watch)' if which == 'best' else f'epoch {args.epochs}'} "
-                             f"| {fmt([x['h'] for x in f])} | {fmt([x['h_kept'] for x in f])} | "
-                             f"{fmt([x['kept'] for x in f])} | "
-                             f"{fmt([x['target'] for x in f])} | {diff} | {spe_note if which == 'best' else ''} |")
+                             f"| {mean_sd([x['h'] for x in f])} | {mean_sd([x['h_kept'] for x in f])} | "
+                             f"{mean_sd([x['kept'] for x in f])} | "
+                             f"{mean_sd([x['target'] for x in f])} | {diff} | {spe_note if which == 'best' else ''} |")
             print("\n".join(lines[-2:]), flush=True)
     print("\n".join(lines))
 

@@ -34,26 +34,27 @@ def environment() -> dict:
             "mkl_cbwr": os.environ.get("MKL_CBWR"), "threads": torch.get_num_threads()}
 
 
+def weight_files(model_dir: str | Path) -> list[Path]:
+    """A checkpoint's weight files, in name order: its *.safetensors but the trainer's state."""
+    return [f for f in sorted(Path(model_dir).glob("*.safetensors")) if f.name != "trainer_state.safetensors"]
+
+
 def weights_digest(model_dir: str | Path) -> str:
     """sha256 over a checkpoint's tensors — names, dtypes, shapes and bytes, in name order — so it does
     not depend on how safetensors laid the files out or on their metadata."""
+    from contextlib import ExitStack
+
     import torch
     from safetensors import safe_open
 
     h = hashlib.sha256()
-    tensors = {}
-    for f in sorted(Path(model_dir).glob("*.safetensors")):
-        if f.name == "trainer_state.safetensors":
-            continue
-        with safe_open(str(f), "pt") as sf:
-            for k in sf.keys():
-                tensors[k] = (f, k)
-    for k in sorted(tensors):
-        f, key = tensors[k]
-        with safe_open(str(f), "pt") as sf:
-            t = sf.get_tensor(key).contiguous()
-        h.update(f"{k}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    with ExitStack() as stack:
+        owner = {k: sf for sf in (stack.enter_context(safe_open(str(f), "pt")) for f in weight_files(model_dir))
+                 for k in sf.keys()}
+        for k in sorted(owner):
+            t = owner[k].get_tensor(k).contiguous()
+            h.update(f"{k}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 
@@ -79,5 +80,3 @@ def differences(got: dict, want: dict) -> list[str]:
     out += [f"{lib} {libs_a.get(lib)} vs {libs_b.get(lib)}" for lib in sorted(set(libs_a) | set(libs_b))
             if libs_a.get(lib) != libs_b.get(lib)]
     return out
-
-

@@ -12,18 +12,15 @@ what is missing when run again. The example shell pipelines (examples/) chain th
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 
 from mfcli.data.tasks import PRETRAINED, TASKS
 
-if os.environ.get("MFCLI_PINNED", "") not in ("", "0") and __name__ != "__main__":
-    # a study script run with MFCLI_PINNED=1 computes under the built-in models' pins, as `mfcli` does
-    from mfcli.zoo.fingerprint import pin_this_process
+from mfcli.zoo.fingerprint import pin_if_asked
 
-    pin_this_process()
+pin_if_asked()  # a study script run with MFCLI_PINNED=1 computes under the built-in models' pins, as `mfcli` does
 
 
 class Study:
@@ -128,3 +125,12 @@ def start(out: Path, target: str | list[str], target_limit: int | None = None):
 def report(judged: list[Path], out: Path, base: str = "tiny", targets: list[str] | None = None) -> None:
     """OUT/report.md and OUT/report.json, the Markdown also on stdout."""
     Study(out).report(judged, [out / "report.md", out / "report.json"], base, targets, echo=True)
+
+
+def mean_sd(xs: list[float], digits: int = 1) -> str:
+    """"mean ± sample sd" of a study's per-seed figures (the value alone for one seed)."""
+    import statistics
+
+    if len(xs) < 2:
+        return f"{xs[0]:.{digits}f}"
+    return f"{statistics.mean(xs):.{digits}f} ± {statistics.stdev(xs):.{digits}f}"

@@ -64,10 +64,9 @@ from mfcli.cli import demo as _demo  # noqa: E402,F401
 def main() -> None:
     """Entry point: one line per error, exit 1 (usage 2); MFCLI_DEBUG=1 shows the traceback."""
     debug = os.environ.get("MFCLI_DEBUG", "") not in ("", "0")
-    if os.environ.get("MFCLI_PINNED", "") not in ("", "0"):
-        from mfcli.zoo.fingerprint import pin_this_process
+    from mfcli.zoo.fingerprint import pin_if_asked
 
-        pin_this_process()  # the built-in models' pins for this command too (docs/methods.md)
+    pin_if_asked()  # MFCLI_PINNED=1: the built-in models' pins for this command too (docs/methods.md)
     if not debug:  # the libraries' deprecation notices (peft, transformers) are not the user's to act on
         import warnings
 

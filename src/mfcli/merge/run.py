@@ -409,10 +409,10 @@ def _nbytes(ckpt, key: str) -> int:
 def _tensor_index(ckpt: str | Path) -> dict[str, tuple]:
     from safetensors import safe_open
 
+    from mfcli.provenance import weight_files
+
     out = {}
-    for f in sorted(Path(ckpt).glob("*.safetensors")):
-        if f.name == "trainer_state.safetensors":
-            continue
+    for f in weight_files(ckpt):
         with safe_open(str(f), "pt") as sf:
             for k in sf.keys():
                 t = sf.get_slice(k)

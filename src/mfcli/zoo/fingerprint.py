@@ -50,10 +50,14 @@ def built_in(name: str, recipe_version: int, model_dir: Path, recipe: dict) -> d
             "weights_sha256": weights_digest(model_dir), "pinned": is_pinned(), **environment()}
 
 
+def _pins_set() -> bool:
+    return all(os.environ.get(k) == v for k, v in pinned_environment().items())
+
+
 def is_pinned() -> bool:
     """Whether this process runs under the pins (and the kernel level took: a CPU without AVX2 cannot)."""
     want = pinned_environment()
-    if any(os.environ.get(k) != v for k, v in want.items()):
+    if not _pins_set():
         return False
     if "ATEN_CPU_CAPABILITY" in want:
         import torch
@@ -67,10 +71,15 @@ def pin_this_process() -> None:
     compute as the build did, whatever the machine's kernel level and core count. The kernel level and
     MKL's path are read when torch loads, so the process replaces itself with a pinned copy (same
     arguments) before anything imports torch; a process already pinned goes on."""
-    env = pinned_environment()
-    if all(os.environ.get(k) == v for k, v in env.items()):
+    if _pins_set():
         return
-    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], {**os.environ, **env})
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], {**os.environ, **pinned_environment()})
+
+
+def pin_if_asked() -> None:
+    """`MFCLI_PINNED=1` (anything but empty or 0): run this process under the pins (`pin_this_process`)."""
+    if os.environ.get("MFCLI_PINNED", "") not in ("", "0"):
+        pin_this_process()
 
 
 def describe_build(name: str, recipe_version: int, recipe: dict):
