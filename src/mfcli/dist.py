@@ -7,6 +7,7 @@ that were not launched with `accelerate launch --cpu`.
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -66,6 +67,13 @@ class Dist:
             offset += t.numel()
 
 
+def _close_process_group() -> None:
+    import torch.distributed as td
+
+    if td.is_initialized():
+        td.destroy_process_group()
+
+
 def init_dist() -> Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
@@ -77,6 +85,9 @@ def init_dist() -> Dist:
     cuda = torch.cuda.is_available()
     if not td.is_initialized():
         td.init_process_group(backend="nccl" if cuda else "gloo")
+        # a process group left alive at interpreter exit can abort the process after its work is done
+        # (gloo: "terminate called without an active exception", exit -6): close it on the way out
+        atexit.register(_close_process_group)
     if cuda:
         torch.cuda.set_device(local)
     return Dist(td.get_rank(), td.get_world_size(), f"cuda:{local}" if cuda else "cpu")
