@@ -77,3 +77,8 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def report_section(text: str, title: str) -> str:
+    """One folded section of a Markdown report (`<summary>TITLE…</summary>` up to its `</details>`)."""
+    return text.split(f"<summary>{title}", 1)[1].split("</details>", 1)[0]

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import run_cli
+from conftest import report_section, run_cli
 
 pytestmark = pytest.mark.slow  # `demo --quick` end to end, stopped and resumed, in subprocesses
 
@@ -24,12 +24,13 @@ FUSION = ["tiny", "finetune/full/epoch-1", "finetune/full-animals/epoch-1", "tai
 
 def scores_table(report) -> str:
     """The report's score table (after its summary), title line first."""
-    return report.read_text().split("\n## Scores", 1)[1].split("\n## ", 1)[0]
+    return report_section(report.read_text(), "Scores per task")
 
 
 def models_in(report) -> list[str]:
     table = scores_table(report)
-    return [line.split("|")[1].strip() for line in table.splitlines()[4:] if line.startswith("| ")]
+    rows = [line for line in table.splitlines() if line.startswith("| ")][1:]  # after the header
+    return [line.split("|")[1].strip() for line in rows]
 
 
 def states(stderr: str) -> dict[str, str]:
@@ -77,7 +78,7 @@ def test_demo_quick_runs_every_step_and_resumes_after_ctrl_c(pico, tmp_path):
         assert part in md, part
     assert "animals" not in scores_table(out / "report.md")  # the single-target study never sees the second target
     assert sorted(models_in(out / "fusion.md")) == sorted(FUSION)
-    header = scores_table(out / "fusion.md").splitlines()[2]
+    header = next(x for x in scores_table(out / "fusion.md").splitlines() if x.startswith("| model"))
     assert "counting (target)" in header and "animals (target)" in header and "digits (pre)" in header
     for stem in ("report", "fusion"):
         assert (out / f"{stem}.html").read_text().startswith("<!doctype html>")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import report_section
+
 pytestmark = pytest.mark.slow  # each example script end to end
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -22,7 +24,7 @@ def run(script: str, out: Path, **env) -> subprocess.CompletedProcess:
 
 def rows(report: Path) -> dict[str, str]:
     """model name → its row in the report's first table."""
-    table = report.read_text().split("\n## Scores", 1)[1].split("\n## ", 1)[0]
+    table = report_section(report.read_text(), "Scores per task")
     return {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")}
 
 
@@ -45,7 +47,7 @@ def test_example_pipeline_runs_end_to_end_on_tiny(pico, tmp_path, script, env, m
     assert (out / "report.html").read_text().startswith("<!doctype html>")
     table = rows(out / "report.md")
     assert set(models) <= set(table), (models, list(table))
-    header = (out / "report.md").read_text().split("\n## Scores", 1)[1].split("\n## ", 1)[0].splitlines()[2]
+    header = [x for x in report_section((out / "report.md").read_text(), "Scores per task").splitlines() if x.startswith("| model")][0]
     assert all(c in header for c in columns), header
     if script == "mdgd.sh":
         assert "Effective rank" in (out / "report.md").read_text()

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import run_cli
+from conftest import report_section, run_cli
 from mfcli.errors import MfcliError
 from mfcli.report.build import build
 from mfcli.report.table import collect
@@ -150,7 +150,7 @@ def test_the_summary_names_the_right_model_for_each_verdict(tmp_path):
     assert "learned most: greedy, 95.0" in line
     assert "kept most of base's pre-trained scores: careful, 99.4 %" in line  # (100 + 98.75) / 2
     assert "best trade-off by H (Model Tailor): balanced, 77.4" in line  # 2·75·80 / 155
-    assert text.index("## Summary") < text.index("## Scores")  # it opens the report
+    assert text.index("## Summary") < text.index("## At a glance") < text.index("<summary>Scores per task")
 
 
 def test_report_html_renders_in_chromium(tmp_path):
@@ -329,46 +329,6 @@ def test_kept_is_each_seeds_mean_share_of_the_base_score(tmp_path):
     assert (tmp_path / "r_files" / "tradeoff.png").is_file()
 
 
-def test_tradeoff_labels_of_models_with_nearly_the_same_scores_do_not_overprint():
-    """Two models a hair apart (Model Tailor without compensation and task arithmetic, say) get labels on
-    separate lines; a model far from both keeps the default place."""
-    from mfcli.report.plots import _label_offsets, _plt
-
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    points = {"nocomp": (42.2, 97.0, None, None), "task-arithmetic": (42.4, 96.7, None, None),
-              "sft": (69.8, 53.3, None, None)}
-    for x, y, _, _ in points.values():
-        ax.plot([x], [y], "o")
-    offsets = {name: dy for name, _, dy in _label_offsets(ax, points)}
-    plt.close(fig)
-    assert offsets["nocomp"] == 4.0  # the higher of the two is placed first, where every label goes
-    assert offsets["task-arithmetic"] <= offsets["nocomp"] - 9  # the other a line (9 points) lower at least
-    assert offsets["sft"] == 4.0
-
-
-def test_caption_tasks_get_their_own_chart_and_never_the_percentage_one(tmp_path, monkeypatch):
-    # CIDEr runs to 1000: drawn beside accuracies it would flatten them, so each scale has its chart
-    from mfcli.report import plots as P
-    from mfcli.report.render import plots
-
-    rows = [("tiny", "digits", 80, "accuracy"), ("tiny", "caps", 800, "cider"), ("ft", "digits", 40, "accuracy"),
-            ("ft", "caps", 500, "cider")]
-    table = tmp_path / "t.csv"
-    with open(table, "w", newline="") as f:
-        csv.writer(f).writerows([("model", "task", "score", "metric")] + rows)
-    drawn = {}
-
-    def capture(values, path, ylabel, title):
-        drawn[path.name] = (ylabel, {m: dict(v) for m, v in values.items()})
-        return path
-
-    monkeypatch.setattr(P, "grouped_bars", capture)
-    plots(build(collect([str(table)], targets=["caps"]), base="tiny"), tmp_path / "figs")
-    assert drawn["scores.png"] == ("score (%)", {"tiny": {"digits": 80.0}, "ft": {"digits": 40.0}})
-    assert drawn["scores-cider.png"] == ("CIDEr (×100)", {"tiny": {"caps": 800.0}, "ft": {"caps": 500.0}})
-
-
 MDGD_TABLE_1 = {  # MDGD Table 1, LLaVA-1.5, target Flickr30k (CIDEr ×100): GQA VizWiz SQA TextVQA POPE MMBench | Flickr30k
     "zero-shot": ([61.94, 50.00, 66.80, 58.27, 85.90, 64.30], 3.5, 59.86, 6.64),
     "fine-tune": ([56.26, 44.45, 28.34, 38.98, 38.40, 50.56], 78.82, 45.26, 55.50),
@@ -415,13 +375,13 @@ def test_report_headline_names_the_h_form_and_marks_averages_that_mix_scales(tmp
     text = markdown(rep)
     assert "H (Model Tailor) †" in text and "H (MDGD)" not in text
     assert "2·avg(pre)·avg(target)" in text and "† averages a CIDEr score" in text  # formulas under the table
-    assert "Scores (accuracy in %, CIDEr ×100 on its own scale" in text  # no "%" heading over a CIDEr column
+    assert "Held-out scores (accuracy in %, CIDEr ×100 on its own scale" in text  # no "%" heading over a CIDEr column
     assert "H of kept (scale-free)" not in text  # the target is CIDEr: no scale-free H to give
     mdgd = markdown(rep, h_forms=("mdgd",))
     assert "H (MDGD) †" in mdgd and "avg(all)" in mdgd and "H (Model Tailor)" not in mdgd
     (tmp_path / "acc.csv").write_text("model,task,score,role\nb,x,90,pretrained\nb,y,10,target\n")
     plain = markdown(build(collect([str(tmp_path / "acc.csv")])))
-    assert "H (Model Tailor) |" in plain and "†" not in plain and "Scores (%" in plain
+    assert "H (Model Tailor) |" in plain and "†" not in plain and "Held-out scores (%" in plain
     r = run_cli("report", path, "--hscore", "both", "--out", "-")
     assert r.returncode == 0 and "H (MDGD)" in r.stdout and "H (Model Tailor)" in r.stdout
     r = run_cli("report", path, "--hscore", "paper")
@@ -452,7 +412,7 @@ def test_mixed_scales_add_the_scale_free_h_of_kept(tmp_path):
     assert rep.summary["s"]["h_kept"] == pytest.approx(2 * kept * 60 / (kept + 60))
     assert rep.summary["s"]["h_score"] == pytest.approx(2 * 422.5 * 60 / 482.5)  # the paper's: CIDEr as a number
     text = markdown(rep)
-    assert "H of kept (scale-free)" in text and "66.7" in text.split("## Scores")[1]
+    assert "H of kept (scale-free)" in text and "66.7" in report_section(text, "Scores per task")
 
 
 def _summary(tmp_path, table: str) -> str:

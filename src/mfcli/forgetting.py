@@ -44,3 +44,13 @@ def percent_scale(metric: str) -> bool:
     to 1000) nor one on its own scale."""
     low = metric.lower()
     return not any(c in low for c in CAPTION_METRICS) and low not in OWN_SCALE
+
+
+def watch_mixed_scale(metrics: dict, targets) -> list[str]:
+    """The forgetting watch's fields that take a score not in % (a caption task's CIDEr ×100) as a number
+    beside percentages, marked † wherever they are shown: both H forms whenever a task is off the percent
+    scale, and the target average (and its gain) where the targets themselves mix scales."""
+    if all(percent_scale(m) for m in metrics.values()):
+        return []
+    mixed_targets = len({percent_scale(metrics[t]) for t in targets if t in metrics}) > 1
+    return ["h", "h_mdgd"] + (["target", "target_gain"] if mixed_targets else [])

@@ -36,7 +36,6 @@ DATASET_SCHEMA = "mfcli.dataset/1"
 MANIFEST_SCHEMA = "mfcli.manifest/1"  # a checkpoint's mfcli.json (io/checkpoint.py)
 BUDGETS_SCHEMA = "mfcli.budgets/1"  # tailor --sparsity with several budgets: OUT/budgets.json
 REPORT_SCHEMA = "mfcli.report/1"  # mfcli report --out X.json
-REPORTED_SCHEMAS = (*JUDGED_SCHEMAS, *SUMMARY_SCHEMAS, RANK_SCHEMA, WATCH_SCHEMA)  # what `report` reads
 
 
 @dataclass(frozen=True)
@@ -285,6 +284,9 @@ class WatchRecord:
     best_step: int | None = None  # the step of the best evaluation so far, this one included
     stop: str | None = None  # why the run stopped after this evaluation
     seconds: float = 0.0  # wall time of this evaluation
+    # the fields above that take a CIDEr score (×100) as a number beside percentages (forgetting.py's
+    # watch_mixed_scale): the file says so itself, as the report's † does
+    mixed_scale: list = field(default_factory=list)
     schema: str = WATCH_SCHEMA
 
     def to_json(self) -> dict:

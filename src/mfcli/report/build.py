@@ -27,6 +27,7 @@ class Cell:
     metric: str = "accuracy"
     spread: float | None = None  # sample standard deviation over seeds (when the model has several)
     seeds: int | None = None
+    seed_scores: list | None = None  # each seed's score, in seed order (JSON carries them)
     # the split the model's checkpoint was chosen on, where these very records are it (report marks it)
     selected_on: str | None = None
 
@@ -40,6 +41,18 @@ class FrontPoint:
     kept: float  # % of the base model's pre-trained scores (scale-free)
     gain: float  # avg target − the base model's avg target (points)
     pareto: bool = False
+
+
+@dataclass
+class HeadlinePoint:
+    """One model on the report's headline figure: kept against target gain, with its uncertainty."""
+    model: str
+    kept: float  # % of the base model's pre-trained scores
+    gain: float  # avg target − the base's (points)
+    kept_err: tuple[float, float] | None = None  # ± sd over seeds
+    gain_err: tuple[float, float] | None = None  # ± sd over seeds, or the one target's paired 95 % interval
+    pareto: bool = False  # no other model (the base included) keeps and gains at least as much, and more of one
+    base: bool = False
 
 
 @dataclass
@@ -60,6 +73,7 @@ class Report:
     # the builds of a built-in model the reported models descend from: [{"fingerprint", "models"}]; more
     # than one means their scores are not comparable number for number (issue 37)
     builds: list = field(default_factory=list)
+    headline: list = field(default_factory=list)  # HeadlinePoint per model with a kept and a target
 
 
 def _pick_base(res: Results, base: str | None) -> str | None:
@@ -92,8 +106,8 @@ def build(res: Results, base: str | None = None) -> Report:
         cell = Cell(r.score, r.n, metric=r.metric,
                     selected_on=next((x.selected_on for x in repeats[(m, t)] if x.selected_on), None))
         if r.seed is not None:  # several seeds: mean ± sample sd, no per-record interval or paired test
-            scores = [x.score for x in repeats[(m, t)]]
-            cell.seeds, cell.spread = len(scores), _sd(scores)
+            scores = [x.score for x in sorted(repeats[(m, t)], key=lambda x: x.seed)]
+            cell.seeds, cell.spread, cell.seed_scores = len(scores), _sd(scores), scores
         elif r.correct is not None and r.n:
             lo, hi = wilson(r.correct, r.n)
             cell.interval = (100 * lo, 100 * hi)
@@ -111,6 +125,7 @@ def build(res: Results, base: str | None = None) -> Report:
     rep = Report(tasks, {t: res.roles[t] for t in tasks}, models, base, cells, summary, logs=res.logs, watches=res.watches)
     _curves(rep, res, rows)
     rep.front = _front(rep, res)
+    rep.headline = _headline(rep)
     for m in models:
         counts: dict[str, int] = {}
         for t in tasks:
@@ -229,7 +244,7 @@ def _summary(m: str, res: Results, tasks: list, repeats: dict, rows: dict, base:
             "seeds": len(seeds) if several else None,
             "method": info.method if info else None, "epoch": info.epoch if info else None,
             "kind": info.kind if info else "mllm", "about": (info.about if info else "") or None,
-            "targets": list(info.targets) if info else []}
+            "targets": list(info.targets) if info else [], "budget": info.budget if info else None}
 
 
 def _kept(model: str, scores: dict[str, float], rows: dict[tuple, Row], base: str | None,
@@ -285,6 +300,35 @@ def _front(rep: Report, res: Results) -> list[FrontPoint]:
     for p in pts:
         p.pareto = p.model in best
     return sorted(pts, key=lambda p: (p.method, p.budget if p.budget is not None else -1.0))
+
+
+def _headline(rep: Report) -> list[HeadlinePoint]:
+    """Every model with a kept and a target score (vision encoders aside), and the base at (100, 0):
+    what each kept against what it gained — the report's first figure. Error bars: the seeds' sd where a
+    model has several; else, with one target task, the paired 95 % interval of its change."""
+    if not rep.base or rep.summary[rep.base].get("avg_target") is None:
+        return []
+    base_target = rep.summary[rep.base]["avg_target"]
+    targets = [t for t in rep.tasks if rep.roles[t] == TARGET]
+    pts = [HeadlinePoint(rep.base, 100.0, 0.0, base=True)]
+    for m in rep.models:
+        s = rep.summary[m]
+        if m == rep.base or s["kind"] == "vision-encoder" or s["kept_pretrained"] is None or s["avg_target"] is None:
+            continue
+        gain = s["avg_target"] - base_target
+        kept_err = gain_err = None
+        if s.get("seeds"):
+            ks, ts = s.get("kept_spread") or 0.0, s.get("target_spread") or 0.0
+            kept_err, gain_err = (s["kept_pretrained"] - ks, s["kept_pretrained"] + ks), (gain - ts, gain + ts)
+        elif len(targets) == 1 and (c := rep.cells.get((m, targets[0]))) is not None and c.delta_interval:
+            gain_err = tuple(c.delta_interval)
+        pts.append(HeadlinePoint(m, s["kept_pretrained"], gain, kept_err, gain_err))
+    if len(pts) < 2:
+        return []
+    best = pareto({p.model: (p.kept, p.gain) for p in pts})
+    for p in pts:
+        p.pareto = p.model in best
+    return pts
 
 
 def _curves(rep: Report, res: Results, rows: dict[tuple, Row]) -> None:

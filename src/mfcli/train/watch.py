@@ -135,7 +135,7 @@ def schedule(every: str | None, steps_per_epoch: int) -> tuple[int | None, bool]
 def make_record(step: int, epoch: float, scores: dict, metrics: dict, n: dict, targets: tuple[str, ...],
                 base: dict, criterion: str = "h", seconds: float = 0.0) -> WatchRecord:
     """The watch record of `scores` against the step-0 scores `base` (the same tasks)."""
-    from mfcli.forgetting import h_score, h_score_mdgd, mean, percent_scale
+    from mfcli.forgetting import h_score, h_score_mdgd, mean, percent_scale, watch_mixed_scale
 
     pre = [t for t in scores if t not in targets]
     tgt = [t for t in scores if t in targets]
@@ -151,7 +151,7 @@ def make_record(step: int, epoch: float, scores: dict, metrics: dict, n: dict, t
         h=h_score([scores[t] for t in pre], [scores[t] for t in tgt]) if both else None,
         h_mdgd=h_score_mdgd([scores[t] for t in pre], [scores[t] for t in tgt]) if both else None,
         h_kept=h_score([kept_mean], [target]) if kept_mean is not None and tgt and percent_target else None,
-        criterion=criterion, seconds=round(seconds, 3))
+        criterion=criterion, seconds=round(seconds, 3), mixed_scale=watch_mixed_scale(metrics, targets))
 
 
 class Tracker:
@@ -491,5 +491,5 @@ def live_line(r: WatchRecord) -> str:
     gain = "" if r.target_gain is None else f" ({r.target_gain:+.1f})"
     best = " *best*" if r.best else (f"; best at step {r.best_step}" if r.best_step is not None else "")
     line = (f"watch step {r.step} (epoch {r.epoch:.2f}): target {f(r.target)}{gain}, kept {f(r.kept_mean, ' %')}, "
-            f"H {f(r.h)}{best} [{r.seconds:.1f} s]")
+            f"H {f(r.h)}{' †' if 'h' in r.mixed_scale else ''}{best} [{r.seconds:.1f} s]")
     return line + (f"\nwatch: stopping — {r.stop}" if r.stop else "")
