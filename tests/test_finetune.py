@@ -89,8 +89,9 @@ def test_resume_is_bit_identical(pico, train_data, one_process, tmp_path, method
     import shutil
 
     shutil.rmtree(cut / "epoch-2")  # as if killed during epoch 2
+    lora = ["--lora-r", "4", "--lora-alpha", "8"] if method == "lora" else []  # refused for a method that ignores them
     r = run_cli("finetune", "tiny", train_data, "--out", cut, "--method", method, "--epochs", "2", "--batch-size", "4",
-                "--lora-r", "4", "--lora-alpha", "8", "--resume")
+                *lora, "--resume")
     assert r.returncode == 0, r.stderr
     a, b = weights(ref / "epoch-2"), weights(cut / "epoch-2")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -172,12 +173,14 @@ def test_fsdp_refuses_what_it_cannot_shard(monkeypatch):
     monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")  # `accelerate launch` with an FSDP config
     assert fsdp_requested(False)
 
+    from mfcli.train.methods import get
+
     two = Dist(0, 2, "cpu")
-    assert not make_sharding(True, Dist(), "mdgd", True).fsdp  # one process: nothing to shard
-    for method, custom in (("mdgd", True), ("lora", False)):
+    assert not make_sharding(True, Dist(), get("mdgd")).fsdp  # one process: nothing to shard
+    for method in ("mdgd", "mdgd-gm", "lora", "clip"):  # a custom update, an adapter, another model
         with pytest.raises(MfcliError, match=f"--method {method} does not run under FSDP"):
-            make_sharding(True, two, method, custom)
-    assert make_sharding(True, two, "full", False).fsdp
+            make_sharding(True, two, get(method))
+    assert all(make_sharding(True, two, get(m)).fsdp for m in ("full", "lastn", "linear"))
 
 
 @pytest.mark.parametrize("refresh", [0, 1, 2])

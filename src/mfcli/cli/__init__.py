@@ -50,6 +50,22 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
         os.environ["MFCLI_QUIET"] = "1"
 
 
+def _plugins() -> None:
+    """The user's plug-ins (mfcli/plugins.py) register before the commands build their flags from the
+    registries; one that fails is one line, exit 1."""
+    from mfcli.plugins import load_plugins
+
+    try:
+        load_plugins()
+    except MfcliError as e:
+        if os.environ.get("MFCLI_DEBUG", "") not in ("", "0"):
+            raise
+        print(f"error: {e.one_line()}", file=sys.stderr)
+        sys.exit(e.exit_code)
+
+
+_plugins()
+
 from mfcli.cli import prepare as _prepare  # noqa: E402,F401  (registers commands, in help order)
 from mfcli.cli import zoo as _zoo  # noqa: E402,F401
 from mfcli.cli import emt as _emt  # noqa: E402,F401

@@ -103,7 +103,7 @@ def judge_rows(rows: list[dict], items: list[Item | None], judge) -> list[Judged
     verdicts: dict[int, Judgement] = {}
     judges = {}
     for kind, idx in by_kind.items():
-        own = kind_of(kind).labelled or getattr(judge, "kind", None) == kind
+        own = kind_of(kind).labelled or judge.kind == kind
         judges[kind] = judge if own else metric_judge(kind)
         verdicts.update(zip(idx, judges[kind].judge([items[i] for i in idx])))
     out = []
@@ -115,7 +115,7 @@ def judge_rows(rows: list[dict], items: list[Item | None], judge) -> list[Judged
         kind = it.kind if it is not None else row.get("kind", CLASSIFICATION)
         used = judges.get(kind, judge)
         out.append(JudgedRecord(row, kind, used.name, j.stage, j.verdict, j.correct, j.matched,
-                                getattr(used, "metric", "accuracy"), j.value, j.detail or None))
+                                used.metric, j.value, j.detail or None))
     return out
 
 
@@ -187,7 +187,7 @@ def write_judged(out: str, judged: list[JudgedRecord]) -> None:
 
 
 def judge_file(preds: str, out: str, judge, *, fields: Fields = Fields(), summary_path: str | None = None) -> SummaryRecord:
-    rows, items = read_items(preds, fields, getattr(judge, "kind", None))
+    rows, items = read_items(preds, fields, judge.kind)
     judged = judge_rows(rows, items, judge)
     write_judged(out, judged)
     summary = summarize(judged, fields=fields)

@@ -96,6 +96,12 @@ KINDS: dict[str, RecordKind] = {}
 
 
 def register(cls: type[RecordKind]) -> type[RecordKind]:
+    """Class decorator: register a record kind under its `name`; a second kind of one name, or a class
+    that is not a RecordKind, is refused."""
+    if not (isinstance(cls, type) and issubclass(cls, RecordKind)) or not getattr(cls, "name", ""):
+        raise TypeError(f"record kind {cls!r}: register a named subclass of kinds.base.RecordKind")
+    if KINDS.get(cls.name) is not None:
+        raise ValueError(f"record kind '{cls.name}' is registered twice; give the new one another name")
     KINDS[cls.name] = cls()
     return cls
 

@@ -92,12 +92,18 @@ class Method:
 COMMON = ("sparsity", "method", "scope", "layers", "seed", "device", "data", "nsamples")
 
 REGISTRY: dict[str, Method] = {}
+NEEDS = (None, "hessian", "gradient", "fisher")  # what the streaming driver can gather for a method
 
 
 def register(name: str, *, needs: str | None = None, summary: str = "", budgeted: bool = False,
              pre_side: bool = False, parameters: tuple[str, ...] = (),
              whole_vector: Callable[[Any], bool] = lambda opts: False):
     def wrap(fn: PatchFn) -> PatchFn:
+        if REGISTRY.get(name) is not None:
+            raise ValueError(f"merge method '{name}' is registered twice; give the new one another name")
+        if not callable(fn) or needs not in NEEDS:
+            raise TypeError(f"merge method '{name}': register a patch function (TensorInputs, options, "
+                            f"TensorReport) -> tensor that needs one of {', '.join(map(str, NEEDS))}")
         REGISTRY[name] = Method(name, fn, needs, summary, budgeted, pre_side,
                                 tuple(parameters) + (("pre_data",) if pre_side else ()), whole_vector)
         return fn

@@ -28,7 +28,8 @@ from mfcli.progress import show_progress
 from mfcli.train.data import load_examples
 from mfcli.train.interrupt import DeferredInterrupt
 from mfcli.train.log import LOG
-from mfcli.train.methods import get_method
+from mfcli.train.methods import get as get_method_spec
+from mfcli.train.methods.contract import RunEnd
 from mfcli.train.options import TrainOptions, with_model_defaults
 from mfcli.train.schedule import warmup_cosine
 from mfcli.train.sharding import make_sharding
@@ -77,7 +78,11 @@ class Trainer:
         self.model_spec, self.data, self.out, self.opts = model_spec, data, Path(out), opts
         self.resume, self.progress = resume, progress
         self.watch_options = watch  # train/watch.py's WatchOptions, or None
-        self.method = get_method(opts.method)
+        self.spec = get_method_spec(opts.method)  # what the method declared when it registered
+        self.method = self.spec.make()
+        from mfcli.train.methods.contract import with_method_options
+
+        self.opts = with_method_options(self.spec, opts)
 
     # ---- open run: the directory, the processes, the data -------------------------------------
     def open_run(self) -> None:
@@ -94,7 +99,7 @@ class Trainer:
             raise MfcliError(f"{out} has no resumable checkpoint.", "Choose a new --out to start afresh.")
         self.examples, self.files = load_examples(self.data)
         self.method.check_data(self.files, self.examples)
-        if dist.active and not self.method.multi_process:
+        if dist.active and not self.spec.multi_process:
             raise UsageError(f"--method {self.opts.method} trains in one process.", "Run it without torchrun/accelerate.")
         parent = resolve_model_path(self.model_spec) if self.rank == 0 else None
         if dist.active:
@@ -111,7 +116,7 @@ class Trainer:
                   f"{self.opts.method} (its mfcli.json); flags override", file=sys.stderr)
         self.resume_dir = self.existing[-1][1] if (resume and self.existing) else None
         self.watch = None
-        if self.watch_options is not None and not self.method.watchable:
+        if self.watch_options is not None and not self.spec.watchable:
             raise UsageError(f"--watch scores an MLLM's answers; --method {self.opts.method} trains another model.",
                              "Evaluate its checkpoints with `mfcli emt` instead.")
         if self.watch_options is not None:  # checked before any model is loaded: bad input costs nothing
@@ -130,7 +135,7 @@ class Trainer:
         if opts.device in ("auto", "cpu") and not torch.cuda.is_available():
             torch.use_deterministic_algorithms(True, warn_only=True)
         self.device = self.dist.device or resolve_device(opts.device)
-        adapter_method = getattr(method, "adapter", False)
+        adapter_method = self.spec.adapter
         # a full checkpoint continues from its own weights; an adapter is re-attached to the parent in prepare()
         load_from = str(self.resume_dir) if (self.resume_dir and not adapter_method) else self.parent
         loaded = method.load(load_from, self.device, opts.dtype)
@@ -146,7 +151,7 @@ class Trainer:
         self.names = [n for gn in group_names for n in gn]
         if not self.names:
             raise MfcliError(f"--method {opts.method} left nothing to train.", "Check --layers / --lora-targets.")
-        self.sharding = make_sharding(opts.fsdp, self.dist, opts.method, method.custom_update)
+        self.sharding = make_sharding(opts.fsdp, self.dist, self.spec)
         if self.sharding.fsdp:  # fully_shard swaps every parameter for a sharded one: collect them afterwards
             if rank == 0:
                 print(f"finetune: FSDP, weights, gradients and optimiser state sharded over {self.world} processes",
@@ -239,7 +244,8 @@ class Trainer:
         metrics = dict(metrics or {})
         if self.watch is not None and self.watch.stopped:  # the watch chose where this run ended: say on what
             metrics.setdefault("selected_on", self.watch.files)
-        m = Manifest(command, options={"method": opts.method, **asdict(opts)}, parents=[self.parent], seed=opts.seed,
+        recorded = {k: v for k, v in asdict(opts).items() if not (k == "method_options" and v is None)}
+        m = Manifest(command, options={"method": opts.method, **recorded}, parents=[self.parent], seed=opts.seed,
                      metrics=metrics, finetune_defaults=self.inherited, fingerprint=self.fingerprint)
         for f in self.files:
             m.add_data(f)
@@ -367,7 +373,8 @@ class Trainer:
         finally:
             stop.__exit__(*sys.exc_info())
         bar.close()
-        self.method.finish(self)  # LoRA's --merge
+        self.method.finish(RunEnd(self.model, self.processor, self.out, self.rank == 0, self.opts,
+                                  self.manifest))  # LoRA's --merge
         self.dist.barrier()
         if self.rank == 0:
             self.closing_line(started, step, last_loss, time.perf_counter() - t0)

@@ -11,13 +11,16 @@ from mfcli.params import device_option, dtype_option, option, seed_option
 # good value depends on the model's size and pre-training, not on the user's data or machine.
 RECOMMENDABLE = ("lr", "projector_lr", "lora_r", "lora_alpha", "layers")
 LLAVA_LORA = {"lora_r": 128, "lora_alpha": 256}  # LLaVA-1.5's LoRA rank and alpha
+# MDGD's update (train/methods/mdgd.py): the paper's Eq. 8 projection, and two of mfcli's readings
+MDGD_VARIANTS = ("paper", "pcgrad", "decoupled")
 
 
 @dataclass(frozen=True)
 class TrainOptions:
     """Every fine-tuning option; a field made with `option` is also `mfcli finetune`'s --flag, with this help."""
 
-    method: str = option("lora", "linear, lora, lastn, full, mdgd, mdgd-gm; clip for a CLIP encoder (tiny-clip).")
+    method: str = option("lora", "The fine-tuning method: one of those listed above, each with what it trains and "
+                                 "the options it reads.")
     epochs: int = option(3, "Epochs (EMT: 3).")  # EMT fine-tunes LLaVA for 3 epochs and evaluates after each
     # None below: the model's recommendation (with_model_defaults), else LLaVA-1.5's value
     lr: float | None = option(None, "Learning rate (default: the model's recommendation, else LLaVA's: lora 2e-4, "
@@ -54,6 +57,9 @@ class TrainOptions:
                                "accelerate launch (full, lastn, linear); accelerate's FSDP config turns it on too.")
     device: str = device_option()
     dtype: str = dtype_option()
+    # the method's own options (its registered options class, train/methods/contract.py): filled with its
+    # defaults at the start of a run where the caller gave none
+    method_options: object = None
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.grad_accum < 1:
@@ -62,10 +68,8 @@ class TrainOptions:
             raise UsageError("--max-steps must be at least 1.")
         if self.projection not in ("global", "per-tensor"):
             raise UsageError(f"--projection must be global or per-tensor, got '{self.projection}'.")
-        from mfcli.train.methods.mdgd import VARIANTS
-
-        if self.mdgd_variant not in VARIANTS:
-            raise UsageError(f"--mdgd-variant must be one of {', '.join(VARIANTS)}, got '{self.mdgd_variant}'.")
+        if self.mdgd_variant not in MDGD_VARIANTS:
+            raise UsageError(f"--mdgd-variant must be one of {', '.join(MDGD_VARIANTS)}, got '{self.mdgd_variant}'.")
         if not 0.0 < self.mask_ratio <= 1.0:
             raise UsageError(f"--mask-ratio must be in (0, 1], got {self.mask_ratio}.")
         if self.mask_refresh < 0:

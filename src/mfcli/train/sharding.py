@@ -14,9 +14,6 @@ from dataclasses import dataclass
 
 from mfcli.errors import UsageError
 
-FSDP_METHODS = ("full", "lastn", "linear")
-
-
 def fsdp_requested(flag: bool) -> bool:
     """--fsdp, or `accelerate launch` with an FSDP config (it exports ACCELERATE_USE_FSDP)."""
     return flag or os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true", "yes")
@@ -51,10 +48,13 @@ class Whole:
 class Fsdp(Whole):
     fsdp = True
 
-    def __init__(self, dist, method: str, custom_update: bool):
-        if method not in FSDP_METHODS or custom_update:
-            raise UsageError(f"--method {method} does not run under FSDP.",
-                             f"FSDP shards {', '.join(FSDP_METHODS)}; run {method} without --fsdp (DDP).")
+    def __init__(self, dist, spec):
+        if not spec.fsdp:  # declared at registration (train/methods/contract.py)
+            from mfcli.train.methods import REGISTRY
+
+            shardable = ", ".join(n for n, s in REGISTRY.items() if s.fsdp)
+            raise UsageError(f"--method {spec.name} does not run under FSDP.",
+                             f"FSDP shards {shardable}; run {spec.name} without --fsdp (DDP).")
         self.dist = dist
 
     def _options(self):
@@ -101,7 +101,8 @@ class Fsdp(Whole):
         set_optimizer_state_dict(model, optimizer, full, options=StateDictOptions(full_state_dict=True))
 
 
-def make_sharding(fsdp: bool, dist, method: str, custom_update: bool) -> Whole:
+def make_sharding(fsdp: bool, dist, spec) -> Whole:
+    """Whole unless FSDP was asked for over several processes; `spec` is the method's registry entry."""
     if not fsdp_requested(fsdp) or not dist.active:
         return Whole()
-    return Fsdp(dist, method, custom_update)
+    return Fsdp(dist, spec)

@@ -69,6 +69,12 @@ READERS: dict[str, Reader] = {}
 
 
 def register(name: str, *, claims: Callable[[Request], bool], summary: str):
+    """Decorate `read(Request) -> Source` as the reader `name`; a second reader of one name is refused."""
+    if READERS.get(name) is not None:
+        raise ValueError(f"data source reader '{name}' is registered twice; give the new one another name")
+    if not callable(claims):
+        raise TypeError(f"data source reader '{name}': claims must be a function of the request")
+
     def wrap(read: Callable[[Request], Source]) -> Callable[[Request], Source]:
         READERS[name] = Reader(name, claims, read, summary)
         return read

@@ -3,6 +3,8 @@ only when it is configured (`--openai`). Each judgement records the stage that d
 
 from __future__ import annotations
 
+from mfcli.kinds import CLASSIFICATION
+
 from mfcli.eval.judges.base import OFF_LABEL, Item, Judgement
 from mfcli.eval.judges.registry import make_judge, register
 from mfcli.params import Param
@@ -10,6 +12,8 @@ from mfcli.params import Param
 
 class CascadeJudge:
     name = "cascade"
+    kind = CLASSIFICATION  # a label judge: EMT's classification records, right or wrong
+    metric = "accuracy"
 
     def __init__(self, stages: list):
         self.stages = stages  # each returns None for what it cannot decide; the last one is decisive

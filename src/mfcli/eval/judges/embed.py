@@ -14,6 +14,8 @@ computed once per label set and answers are embedded once per distinct string: E
 
 from __future__ import annotations
 
+from mfcli.kinds import CLASSIFICATION
+
 from typing import Optional
 
 from mfcli.errors import MfcliError
@@ -96,6 +98,8 @@ class ClipTextEncoder:
 
 class EmbedJudge:
     name = "embed"
+    kind = CLASSIFICATION  # a label judge: EMT's classification records, right or wrong
+    metric = "accuracy"
 
     def __init__(self, encoder=None, *, margin: float = DEFAULT_MARGIN, floor: float | None = None,
                  decisive: bool = True):

@@ -12,6 +12,8 @@ off_label at once and never reaches a similarity judge, which would find it clos
 
 from __future__ import annotations
 
+from mfcli.kinds import CLASSIFICATION
+
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,6 +51,8 @@ def load_synonyms(path: str | None) -> dict[str, str]:
 
 class ExactJudge:
     name = "exact"
+    kind = CLASSIFICATION  # a label judge: EMT's classification records, right or wrong
+    metric = "accuracy"
 
     def __init__(self, synonyms: dict[str, str] | None = None, *, decisive: bool = True):
         self.synonyms = synonyms or {}

@@ -9,6 +9,8 @@ never written to the cache, the output or a log line.
 
 from __future__ import annotations
 
+from mfcli.kinds import CLASSIFICATION
+
 import asyncio
 import hashlib
 import json
@@ -82,6 +84,8 @@ def parse_reply(reply: str) -> bool | None:
 
 class OpenAIJudge:
     name = "openai"
+    kind = CLASSIFICATION  # a label judge: EMT's classification records, right or wrong
+    metric = "accuracy"
 
     def __init__(self, model: str = DEFAULT_MODEL, base_url: str | None = None, *, concurrency: int = 16,
                  max_retries: int = 6, timeout: float = 30.0, cache: Path | None = None, backoff: float = 0.5):

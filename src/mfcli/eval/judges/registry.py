@@ -9,12 +9,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from mfcli.errors import MfcliError, UsageError, did_you_mean
 from mfcli.eval.judges.base import VERDICTS
 from mfcli.kinds import CLASSIFICATION
 from mfcli.params import Param
+
+
+@runtime_checkable
+class JudgeContract(Protocol):
+    """What the host (eval/judging.py) uses of a built judge, and nothing else: its name (written into
+    each judged record), the record kind it scores and the metric it reports, and `judge`, which gives
+    one Judgement per item (None: undecided, for a cascade's stage that is not decisive)."""
+
+    name: str
+    kind: str
+    metric: str
+
+    def judge(self, items: list) -> list: ...
 
 
 @dataclass(frozen=True)
@@ -32,11 +45,28 @@ JUDGES: dict[str, Judge] = {}
 
 def register(name: str, *, summary: str, options: tuple[Param, ...] = (), kind: str = CLASSIFICATION,
              verdicts: tuple[str, ...] = VERDICTS):
+    """Decorate a builder `(JudgeOptions, decisive) -> judge` as the judge `name`; a second judge of one
+    name is refused (what it builds is checked against JudgeContract when it is built)."""
     def wrap(build: Callable[[Any, bool], Any]) -> Callable[[Any, bool], Any]:
+        if name in JUDGES and JUDGES[name] is not None:
+            raise ValueError(f"judge '{name}' is registered twice; give the new one another name")
+        if not callable(build):
+            raise TypeError(f"judge '{name}': register a builder (JudgeOptions, decisive) -> judge")
         JUDGES[name] = Judge(name, build, tuple(options), summary, kind, tuple(verdicts))
         return build
 
     return wrap
+
+
+def _checked(entry: Judge, judge):
+    """A built judge, held to JudgeContract and to the kind it registered: one line where it is not."""
+    if not isinstance(judge, JudgeContract):
+        lacks = [a for a in ("name", "kind", "metric", "judge") if not hasattr(judge, a)]
+        raise TypeError(f"judge '{entry.name}' builds a {type(judge).__name__}, which lacks {', '.join(lacks)} "
+                        "(eval/judges/registry.py, JudgeContract)")
+    if judge.kind != entry.kind:
+        raise TypeError(f"judge '{entry.name}' registered kind '{entry.kind}' but builds one of kind '{judge.kind}'")
+    return judge
 
 
 def judge_params() -> list[Param]:
@@ -88,12 +118,12 @@ def make_judge(name: str, opts: JudgeOptions | None = None, *, decisive: bool = 
     which passes on what it cannot decide."""
     if name not in JUDGES:
         raise UsageError(f"unknown judge '{name}'.", did_you_mean(name, JUDGES))
-    return JUDGES[name].build(opts if opts is not None else JudgeOptions(), decisive)
+    return _checked(JUDGES[name], JUDGES[name].build(opts if opts is not None else JudgeOptions(), decisive))
 
 
 def metric_judge(kind: str):
     """The judge of a non-classification record kind: its metric."""
     for j in JUDGES.values():
         if j.kind == kind and kind != CLASSIFICATION:
-            return j.build(JudgeOptions(), True)
+            return _checked(j, j.build(JudgeOptions(), True))
     raise MfcliError(f"no metric judge for kind '{kind}'.", f"Use {', '.join(metric_judges())}.")  # pragma: no cover

@@ -84,7 +84,7 @@ def register(name: str, *, claims: Callable[[Found], bool], summary: str, schema
         raise TypeError(f"report input '{name}': claims must be a function of the input")
 
     def wrap(read: Callable[[Found, Results], None]) -> Callable[[Found, Results], None]:
-        if name in INPUTS:
+        if INPUTS.get(name) is not None:
             raise ValueError(f"report input '{name}' is registered twice; give the new reader another name")
         if not callable(read):
             raise TypeError(f"report input '{name}': read must be a function of (input, results)")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 
 class Method:
-    name = ""
+    """The MLLM defaults of every hook of the method contract (train/methods/contract.py); what a method
+    is — adapter, FSDP, watchable, one process or many, the options it reads — it declares where it
+    registers (`@register`)."""
+
+    name = ""  # set by `register`
     default_lr = 2e-5  # LLaVA-1.5's fine-tuning learning rate for full models
     weight_decay: float | None = None  # None: --weight-decay's (LLaVA: 0)
     custom_update = False  # True: the method forms its own update (MDGD) instead of loss.backward()
-    multi_process = True  # False: refuse torchrun/accelerate (one process only)
-    watchable = True  # the forgetting watch scores an MLLM's answers
 
     # What the model is and how a batch becomes a loss: an MLLM answering its training question by
     # default; a method that trains another kind of model (CLIP) overrides these four.
@@ -82,8 +84,8 @@ class Method:
     def load_extra_state(self, extra: dict, device) -> None:
         pass
 
-    def finish(self, trainer) -> None:
-        """Once training ended (train/loop.py's Trainer: its model, processor, out and manifest())."""
+    def finish(self, end) -> None:
+        """Once training ended (contract.RunEnd: the model, its processor, the run dir, the manifest)."""
 
 
 def last_layer_names(model, family, n: int) -> list[str]:

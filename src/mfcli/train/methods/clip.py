@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from mfcli.errors import MfcliError
 from mfcli.train.methods.base import Method
+from mfcli.train.methods.contract import register
 
 VISION = ("vision_model.", "visual_projection.")
 
 
+# one process: the loss reaches the vision tower outside the model's forward (DDP would not sync it);
+# not watchable: the watch scores an MLLM's answers (evaluate its epochs with `mfcli emt`)
+@register("clip", summary="a CLIP vision encoder as a classifier (EMT §3.2; tiny-clip)", watchable=False,
+          multi_process=False)
 class Clip(Method):
-    name = "clip"
     default_lr = 1e-5  # EMT App. B.2
     weight_decay = 0.001  # EMT App. B.2
-    multi_process = False  # the loss reaches the vision tower outside the model's forward (DDP would not sync it)
-    watchable = False  # the watch scores an MLLM's answers; evaluate the epochs with `mfcli emt`
 
     def check_data(self, files, examples) -> None:
         """Every record's label must be one of its task's labels (dataset.json beside train.jsonl)."""

@@ -1,10 +1,11 @@
 from mfcli.train.methods.base import Method
+from mfcli.train.methods.contract import register
 
 
+@register("full", summary="the whole language model + projector", fsdp=True, parameters=("train_vision",))
 class Full(Method):
     """The whole language model + projector; the vision tower stays frozen unless --train-vision."""
 
-    name = "full"
     default_lr = 2e-5
 
     def trainable(self, model, family, opts):

@@ -1,10 +1,12 @@
 from mfcli.train.methods.base import Method, default_layers, last_layer_names, projector_names
+from mfcli.train.methods.contract import register
 
 
+@register("lastn", summary="projector + the last N decoder layers (Model Tailor: 12 of 32)", fsdp=True,
+          parameters=("layers",))
 class LastN(Method):
     """Projector + the last N decoder layers, fully (Model Tailor: 12 of 32; MDGD: 6 of 32)."""
 
-    name = "lastn"
     default_lr = 2e-5
 
     def trainable(self, model, family, opts):

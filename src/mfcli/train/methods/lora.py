@@ -10,11 +10,12 @@ import re
 
 from mfcli.errors import MfcliError, UsageError
 from mfcli.train.methods.base import Method
+from mfcli.train.methods.contract import RunEnd, register
 
 
+@register("lora", summary="LoRA on the language model + the projector (peft)", adapter=True,
+          parameters=("projector_lr", "lora_r", "lora_alpha", "lora_dropout", "lora_targets", "merge"))
 class Lora(Method):
-    name = "lora"
-    adapter = True  # saves a peft adapter, not a full checkpoint
     default_lr = 2e-4  # LLaVA-1.5's LoRA learning rate
     default_projector_lr = 2e-5  # LLaVA-1.5's mm_projector_lr with LoRA
 
@@ -59,13 +60,12 @@ class Lora(Method):
         c["base_model_name_or_path"] = parent
         cfg.write_text(json.dumps(c, indent=2))
 
-    def finish(self, trainer) -> None:
+    def finish(self, end: RunEnd) -> None:
         """--merge: also write DIR/merged, the adapter folded into a full checkpoint."""
-        if trainer.rank != 0 or not trainer.opts.merge:
+        if not end.main_process or not end.opts.merge:
             return
         from mfcli.io.checkpoint import write_checkpoint
 
-        merged = trainer.model.merge_and_unload()
-        write_checkpoint(trainer.out / "merged",
-                         lambda d: (merged.save_pretrained(d), trainer.processor.save_pretrained(d)),
-                         trainer.manifest("finetune --merge"), overwrite=True)
+        merged = end.model.merge_and_unload()
+        write_checkpoint(end.out / "merged", lambda d: (merged.save_pretrained(d), end.processor.save_pretrained(d)),
+                         end.manifest("finetune --merge"), overwrite=True)

@@ -32,10 +32,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mfcli.train.methods.base import last_layer_names, mdgd_default_layers, projector_names
+from mfcli.train.methods.contract import register
 from mfcli.train.methods.full import Full
+from mfcli.train.options import MDGD_VARIANTS
 
 EPS = 1e-20
-VARIANTS = ("paper", "pcgrad", "decoupled")
+VARIANTS = MDGD_VARIANTS
 
 
 def _dot(a, b, per_tensor: bool):
@@ -121,8 +123,9 @@ class Step:
     mask: list | None = None
 
 
+@register("mdgd", summary="MDGD Eq. 5-9: gradients decoupled from visual-representation drift",
+          parameters=("layers", "lambda_visual", "mdgd_variant", "projection"))
 class Mdgd(Full):
-    name = "mdgd"
     default_lr = 2e-5
     custom_update = True
 
@@ -232,8 +235,9 @@ class Mdgd(Full):
         pass
 
 
+@register("mdgd-gm", summary="MDGD-GM Eq. 10-11: MDGD on a gradient-masked subset",
+          parameters=("layers", "lambda_visual", "projection", "mask_ratio", "mask_refresh"))
 class MdgdGm(Mdgd):
-    name = "mdgd-gm"
 
     def __init__(self):
         super().__init__()
