@@ -71,7 +71,7 @@ def test_the_merge_contract_and_the_training_log_are_leaves():
 
 # docs/architecture.md's layers, bottom up: a module imports from its own layer or below, never above
 LEAVES = ("mfcli", "mfcli.errors", "mfcli.params", "mfcli.cache", "mfcli.hub", "mfcli.dist", "mfcli.forgetting",
-          "mfcli.progress", "mfcli.provenance",
+          "mfcli.progress", "mfcli.provenance", "mfcli.plugins",
           "mfcli.data.prompts", "mfcli.kinds", "mfcli.io", "mfcli.train.log", "mfcli.merge.contract",
           "mfcli.eval.judges.registry", "mfcli.eval.judges.base", "mfcli.data.sources.base")
 LAYERS = (("leaves", LEAVES), ("data", ("mfcli.data",)), ("models", ("mfcli.models",)),
@@ -103,3 +103,29 @@ def test_a_wrong_import_is_caught():
     assert _layer("mfcli.report.plots") > _layer("mfcli.analysis.rank")
     assert _layer("mfcli.eval.pipeline") > _layer("mfcli.eval.emt") > _layer("mfcli.io.records")
     assert _layer("mfcli.kinds.vqa") == _layer("mfcli.data.prompts") == 0 < _layer("mfcli.data.prepare")
+
+
+# the methods layer's packages side by side, and the named seams through which one uses another
+# (docs/architecture.md, "Sideways"): calibration batches are training batches, and the forgetting
+# watch scores answers as `emt` and `judge` do; nothing else crosses
+METHOD_PACKAGES = ("mfcli.eval", "mfcli.train", "mfcli.merge", "mfcli.analysis")
+SEAMS = {("mfcli.merge.calibration", "mfcli.train.data"), ("mfcli.train.watch", "mfcli.eval")}
+
+
+def _package(module: str) -> str | None:
+    return next((p for p in METHOD_PACKAGES if module == p or module.startswith(p + ".")), None)
+
+
+def _through_seam(module: str, dep: str) -> bool:
+    return any((module == a or module.startswith(a + ".")) and (dep == b or dep.startswith(b + ".")) for a, b in SEAMS)
+
+
+def test_method_packages_meet_only_at_their_named_seams():
+    graph = _graph()
+    crossing = [f"{m} imports {d}" for m, deps in sorted(graph.items()) for d in sorted(deps)
+                if _package(m) and _package(d) and _package(m) != _package(d) and not _through_seam(m, d)]
+    assert not crossing, "\n".join(crossing)
+    used = {(a, b) for a, b in SEAMS if any(_through_seam(m, d) for m, deps in graph.items() for d in deps
+                                            if (m == a or m.startswith(a + ".")))}
+    assert used == SEAMS, "a named seam is no longer used: drop it from SEAMS and the docs"
+    assert not _through_seam("mfcli.merge.run", "mfcli.train.loop")  # the check itself refuses another crossing

@@ -1,4 +1,4 @@
-"""The forgetting figures both the report (report/) and the forgetting watch (train/watch.py) compute,
+"""The forgetting figures both the report (report/) and the forgetting watch (train/watch/) compute,
 in a leaf both may import: the papers' two H-scores, and which metrics are percentages.
 
 Pure functions over numbers, each tested against hand-computed values (tests/test_stats.py).

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from mfcli.cli import app
-from mfcli.cli.judge import JUDGE_OPTIONS, JsonOut
+from mfcli.cli.options import JUDGE_OPTIONS, JsonOut
 from mfcli.cli.params import of, options
 from mfcli.errors import UsageError
 from mfcli.eval.emt import EmtOptions
@@ -53,25 +53,19 @@ def emt(
                                                    )] = None,
     json_out: JsonOut = False,
 ):
-    from mfcli.eval.emt import run_emt
+    from mfcli.eval.judges import make_judge
+    from mfcli.eval.judging import format_summary
+    from mfcli.eval.pipeline import evaluate_and_judge, is_main_process
 
     if (summary or json_out) and not judge:
         raise UsageError("--summary and --json describe the judged run: add --judge NAME.")
-    j = None
-    if judge:  # build the judge first: a missing API key or unknown name fails before any generation
-        from mfcli.eval.judges import make_judge
-
-        j = make_judge(judge, judge_options)
-    run_emt(model, data, out, opts, endpoint=endpoint, log=lambda line: print(line, file=sys.stderr))
-    import os
-
-    if os.environ.get("RANK", "0") != "0":
+    # the judge first: a missing API key or an unknown name fails before any generation
+    j = make_judge(judge, judge_options) if judge else None
+    result = evaluate_and_judge(model, data, out, opts, endpoint=endpoint, judge=j, summary=summary,
+                                log=lambda line: print(line, file=sys.stderr))
+    if not is_main_process():
         return
-    if j is not None:
-        from mfcli.eval.judging import format_summary, judge_file
-
-        stem = out.with_suffix("")
-        result = judge_file(str(out), f"{stem}.judged.jsonl", j, summary_path=summary or f"{stem}.summary.json")
+    if result is not None:
         print(format_summary(result), file=sys.stderr)
         if json_out:
             print(json.dumps(result.to_json(), indent=1))

@@ -1,5 +1,5 @@
 """`mfcli finetune MODEL DATA... --method METHOD --out DIR`: its options are TrainOptions' and
-WatchOptions' fields (train/options.py, train/watch.py), declared there with their help."""
+WatchOptions' fields (train/options.py, train/watch/options.py), declared there with their help."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from mfcli.errors import UsageError
 from mfcli.params import params_of
 from mfcli.train import methods
 from mfcli.train.options import TrainOptions
-from mfcli.train.watch import WatchOptions
+from mfcli.train.watch.options import WatchOptions
 
 # the flags: TrainOptions' fields, then every registered method's own options (their registration
 # keeps the names apart), so a method with options of its own is one module and no edit here

@@ -9,21 +9,10 @@ from typing import Annotated, Optional
 import typer
 
 from mfcli.cli import app
-from mfcli.cli.params import Group, options
+from mfcli.cli.options import JUDGE_OPTIONS, JsonOut, JudgeName
+from mfcli.cli.params import options
 from mfcli.errors import UsageError
-from mfcli.eval.judges import JudgeOptions, judge_params, label_judges, make_judge, metric_judges
-
-_LABEL, _METRIC = label_judges(), metric_judges()  # from the registry: a new judge is listed here by itself
-JudgeName = Annotated[str, typer.Option("--judge", help=f"Classification records: {', '.join(_LABEL[:-1])}, or "
-                                                         f"{_LABEL[-1]} (exact, then embed, then openai with "
-                                                         f"--openai); {', '.join(_METRIC[:-1])} and {_METRIC[-1]} "
-                                                         "records are always scored on their metric. --judge "
-                                                         f"{'|'.join(_METRIC)} scores every record so (for JSONL "
-                                                         "with output and references).")]
-# every registered judge's options (eval/judges/), under their own flags: --margin, --model, --openai, ...
-JUDGE_OPTIONS = Group(judge_params(), lambda values: JudgeOptions(**values), prefix="judge_", flag_prefix=False)
-JsonOut = Annotated[bool, typer.Option("--json", help="Print the summary record as JSON on stdout.")]
-
+from mfcli.eval.judges import JudgeOptions, make_judge
 
 @app.command(help="Score free-text answers by record kind (a label judge, VQA accuracy, CIDEr-D, option "
                   "match); print a per-task summary on stderr.\n\n"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -23,20 +22,11 @@ def zoo(
     out: Out,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild even if a cached build exists.")] = False,
 ):
-    from mfcli.errors import UsageError, did_you_mean
-    from mfcli.io.checkpoint import read_manifest, refuse_existing, staged_dir
-    from mfcli.zoo import ZOO, ensure_zoo, is_built
+    from mfcli.zoo import write_builtin
 
-    if name not in ZOO:
-        raise UsageError(f"unknown built-in model '{name}'.", did_you_mean(name, ZOO))
-    refuse_existing(out)
-    cached = is_built(name) and not rebuild
-    built = ensure_zoo(name, rebuild=rebuild, progress=show_progress(), log=lambda m: print(m, file=sys.stderr))
-    with staged_dir(out) as tmp:
-        shutil.copytree(built, tmp, dirs_exist_ok=True)
-    manifest = read_manifest(out)
-    metrics = manifest.metrics if manifest else {}
-    _print_metrics(name, metrics, cached_at=built if cached else None)
+    metrics, cached_at = write_builtin(name, out, rebuild=rebuild, progress=show_progress(),
+                                       log=lambda m: print(m, file=sys.stderr))
+    _print_metrics(name, metrics, cached_at=cached_at)
     print(str(out))
 
 

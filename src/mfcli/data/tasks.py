@@ -19,7 +19,7 @@ import numpy as np
 
 from mfcli.data import icons, scenes
 from mfcli.data.prompts import BRIEF_PROMPT, CAPTION_PROMPT
-from mfcli.errors import MfcliError, did_you_mean
+from mfcli.errors import MfcliError
 from mfcli.kinds import CAPTION, CLASSIFICATION, VQA
 
 PRETRAINED = "pretrained"
@@ -167,12 +167,6 @@ TASKS: dict[str, Task] = {t.name: t for t in (
          "two coloured shapes, 1,800 images 24×24, captioned with their relation", kind=CAPTION,
          prompt=BRIEF_PROMPT),
 )}
-
-
-def get_task(name: str) -> Task:
-    if name not in TASKS:
-        raise MfcliError(f"unknown built-in task '{name}'.", did_you_mean(name, TASKS))
-    return TASKS[name]
 
 
 def split_indices(n: int, eval_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,8 @@ from mfcli.io.images import load_rgb
 from mfcli.io.jsonl import dumps, write_json_atomic, write_jsonl_atomic
 from mfcli.io.records import PRED_META_SCHEMA, EvalRecord, PredRecord, read_eval, resolve_data_file
 from mfcli.kinds import kind_of
+from mfcli.models.chat import image_token_of
+from mfcli.models.load import model_type_of
 from mfcli.params import device_option, dtype_option, option
 from mfcli.progress import show_progress
 
@@ -94,17 +96,14 @@ def load_queries(data: list[str], limit: int | None = None) -> tuple[list[Query]
 
 
 def model_kind(path: str) -> str:
-    cfg = Path(path) / "config.json"
-    if cfg.is_file() and json.loads(cfg.read_text()).get("model_type") == "clip":
-        return "clip"
-    return "mllm"
+    return "clip" if model_type_of(path) == "clip" else "mllm"
 
 
 class MllmPredictor:
     def __init__(self, loaded, max_new_tokens: int | None):
         self.loaded, self.max_new_tokens = loaded, max_new_tokens
         tok = loaded.processor.tokenizer
-        image_token = getattr(loaded.processor, "image_token", None) or getattr(tok, "image_token", None)
+        image_token = image_token_of(loaded.processor)
         if image_token is None or tok.convert_tokens_to_ids(image_token) in (None, tok.unk_token_id):
             raise MfcliError(f"model {loaded.path} has no image token in its tokenizer.",
                              "Use a LLaVA-family checkpoint whose processor defines image_token.")

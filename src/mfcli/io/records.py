@@ -258,7 +258,7 @@ def resolve_data_file(data: str | Path, name: str) -> Path:
 
 @dataclass(frozen=True)
 class WatchRecord:
-    """One evaluation of a fine-tune while it trains (`RUN/watch.jsonl`, train/watch.py).
+    """One evaluation of a fine-tune while it trains (`RUN/watch.jsonl`, train/watch/).
 
     Scores are on the report's scale (accuracies in %, CIDEr-D × 100). `kept` is each pre-trained
     task's score as a % of its step-0 score; `target` the mean over the targets; `target_gain` its

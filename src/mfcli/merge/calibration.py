@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from mfcli.errors import MfcliError
+from mfcli.models.chat import IGNORE_INDEX
 
 
 def calibration_data(sft_path: str, opts) -> str:
@@ -65,7 +66,7 @@ def fisher_diagonal(model, batches, names: set[str], estimate: str = "empirical"
                     seed: int = 0) -> dict[str, torch.Tensor]:
     """Fisher merging's weights (Matena & Raffel, 2022): the diagonal Fisher, the mean over examples of
     (∇θ log p(y | image, prompt))², one example per batch (squares of per-example gradients, not of their
-    sum). log p is summed over the answer positions (labels != -100). y: the data's answer tokens
+    sum). log p is summed over the answer positions (labels != IGNORE_INDEX). y: the data's answer tokens
     (`empirical`), or at each answer position a token drawn from the model's own distribution there,
     given the true prefix (`sampled`: E_y~p[(∇ log p(y))²], the paper's Fisher, unbiased with one draw —
     the cross terms between positions vanish in expectation since E_y[∇ log p(y)] = 0)."""
@@ -86,9 +87,9 @@ def fisher_diagonal(model, batches, names: set[str], estimate: str = "empirical"
         if estimate == "sampled":
             probs = torch.softmax(logits[:, :-1].detach().float(), dim=-1)
             drawn = torch.multinomial(probs.reshape(-1, probs.shape[-1]).cpu(), 1, generator=gen).view(labels.shape)
-            labels = torch.where(labels != -100, drawn.to(labels.device), labels)
+            labels = torch.where(labels != IGNORE_INDEX, drawn.to(labels.device), labels)
         nll = torch.nn.functional.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]),
-                                                labels.reshape(-1), ignore_index=-100, reduction="sum")
+                                                labels.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum")
         nll.backward()  # ∇(−log p): its square is the square of ∇ log p
         for n, p in params.items():
             if p.grad is not None:

@@ -87,9 +87,9 @@ class Method:
     whole_vector: Callable[[Any], bool] = lambda opts: False
 
 
-# what every method's run reads: the budget, the scope, the layers, the seed, the device, and (for a
+# what every method's run reads: the budget, the scope, the layers, the seed, and (for a
 # method that needs statistics) the calibration data
-COMMON = ("sparsity", "method", "scope", "layers", "seed", "device", "data", "nsamples")
+COMMON = ("sparsity", "method", "scope", "layers", "seed", "data", "nsamples")
 
 REGISTRY: dict[str, Method] = {}
 NEEDS = (None, "hessian", "gradient", "fisher")  # what the streaming driver can gather for a method

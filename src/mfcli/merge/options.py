@@ -106,7 +106,6 @@ class TailorOptions:
     fisher_floor: float = option(0.0, "fisher: raise every Fisher entry to at least this (the references': 1e-6); "
                                       "0: the plain mean only where every Fisher is 0.")
     seed: int = option(0, "DARE's random seed.")  # DARE's random drop and the calibration sample
-    device: str = "auto"
 
     def __post_init__(self):
         from mfcli.merge import methods  # the registry, filled

@@ -100,7 +100,7 @@ def run_tailor(pre_spec: str, sft_specs: list[str], out: str | Path, opts: Tailo
 
     from mfcli.io.checkpoint import refuse_existing
     from mfcli.models.families import family_of
-    from mfcli.models.load import load_config, resolve_model_path
+    from mfcli.models.load import load_config, model_type_of, resolve_model_path
     from mfcli.merge import stream
 
     out = Path(out)
@@ -123,7 +123,7 @@ def run_tailor(pre_spec: str, sft_specs: list[str], out: str | Path, opts: Tailo
             if (Path(path) / "adapter_config.json").is_file():
                 sfts.append(stream.LazyCheckpoint(_materialise_lora(path, scratch)))
             else:
-                sft_cfg = json.loads((Path(path) / "config.json").read_text()).get("model_type")
+                sft_cfg = model_type_of(path)
                 if sft_cfg != config.model_type:
                     raise MfcliError(f"{spec} is a '{sft_cfg}' model and {pre_spec} a '{config.model_type}' one.",
                                      "Tailor a fine-tune of PRE, not another model.")

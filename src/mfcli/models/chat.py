@@ -10,6 +10,12 @@ from functools import lru_cache
 IGNORE_INDEX = -100  # label value the loss skips (prompt and image tokens)
 
 
+def image_token_of(processor) -> str | None:
+    """The image placeholder a model's processor expands (LLaVA's and Qwen2-VL's processors name it;
+    else its tokenizer may): the one lookup every caller uses."""
+    return getattr(processor, "image_token", None) or getattr(getattr(processor, "tokenizer", None), "image_token", None)
+
+
 def prompt_text(prompt: str) -> str:
     """The prompt as the user turn's text: any `<image>` dropped (the template places the image itself),
     spaces collapsed, line breaks kept — LLaVA-1.5's VQA and choice prompts put their formatting
@@ -59,7 +65,7 @@ class Encoder:
         return list(ids.tolist() if hasattr(ids, "tolist") else ids)
 
     def _tokenizer_ids(self, text: str, n: int) -> list[int]:
-        token = self.processor.image_token
+        token = image_token_of(self.processor)
         return list(self.processor.tokenizer(text.replace(token, token * n))["input_ids"])
 
     def _ids(self, text: str, size: tuple[int, int] | None) -> list[int]:
@@ -69,7 +75,7 @@ class Encoder:
         text; where it differs (another processor), every text goes through the processor."""
         if size not in self._expansion:
             ids = self._processor_ids(text, size)
-            token = getattr(self.processor, "image_token", None)
+            token = image_token_of(self.processor)
             n = None
             if token is not None and getattr(self.processor, "tokenizer", None) is not None and text.count(token) == 1:
                 n = ids.count(self.processor.tokenizer.convert_tokens_to_ids(token))

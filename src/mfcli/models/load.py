@@ -102,6 +102,17 @@ def resolve_model_path(spec: str, *, allow_pickle: bool = False) -> str:
     return spec
 
 
+def model_type_of(path: str | Path) -> str | None:
+    """A checkpoint directory's `model_type` from its config.json, without loading transformers (None
+    where there is no config): the one place mfcli reads a config by hand, for a cheap question."""
+    cfg = Path(path) / "config.json"
+    if not cfg.is_file():
+        return None
+    import json
+
+    return json.loads(cfg.read_text(encoding="utf-8")).get("model_type")
+
+
 def load_config(path: str, *, trust_remote_code: bool = False):
     from transformers import AutoConfig
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from mfcli.io.checkpoint import Manifest, read_manifest
 from mfcli.io.jsonl import iter_jsonl
 from mfcli.io.records import RankRecord, read_dataset_info
+from mfcli.models.load import model_type_of
 
 PRETRAINED, TARGET = "pretrained", "target"
 BINARY_METRICS = ("accuracy",)  # each record right or wrong: Wilson intervals and McNemar apply
@@ -126,8 +127,7 @@ def model_info(name: str, path: str | None) -> ModelInfo:
         if name == "tiny":
             info.method = "pre-trained"
         return info
-    cfg = p / "config.json"
-    if cfg.is_file() and json.loads(cfg.read_text()).get("model_type") == "clip":
+    if model_type_of(p) == "clip":
         info.kind = "vision-encoder"
     m = read_manifest(p) or Manifest("")
     cmd, opts = m.command, m.options

@@ -3,4 +3,4 @@ report's readers share: RUN/train_log.jsonl, one row per optimiser step (docs/fo
 runs")."""
 
 LOG = "train_log.jsonl"
-WATCH_FILE = "watch.jsonl"  # the forgetting watch's records (train/watch.py), beside it
+WATCH_FILE = "watch.jsonl"  # the forgetting watch's records (train/watch/), beside it

@@ -24,6 +24,7 @@ from mfcli.errors import MfcliError, UsageError
 from mfcli.io.checkpoint import Manifest, read_manifest, write_checkpoint
 from mfcli.provenance import inherited as inherited_fingerprint
 from mfcli.io.records import TrainLogRecord
+from mfcli.models.chat import IGNORE_INDEX, image_token_of
 from mfcli.progress import show_progress
 from mfcli.train.data import load_examples
 from mfcli.train.interrupt import DeferredInterrupt
@@ -37,13 +38,13 @@ from mfcli.train.state import has_state, load_state, save_state
 
 
 def nll_sum(logits, labels):
-    """Summed next-token NLL over answer tokens (labels != -100)."""
+    """Summed next-token NLL over answer tokens (labels != IGNORE_INDEX)."""
     import torch
 
     shift_logits = logits[:, :-1].float()
     shift_labels = labels[:, 1:]
     return torch.nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.shape[-1]),
-                                             shift_labels.reshape(-1), ignore_index=-100, reduction="sum")
+                                             shift_labels.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum")
 
 
 class Context:
@@ -69,7 +70,7 @@ def _checkpoints(out: Path) -> list[tuple[int, Path]]:
 
 
 class EarlyStop(Exception):
-    """The watch asked the run to stop (train/watch.py); carries the reason."""
+    """The watch asked the run to stop (train/watch/); carries the reason."""
 
 
 class Trainer:
@@ -77,7 +78,7 @@ class Trainer:
                  resume: bool = False, progress: bool = False, watch=None):
         self.model_spec, self.data, self.out, self.opts = model_spec, data, Path(out), opts
         self.resume, self.progress = resume, progress
-        self.watch_options = watch  # train/watch.py's WatchOptions, or None
+        self.watch_options = watch  # train/watch/options.py's WatchOptions, or None
         self.spec = get_method_spec(opts.method)  # what the method declared when it registered
         self.method = self.spec.make()
         from mfcli.train.methods.contract import with_method_options
@@ -188,7 +189,7 @@ class Trainer:
         """The method's context and start hook, the batcher, DDP's wrapper, the run's log."""
         opts, method, model = self.opts, self.method, self.model
         tok = self.processor.tokenizer
-        image_token = getattr(self.processor, "image_token", None) or getattr(tok, "image_token", "<image>")
+        image_token = image_token_of(self.processor) or "<image>"
         self.ctx = Context(model, self.processor, self.params, self.names, self.parent,
                            tok.convert_tokens_to_ids(image_token), opts, self.device, self.dist)
         method.start(self.ctx)  # MDGD loads its frozen copy here; CLIP embeds its class prompts
@@ -281,6 +282,13 @@ class Trainer:
                                                                               state_dict=snap.model),
                                 self.manifest("finetune", metrics), overwrite=True)
 
+    def watch_view(self):
+        """What the forgetting watch sees of this run (train/watch/runner.py's RunView)."""
+        from mfcli.train.watch import BEST_DIR, RunView
+
+        return RunView(self.parent, self.model, self.processor, self.device, self.dist, self.sharding.fsdp,
+                       self.steps_per_epoch, lambda metrics: self.save_weights(BEST_DIR, metrics))
+
     # ---- the loop -----------------------------------------------------------------------------
     def batches(self, step: int):
         """(step, its index in the epoch, epoch, the global batch) from `step` to the last: each epoch's
@@ -290,6 +298,7 @@ class Trainer:
         spe = self.steps_per_epoch
         while step < self.total:
             epoch, in_epoch = step // spe, step % spe
+            # a prime stride keeps (seed, epoch) pairs from colliding: seed 1's epoch 0 is not seed 0's epoch 1
             gen = torch.Generator().manual_seed(self.opts.seed * 100003 + epoch)
             order = torch.randperm(len(self.examples), generator=gen).tolist()
             for s in range(in_epoch, spe):
@@ -308,7 +317,7 @@ class Trainer:
         prog = self.progress_state(step, epoch + (1 if end_of_epoch else 0))
         stop_reason = None
         if self.watch is not None and self.watch.due(step, end_of_epoch, step == self.total):
-            stop_reason = self.watch.evaluate(self, step)
+            stop_reason = self.watch.evaluate(self.watch_view(), step)
         if end_of_epoch:
             self.last_good, self.saved_step = self.save(f"epoch-{epoch + 1}", prog, rng), step
         elif self.opts.save_steps and step % self.opts.save_steps == 0 or step == self.total or stop_reason:
@@ -339,7 +348,7 @@ class Trainer:
         if self.rank == 0 and step < self.total:
             self.warn_if_too_short()
         if self.watch is not None:
-            self.watch.start(self, step)  # step 0's scores (cached), and the history up to `step`
+            self.watch.start(self.watch_view(), step)  # step 0's scores (cached), and the history up to `step`
         bar = tqdm(total=self.total, initial=step, desc=f"finetune {self.opts.method}", unit="step",
                    disable=not self.progress or self.rank)
         self.last_good = self.existing[-1][1] if self.existing else None
@@ -415,7 +424,7 @@ class Trainer:
 
 def run_finetune(model_spec: str, data: list[str], out: str | Path, opts: TrainOptions, *, resume: bool = False,
                  progress: bool | None = None, watch=None) -> Path:
-    """Fine-tune `model_spec` on `data` into the run directory `out`; `watch` (train/watch.py's
+    """Fine-tune `model_spec` on `data` into the run directory `out`; `watch` (train/watch/options.py's
     WatchOptions) scores the watched tasks while it trains."""
     progress = show_progress() if progress is None else progress
     return Trainer(model_spec, data, out, opts, resume=resume, progress=progress, watch=watch).run()

@@ -117,3 +117,25 @@ def builtin_path(name: str) -> Path:
     import sys
 
     return ensure_zoo(name, log=lambda m: print(m, file=sys.stderr), progress=show_progress())
+
+
+def write_builtin(name: str, out: Path, *, rebuild: bool = False, progress: bool = True,
+                  log=None) -> tuple[dict, Path | None]:
+    """`mfcli zoo NAME --out OUT`: the built-in model `name` (built once and cached; `rebuild` builds it
+    again) copied to OUT, which must not exist and is written whole or not at all. Returns its manifest's
+    metrics and, when it came from the cache, where the cached build is."""
+    import shutil
+
+    from mfcli.errors import UsageError
+    from mfcli.io.checkpoint import read_manifest, refuse_existing, staged_dir
+
+    if name not in ZOO:
+        raise UsageError(f"unknown built-in model '{name}'.", did_you_mean(name, ZOO))
+    refuse_existing(out)
+    cached = is_built(name) and not rebuild
+    built = ensure_zoo(name, rebuild=rebuild, progress=progress, log=log)
+    with staged_dir(out) as tmp:
+        shutil.copytree(built, tmp, dirs_exist_ok=True)
+    manifest = read_manifest(out)
+    return (manifest.metrics if manifest else {}), (built if cached else None)
+

@@ -35,6 +35,7 @@ from mfcli.data import prompts
 from mfcli.data.tasks import PRETRAINED, TASKS, split_indices
 from mfcli.zoo.fingerprint import BUILD_THREADS, describe_build
 from mfcli.kinds import CAPTION, CLASSIFICATION, VQA
+from mfcli.models.chat import IGNORE_INDEX
 from mfcli.train.schedule import warmup_cosine
 
 
@@ -333,7 +334,7 @@ def answer_loss(lm_head, hidden, labels):
     vocabulary the full logits would double the cost of a step."""
     import torch
 
-    wanted = labels[:, 1:] != -100  # position t predicts token t+1
+    wanted = labels[:, 1:] != IGNORE_INDEX  # position t predicts token t+1
     logits = lm_head(hidden[:, :-1][wanted])
     return torch.nn.functional.cross_entropy(logits.float(), labels[:, 1:][wanted])
 

@@ -46,9 +46,6 @@ class Judgement:
         return float(self.correct) if self.score is None else self.score
 
 
-UNDECIDED = None  # a stage of a cascade may return this for an item it cannot decide
-
-
 def from_match(matched: str | None, label: str, stage: str, detail: dict | None = None) -> Judgement:
     if matched is None:
         return Judgement(OFF_LABEL, None, stage, detail)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from mfcli.models.chat import IGNORE_INDEX
+
 
 class Method:
     """The MLLM defaults of every hook of the method contract (train/methods/contract.py); what a method
@@ -36,7 +38,7 @@ class Method:
         n = 0
         for ex in examples:
             _, labels = batcher.encoder.encode(ex.question, ex.answer)
-            n += sum(1 for x in labels[1:] if x != -100)
+            n += sum(1 for x in labels[1:] if x != IGNORE_INDEX)
         return max(1, n)
 
     def loss_sum(self, ctx, model, batch):
