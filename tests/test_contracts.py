@@ -173,3 +173,28 @@ def test_every_registry_refuses_a_second_entry_of_one_name(family):
         call = lambda: register("judged", claims=lambda f: False, summary="again")(lambda f, r: None)  # noqa: E731
     with pytest.raises(ValueError, match="registered twice"):
         call()
+
+
+def test_a_judge_that_breaks_its_contract_is_refused_when_built(monkeypatch):
+    """The host reads a judge's name, kind and metric and calls judge(); a judge lacking one, or built
+    of another kind than it registered, is refused with one line — no getattr fallback hides it."""
+    from mfcli.eval.judges import JUDGES, make_judge, register
+
+    class Bare:
+        name = "bare"
+
+        def judge(self, items):
+            return []
+
+    class Mislabelled(Bare):
+        name, kind, metric = "mislabelled", "vqa", "accuracy"
+
+    monkeypatch.setitem(JUDGES, "t-bare", None)
+    monkeypatch.setitem(JUDGES, "t-mislabelled", None)
+    register("t-bare", summary="x")(lambda o, d=True: Bare())
+    register("t-mislabelled", summary="x")(lambda o, d=True: Mislabelled())
+    with pytest.raises(TypeError, match="judge 't-bare' builds a Bare, which lacks kind, metric"):
+        make_judge("t-bare")
+    with pytest.raises(TypeError, match="registered kind 'classification' but builds one of kind 'vqa'"):
+        make_judge("t-mislabelled")
+    assert make_judge("exact").kind == "classification" and make_judge("vqa").metric == "vqa_accuracy"

@@ -74,6 +74,8 @@ def test_a_judge_with_an_option_is_one_registration(monkeypatch):
     from mfcli.eval.judges.base import CORRECT, OFF_LABEL, Judgement
 
     class LengthJudge:  # correct when the answer is at most `max_words` long and names the label
+        kind, metric = "classification", "accuracy"  # what every judge declares (JudgeContract)
+
         def __init__(self, max_words):
             self.name, self.max_words = "length", max_words
 

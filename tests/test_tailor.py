@@ -297,18 +297,28 @@ def test_every_method_is_registered_with_what_it_needs():
         methods.get("tailr")
 
 
-def test_each_method_declares_the_options_it_reads():
-    """mergekit's `parameters()`: every TailorOptions field a method module reads is one it declares (or
-    one every run shares), so `mfcli tailor` can refuse an option the method would silently ignore."""
-    import inspect
-    import re
+def test_a_method_reads_only_the_options_it_declares():
+    """mergekit's `parameters()`: a method sees the run's options through DeclaredOptions — what every run
+    reads (COMMON) and what it declared — so `mfcli tailor` can refuse an option the method would
+    silently ignore. Every test that runs a method holds it to that; here, one that reads more fails."""
+    import torch
 
     from mfcli.merge import methods
-    from mfcli.merge.contract import COMMON
+    from mfcli.merge.contract import REGISTRY, DeclaredOptions, register
+    from mfcli.merge.fuse import merge_state
+    from mfcli.merge.options import TailorOptions
 
-    for name, m in methods.REGISTRY.items():
-        read = set(re.findall(r"\bopts\.([a-z_]+)", inspect.getsource(m.patch)))
-        assert read <= set(m.parameters) | set(COMMON), (name, read - set(m.parameters) - set(COMMON))
+    view = DeclaredOptions(TailorOptions(method="ties", lam=2.0), methods.get("ties"))
+    assert view.lam == 2.0 and view.sparsity == 0.1  # declared, and common
+    with pytest.raises(AttributeError, match="merge method 'ties' reads option 'omega', which it does not declare"):
+        view.omega
+    register("t-greedy", budgeted=True)(lambda inputs, opts, rep: inputs.deltas[0] * opts.lam)  # lam: undeclared
+    try:
+        pre = {"w": torch.zeros(2, 2)}
+        with pytest.raises(AttributeError, match="'t-greedy' reads option 'lam'"):
+            merge_state(pre, [{"w": torch.ones(2, 2)}], TailorOptions(method="t-greedy"))
+    finally:
+        REGISTRY.pop("t-greedy")
 
 
 def test_an_option_the_method_ignores_is_refused(tmp_path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -59,21 +58,18 @@ def tailor(
     opts: TailorOptions = ...,  # its fields become the options (cli/params.py)
 ):
     from mfcli.merge import methods
-    from mfcli.merge.run import budget_dir, parse_budgets, run_tailor
+    from mfcli.merge.run import parse_budgets, run_tailor
 
     if sparsity is not None and not methods.get(opts.method).budgeted:
         raise UsageError(f"--method {opts.method} keeps every change (it has no budget), so --sparsity does not "
                          "apply.", "Drop --sparsity, or choose a budgeted method: "
                                    f"{', '.join(n for n, m in methods.REGISTRY.items() if m.budgeted)}.")
     budgets = parse_budgets(sparsity or "0.1")
-    opts = replace(opts, sparsity=budgets[0])
     t0 = time.perf_counter()
-    s = run_tailor(pre, sft, out, opts, log=lambda m: print(m, file=sys.stderr), budgets=budgets)
+    done = run_tailor(pre, sft, out, opts, log=lambda m: print(m, file=sys.stderr), budgets=budgets)
     seconds = time.perf_counter() - t0
     label = f"{opts.method} ({opts.variant})" if opts.method == "tailor" else opts.method
-    for rho in budgets:
-        one = s if len(budgets) == 1 else s["budgets"][budget_dir(rho)]
-        where = out if len(budgets) == 1 else out / budget_dir(rho)
-        print(f"{label}: kept {one['kept_params']:,} of {one['changed_params']:,} changed parameters "
-              f"({100 * one['kept_fraction']:.1f} %) in {seconds:.1f} s -> {where}", file=sys.stderr)
-        print(str(where))
+    for b in done:
+        print(f"{label}: kept {b.summary['kept_params']:,} of {b.summary['changed_params']:,} changed parameters "
+              f"({100 * b.summary['kept_fraction']:.1f} %) in {seconds:.1f} s -> {b.path}", file=sys.stderr)
+        print(str(b.path))

@@ -63,9 +63,31 @@ class TensorReport:
     max_ratio: float = 0.0
 
 
-# (inputs, the run's TailorOptions, the tensor's report) -> patch; the options stay untyped here so that
-# this module imports no other merge module
-PatchFn = Callable[[TensorInputs, Any, TensorReport], torch.Tensor]
+class DeclaredOptions:
+    """The run's options (TailorOptions) as one method sees them: what every run reads (COMMON) and the
+    parameters the method declared — nothing else. Reading another raises, naming the method and the
+    option, so a method cannot depend on an option `mfcli tailor` would let pass unchecked (every test
+    that runs a method holds it to its declaration; mergekit's `parameters()`)."""
+
+    __slots__ = ("_options", "_method", "_readable")
+
+    def __init__(self, options: Any, method: "Method"):
+        object.__setattr__(self, "_options", options)
+        object.__setattr__(self, "_method", method.name)
+        object.__setattr__(self, "_readable", frozenset(COMMON) | frozenset(method.parameters))
+
+    def __getattr__(self, name: str):
+        if name in self._readable:
+            return getattr(self._options, name)
+        raise AttributeError(f"merge method '{self._method}' reads option '{name}', which it does not declare: add it "
+                             "to its register(parameters=...) (merge/contract.py)")
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError("a method's options are read-only")
+
+
+# (inputs, the run's options as the method declared them, the tensor's report) -> patch
+PatchFn = Callable[[TensorInputs, DeclaredOptions, TensorReport], torch.Tensor]
 
 
 @dataclass(frozen=True)

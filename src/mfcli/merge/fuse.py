@@ -13,7 +13,7 @@ import torch
 
 from mfcli.errors import MfcliError
 from mfcli.merge import methods
-from mfcli.merge.contract import TensorReport  # noqa: F401  (re-exported: the report of one tensor)
+from mfcli.merge.contract import DeclaredOptions, TensorReport  # noqa: F401  (TensorReport re-exported)
 from mfcli.merge.options import TailorOptions
 
 
@@ -46,7 +46,8 @@ def merge_state(pre: dict, sfts: list[dict], opts: TailorOptions, *, hessians: l
     over `pre` when not given — the streaming driver gives the cuts of the whole model."""
     method = methods.get(opts.method)
     report = Report()
-    if method.whole_vector(opts) and cuts is None:
+    declared = DeclaredOptions(opts, method)  # all a method may read: COMMON and its parameters
+    if method.whole_vector(declared) and cuts is None:
         from mfcli.merge.global_trim import whole_vector_cuts
 
         keys = [k for k in pre if route is None or route(k) == "merge"]
@@ -84,7 +85,7 @@ def merge_state(pre: dict, sfts: list[dict], opts: TailorOptions, *, hessians: l
             pre_fisher=(pre_fisher or {}).get(name),
             cache=caches.setdefault(name, {}) if caches is not None else {}, cuts=cuts)
         rep = TensorReport(name, int(changed.sum()), 0, "salience")
-        patch = method.patch(inputs, opts, rep)  # sets rep.kept (and the Hessian path's errors)
+        patch = method.patch(inputs, declared, rep)  # sets rep.kept (and the Hessian path's errors)
         out[name] = (w_pre.float() + patch).to(w_pre.dtype)
         if not torch.isfinite(out[name]).all():
             raise MfcliError(f"tensor '{name}' became NaN/inf while merging.", "Raise --damp, or check the inputs.")

@@ -5,28 +5,38 @@ and written as its own shard — for every budget of `--sparsity 0.02,0.1,…` f
 
 from __future__ import annotations
 
-import json
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
 
 from mfcli.errors import MfcliError, UsageError
+from mfcli.io.checkpoint import Manifest, read_manifest, refuse_existing, staged_dir
+from mfcli.io.jsonl import write_json_atomic
 from mfcli.io.records import BUDGETS_SCHEMA, resolve_data_file
-from mfcli.merge import methods
+from mfcli.merge import methods, stream
 from mfcli.merge.calibration import (calibration_batches, calibration_data, fisher_diagonal, loss_gradients,
                                      normalise_fishers)
+from mfcli.merge.contract import DeclaredOptions
 from mfcli.merge.fuse import Report, merge_state
+from mfcli.merge.global_trim import whole_vector_cuts
 from mfcli.merge.options import TailorOptions
+from mfcli.merge.scope import in_scope
+from mfcli.models.families import canonical_name, family_of, one_layer_model
+from mfcli.models.load import load_config, load_mllm, load_processor, resolve_model_path
 from mfcli.progress import show_progress
+from mfcli.provenance import inherited, weight_files
 
 
 def router(opts: TailorOptions, family):
     """What each changed tensor gets (fuse.merge_state's route): outside --layers it reverts to PRE
     (the authors' code tailored layers 20-31 and reset the rest); outside --scope (scope.py) it keeps
     its fine-tuned value; otherwise the method merges it."""
-    from mfcli.merge.scope import in_scope
-    from mfcli.models.families import canonical_name
 
     layers = parse_layers(opts.layers)
     decoder = canonical_name(family.prefix("decoder_layers"))
@@ -57,7 +67,6 @@ def _changed(pre, sft, key: str) -> bool:
 
 def _materialise_lora(path: str, tmp_root: Path) -> str:
     """A LoRA adapter is merged into its base once (§5.4) and streamed from a temporary copy."""
-    from mfcli.models.load import load_mllm
 
     loaded = load_mllm(path, device="cpu", dtype="float32")
     d = tmp_root / f"merged-{len(list(tmp_root.iterdir()))}"
@@ -68,7 +77,6 @@ def _materialise_lora(path: str, tmp_root: Path) -> str:
 
 def parse_budgets(spec: str | float) -> list[float]:
     """`--sparsity 0.1` or a list `0.02,0.05,0.1,0.2` (every budget from one calibration pass)."""
-    from mfcli.errors import UsageError
 
     try:
         values = [float(x) for x in str(spec).split(",") if x.strip()]
@@ -90,18 +98,23 @@ def budget_dir(rho: float) -> str:
     return f"sparsity-{rho:g}"
 
 
-def run_tailor(pre_spec: str, sft_specs: list[str], out: str | Path, opts: TailorOptions = TailorOptions(),
-               log=None, budgets: list[float] | None = None, progress: bool | None = None) -> dict:
-    """Stream PRE and the SFTs tensor by tensor and the calibration data layer by layer (see stream.py).
-    With several `budgets` OUT holds one checkpoint per budget (OUT/sparsity-ρ), all from one pass:
-    the calibration, the Hessians and each tensor's factorisation and scores are computed once."""
-    import shutil
-    import tempfile
+@dataclass(frozen=True)
+class Budget:
+    """One budget of a tailor run: ρ (the fraction of each tensor's changes kept; a method without a
+    budget has its options' value), where its checkpoint is, and its report's summary (kept_params,
+    changed_params, kept_fraction, per-path counts, …)."""
 
-    from mfcli.io.checkpoint import refuse_existing
-    from mfcli.models.families import family_of
-    from mfcli.models.load import load_config, model_type_of, resolve_model_path
-    from mfcli.merge import stream
+    sparsity: float
+    path: Path
+    summary: dict
+
+
+def run_tailor(pre_spec: str, sft_specs: list[str], out: str | Path, opts: TailorOptions = TailorOptions(),
+               log=None, budgets: list[float] | None = None, progress: bool | None = None) -> list[Budget]:
+    """Stream PRE and the SFTs tensor by tensor and the calibration data layer by layer (see stream.py).
+    `budgets` (default: `opts.sparsity` alone) are the ρ to keep; with several, OUT holds one checkpoint
+    per budget (OUT/sparsity-ρ), all from one pass: the calibration, the Hessians and each tensor's
+    factorisation and scores are computed once. Returns one Budget per ρ, in order."""
 
     out = Path(out)
     refuse_existing(out)
@@ -123,7 +136,7 @@ def run_tailor(pre_spec: str, sft_specs: list[str], out: str | Path, opts: Tailo
             if (Path(path) / "adapter_config.json").is_file():
                 sfts.append(stream.LazyCheckpoint(_materialise_lora(path, scratch)))
             else:
-                sft_cfg = model_type_of(path)
+                sft_cfg = load_config(path).model_type
                 if sft_cfg != config.model_type:
                     raise MfcliError(f"{spec} is a '{sft_cfg}' model and {pre_spec} a '{config.model_type}' one.",
                                      "Tailor a fine-tune of PRE, not another model.")
@@ -165,8 +178,6 @@ class StreamMerge:
     `layer_hessians` and `merge_group`, then the rest of the tensors, the index and the manifest."""
 
     def __init__(self, pre_path, pre, sources, sfts, config, family, opts: TailorOptions, pre_files: list[str]):
-        from mfcli.models.families import canonical_name, one_layer_model
-
         self.pre_path, self.pre, self.sources, self.opts = pre_path, pre, sources, opts
         self.config, self.family = config, family
         self.method = methods.get(opts.method)
@@ -213,9 +224,6 @@ class StreamMerge:
                 self._capture_one(st, is_pre=st is self.pre_stream)
 
     def _capture_one(self, st: Stream, is_pre: bool) -> None:
-        from mfcli.merge import stream
-        from mfcli.models.load import load_mllm, load_processor
-
         opts, pre = self.opts, self.pre
         needs = self.method.needs
         if needs in ("gradient", "fisher"):  # whole-model quantities: one model in memory
@@ -239,23 +247,15 @@ class StreamMerge:
         changed = {n for n in self.linears if self._changed_by_any(pre.key_for(n + ".weight"))} \
             if is_pre or self.every_input else {n for n in self.linears if _changed(pre, st.ckpt, pre.key_for(n + ".weight"))}
         hooks = stream.linear_hooks(head, "", changed, st.hessians)
-        family.module(head, "decoder_layers")[0] = stream._Catcher(st.cache)
         try:
-            with torch.inference_mode():
-                for b in batches:
-                    try:
-                        head(**{k: v for k, v in b.items() if k != "labels"}, use_cache=False)
-                    except stream._Stop:
-                        pass
+            stream.capture_first_layer_inputs(head, family.module(head, "decoder_layers"), batches, st.cache,
+                                              lambda: self.layer_cls(self.text_config, layer_idx=0))
         finally:
             for h in hooks:
                 h.remove()
-            family.module(head, "decoder_layers")[0] = self.layer_cls(self.text_config, layer_idx=0)
 
     # ---- 2. one decoder layer's Hessians, each stream through its own weights ----------------------
     def layer_hessians(self, i: int, st: Stream, is_pre: bool) -> dict:
-        from mfcli.merge import stream
-
         H: dict = {}
         if not st.cache or (self.layers is not None and i not in self.layers):
             return H
@@ -277,7 +277,6 @@ class StreamMerge:
     def head_hessians(self) -> None:
         """lm_head's inputs (the last layer's outputs through the final norm), where they are asked for:
         --compensate-head, or a method that weighs PRE's inputs too (RegMean)."""
-        from mfcli.merge import stream
 
         want = self.opts.compensate_head or self.method.pre_side
         key = self.pre.key_for(self.family.lm_head + ".weight")
@@ -299,8 +298,6 @@ class StreamMerge:
     # ---- 3. one group of tensors, every budget --------------------------------------------------------
     def merge_group(self, keys: list[str], hessians: list[dict], pre_hessians: dict, shard: str,
                     outs: list[tuple[float, Path, dict, Report]]) -> None:
-        from safetensors.torch import save_file
-
         pre = self.pre
         hessians = [{n: a for n, a in h.items() if a.n > 0} for h in hessians]  # modules that never ran
         pre_hessians = {n: a for n, a in pre_hessians.items() if a.n > 0}
@@ -326,20 +323,16 @@ class StreamMerge:
     def whole_vector_cuts(self, budgets: list[float]) -> dict[float, list[float]]:
         """Each SFT's magnitude cut per budget, over every tensor the method merges (two extra streaming
         passes: merge/global_trim.py)."""
-        from mfcli.merge.global_trim import whole_vector_cuts
 
         keys = [k for k in self.pre.keys() if self.route(k) == "merge" and self._changed_by_any(k)]
         return whole_vector_cuts(keys, lambda k, i: self.sfts[i].get(k).float() - self.pre.get(k).float(),
                                  len(self.sfts), budgets)
 
     # ---- the whole pass ---------------------------------------------------------------------------
-    def write(self, out: Path, budgets: list[float], progress: bool = False) -> dict:
-        from tqdm.auto import tqdm
-
-        from mfcli.io.checkpoint import staged_dir
+    def write(self, out: Path, budgets: list[float], progress: bool = False) -> list[Budget]:
 
         self.capture()
-        self.cuts = self.whole_vector_cuts(budgets) if self.method.whole_vector(self.opts) else {}
+        self.cuts = self.whole_vector_cuts(budgets) if self.method.whole_vector(DeclaredOptions(self.opts, self.method)) else {}
         with staged_dir(out) as root:
             dirs = [root] if len(budgets) == 1 else [root / budget_dir(r) for r in budgets]
             for d in dirs:
@@ -357,23 +350,16 @@ class StreamMerge:
                              "model-00000-rest.safetensors", outs)
             summaries = [self._finish(d, rho, weight_map, report) for rho, d, weight_map, report in outs]
             if len(budgets) > 1:
-                from mfcli.io.jsonl import write_json_atomic
-
                 write_json_atomic(root / "budgets.json", {"schema": BUDGETS_SCHEMA, "budgets": {
                     budget_dir(r): {"sparsity": r, "kept_fraction": s["kept_fraction"]}
                     for r, s in zip(budgets, summaries)}})
-        for rho in budgets if len(budgets) > 1 else []:
-            check_coverage(self.pre_path, out / budget_dir(rho))
-        if len(budgets) == 1:
-            check_coverage(self.pre_path, out)
-        return summaries[0] if len(budgets) == 1 else {
-            "budgets": {budget_dir(r): s for r, s in zip(budgets, summaries)},
-            **{k: summaries[-1][k] for k in ("changed_params",)}}
+        done = [Budget(rho, out if len(budgets) == 1 else out / budget_dir(rho), s) for rho, s in zip(budgets, summaries)]
+        for b in done:
+            check_coverage(self.pre_path, b.path)
+        return done
 
     def _finish(self, tmp: Path, rho: float, weight_map: dict, report: Report) -> dict:
         """The index, PRE's config and processor files, the manifest."""
-        from mfcli.io.checkpoint import Manifest, read_manifest
-        from mfcli.io.jsonl import write_json_atomic
 
         total = sum(_nbytes(self.pre, k) for k in self.pre.keys())
         write_json_atomic(tmp / "model.safetensors.index.json", {"metadata": {"total_size": total},
@@ -383,7 +369,6 @@ class StreamMerge:
                     "mfcli.json", "model.safetensors.index.json", "trainer_state.json"):
                 (tmp / f.name).write_bytes(f.read_bytes())
         summary = {**report.summary(), "budgeted": self.method.budgeted}  # whether `sparsity` is a budget
-        from mfcli.provenance import inherited
 
         pre_manifest = read_manifest(self.pre_path)
         m = Manifest("tailor", options=asdict(replace(self.opts, sparsity=rho)), parents=[self.pre_path] + self.sources,
@@ -407,9 +392,6 @@ def _nbytes(ckpt, key: str) -> int:
 
 
 def _tensor_index(ckpt: str | Path) -> dict[str, tuple]:
-    from safetensors import safe_open
-
-    from mfcli.provenance import weight_files
 
     out = {}
     for f in weight_files(ckpt):
@@ -426,8 +408,6 @@ def check_coverage(pre_dir: str | Path, out_dir: str | Path) -> None:
     a, b = _tensor_index(pre_dir), _tensor_index(out_dir)
     if a != b:
         diff = sorted(set(a) ^ set(b)) or sorted(k for k in a if a[k] != b.get(k))
-        import shutil
-
         shutil.rmtree(out_dir, ignore_errors=True)
         raise MfcliError(f"internal: the merged checkpoint does not cover PRE's tensors ({diff[0]}).",
                          "Report this as a bug; nothing was written.")

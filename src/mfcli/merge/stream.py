@@ -6,6 +6,7 @@ belong to any layer (vision tower, embeddings, head), whatever the depth.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -94,6 +95,23 @@ class _Catcher(torch.nn.Module):
         kwargs = {k: v for k, v in kwargs.items() if k not in _CACHE_KWARGS}
         self.store.append((hidden_states.detach(), kwargs))
         raise _Stop
+
+
+def capture_first_layer_inputs(model: torch.nn.Module, layers: torch.nn.ModuleList, batches, store: list,
+                               rebuild_first: Callable[[], torch.nn.Module]) -> None:
+    """Run `model` on each batch only as far as its first decoder layer, appending that layer's inputs
+    (hidden states and keyword arguments, without the KV cache) to `store`; the layer is put back as
+    `rebuild_first()` makes it. What the streaming merge replays, one layer at a time."""
+    layers[0] = _Catcher(store)
+    try:
+        with torch.inference_mode():
+            for b in batches:
+                try:
+                    model(**{k: v for k, v in b.items() if k != "labels"}, use_cache=False)
+                except _Stop:
+                    pass
+    finally:
+        layers[0] = rebuild_first()
 
 
 def load_params(module: torch.nn.Module, ckpt: LazyCheckpoint, prefix: str) -> None:

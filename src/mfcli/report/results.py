@@ -9,7 +9,6 @@ their own scale (perplexity, …) keep it.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
