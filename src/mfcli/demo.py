@@ -103,7 +103,7 @@ class Demo(Study):
         o = self.opts
         return self.tailor("tiny", sfts, name, TailorOptions(
             sparsity=o.sparsity, method=method, nsamples=o.nsamples, seed=o.seed,
-            data=str(data / "train.jsonl") if data else None, device=o.device))
+            data=str(data / "train.jsonl") if data else None))  # tailor streams on the CPU (merge/run.py)
 
     # ---- the demo ----------------------------------------------------------------------------
     def run(self) -> tuple[Path, Path]:
