@@ -226,6 +226,11 @@ class Trainer:
                 loss = method.loss_sum(self.ctx, self.train_model, b) / n_tok * world  # DDP averages over world
                 loss.backward()
                 loss_value += float(loss.detach()) / world
+            self.ctx.step = step
+            reg = method.extra_loss(self.ctx)  # once per step, on the unwrapped model: the same on every process
+            if reg is not None:
+                reg.backward()
+                extras["reg"] = float(reg.detach())
         loss_value = self.dist.all_reduce_sum(loss_value)
         if not math.isfinite(loss_value):
             where = f"; the last good checkpoint is {self.last_good}" if self.last_good else ""

@@ -76,6 +76,11 @@ class Method:
         """custom_update only: set every trainable parameter's .grad; return (loss, log fields)."""
         raise NotImplementedError
 
+    def extra_loss(self, ctx):
+        """A regulariser added once per optimiser step (its gradient joins the task's before clipping), or
+        None; LoRASculpt's conflict-mitigation term."""
+        return None
+
     def after_step(self, params) -> None:
         """Right after optimizer.step()."""
 

@@ -13,8 +13,11 @@ from mfcli.train.methods.base import Method
 from mfcli.train.methods.contract import RunEnd, register
 
 
-@register("lora", summary="LoRA on the language model + the projector (peft)", adapter=True,
-          parameters=("projector_lr", "lora_r", "lora_alpha", "lora_dropout", "lora_targets", "merge"))
+# the TrainOptions fields LoRA reads (and every method built on it)
+LORA_OPTIONS = ("projector_lr", "lora_r", "lora_alpha", "lora_dropout", "lora_targets", "merge")
+
+
+@register("lora", summary="LoRA on the language model + the projector (peft)", adapter=True, parameters=LORA_OPTIONS)
 class Lora(Method):
     default_lr = 2e-4  # LLaVA-1.5's LoRA learning rate
     default_projector_lr = 2e-5  # LLaVA-1.5's mm_projector_lr with LoRA
