@@ -81,7 +81,7 @@ def test_every_method_runs_and_checkpoints_load(pico, one_process, method):
         assert {"visual_loss", "cos_grad_pre"} <= set(log[0]) and "visual_loss" in log[-1]
 
 
-@pytest.mark.parametrize("method", ["full", "lora", "mdgd-gm", "spider"])
+@pytest.mark.parametrize("method", ["full", "lora", "mdgd-gm", "spider", "dowser", "lorasculpt"])
 def test_resume_is_bit_identical(pico, train_data, one_process, tmp_path, method):
     ref = one_process(method=method, **SMALL)
     cut = run_finetune("tiny", [str(train_data)], tmp_path / "cut", TrainOptions(method=method, **SMALL),

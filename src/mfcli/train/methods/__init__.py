@@ -8,7 +8,7 @@ from __future__ import annotations
 from mfcli.train.methods.contract import REGISTRY, Spec, get, ignored_options, names, register  # noqa: F401
 
 # importing a method registers it, in the order `--help` lists them
-from mfcli.train.methods import linear, lora, lorasculpt, lastn, full, parts, spider, mdgd, clip  # noqa: E402,F401
+from mfcli.train.methods import linear, lora, lorasculpt, lastn, full, parts, spider, dowser, mdgd, clip  # noqa: E402,F401
 
 
 def get_method(name: str):
