@@ -142,8 +142,8 @@ def test_no_name_list_of_methods_outside_the_registry():
         assert "FSDP_METHODS" not in text and 'getattr(method, "adapter"' not in text, p
     from mfcli.train.methods import REGISTRY
 
-    assert {n for n, s in REGISTRY.items() if s.fsdp} == {"full", "lastn", "linear"}
-    assert [n for n, s in REGISTRY.items() if s.adapter] == ["lora"]
+    assert {n for n, s in REGISTRY.items() if s.fsdp} == {"full", "lastn", "linear", "parts"}
+    assert [n for n, s in REGISTRY.items() if s.adapter] == ["lora", "lorasculpt"]
     assert [n for n, s in REGISTRY.items() if not s.watchable] == ["clip"]
 
 

@@ -76,8 +76,8 @@ def _materialise_lora(path: str, tmp_root: Path) -> str:
 
 
 def parse_budgets(spec: str | float) -> list[float]:
-    """`--sparsity 0.1` or a list `0.02,0.05,0.1,0.2` (every budget from one calibration pass)."""
-
+    """`--sparsity 0.1` or a list `0.02,0.05,0.1,0.2` (every budget from one calibration pass); checked
+    here, before any model is resolved, so a bad budget costs nothing."""
     try:
         values = [float(x) for x in str(spec).split(",") if x.strip()]
     except ValueError:
@@ -90,6 +90,8 @@ def parse_budgets(spec: str | float) -> list[float]:
         bad = [v for v in values if not 0.0 < v < 1.0]
         if bad:
             raise UsageError(f"--sparsity {bad[0]:g}: every budget of a list must lie in (0, 1).")
+    elif not 0.0 < values[0] <= 1.0:
+        raise UsageError(f"--sparsity must be in (0, 1] (the fraction of changes kept), got {values[0]:g}.")
     return values
 
 
@@ -117,6 +119,7 @@ def run_tailor(pre_spec: str, sft_specs: list[str], out: str | Path, opts: Tailo
     factorisation and scores are computed once. Returns one Budget per ρ, in order."""
 
     out = Path(out)
+    budgets = parse_budgets(",".join(map(repr, budgets))) if budgets else [opts.sparsity]
     refuse_existing(out)
     method = methods.get(opts.method)
     if method.pre_side and not opts.pre_data:
@@ -154,7 +157,7 @@ def run_tailor(pre_spec: str, sft_specs: list[str], out: str | Path, opts: Tailo
         if all(not any(_changed(pre, s, k) for k in pre.keys()) for s in sfts) and log:
             log(f"warning: every SFT equals {pre_spec}; writing PRE unchanged.")
         run = StreamMerge(pre_path, pre, sources, sfts, config, family, opts, pre_files)
-        return run.write(out, budgets or [opts.sparsity], progress=show_progress() if progress is None else progress)
+        return run.write(out, budgets, progress=show_progress() if progress is None else progress)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
