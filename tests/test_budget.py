@@ -25,7 +25,7 @@ def partly_changed(seed=0, changed=0.3, rows=20, cols=30):
 
 
 def test_every_merge_method_declares_whether_it_is_budgeted():
-    assert set(BUDGETED) == {"tailor", "dare", "grafting", "task-arithmetic", "ties", "fisher-budget"}
+    assert set(BUDGETED) == {"tailor", "dare", "grafting", "task-arithmetic", "ties", "fisher-budget", "nps"}
 
 
 @pytest.mark.parametrize("method", BUDGETED)

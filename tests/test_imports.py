@@ -77,7 +77,7 @@ LEAVES = ("mfcli", "mfcli.errors", "mfcli.params", "mfcli.cache", "mfcli.hub", "
 LAYERS = (("leaves", LEAVES), ("data", ("mfcli.data",)), ("models", ("mfcli.models",)),
           ("methods", ("mfcli.eval", "mfcli.train", "mfcli.merge", "mfcli.analysis")),
           ("built-in models", ("mfcli.zoo",)), ("reports", ("mfcli.report",)),
-          ("orchestration", ("mfcli.study", "mfcli.demo", "mfcli.eval.pipeline")), ("cli", ("mfcli.cli", "mfcli.__main__")))
+          ("orchestration", ("mfcli.study", "mfcli.demo", "mfcli.eval.pipeline", "mfcli.search")), ("cli", ("mfcli.cli", "mfcli.__main__")))
 # the one import that goes up, function-level: a built-in name is built on first use, wherever it is loaded
 UPWARD = {("mfcli.models.load", "mfcli.zoo")}
 

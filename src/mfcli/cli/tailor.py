@@ -33,6 +33,23 @@ def _tailor_options(values: dict) -> TailorOptions:
     return TailorOptions(**values)
 
 
+def _nps_search(pre: str, sft: list[str], out: Path, opts: TailorOptions, budgets: list[float]) -> TailorOptions:
+    """NPS-style: the band weights by CMA-ES on the validation records (mfcli/search.py), before the merge."""
+    from dataclasses import replace
+
+    from mfcli.io.checkpoint import refuse_existing
+    from mfcli.search import search_band_weights, validation_files
+
+    if len(budgets) > 1:
+        raise UsageError("--nps-search finds the band weights for one budget.", "Give one --sparsity.")
+    validation_files(opts.nps_search)  # a held-out or missing file stops here, before any merge
+    refuse_existing(out)
+    weights, score = search_band_weights(pre, sft, opts, budgets[0], log=lambda m: print(m, file=sys.stderr))
+    print(f"nps: chose weights {', '.join(f'{w:.3f}' for w in weights)} (validation score {100 * score:.1f})",
+          file=sys.stderr)
+    return replace(opts, nps_weights=",".join(map(repr, weights)))
+
+
 TAILOR_PARAMS = params_of(TailorOptions, exclude=("sparsity",))
 
 
@@ -66,6 +83,8 @@ def tailor(
                                    f"{', '.join(n for n, m in methods.REGISTRY.items() if m.budgeted)}.")
     budgets = parse_budgets(sparsity or "0.1")
     t0 = time.perf_counter()
+    if opts.method == "nps" and opts.nps_search and not opts.nps_weights:
+        opts = _nps_search(pre, sft, out, opts, budgets)
     done = run_tailor(pre, sft, out, opts, log=lambda m: print(m, file=sys.stderr), budgets=budgets)
     seconds = time.perf_counter() - t0
     label = f"{opts.method} ({opts.variant})" if opts.method == "tailor" else opts.method

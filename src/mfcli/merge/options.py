@@ -32,7 +32,7 @@ REFINED_DEFAULTS = {"refine_steps": 10, "comp_penalty": 0.1}
 
 # the registry's names (merge/methods/), written out because importing the registry imports torch and
 # `--help` must not; tests/test_tailor.py holds this list to the registry
-METHODS_HELP = "tailor, dare, grafting, task-arithmetic, ties, regmean, fisher, fisher-budget"
+METHODS_HELP = "tailor, dare, grafting, task-arithmetic, ties, regmean, fisher, fisher-budget, nps"
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,18 @@ class TailorOptions:
                                                "answer position).")
     fisher_floor: float = option(0.0, "fisher: raise every Fisher entry to at least this (the references': 1e-6); "
                                       "0: the plain mean only where every Fisher is 0.")
+    # NPS-style (merge/methods/nps.py, mfcli/search.py): magnitude bands of each Δ, their weights found by
+    # CMA-ES on labelled validation records (--nps-search) or given (--nps-weights); what the paper leaves
+    # open is an option here, its default stated in docs/methods.md
+    nps_bands: int = option(4, "nps: magnitude bands of each tensor's changes (equal counts; band 1 the largest).")
+    nps_weights: str = option("", "nps: the bands' weights, comma-separated (default: found by --nps-search; "
+                                  "without it, all 1 = magnitude pruning).")
+    nps_apply: str = option("mask", "nps: what is kept: mask (m ⊙ Δ, the paper's formula) or reweighted "
+                                    "(m ⊙ w ⊙ Δ).")
+    nps_search: tuple[str, ...] = option((), "nps: prepared data whose val.jsonl scores each candidate's weights "
+                                             "(CMA-ES); repeat per data set; never the held-out split.",
+                                         flags=("--nps-search",), cli_type=Optional[list[str]])
+    nps_budget: int = option(24, "nps: candidate weightings CMA-ES may score.")
     seed: int = option(0, "DARE's random seed.")  # DARE's random drop and the calibration sample
 
     def __post_init__(self):
@@ -145,6 +157,18 @@ class TailorOptions:
             raise UsageError(f"--regmean-alpha must be in [0, 1], got {self.regmean_alpha}.")
         if not 0.0 <= self.omega <= 1.0:
             raise UsageError(f"--omega must be in [0, 1], got {self.omega}.")
+        if self.nps_bands < 1 or self.nps_budget < 1:
+            raise UsageError("--nps-bands and --nps-budget must be at least 1.")
+        if self.nps_apply not in ("mask", "reweighted"):
+            raise UsageError(f"--nps-apply must be mask or reweighted, got '{self.nps_apply}'.")
+        if self.nps_weights:
+            try:
+                weights = [float(w) for w in self.nps_weights.split(",")]
+            except ValueError:
+                raise UsageError(f"--nps-weights must be numbers, got '{self.nps_weights}'.") from None
+            if len(weights) != self.nps_bands or any(w < 0 for w in weights):
+                raise UsageError(f"--nps-weights needs {self.nps_bands} non-negative numbers (one per band), got "
+                                 f"'{self.nps_weights}'.")
 
 
 def ignored_options(method: str, given: set[str]) -> list[str]:

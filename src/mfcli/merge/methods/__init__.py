@@ -5,4 +5,4 @@ method is one module here that calls `register` (and one line below), plus its t
 from mfcli.merge.contract import REGISTRY, Method, PatchFn, TensorInputs, TensorReport, get, register  # noqa: F401
 
 # importing a method module registers it; the order is the order `--help` lists them in
-from mfcli.merge.methods import tailor, dare, grafting, task_arithmetic, ties, regmean, fisher  # noqa: E402,F401
+from mfcli.merge.methods import tailor, dare, grafting, task_arithmetic, ties, regmean, fisher, nps  # noqa: E402,F401
