@@ -66,7 +66,7 @@ def main():
                 run_emt(str(ckpt), [str(asked)], preds, EmtOptions(batch_size=64), progress=False)
                 got = judge_file(str(preds), str(preds.with_suffix(".judged.jsonl")), make_judge("exact"))
                 scores.append(100.0 * got.tasks[args.task]["score"])
-                print(f"  {method} {seed_dir.name}: {scores[-1]:.2f} % of {got['tasks'][args.task]['n']}")
+                print(f"  {method} {seed_dir.name}: {scores[-1]:.2f} % of {got.tasks[args.task]['n']}")
             if scores:
                 sd = statistics.stdev(scores) if len(scores) > 1 else 0.0
                 print(f"{method}: {statistics.mean(scores):.1f} ± {sd:.1f} ({len(scores)} seeds)")
