@@ -48,6 +48,7 @@ def main():
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--methods", default=",".join(FINETUNES))
     ap.add_argument("--sparsity", type=float, default=0.1)
+    ap.add_argument("--nps-budget", type=int, default=24, help="candidates NPS-style's CMA-ES may score")
     ap.add_argument("--out", default="runs/after-mt")
     args = ap.parse_args()
     out = Path(args.out)
@@ -64,7 +65,7 @@ def main():
         sft = root / "full" / "epoch-3"
         merges = {"tailor-paper": TailorOptions(method="tailor", variant="paper"),
                   "tailor-refined": TailorOptions(method="tailor", variant="refined"),
-                  "nps": TailorOptions(method="nps", nps_search=(str(target),))}
+                  "nps": TailorOptions(method="nps", nps_search=(str(target),), nps_budget=args.nps_budget)}
         for name, opts in merges.items():
             d = root / name
             if not d.exists():
