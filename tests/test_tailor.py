@@ -281,12 +281,12 @@ def test_every_method_is_registered_with_what_it_needs():
     from mfcli.merge import methods
 
     assert list(methods.REGISTRY) == ["tailor", "dare", "grafting", "task-arithmetic", "ties", "regmean", "fisher",
-                                      "fisher-budget"]
+                                      "fisher-budget", "nps"]
     # RegMean and Fisher merging move every change: the papers' methods have no budget
     assert {n for n, m in methods.REGISTRY.items() if not m.budgeted} == {"regmean", "fisher"}
     needs = {n: m.needs for n, m in methods.REGISTRY.items()}
     assert needs == {"tailor": "hessian", "dare": None, "grafting": "gradient", "task-arithmetic": None, "ties": None,
-                     "regmean": "hessian", "fisher": "fisher", "fisher-budget": "fisher"}
+                     "regmean": "hessian", "fisher": "fisher", "fisher-budget": "fisher", "nps": None}
     assert {n for n, m in methods.REGISTRY.items() if m.pre_side} == {"regmean", "fisher", "fisher-budget"}
     from mfcli.merge.options import METHODS_HELP
 
