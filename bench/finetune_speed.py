@@ -22,12 +22,12 @@ import json, resource, sys
 from pathlib import Path
 from safetensors.torch import load_file
 from mfcli.train.loop import run_finetune
-from mfcli.train.options import TrainOptions
+from mfcli.train.methods import finetune_options
 spec, data, out, steps, bs = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 method, _, refresh = spec.partition("@")
 extra = {"mask_refresh": int(refresh)} if refresh else {}
 layers = {"lastn": 1, "mdgd": 1, "mdgd-gm": 1}.get(method)  # one set for the ratio: the last layer + projector
-run_finetune("tiny", [data], out, TrainOptions(method=method, max_steps=steps, batch_size=bs, lora_r=16, lora_alpha=32,
+run_finetune("tiny", [data], out, finetune_options(method=method, max_steps=steps, batch_size=bs, lora_r=16, lora_alpha=32,
                                                layers=layers, **extra), progress=False)
 ck = out / f"step-{steps}"
 state = load_file(str(ck / "trainer_state.safetensors"))

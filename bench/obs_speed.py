@@ -13,7 +13,7 @@ import time
 import torch
 
 from mfcli.merge.obs import HessianAccumulator, tailor_linear
-from mfcli.merge.options import TailorOptions
+from mfcli.merge.methods import tailor_options
 
 
 def matmul_gflops(rows: int, cols: int) -> float:
@@ -35,7 +35,7 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    product = TailorOptions(variant="refined")  # the refined decorator's damping and compensation penalty
+    product = tailor_options(variant="refined")  # the refined decorator's damping and compensation penalty
     print(f"threads: {torch.get_num_threads()}, keep 10 %, block 128, refine {args.refine_steps}")
     print("| rows x cols | seconds | GFLOP | GFLOP/s | matmul GFLOP/s | fraction |")
     print("|---|---:|---:|---:|---:|---:|")

@@ -4,19 +4,21 @@
 
 Per seed, on the target's training split (prepare's train.jsonl, no validation image in it): the
 fine-tunes that forget less by construction — component tuning (`parts`, both recipes), SPIDER,
-LoRASculpt and Model-Dowser-style (`dowser`) — and "fine-tune, then tailor": a `full` fine-tune at tiny's
-recommended lr and Model Tailor at 10 % of its changes (both decorators) and NPS-style at the same
-budget, its band weights chosen by CMA-ES on the target's validation records. Every method at tiny's
+LoRASculpt and Model-Dowser-style (`dowser`), with LoRA and MDGD beside them — and "fine-tune, then
+tailor": a `full` fine-tune at tiny's recommended lr and Model Tailor at 10 % of its changes (both
+decorators), NPS-style at the same budget (its band weights chosen by CMA-ES on the target's validation
+records), Fisher merging at the same budget (fisher-budget) and RegMean (unbudgeted). Every method at tiny's
 settings where the paper's do not fit a 2-layer model (noted per method below), 3 epochs, the last
 epoch scored on every task's held-out split; the table, the kept-against-learned figure and the paired
 tests are `mfcli report`'s (OUT/report.md, OUT/report.json). Steps whose outputs exist are skipped.
 """
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
-from mfcli.merge.options import TailorOptions
+from mfcli.merge import methods as merge_methods
+from mfcli.merge.methods import tailor_options
+from mfcli.merge.options import updated
 from mfcli.merge.run import run_tailor
 from mfcli.search import search_band_weights
 from mfcli.study import evaluate, report, start
@@ -24,7 +26,7 @@ from mfcli.train.loop import run_finetune
 from mfcli.train.methods.dowser import DowserOptions
 from mfcli.train.methods.lorasculpt import SculptOptions
 from mfcli.train.methods.parts import PartsOptions
-from mfcli.train.options import TrainOptions
+from mfcli.train.methods import finetune_options
 
 # name → the fine-tune's options; lr 5e-4 is tiny's recommendation for full and lastn (its mfcli.json):
 # the papers' rates (5e-6 for parts, 2e-4 for LoRASculpt) are for 7B models and learn nothing on tiny in
@@ -39,6 +41,9 @@ FINETUNES = {
     "lorasculpt": dict(method="lorasculpt", lr=5e-4, projector_lr=5e-4, lora_r=32, lora_alpha=64,
                        method_options=SculptOptions(sculpt_step=81)),
     "dowser": dict(method="dowser", lr=5e-4, layers=1, method_options=DowserOptions()),
+    # the front's references (issue 42, item 6): LoRA and MDGD at tiny's recommended settings (its mfcli.json)
+    "lora": dict(method="lora"),
+    "mdgd": dict(method="mdgd"),
 }
 
 
@@ -59,21 +64,28 @@ def main():
         for name in args.methods.split(","):
             run = root / name
             if not (run / "epoch-3").exists():
-                run_finetune("tiny", [str(target)], run, TrainOptions(**FINETUNES[name], seed=seed, epochs=3),
+                run_finetune("tiny", [str(target)], run, finetune_options(**FINETUNES[name], seed=seed, epochs=3),
                              resume=run.exists(), progress=False)
             judged.append(evaluate(str(run / "epoch-3"), data, root / f"{name}.judged.jsonl", judge))
         sft = root / "full" / "epoch-3"
-        merges = {"tailor-paper": TailorOptions(method="tailor", variant="paper"),
-                  "tailor-refined": TailorOptions(method="tailor", variant="refined"),
-                  "nps": TailorOptions(method="nps", nps_search=(str(target),), nps_budget=args.nps_budget)}
+        merges = {"tailor-paper": tailor_options(method="tailor", variant="paper"),
+                  "tailor-refined": tailor_options(method="tailor", variant="refined"),
+                  "nps": tailor_options(method="nps", nps_search=(str(target),), nps_budget=args.nps_budget),
+                  # the data-aware merges of the same SFT: Fisher merging at the same budget (mfcli's
+                  # fisher-budget) and RegMean (no budget: every changed entry moves), both weighing PRE by
+                  # its own statistics on the pre-trained tasks' training splits, at their product defaults
+                  "fisher-budget": tailor_options(method="fisher-budget", pre_data=tuple(map(str, data[:-1]))),
+                  "regmean": tailor_options(method="regmean", pre_data=tuple(map(str, data[:-1])))}
         for name, opts in merges.items():
             d = root / name
             if not d.exists():
-                opts = replace(opts, sparsity=args.sparsity, seed=seed, data=str(target / "train.jsonl"))
+                opts = updated(opts, sparsity=args.sparsity, seed=seed, data=str(target / "train.jsonl"))
                 if name == "nps":
                     weights, _ = search_band_weights("tiny", [str(sft)], opts, args.sparsity)
-                    opts = replace(opts, nps_weights=",".join(map(repr, weights)))
-                run_tailor("tiny", [str(sft)], d, opts, budgets=[args.sparsity], progress=False)
+                    opts = updated(opts, nps_weights=",".join(map(repr, weights)))
+                budgeted = merge_methods.get(opts.method).budgeted
+                run_tailor("tiny", [str(sft)], d, opts, budgets=[args.sparsity] if budgeted else None,
+                           progress=False)
             judged.append(evaluate(str(d), data, root / f"{name}.judged.jsonl", judge))
     report(judged, out)
 

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from mfcli.train.loop import run_finetune
-from mfcli.train.options import TrainOptions
+from mfcli.train.methods import finetune_options
 from mfcli.study import evaluate, report, start
 
 
@@ -42,7 +42,7 @@ def main():
             run = root / method
             if not (run / f"epoch-{args.epochs}").exists():  # a partial run resumes from its checkpoint
                 run_finetune("tiny", [str(data[-1])], run,
-                             TrainOptions(method=method, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                             finetune_options(method=method, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                                           projector_lr=args.projector_lr, lora_r=args.lora_r,
                                           lora_alpha=args.lora_alpha, layers=args.layers, seed=seed),
                              resume=run.exists(), progress=False)

@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mfcli.merge.options import TailorOptions
+from mfcli.merge.methods import tailor_options
 from mfcli.merge.run import run_tailor
 from mfcli.train.loop import run_finetune
 from mfcli.train.options import TrainOptions
@@ -62,7 +62,7 @@ def main():
             if not fused.exists():
                 print(f"seed {seed}: {method} over {', '.join(targets)}", file=sys.stderr)
                 run_tailor("tiny", [str(s) for s in sfts], fused,
-                           TailorOptions(sparsity=float(budget or args.sparsity), seed=seed, **VARIANTS[name]))
+                           tailor_options(sparsity=float(budget or args.sparsity), seed=seed, **VARIANTS[name]))
             judged.append(evaluate(str(fused), data, root / f"fusion-{method}.judged.jsonl", judge))
     report(judged, out, targets=targets)
 

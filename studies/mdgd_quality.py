@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from mfcli.train.loop import run_finetune
-from mfcli.train.options import TrainOptions
+from mfcli.train.methods import finetune_options
 from mfcli.study import evaluate, report, start
 
 # name → TrainOptions fields besides epochs, lr, batch size and seed; spelled out, so a variant means
@@ -76,7 +76,7 @@ def main():
             if not ckpt.exists():
                 print(f"seed {seed}: {name}", file=sys.stderr)
                 run_finetune("tiny", [str(target_data)], root / name,
-                             TrainOptions(**{"lr": args.lr, "batch_size": 8, "seed": seed, **fields}), progress=False)
+                             finetune_options(**{"lr": args.lr, "batch_size": 8, "seed": seed, **fields}), progress=False)
             judged.append(evaluate(str(ckpt), data, root / f"{name}.judged.jsonl", judge))
     report(judged, out)
 

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from mfcli.data.tasks import PRETRAINED, TASKS
-from mfcli.merge.options import TailorOptions
+from mfcli.merge.methods import tailor_options
 from mfcli.merge.run import budget_dir, run_tailor
 from mfcli.study import evaluate, report
 
@@ -68,7 +68,7 @@ def main() -> None:
             sweep = name in BUDGETED
             if not d.exists():
                 print(f"seed {seed}: {name}", file=sys.stderr, flush=True)
-                run_tailor("tiny", [str(sft)], d, TailorOptions(sparsity=budgets[0], data=calib, seed=seed,
+                run_tailor("tiny", [str(sft)], d, tailor_options(sparsity=budgets[0], data=calib, seed=seed,
                                                                pre_data=pre_data, **fields),
                            budgets=budgets if sweep else None)
             # one budget is written in place, several each in its own OUT/sparsity-ρ (merge/run.py)

@@ -16,13 +16,13 @@ import argparse
 import statistics
 from pathlib import Path
 
-from mfcli.merge.options import TailorOptions
+from mfcli.merge.methods import tailor_options
 from mfcli.merge.run import run_tailor
 from mfcli.report.build import build
 from mfcli.report.table import collect
 from mfcli.study import evaluate, mean_sd, start
 from mfcli.train.loop import run_finetune
-from mfcli.train.options import TrainOptions
+from mfcli.train.methods import finetune_options
 
 SFT = dict(method="full", epochs=1, lr=5e-4, batch_size=8)
 
@@ -45,11 +45,11 @@ def main() -> None:
     for seed in (int(s) for s in args.seeds.split(",")):
         sft = out / f"seed-{seed}" / "sft"
         if not (sft / "epoch-1").exists():
-            run_finetune("tiny", [str(data[-1])], sft, TrainOptions(**SFT, seed=seed), progress=False)
+            run_finetune("tiny", [str(data[-1])], sft, finetune_options(**SFT, seed=seed), progress=False)
         for a in alphas:
             d = out / f"seed-{seed}" / f"regmean-{a:g}"
             if not d.exists():
-                run_tailor("tiny", [str(sft / "epoch-1")], d, TailorOptions(
+                run_tailor("tiny", [str(sft / "epoch-1")], d, tailor_options(
                     method="regmean", regmean_alpha=a, regmean_gram="mean", pre_data=pre_data,
                     data=str(data[-1] / "train.jsonl"), seed=seed))
             judged = evaluate(str(d), val, out / "val" / f"seed-{seed}" / f"regmean-{a:g}.judged.jsonl", judge)

@@ -21,10 +21,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from mfcli.merge.options import TailorOptions
+from mfcli.merge.methods import tailor_options
 from mfcli.merge.run import run_tailor
 from mfcli.train.loop import run_finetune
-from mfcli.train.options import TrainOptions
+from mfcli.train.methods import finetune_options
 from mfcli.study import evaluate, report, start
 from validation import carve
 
@@ -85,13 +85,13 @@ def main():
             ckpt = root / name / "epoch-1"
             if not ckpt.exists():
                 print(f"seed {seed}: fine-tune {name}", file=sys.stderr)
-                run_finetune("tiny", [str(train_data)], root / name, TrainOptions(**fields, seed=seed), progress=False)
+                run_finetune("tiny", [str(train_data)], root / name, finetune_options(**fields, seed=seed), progress=False)
             judged.append(evaluate(str(ckpt), data, scored / f"seed-{seed}" / f"{name}.judged.jsonl", judge))
         for name in args.variants.split(","):
             d = root / name
             if not d.exists():
                 print(f"seed {seed}: {name}", file=sys.stderr)
-                run_tailor("tiny", [str(root / "sft" / "epoch-1")], d, TailorOptions(
+                run_tailor("tiny", [str(root / "sft" / "epoch-1")], d, tailor_options(
                     sparsity=args.sparsity, data=str(train_data / "train.jsonl"), seed=seed, **VARIANTS[name]))
             judged.append(evaluate(str(d), data, scored / f"seed-{seed}" / f"{name}.judged.jsonl", judge))
     report(judged, scored)

@@ -23,7 +23,7 @@ from pathlib import Path
 from mfcli.report.build import build
 from mfcli.report.table import collect
 from mfcli.train.loop import run_finetune
-from mfcli.train.options import TrainOptions
+from mfcli.train.methods import finetune_options
 from mfcli.train.watch import WatchOptions
 from mfcli.study import evaluate, mean_sd, prepare_tasks
 from validation import carve
@@ -72,7 +72,7 @@ def main() -> None:
                 run = out / f"seed-{seed}" / method
                 if not (run / f"epoch-{args.epochs}").exists():
                     run_finetune("tiny", [str(fit[-1])], run,
-                                 TrainOptions(method=method, epochs=args.epochs, seed=seed,
+                                 finetune_options(method=method, epochs=args.epochs, seed=seed,
                                               **(LORA if method == "lora" else {})),
                                  resume=run.exists(), progress=False,
                                  watch=WatchOptions(watched, every=args.every, n=args.carve or args.watch_n))

@@ -8,7 +8,7 @@ import torch
 from mfcli.merge import methods
 from mfcli.merge.fuse import merge_state
 from mfcli.merge.obs import HessianAccumulator
-from mfcli.merge.options import TailorOptions
+from mfcli.merge.methods import tailor_options
 
 BUDGETED = [n for n, m in methods.REGISTRY.items() if m.budgeted]
 
@@ -36,7 +36,8 @@ def test_budgeted_methods_keep_exactly_rho_of_the_changed_entries(method, varian
     pre, sft, acc, grad, changed = partly_changed()
     assert 0.25 < changed / pre.numel() < 0.35  # about 30 % of the entries changed
     fused, report = merge_state({"lin.weight": pre}, [{"lin.weight": sft}],
-                                TailorOptions(method=method, sparsity=0.1, variant=variant),
+                                tailor_options(method=method, sparsity=0.1,
+                                               **({"variant": variant} if method == "tailor" else {})),
                                 hessians=[{"lin": acc}], grads=[{"lin.weight": grad}], linear_of={"lin.weight": "lin"},
                                 fishers=[{"lin.weight": grad ** 2}], pre_fisher={"lin.weight": grad.abs()})
     want = round(0.1 * changed)
@@ -47,7 +48,7 @@ def test_budgeted_methods_keep_exactly_rho_of_the_changed_entries(method, varian
 @pytest.mark.parametrize("method", ["ties", "task-arithmetic"])
 def test_ties_and_task_arithmetic_trim_the_largest_changes(method):
     pre, sft, _, _, changed = partly_changed(seed=1)
-    fused, _ = merge_state({"w": pre}, [{"w": sft}], TailorOptions(method=method, sparsity=0.1, lam=1.0))
+    fused, _ = merge_state({"w": pre}, [{"w": sft}], tailor_options(method=method, sparsity=0.1, lam=1.0))
     d = sft - pre
     kept = fused["w"] != pre
     assert torch.allclose(fused["w"][kept], sft[kept])  # kept entries carry the fine-tuned value (λ = 1)
@@ -56,7 +57,7 @@ def test_ties_and_task_arithmetic_trim_the_largest_changes(method):
 
 def test_dare_keeps_exactly_rho_at_random_and_rescales_by_one_over_rho():
     pre, sft, _, _, changed = partly_changed(seed=2)
-    fused, rep = merge_state({"w": pre}, [{"w": sft}], TailorOptions(method="dare", sparsity=0.1, seed=3))
+    fused, rep = merge_state({"w": pre}, [{"w": sft}], tailor_options(method="dare", sparsity=0.1, seed=3))
     d = sft - pre
     kept = fused["w"] != pre
     assert rep.tensors[0].kept == round(0.1 * changed) == int(kept.sum())
@@ -69,7 +70,7 @@ def test_fusion_keeps_rho_of_each_sft_and_reports_the_union(method):
     pre, sft_a, acc, grad, ca = partly_changed(seed=4)
     sft_b = pre + (sft_a - pre).roll(7, 1)  # a second fine-tune whose changes sit mostly elsewhere
     fused, rep = merge_state({"lin.weight": pre}, [{"lin.weight": sft_a}, {"lin.weight": sft_b}],
-                             TailorOptions(method=method, sparsity=0.05), hessians=[{"lin": acc}, {"lin": acc}],
+                             tailor_options(method=method, sparsity=0.05), hessians=[{"lin": acc}, {"lin": acc}],
                              grads=[{"lin.weight": grad}, {"lin.weight": grad}], linear_of={"lin.weight": "lin"})
     per_sft = round(0.05 * ca)
     assert per_sft < rep.tensors[0].kept <= 2 * per_sft  # the union of two 5 % patches
@@ -100,7 +101,7 @@ def test_row_scope_keeps_round_rho_changed_per_tensor(method):
     acc = HessianAccumulator(16)
     acc.add(torch.randn(200, 16, generator=g))
     fused, report = merge_state({"lin.weight": pre}, [{"lin.weight": sft}],
-                                TailorOptions(method=method, sparsity=0.1, mask_scope="row"),
+                                tailor_options(method=method, sparsity=0.1, mask_scope="row"),
                                 hessians=[{"lin": acc}], grads=[{"lin.weight": torch.randn(37, 16, generator=g)}],
                                 linear_of={"lin.weight": "lin"}, fishers=[{"lin.weight": torch.rand(37, 16, generator=g)}],
                                 pre_fisher={"lin.weight": torch.rand(37, 16, generator=g)})
@@ -117,15 +118,15 @@ def test_ties_global_trim_keeps_the_top_k_of_the_whole_task_vector():
     loud = torch.tensor([5.0, -4.0, 3.0, 2.5, -2.0, 1.5, 1.2, 1.1])
     quiet = torch.tensor([0.5, -0.4, 0.3, 0.2, -0.1, 0.05, 0.04, 0.03])
     sft = {"loud": loud, "quiet": quiet}
-    fused, rep = merge_state(pre, [sft], TailorOptions(method="ties", sparsity=0.25, ties_trim="global"))
+    fused, rep = merge_state(pre, [sft], tailor_options(method="ties", sparsity=0.25, ties_trim="global"))
     assert torch.equal(fused["loud"], torch.tensor([5.0, -4.0, 3.0, 2.5, 0, 0, 0, 0]))
     assert torch.equal(fused["quiet"], torch.zeros(8))
     assert sum(t.kept for t in rep.tensors) == 4
-    per_tensor, _ = merge_state(pre, [sft], TailorOptions(method="ties", sparsity=0.25))
+    per_tensor, _ = merge_state(pre, [sft], tailor_options(method="ties", sparsity=0.25))
     assert int((per_tensor["loud"] != 0).sum()) == 2 and int((per_tensor["quiet"] != 0).sum()) == 2
     # two task vectors: each is trimmed at its own cut, then signs are elected and agreeing entries averaged
     other = {"loud": -0.1 * loud, "quiet": torch.tensor([0, 0, 0, 0, 0, 0, 9.0, 0])}
-    fused, _ = merge_state(pre, [sft, other], TailorOptions(method="ties", sparsity=0.25, ties_trim="global"))
+    fused, _ = merge_state(pre, [sft, other], tailor_options(method="ties", sparsity=0.25, ties_trim="global"))
     assert fused["quiet"][6] == 9.0 and torch.equal(fused["loud"][:4], loud[:4])
 
 
@@ -144,8 +145,8 @@ def test_task_arithmetic_sums_as_the_paper_or_averages_as_mfcli():
     g = torch.Generator().manual_seed(9)
     pre, d1, d2 = (torch.randn(5, 4, generator=g) for _ in range(3))
     sfts = [{"w": pre + d1}, {"w": pre + d2}]
-    summed, _ = merge_state({"w": pre}, sfts, TailorOptions(method="task-arithmetic", sparsity=1.0, lam=0.3,
+    summed, _ = merge_state({"w": pre}, sfts, tailor_options(method="task-arithmetic", sparsity=1.0, lam=0.3,
                                                               ta_combine="sum"))
-    mean, _ = merge_state({"w": pre}, sfts, TailorOptions(method="task-arithmetic", sparsity=1.0, lam=0.3))
+    mean, _ = merge_state({"w": pre}, sfts, tailor_options(method="task-arithmetic", sparsity=1.0, lam=0.3))
     assert torch.allclose(summed["w"], pre + 0.3 * (d1 + d2), atol=1e-6)
     assert torch.allclose(mean["w"], pre + 0.3 * (d1 + d2) / 2, atol=1e-6)

@@ -68,7 +68,7 @@ def test_a_method_with_its_own_option_is_one_module(pico, tmp_path):
         assert r.returncode == 0, r.stderr
         runs[scale] = load_file(next(out.glob("*/model.safetensors")))
         manifest = json.loads(next(out.glob("*/mfcli.json")).read_text())
-        assert manifest["options"]["method_options"] == {"lr_scale": float(scale)}
+        assert manifest["options"]["lr_scale"] == float(scale)  # the method's own options, flat beside the loop's
     base = load_file(pico["tiny"] / "model.safetensors")
     projector = [k for k in base if "multi_modal_projector" in k]
     assert all((runs["0"][k] == base[k]).all() for k in base)  # lr × 0: nothing moved
@@ -98,7 +98,8 @@ def test_the_method_registry_refuses_what_breaks_its_contract():
     from dataclasses import dataclass
 
     from mfcli.params import option
-    from mfcli.train.methods.contract import REGISTRY, register
+    from mfcli.train.methods.contract import REGISTRY, ignored_options, readers, register
+    from mfcli.train.methods.shared_options import LayersOptions
 
     class NoTrainable(Method):
         pass
@@ -115,7 +116,15 @@ def test_the_method_registry_refuses_what_breaks_its_contract():
 
     @dataclass(frozen=True)
     class Clash:
-        lora_r: int = option(4, "clash: a name TrainOptions has.")
+        epochs: int = option(4, "clash: a name TrainOptions has.")
+
+    @dataclass(frozen=True)
+    class OwnLayers:  # --layers again, declared anew: one flag would carry two meanings
+        layers: int = option(1, "clash: lastn's --layers, declared again.")
+
+    @dataclass(frozen=True)
+    class SharedLayers(LayersOptions):  # --layers shared through the class that declares it: accepted
+        depth_note: str = option("", "t-shared: an option of its own.")
 
     with pytest.raises(TypeError, match="lacks trainable"):
         register("t-no-trainable", summary="x")(NoTrainable)
@@ -123,11 +132,18 @@ def test_the_method_registry_refuses_what_breaks_its_contract():
         register("t-custom", summary="x")(CustomWithoutUpdate)
     with pytest.raises(ValueError, match="registered twice"):
         register("lora", summary="x")(Fine)
-    with pytest.raises(ValueError, match="TrainOptions does not have"):
-        register("t-unknown", summary="x", parameters=("no_such_option",))(Fine)
-    with pytest.raises(ValueError, match="'lora_r' is already TrainOptions's"):
+    with pytest.raises(ValueError, match="'epochs' is already TrainOptions;"):
         register("t-clash", summary="x", options=Clash)(Fine)
+    with pytest.raises(ValueError, match=r"'layers' is already LayersOptions's \(read by lastn, spider, dowser, mdgd, mdgd-gm\)"):
+        register("t-layers", summary="x", options=OwnLayers)(Fine)
     assert not any(name.startswith("t-") for name in REGISTRY)  # nothing half-registered
+    try:
+        register("t-shared", summary="x", options=SharedLayers)(Fine)
+        assert "t-shared" in readers("layers") and readers("depth_note") == ["t-shared"]
+        assert ignored_options("t-shared", {"layers", "depth_note", "lr", "lora_r"}) == ["lora_r"]
+        assert ignored_options("full", {"layers"}) == ["layers"]
+    finally:
+        REGISTRY.pop("t-shared", None)
 
 
 def test_no_name_list_of_methods_outside_the_registry():

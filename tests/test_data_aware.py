@@ -117,16 +117,16 @@ def test_fisher_merge_limits():
     # through the registry: a missing Fisher (a tensor the pass did not reach) counts as zero weight,
     # every changed entry moves, fisher-budget keeps the top ρ by F·Δ²
     from mfcli.merge.contract import TensorReport
-    from mfcli.merge.methods import get
-    from mfcli.merge.options import TailorOptions
+    from mfcli.merge.contract import DeclaredOptions
+    from mfcli.merge.methods import get, tailor_options
 
     t = TensorInputs("w", [sft - pre, 2 * (sft - pre)], fishers=[f, None], pre_fisher=None)
     rep = TensorReport("w", 12, 0, "")
-    got = get("fisher").patch(t, TailorOptions(method="fisher", pre_data=("x",)), rep)
+    got = get("fisher").patch(t, DeclaredOptions(tailor_options(method="fisher", pre_data=("x",)), get("fisher")), rep)
     assert torch.allclose(got, sft - pre, atol=1e-6) and (rep.path, rep.kept) == ("fisher", 12)
     rep = TensorReport("w", 12, 0, "")
-    got = get("fisher-budget").patch(TensorInputs("w", [sft - pre], fishers=[f], pre_fisher=f), TailorOptions(
-        method="fisher-budget", sparsity=0.25, pre_data=("x",)), rep)
+    got = get("fisher-budget").patch(TensorInputs("w", [sft - pre], fishers=[f], pre_fisher=f), DeclaredOptions(
+        tailor_options(method="fisher-budget", sparsity=0.25, pre_data=("x",)), get("fisher-budget")), rep)
     top = (f * (sft - pre) ** 2).flatten().topk(3).indices
     assert rep.kept == 3 and set(got.flatten().nonzero().flatten().tolist()) == set(top.tolist())
 
@@ -301,10 +301,10 @@ def _acc(x):
 
 def _regmean(pre, sfts, accs, pre_acc, **kw):
     from mfcli.merge.fuse import merge_state
-    from mfcli.merge.options import TailorOptions
+    from mfcli.merge.methods import tailor_options
 
     fused, rep = merge_state({"lin.weight": pre}, [{"lin.weight": s} for s in sfts],
-                             TailorOptions(method="regmean", pre_data=("x",), **kw),
+                             tailor_options(method="regmean", pre_data=("x",), **kw),
                              hessians=[{"lin": a} for a in accs], linear_of={"lin.weight": "lin"},
                              pre_hessians={"lin": pre_acc})
     return fused["lin.weight"], rep
@@ -408,7 +408,7 @@ def test_the_streaming_driver_trims_ties_over_the_whole_model(runs, tmp_path):
     """--ties-trim global through `mfcli tailor`: the streamed merge keeps round(ρ·changed) of the whole
     task vector (not of each tensor), and equals the in-memory merge of the whole state dict."""
     from mfcli.merge.fuse import merge_state
-    from mfcli.merge.options import TailorOptions
+    from mfcli.merge.methods import tailor_options
 
     sft = runs / "full" / "step-4"
     r = run_cli("tailor", "tiny", sft, "--method", "ties", "--ties-trim", "global", "--sparsity", "0.1",
@@ -421,6 +421,6 @@ def test_the_streaming_driver_trims_ties_over_the_whole_model(runs, tmp_path):
     from mfcli.models.load import resolve_model_path
 
     pre, post = tensors(Path(resolve_model_path("tiny"))), tensors(sft)
-    fused, _ = merge_state(pre, [post], TailorOptions(method="ties", sparsity=0.1, ties_trim="global"))
+    fused, _ = merge_state(pre, [post], tailor_options(method="ties", sparsity=0.1, ties_trim="global"))
     streamed = tensors(tmp_path / "global")
     assert all(torch.equal(streamed[k], fused[k]) for k in fused)

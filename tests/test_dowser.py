@@ -57,12 +57,12 @@ def test_the_lowest_half_trains_and_one_step_moves_only_it():
 def test_on_tiny_exactly_the_lowest_ratio_of_each_matrix_trains(pico, tmp_path):
     from mfcli.train.loop import run_finetune
     from mfcli.train.methods.dowser import DowserOptions
-    from mfcli.train.options import TrainOptions
+    from mfcli.train.methods import finetune_options
 
     data = tmp_path / "digits"
     assert run_cli("prepare", "digits", "--out", data, "--limit", "40").returncode == 0
     own = DowserOptions(dowser_ratio=0.2, dowser_prompts=2, dowser_draws=2, dowser_length=4)
-    out = run_finetune("tiny", [str(data)], tmp_path / "run", TrainOptions(
+    out = run_finetune("tiny", [str(data)], tmp_path / "run", finetune_options(
         method="dowser", layers=1, lr=1e-3, max_steps=2, batch_size=8, weight_decay=0.1, method_options=own),
         progress=False)
     base = load_file(pico["tiny"] / "model.safetensors")

@@ -14,9 +14,14 @@ from conftest import run_cli
 from mfcli.errors import MfcliError
 from mfcli.train.loop import run_finetune
 from mfcli.train.methods.mdgd import project_onto, project_out, topq_mask
-from mfcli.train.options import TrainOptions
+from mfcli.train.methods import finetune_options
 
-SMALL = dict(batch_size=4, epochs=2, lora_r=4, lora_alpha=8)
+SMALL = dict(batch_size=4, epochs=2)
+
+
+def small(method: str) -> dict:
+    """SMALL for `method`: the LoRA-based ones at a rank the size of pico's layers."""
+    return {**SMALL, **(dict(lora_r=4, lora_alpha=8) if method in ("lora", "lorasculpt") else {})}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +43,7 @@ def one_process(pico, train_data, tmp_path_factory):
         key = tuple(sorted(opts.items()))
         if key not in runs:
             runs[key] = run_finetune("tiny", [str(train_data)], tmp_path_factory.mktemp("one") / "run",
-                                     TrainOptions(**opts), progress=False)
+                                     finetune_options(**opts), progress=False)
         return runs[key]
 
     return run
@@ -53,7 +58,7 @@ def weights(d):
 def test_every_method_runs_and_checkpoints_load(pico, one_process, method):
     from transformers import AutoModelForImageTextToText
 
-    out = one_process(method=method, **SMALL)
+    out = one_process(method=method, **small(method))
     assert sorted(p.name for p in out.iterdir()) == ["epoch-1", "epoch-2", "train_log.jsonl"]
     log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == list(range(1, 9))
@@ -83,8 +88,8 @@ def test_every_method_runs_and_checkpoints_load(pico, one_process, method):
 
 @pytest.mark.parametrize("method", ["full", "lora", "mdgd-gm", "spider", "dowser", "lorasculpt"])
 def test_resume_is_bit_identical(pico, train_data, one_process, tmp_path, method):
-    ref = one_process(method=method, **SMALL)
-    cut = run_finetune("tiny", [str(train_data)], tmp_path / "cut", TrainOptions(method=method, **SMALL),
+    ref = one_process(method=method, **small(method))
+    cut = run_finetune("tiny", [str(train_data)], tmp_path / "cut", finetune_options(method=method, **small(method)),
                        progress=False)
     import shutil
 
@@ -186,7 +191,7 @@ def test_fsdp_refuses_what_it_cannot_shard(monkeypatch):
 @pytest.mark.parametrize("refresh", [0, 1, 2])
 def test_mdgd_gm_updates_only_masked_fraction(pico, train_data, tmp_path, refresh):
     out = run_finetune("tiny", [str(train_data)], tmp_path / "gm",
-                       TrainOptions(method="mdgd-gm", batch_size=4, max_steps=4, mask_ratio=0.1, mask_refresh=refresh),
+                       finetune_options(method="mdgd-gm", batch_size=4, max_steps=4, mask_ratio=0.1, mask_refresh=refresh),
                        progress=False)
     a, b = weights(pico["tiny"]), weights(out / "epoch-1")
     trained = [k for k in a if "multi_modal_projector" in k or ("language_model" in k and ".layers.1." in k)]
@@ -244,12 +249,12 @@ def _hand_made():
 ])
 def test_mdgd_combination_on_hand_made_vectors(variant, flip_pre, expected):
     """METHODS.md §3 Eq. 6-9, over all trainable entries, for every variant."""
-    from mfcli.train.methods.mdgd import Mdgd
+    from mfcli.train.methods.mdgd import Mdgd, MdgdOptions
 
     grads = _hand_made()
     if flip_pre:
         grads.g_pre = [-x for x in grads.g_pre]
-    step = Mdgd().combine(grads, TrainOptions(method="mdgd", lambda_visual=0.5, mdgd_variant=variant))
+    step = Mdgd().combine(grads, MdgdOptions(lambda_visual=0.5, mdgd_variant=variant))
     assert step.mask is None
     assert torch.equal(torch.cat(step.g_perp), torch.tensor([0.0, 2.0, 0.0, 1.0, 0.0]))
     assert torch.allclose(torch.cat(step.g_perp_pre), torch.tensor([0.0, 1.0, 0.0, 1.0, 0.0]) * (-1 if flip_pre else 1))
@@ -257,12 +262,12 @@ def test_mdgd_combination_on_hand_made_vectors(variant, flip_pre, expected):
 
 
 def test_mdgd_per_tensor_and_without_visual_align():
-    from mfcli.train.methods.mdgd import Mdgd
+    from mfcli.train.methods.mdgd import Mdgd, MdgdOptions
 
     # per tensor: (0, 2) onto (0, 1) → (0, 2); (0, 1, 0) onto (0, 1, 0) → (0, 1, 0); + 0.5·(1, 0 | 0, 0, 0)
-    step = Mdgd().combine(_hand_made(), TrainOptions(method="mdgd", lambda_visual=0.5, projection="per-tensor"))
+    step = Mdgd().combine(_hand_made(), MdgdOptions(lambda_visual=0.5, projection="per-tensor"))
     assert torch.allclose(torch.cat(step.update), torch.tensor([0.5, 2.0, 0.0, 1.0, 0.0]))
-    step = Mdgd().combine(_hand_made(), TrainOptions(method="mdgd", lambda_visual=0.0))  # "w/o visual align"
+    step = Mdgd().combine(_hand_made(), MdgdOptions(lambda_visual=0.0))  # "w/o visual align"
     assert torch.allclose(torch.cat(step.update), torch.tensor([0.0, 1.5, 0.0, 1.5, 0.0]))
 
 
@@ -271,10 +276,10 @@ def test_mdgd_gm_combination_on_hand_made_vectors():
     g = (1, 2 | 3, 4, 5), v = (0, 0 | 0, 0, 1) → g⊥ = (1, 2 | 3, 4, 0); g_pre = 1, v_pre = (0, 0 | 0, 1, 0)
     → g⊥_pre = (1, 1 | 1, 0, 1); agreement (1, 2 | 3, 0, 0): q = 0.4 keeps entries 1 and 2 (with g_pre
     in place of g⊥_pre the agreement would be (1, 2 | 3, 4, 0) and keep entries 2 and 3)."""
-    from mfcli.train.methods.mdgd import Gradients, MdgdGm
+    from mfcli.train.methods.mdgd import Gradients, MdgdGm, MdgdGmOptions
 
     method = MdgdGm()
-    opts = TrainOptions(method="mdgd-gm", lambda_visual=0.5, mask_ratio=0.4)
+    opts = MdgdGmOptions(lambda_visual=0.5, mask_ratio=0.4)
     grads = Gradients(g=_t([1, 2], [3, 4, 5]), v=_t([0, 0], [0, 0, 1]),
                       g_pre=_t([1, 1], [1, 1, 1]), v_pre=_t([0, 0], [0, 1, 0]))
     step = method.combine(grads, opts)
@@ -289,7 +294,7 @@ def test_mdgd_gm_combination_on_hand_made_vectors():
 def test_mdgd_trains_the_paper_s_share_of_layers(pico, train_data, tmp_path):
     """The last 6/32 of the decoder layers + the projector (tiny: 1 of 2); both drift gradients and
     the two gradient norms are logged."""
-    out = run_finetune("tiny", [str(train_data)], tmp_path / "m", TrainOptions(method="mdgd", batch_size=4, max_steps=2),
+    out = run_finetune("tiny", [str(train_data)], tmp_path / "m", finetune_options(method="mdgd", batch_size=4, max_steps=2),
                        progress=False)
     a, b = weights(pico["tiny"]), weights(out / "step-2")
     changed = {k for k in a if not torch.equal(a[k], b[k])}
@@ -320,7 +325,7 @@ def test_bad_inputs(pico, train_data, tmp_path):
     w[next(k for k in w if "lm_head" in k)].view(-1)[0] = float("nan")
     save_file(w, str(poisoned / "model.safetensors"), metadata={"format": "pt"})
     with pytest.raises(MfcliError, match=r"the loss became nan at step 1"):
-        run_finetune(str(poisoned), [str(train_data)], tmp_path / "nan", TrainOptions(method="linear", batch_size=4),
+        run_finetune(str(poisoned), [str(train_data)], tmp_path / "nan", finetune_options(method="linear", batch_size=4),
                      progress=False)
     assert not any(d.name.startswith(("epoch", "step")) for d in (tmp_path / "nan").iterdir())
     bad = tmp_path / "bad"
@@ -346,8 +351,8 @@ def test_mid_epoch_resume_is_bit_identical(pico, train_data, tmp_path):
     next batch (same order), not from its first."""
     import shutil
 
-    ref = run_finetune("tiny", [str(train_data)], tmp_path / "ref", TrainOptions(method="full", **SMALL), progress=False)
-    cut = run_finetune("tiny", [str(train_data)], tmp_path / "cut", TrainOptions(method="full", save_steps=3, **SMALL),
+    ref = run_finetune("tiny", [str(train_data)], tmp_path / "ref", finetune_options(method="full", **SMALL), progress=False)
+    cut = run_finetune("tiny", [str(train_data)], tmp_path / "cut", finetune_options(method="full", save_steps=3, **SMALL),
                        progress=False)
     for d in cut.iterdir():  # as if killed at step 5: only step-3 (mid epoch 1, 4 steps an epoch) survives
         if d.is_dir() and d.name != "step-3":
@@ -383,7 +388,7 @@ def test_ctrl_c_checkpoint_resumes_to_the_uninterrupted_run(pico, train_data, tm
     r = run_cli(*args, "--resume")
     assert r.returncode == 0, r.stderr
     ref = run_finetune("tiny", [str(train_data)], tmp_path / "ref",
-                       TrainOptions(method="full", batch_size=2, epochs=12), progress=False)
+                       finetune_options(method="full", batch_size=2, epochs=12), progress=False)
     assert same_weights(ref / "epoch-12", out / "epoch-12")
     assert losses(ref) == losses(out)
 
@@ -394,7 +399,7 @@ def test_clip_method_on_tiny_clip(pico, train_data, tmp_path):
     from mfcli.eval.emt import EmtOptions, run_emt
 
     out = run_finetune("tiny-clip", [str(train_data)], tmp_path / "clip",
-                       TrainOptions(method="clip", epochs=2, batch_size=8, lr=1e-3), progress=False)
+                       finetune_options(method="clip", epochs=2, batch_size=8, lr=1e-3), progress=False)
     assert sorted(p.name for p in out.iterdir()) == ["epoch-1", "epoch-2", "train_log.jsonl"]
     tuned, base = CLIPModel.from_pretrained(out / "epoch-2"), CLIPModel.from_pretrained(pico["tiny-clip"])
     changed = {n for (n, a), (_, b) in zip(tuned.named_parameters(), base.named_parameters()) if not torch.equal(a, b)}
@@ -431,12 +436,12 @@ def test_clip_method_on_tiny_clip(pico, train_data, tmp_path):
     from mfcli.train.watch import WatchOptions
 
     shutil.rmtree(out / "epoch-2")
-    run_finetune("tiny-clip", [str(train_data)], tmp_path / "clip", TrainOptions(method="clip", epochs=2,
+    run_finetune("tiny-clip", [str(train_data)], tmp_path / "clip", finetune_options(method="clip", epochs=2,
                  batch_size=8, lr=1e-3), resume=True, progress=False)
     assert all(torch.equal(a, b) for (_, a), (_, b) in
                zip(tuned.named_parameters(), CLIPModel.from_pretrained(out / "epoch-2").named_parameters()))
     with pytest.raises(MfcliError, match="--watch scores an MLLM's answers"):
-        run_finetune("tiny-clip", [str(train_data)], tmp_path / "w", TrainOptions(method="clip"), progress=False,
+        run_finetune("tiny-clip", [str(train_data)], tmp_path / "w", finetune_options(method="clip"), progress=False,
                      watch=WatchOptions((str(train_data),)))
 
 
@@ -457,24 +462,29 @@ def test_model_defaults_fill_only_unset_options():
     from mfcli.train.options import with_model_defaults
 
     manifest = {"full": {"lr": 5e-4}, "lora": {"lr": 3e-4, "lora_r": 16}}  # a manifest's finetune_defaults
-    opts, supplied = with_model_defaults(TrainOptions(method="full"), manifest)
+    opts, supplied = with_model_defaults(finetune_options(method="full"), manifest)
     assert opts.lr == 5e-4 and supplied == {"lr": 5e-4}
-    opts, supplied = with_model_defaults(TrainOptions(method="full", lr=1e-5), manifest)
+    opts, supplied = with_model_defaults(finetune_options(method="full", lr=1e-5), manifest)
     assert opts.lr == 1e-5 and supplied == {}  # a flag always wins
-    opts, _ = with_model_defaults(TrainOptions(method="lora", lora_alpha=8), manifest)
-    assert (opts.lr, opts.lora_r, opts.lora_alpha, opts.projector_lr) == (3e-4, 16, 8, None)
-    opts, supplied = with_model_defaults(TrainOptions(method="lastn"), manifest)  # nothing for lastn
+    opts, _ = with_model_defaults(finetune_options(method="lora", lora_alpha=8), manifest)
+    own = opts.method_options
+    assert (opts.lr, own.lora_r, own.lora_alpha, own.projector_lr) == (3e-4, 16, 8, None)
+    opts, supplied = with_model_defaults(finetune_options(method="lastn"), manifest)  # nothing for lastn
     assert opts.lr is None and supplied == {}
-    opts, _ = with_model_defaults(TrainOptions(method="lora"), None)  # a model without recommendations: LLaVA's
-    assert (opts.lr, opts.lora_r, opts.lora_alpha) == (None, 128, 256)
-    with pytest.raises(UsageError, match="unknown option.*epochs"):
-        with_model_defaults(TrainOptions(method="full"), {"full": {"epochs": 9}})
+    opts, _ = with_model_defaults(finetune_options(method="lora"), None)  # a model without recommendations: LLaVA's
+    assert (opts.lr, opts.method_options.lora_r, opts.method_options.lora_alpha) == (None, 128, 256)
+    opts, _ = with_model_defaults(finetune_options(method="lastn"), {"lastn": {"layers": 1}})  # lastn's own option
+    assert opts.method_options.layers == 1
+    with pytest.raises(UsageError, match="recommends epochs for full"):
+        with_model_defaults(finetune_options(method="full"), {"full": {"epochs": 9}})
+    with pytest.raises(UsageError, match="recommends lora_r for full, which it does not read"):
+        with_model_defaults(finetune_options(method="full"), {"full": {"lora_r": 9}})
 
 
 def test_finetune_uses_the_models_recommendation_and_children_inherit_it(pico, train_data, tmp_path):
     recommended = json.loads((pico["tiny"] / "mfcli.json").read_text())["finetune_defaults"]
     assert recommended["lora"]["lr"] != 2e-4 and recommended["lora"]["lora_r"] != 128  # not LLaVA's values
-    out = run_finetune("tiny", [str(train_data)], tmp_path / "rec", TrainOptions(method="lora", batch_size=4, epochs=1),
+    out = run_finetune("tiny", [str(train_data)], tmp_path / "rec", finetune_options(method="lora", batch_size=4, epochs=1),
                        progress=False)
     m = json.loads((out / "epoch-1" / "mfcli.json").read_text())
     for k, v in recommended["lora"].items():
@@ -486,7 +496,7 @@ def test_finetune_uses_the_models_recommendation_and_children_inherit_it(pico, t
     assert recommended["lora"]["lr"] / 2 < peak <= recommended["lora"]["lr"]
 
     flagged = run_finetune("tiny", [str(train_data)], tmp_path / "flag",
-                           TrainOptions(method="lora", lr=1e-5, lora_r=4, lora_alpha=8, batch_size=4, epochs=1),
+                           finetune_options(method="lora", lr=1e-5, lora_r=4, lora_alpha=8, batch_size=4, epochs=1),
                            progress=False)
     m = json.loads((flagged / "epoch-1" / "mfcli.json").read_text())
     assert (m["options"]["lr"], m["options"]["lora_r"], m["options"]["lora_alpha"]) == (1e-5, 4, 8)
@@ -522,7 +532,7 @@ def test_labels_tiny_never_saw_round_trip_and_are_learnt(pico, tmp_path):
                 folder / label / f"{k}.png")
     prepare(str(folder), tmp_path / "data", PrepareOptions())
     run = run_finetune("tiny", [str(tmp_path / "data")], tmp_path / "run",
-                       TrainOptions(method="full", epochs=8, batch_size=8, lr=3e-3), progress=False)
+                       finetune_options(method="full", epochs=8, batch_size=8, lr=3e-3), progress=False)
     preds = tmp_path / "p.jsonl"
     run_emt(str(run / "epoch-8"), [str(tmp_path / "data")], preds, EmtOptions(batch_size=16), progress=False)
     summary = judge_file(str(preds), str(tmp_path / "j.jsonl"), make_judge("exact"))

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from conftest import run_cli
 from mfcli.train.loop import run_finetune
 from mfcli.train.methods.lorasculpt import SculptOptions, cmr, magnitude_guide, top_magnitude_mask
-from mfcli.train.options import TrainOptions
+from mfcli.train.methods import finetune_options
 
 W = torch.tensor([[0.6, -0.8], [0.0, 0.0]])  # ‖W‖_F = 1
 B = torch.tensor([[1.0], [2.0]])
@@ -50,7 +50,7 @@ def test_the_mask_keeps_the_top_magnitudes_and_masked_entries_stay_zero():
 
 
 def _opts(**own):
-    return TrainOptions(method="lorasculpt", batch_size=4, epochs=2, lora_r=4, lora_alpha=8, lr=1e-3,
+    return finetune_options(method="lorasculpt", batch_size=4, epochs=2, lora_r=4, lora_alpha=8, lr=1e-3,
                         method_options=SculptOptions(**own))
 
 

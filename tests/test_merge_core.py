@@ -11,7 +11,7 @@ from mfcli.merge import methods
 from mfcli.merge.fuse import merge_state
 from mfcli.merge.masks import normalise, tensor_seed, top_mask, union_patch
 from mfcli.merge.obs import HessianAccumulator, compensate, damped_inverse, output_error, refine, tailor_linear
-from mfcli.merge.options import TailorOptions
+from mfcli.merge.methods import tailor_options
 
 
 def _pair(delta):
@@ -26,7 +26,7 @@ def test_a_change_in_any_sft_counts_and_only_nonzero_changes_count():
     first = {"w": torch.zeros(4, 5)}
     first["w"][0, :3] = torch.tensor([1.0, 2.0, 3.0])  # changed only in SFT #1
     second = {"w": torch.zeros(4, 5)}  # SFT #2 leaves it untouched
-    out, report = merge_state(pre, [first, second], TailorOptions(method="task-arithmetic", sparsity=1.0))
+    out, report = merge_state(pre, [first, second], tailor_options(method="task-arithmetic", sparsity=1.0))
     rep = report.tensors[0]
     assert rep.changed == 3  # the entries that differ from PRE in some SFT, not those equal to 1
     assert torch.equal(out["w"], (first["w"] + second["w"]) / 2)
@@ -37,7 +37,7 @@ def test_routes_pre_sft_and_merge_and_every_tensor_is_written_in_order():
     pre = {n: torch.randn(3, 4, generator=g).to(torch.bfloat16) for n in ["same", "a", "b", "c", "d"]}
     sft = {n: (w.float() + (0 if n == "same" else 0.5)).to(torch.bfloat16) for n, w in pre.items()}
     where = {"a": "pre", "b": "sft", "c": "sft", "d": "merge", "same": "merge"}
-    out, report = merge_state(pre, [sft], TailorOptions(method="task-arithmetic", sparsity=1.0), route=where.get)
+    out, report = merge_state(pre, [sft], tailor_options(method="task-arithmetic", sparsity=1.0), route=where.get)
     assert list(out) == list(pre)  # an unchanged or reverted tensor never ends the walk
     assert all(out[n].dtype == torch.bfloat16 for n in out)  # PRE's dtype, whatever the route
     assert torch.equal(out["same"], pre["same"]) and torch.equal(out["a"], pre["a"])
@@ -48,7 +48,7 @@ def test_routes_pre_sft_and_merge_and_every_tensor_is_written_in_order():
 
 def test_without_a_route_every_changed_tensor_is_merged():
     pre, sft = _pair(torch.ones(2, 3))
-    out, report = merge_state({"w": pre}, [{"w": sft}], TailorOptions(method="task-arithmetic", sparsity=1.0))
+    out, report = merge_state({"w": pre}, [{"w": sft}], tailor_options(method="task-arithmetic", sparsity=1.0))
     assert [t.name for t in report.tensors] == ["w"] and report.outside_scope == 0
 
 
@@ -56,19 +56,19 @@ def test_non_finite_inputs_and_outputs_are_one_clear_line():
     pre = {"w": torch.zeros(2, 2)}
     good, bad = {"w": torch.ones(2, 2)}, {"w": torch.full((2, 2), float("nan"))}
     with pytest.raises(MfcliError) as e:
-        merge_state(pre, [good, bad], TailorOptions(method="task-arithmetic"))
+        merge_state(pre, [good, bad], tailor_options(method="task-arithmetic"))
     assert str(e.value) == ("tensor 'w' holds NaN or inf (in PRE or SFT #2). "
                             "Check that checkpoint; mfcli will not merge non-finite weights.")
     huge = {"w": torch.full((2, 2), 3e38)}
     with pytest.raises(MfcliError) as e:  # finite inputs, an overflowing merge (λ·Δ past fp32's range)
-        merge_state(pre, [huge], TailorOptions(method="task-arithmetic", sparsity=1.0, lam=2.0))
+        merge_state(pre, [huge], tailor_options(method="task-arithmetic", sparsity=1.0, lam=2.0))
     assert str(e.value) == "tensor 'w' became NaN/inf while merging. Raise --damp, or check the inputs."
 
 
 def test_seconds_is_the_tensor_s_own_time_rounded():
     pre, sft = _pair(torch.randn(16, 16))
     t0 = time.perf_counter()
-    _, report = merge_state({"w": pre}, [{"w": sft}], TailorOptions(method="dare"))
+    _, report = merge_state({"w": pre}, [{"w": sft}], tailor_options(method="dare"))
     wall = time.perf_counter() - t0
     s = report.tensors[0].seconds
     assert isinstance(s, float) and 0.0 <= s <= wall and s == round(s, 4)
@@ -78,7 +78,7 @@ def test_gradients_reach_the_method_by_tensor_name():
     delta = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
     grad = torch.tensor([[8.0, 1.0, 1.0, 1.0]])  # |Δ⊙g| = 8, 2, 3, 4: the smallest change wins
     pre, sft = _pair(delta)
-    out, _ = merge_state({"w": pre}, [{"w": sft}], TailorOptions(method="grafting", sparsity=0.25),
+    out, _ = merge_state({"w": pre}, [{"w": sft}], tailor_options(method="grafting", sparsity=0.25),
                          grads=[{"w": grad}])
     assert torch.equal(out["w"], torch.tensor([[1.0, 0.0, 0.0, 0.0]]))
 
@@ -195,7 +195,7 @@ def test_tailor_linear_defaults_and_reported_fields():
     import inspect
 
     params = inspect.signature(tailor_linear).parameters
-    opts = TailorOptions(variant="refined")
+    opts = tailor_options(variant="refined").method_options
     assert params["damp"].default == opts.damp and params["refine_steps"].default == opts.refine_steps
     assert params["block_size"].default == opts.block_size
     g = torch.Generator().manual_seed(3)
@@ -242,7 +242,7 @@ def test_merge_state_hands_each_method_the_statistics_of_its_own_tensor(monkeypa
     fishers = [{"lin.weight": torch.full((2, 3), 0.5), "norm": torch.full((3,), 0.25)}, {"lin.weight": torch.ones(2, 3)}]
     pre_fisher = {"lin.weight": torch.full((2, 3), 2.0)}
     caches: dict = {}
-    _, report = merge_state(pre, sfts, TailorOptions(method="probe"), hessians=hessians, linear_of={"lin.weight": "lin"},
+    _, report = merge_state(pre, sfts, tailor_options(method="probe"), hessians=hessians, linear_of={"lin.weight": "lin"},
                             pre_hessians=pre_hessians, fishers=fishers, pre_fisher=pre_fisher, caches=caches)
     lin, norm = seen
     assert lin.name == "lin.weight" and [h is hh["lin"].H for h, hh in zip(lin.hessians, hessians)] == [True, True]
@@ -253,7 +253,7 @@ def test_merge_state_hands_each_method_the_statistics_of_its_own_tensor(monkeypa
     assert norm.fishers[0] is fishers[0]["norm"] and norm.fishers[1] is None and norm.pre_fisher is None
     assert caches == {"lin.weight": lin.cache, "norm": norm.cache} and lin.cache is not norm.cache
     lin.cache["kept"] = 1
-    merge_state(pre, sfts, TailorOptions(method="probe", sparsity=0.2), hessians=hessians,
+    merge_state(pre, sfts, tailor_options(method="probe", sparsity=0.2), hessians=hessians,
                 linear_of={"lin.weight": "lin"}, caches=caches)
     assert seen[2].cache is lin.cache and seen[2].cache == {"kept": 1}  # the next budget sees what was kept
     assert [(t.name, t.changed, t.kept, t.path) for t in report.tensors] == [("lin.weight", 6, 0, "salience"),

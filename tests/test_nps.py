@@ -11,7 +11,7 @@ import torch
 from conftest import run_cli
 from mfcli.merge.fuse import merge_state
 from mfcli.merge.methods.nps import band_of, nps_patch
-from mfcli.merge.options import TailorOptions
+from mfcli.merge.methods import tailor_options
 
 TAU = torch.tensor([0.1, -0.2, 0.3, -0.4, 0.5, -0.6, 0.7, -0.8, 0.9, -1.0])
 
@@ -37,10 +37,10 @@ def test_the_two_variants_differ_as_the_spec_says():
 def test_through_the_merge_with_fixed_weights_the_budget_is_exact():
     pre = torch.zeros(10)
     fused, report = merge_state({"w": pre}, [{"w": TAU.clone()}],
-                                TailorOptions(method="nps", sparsity=0.3, nps_bands=2, nps_weights="0.45,1"))
+                                tailor_options(method="nps", sparsity=0.3, nps_bands=2, nps_weights="0.45,1"))
     assert fused["w"].nonzero().flatten().tolist() == [4, 8, 9] and report.tensors[0].kept == 3
     with pytest.raises(Exception, match="--nps-weights needs 2"):
-        TailorOptions(method="nps", nps_bands=2, nps_weights="1,1,1")
+        tailor_options(method="nps", nps_bands=2, nps_weights="1,1,1")
 
 
 def test_the_search_scores_validation_records_and_records_its_choice(pico, tmp_path):

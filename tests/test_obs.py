@@ -139,9 +139,9 @@ def test_refinement_obeys_the_cg_bound_at_product_defaults(seed):
     rows, cols = 6, 24
     delta, H, _ = layer(rows, cols, 400, seed)
     keep = torch.rand(rows, cols, generator=torch.Generator().manual_seed(100 + seed)) < 0.9
-    from mfcli.merge.options import TailorOptions
+    from mfcli.merge.methods import tailor_options
 
-    product = TailorOptions(variant="refined")  # what `mfcli tailor --variant refined` runs with
+    product = tailor_options(variant="refined").method_options  # what `mfcli tailor --variant refined` runs with
     assert (product.damp, product.refine_steps) == (0.01, 10)
     res = tailor_linear(delta, keep, H, block_size=8, damp=product.damp, refine_steps=product.refine_steps,
                         comp_penalty=product.comp_penalty)

@@ -8,7 +8,7 @@ from mfcli.errors import MfcliError, UsageError
 from mfcli.merge.obs import HessianAccumulator
 from mfcli.merge.fuse import merge_state
 from mfcli.merge.masks import top_mask
-from mfcli.merge.options import TailorOptions
+from mfcli.merge.methods import tailor_options
 
 
 def toy(n_sft=1, seed=0):
@@ -28,7 +28,7 @@ def toy(n_sft=1, seed=0):
 @pytest.mark.parametrize("method", ["tailor", "dare", "task-arithmetic", "ties", "grafting"])
 def test_same_kept_budget_and_coverage(method):
     pre, sfts, hs = toy()
-    fused, report = merge_state(pre, sfts, TailorOptions(method=method, sparsity=0.25), hessians=hs,
+    fused, report = merge_state(pre, sfts, tailor_options(method=method, sparsity=0.25), hessians=hs,
                                 linear_of={"lin.weight": "lin"})
     assert fused.keys() == pre.keys() and all(fused[k].shape == pre[k].shape for k in pre)
     assert torch.equal(fused["frozen"], pre["frozen"])  # unchanged tensors stay PRE
@@ -43,7 +43,7 @@ def test_same_kept_budget_and_coverage(method):
 
 def test_no_compensate_is_plain_masking_of_the_top_scores():
     pre, sfts, hs = toy()
-    opts = TailorOptions(sparsity=0.25, compensate=False, omega=1.0)  # salience only
+    opts = tailor_options(sparsity=0.25, compensate=False, omega=1.0)  # salience only
     fused, _ = merge_state(pre, sfts, opts, hessians=hs, linear_of={"lin.weight": "lin"})
     d = sfts[0]["lin.weight"] - pre["lin.weight"]
     m = top_mask(d.abs(), d != 0, 0.25, "layer")
@@ -52,7 +52,7 @@ def test_no_compensate_is_plain_masking_of_the_top_scores():
 
 def test_multi_task_union_and_mean():
     pre, sfts, hs = toy(n_sft=2)
-    fused, report = merge_state(pre, sfts, TailorOptions(sparsity=0.25, compensate=False, omega=1.0), hessians=hs,
+    fused, report = merge_state(pre, sfts, tailor_options(sparsity=0.25, compensate=False, omega=1.0), hessians=hs,
                                 linear_of={"lin.weight": "lin"})
     d = [s["lin.weight"] - pre["lin.weight"] for s in sfts]
     union = top_mask(d[0].abs(), d[0] != 0, 0.25, "layer") | top_mask(d[1].abs(), d[1] != 0, 0.25, "layer")
@@ -69,28 +69,28 @@ def test_nan_is_named():
     pre, sfts, hs = toy()
     sfts[0]["norm.weight"][0] = float("nan")
     with pytest.raises(MfcliError, match="'norm.weight' holds NaN"):
-        merge_state(pre, sfts, TailorOptions(), hessians=hs, linear_of={"lin.weight": "lin"})
+        merge_state(pre, sfts, tailor_options(), hessians=hs, linear_of={"lin.weight": "lin"})
 
 
 def test_options():
     for bad in (0.0, 1.5):
         with pytest.raises(UsageError, match="fraction of changes kept"):
-            TailorOptions(sparsity=bad)
+            tailor_options(sparsity=bad)
     with pytest.raises(MfcliError, match="Did you mean 'ties'"):
-        TailorOptions(method="tie")
+        tailor_options(method="tie")
 
 
 @pytest.fixture(scope="module")
 def sft(pico, tmp_path_factory):
     from mfcli.data.prepare import PrepareOptions, prepare
     from mfcli.train.loop import run_finetune
-    from mfcli.train.options import TrainOptions
+    from mfcli.train.methods import finetune_options
 
     root = tmp_path_factory.mktemp("tailor")
     prepare("counting", root / "counting", PrepareOptions(limit=40))
-    run_finetune("tiny", [str(root / "counting")], root / "full", TrainOptions(method="full", lr=1e-3, max_steps=4,
+    run_finetune("tiny", [str(root / "counting")], root / "full", finetune_options(method="full", lr=1e-3, max_steps=4,
                                                                               batch_size=4), progress=False)
-    run_finetune("tiny", [str(root / "counting")], root / "lora", TrainOptions(method="lora", lora_r=4, lora_alpha=8,
+    run_finetune("tiny", [str(root / "counting")], root / "lora", finetune_options(method="lora", lora_r=4, lora_alpha=8,
                                                                               max_steps=2, batch_size=4), progress=False)
     return root
 
@@ -196,7 +196,7 @@ def kept_entries(fused):
 ])
 def test_tailor_keeps_exactly_the_top_scored_changes(omega, expected):
     pre, sfts, hs = hand_case([0.01, 100.0, 1.0, 0.01])
-    opts = TailorOptions(sparsity=3 / 7, omega=omega, damp=1e-9, compensate=False)
+    opts = tailor_options(sparsity=3 / 7, omega=omega, damp=1e-9, compensate=False)
     fused, report = merge_state(pre, sfts, opts, hessians=hs, linear_of={"lin.weight": "lin"})
     assert report.tensors[0].path == "hessian"
     assert kept_entries(fused) == expected
@@ -206,7 +206,7 @@ def test_tailor_keeps_exactly_the_top_scored_changes(omega, expected):
 
 def test_salience_path_and_row_scope_keep_the_largest():
     pre = {"norm.weight": torch.zeros(2, 4)}  # no Hessian: salience only
-    fused, _ = merge_state(pre, [{"norm.weight": HAND_DELTA.clone()}], TailorOptions(sparsity=3 / 7))
+    fused, _ = merge_state(pre, [{"norm.weight": HAND_DELTA.clone()}], tailor_options(sparsity=3 / 7))
     assert kept_entries({"lin.weight": fused["norm.weight"]}) == {(0, 3), (0, 0), (1, 2)}
     m = top_mask(HAND_DELTA.abs(), HAND_DELTA != 0, 0.5, "row")  # row 0: 4 changed → 2; row 1: 3 changed → 2 (1.5 rounds up)
     assert {tuple(i) for i in torch.nonzero(m).tolist()} == {(0, 3), (0, 0), (1, 2), (1, 0)}
@@ -216,7 +216,7 @@ def test_dare_seeds_differ_by_tensor_and_repeat():
     g = torch.Generator().manual_seed(0)
     pre = {"a": torch.zeros(20, 20), "b": torch.zeros(20, 20)}
     sft = {"a": torch.randn(20, 20, generator=g) + 3, "b": torch.randn(20, 20, generator=g) + 3}
-    opts = TailorOptions(method="dare", sparsity=0.3, seed=7)
+    opts = tailor_options(method="dare", sparsity=0.3, seed=7)
     one, _ = merge_state(pre, [sft], opts)
     two, _ = merge_state(pre, [sft], opts)
     assert all(torch.equal(one[k], two[k]) for k in one)  # reproducible for a seed
@@ -231,24 +231,24 @@ def test_scope_paper_tailors_what_the_paper_counts_and_keeps_the_rest_fine_tuned
              "model.multi_modal_projector.linear_1.bias": "merge",
              "model.language_model.embed_tokens.weight": "merge", "lm_head.weight": "merge",
              "model.language_model.norm.weight": "sft", "model.vision_tower.x.weight": "sft"}
-    paper = router(TailorOptions(scope="paper"), FAMILIES["llava"])
+    paper = router(tailor_options(scope="paper"), FAMILIES["llava"])
     assert {n: paper(n) for n in names} == names
-    assert {router(TailorOptions(), FAMILIES["llava"])(n) for n in names} == {"merge"}
-    layered = router(TailorOptions(layers="1-2"), FAMILIES["llava"])  # outside --layers: PRE
+    assert {router(tailor_options(), FAMILIES["llava"])(n) for n in names} == {"merge"}
+    layered = router(tailor_options(layers="1-2"), FAMILIES["llava"])  # outside --layers: PRE
     assert [layered(n) for n in ("model.language_model.layers.1.q.weight", "model.language_model.layers.0.q.weight",
                                  "model.multi_modal_projector.linear_1.bias")] == ["merge", "pre", "pre"]
 
     g = torch.Generator().manual_seed(0)
     pre = {"a": torch.zeros(4, 5), "b": torch.zeros(4, 5)}
     sfts = [{k: torch.randn(4, 5, generator=g) for k in pre} for _ in range(2)]
-    fused, rep = merge_state(pre, sfts, TailorOptions(sparsity=0.2), route=lambda n: "sft" if n == "b" else "merge")
+    fused, rep = merge_state(pre, sfts, tailor_options(sparsity=0.2), route=lambda n: "sft" if n == "b" else "merge")
     assert torch.allclose(fused["b"], (sfts[0]["b"] + sfts[1]["b"]) / 2)  # the mean fine-tuned value
     assert [t.name for t in rep.tensors] == ["a"] and rep.summary()["outside_scope_params"] == 20
 
 
 def test_manifest_records_the_patch_distance_from_pre():
     d = HAND_DELTA
-    fused, rep = merge_state({"w": torch.zeros(2, 4)}, [{"w": d.clone()}], TailorOptions(sparsity=3 / 7))
+    fused, rep = merge_state({"w": torch.zeros(2, 4)}, [{"w": d.clone()}], tailor_options(sparsity=3 / 7))
     t = rep.tensors[0]
     assert t.patch_l1 == pytest.approx(0.9 + 0.5 + 0.3) and t.delta_l1 == pytest.approx(float(d.abs().sum()))
     assert t.max_ratio == pytest.approx(1.0)  # the largest change itself is kept, nothing grew
@@ -257,10 +257,10 @@ def test_manifest_records_the_patch_distance_from_pre():
     g = torch.Generator().manual_seed(1)
     hs[0]["lin"] = HessianAccumulator(16)
     hs[0]["lin"].add(torch.randn(400, 16, generator=g) @ torch.randn(16, 16, generator=g))
-    _, rep = merge_state(pre, sfts, TailorOptions(sparsity=0.1, variant="refined", comp_penalty=0.0, refine_steps=30), hessians=hs,
+    _, rep = merge_state(pre, sfts, tailor_options(sparsity=0.1, variant="refined", comp_penalty=0.0, refine_steps=30), hessians=hs,
                          linear_of={"lin.weight": "lin"})
     lin = next(t for t in rep.tensors if t.name == "lin.weight")
-    _, rep_c = merge_state(pre, sfts, TailorOptions(sparsity=0.1, variant="refined", comp_penalty=100.0, refine_steps=30), hessians=hs,
+    _, rep_c = merge_state(pre, sfts, tailor_options(sparsity=0.1, variant="refined", comp_penalty=100.0, refine_steps=30), hessians=hs,
                            linear_of={"lin.weight": "lin"})
     lin_c = next(t for t in rep_c.tensors if t.name == "lin.weight")
     assert lin.max_ratio > 1.0 and lin_c.max_ratio < lin.max_ratio and lin_c.patch_l1 < lin.patch_l1
@@ -299,16 +299,16 @@ def test_every_method_is_registered_with_what_it_needs():
 
 def test_a_method_reads_only_the_options_it_declares():
     """mergekit's `parameters()`: a method sees the run's options through DeclaredOptions — what every run
-    reads (COMMON) and what it declared — so `mfcli tailor` can refuse an option the method would
-    silently ignore. Every test that runs a method holds it to that; here, one that reads more fails."""
+    reads (TailorOptions) and its own options class — so `mfcli tailor` can refuse an option the method
+    would silently ignore. Every test that runs a method holds it to that; here, one that reads more fails."""
     import torch
 
     from mfcli.merge import methods
     from mfcli.merge.contract import REGISTRY, DeclaredOptions, register
     from mfcli.merge.fuse import merge_state
-    from mfcli.merge.options import TailorOptions
+    from mfcli.merge.methods import tailor_options
 
-    view = DeclaredOptions(TailorOptions(method="ties", lam=2.0), methods.get("ties"))
+    view = DeclaredOptions(tailor_options(method="ties", lam=2.0), methods.get("ties"))
     assert view.lam == 2.0 and view.sparsity == 0.1  # declared, and common
     with pytest.raises(AttributeError, match="merge method 'ties' reads option 'omega', which it does not declare"):
         view.omega
@@ -316,18 +316,22 @@ def test_a_method_reads_only_the_options_it_declares():
     try:
         pre = {"w": torch.zeros(2, 2)}
         with pytest.raises(AttributeError, match="'t-greedy' reads option 'lam'"):
-            merge_state(pre, [{"w": torch.ones(2, 2)}], TailorOptions(method="t-greedy"))
+            merge_state(pre, [{"w": torch.ones(2, 2)}], tailor_options(method="t-greedy"))
     finally:
         REGISTRY.pop("t-greedy")
 
 
 def test_an_option_the_method_ignores_is_refused(tmp_path):
-    from mfcli.cli.tailor import TAILOR_PARAMS, _tailor_options
+    from mfcli.cli.tailor import OWN_PARAMS, TAILOR_PARAMS, _tailor_options
     from mfcli.errors import UsageError
+    from mfcli.merge.options import RegMeanOptions, TiesOptions
 
-    values = {p.name: p.default for p in TAILOR_PARAMS}
-    assert _tailor_options({**values, "method": "ties", "lam": 2.0}).lam == 2.0  # ties reads λ
-    assert _tailor_options({**values, "method": "regmean", "pre_data": ["d"]}).pre_data == ("d",)
+    values = {p.name: p.default for p in TAILOR_PARAMS + OWN_PARAMS}
+    ties = _tailor_options({**values, "method": "ties", "lam": 2.0})  # ties reads λ, in its own class
+    assert ties.method_options == TiesOptions(lam=2.0)
+    assert _tailor_options({**values, "method": "regmean", "pre_data": ["d"]}).method_options == RegMeanOptions(
+        pre_data=("d",))
+    assert _tailor_options({**values, "method": "dare"}).method_options is None  # dare has no options
     with pytest.raises(UsageError, match=r"--lambda does nothing with --method tailor.*\(--lambda: task-arithmetic, ties\)"):
         _tailor_options({**values, "lam": 2.0})
     with pytest.raises(UsageError, match=r"--omega, --variant do nothing with --method regmean"):

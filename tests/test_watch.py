@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from conftest import run_cli
 from mfcli.train.loop import run_finetune
-from mfcli.train.options import TrainOptions
+from mfcli.train.methods import finetune_options
 from mfcli.train.watch import Tracker, Watch, WatchOptions, make_record
 
 SMALL = dict(method="full", batch_size=4, epochs=2, lr=1e-3)  # 16 training examples: 4 steps an epoch
@@ -34,7 +34,7 @@ def one_process_watched(pico, data, tmp_path_factory):
     """The 1-process watched run the DDP and FSDP tests compare with, trained once (only read)."""
     watch = WatchOptions((str(data / "shapes"), str(data / "animals")), every="2")
     return run_finetune("tiny", [str(data / "animals")], tmp_path_factory.mktemp("one") / "run",
-                        TrainOptions(method="full", batch_size=4, epochs=1, lr=2e-5), progress=False, watch=watch)
+                        finetune_options(method="full", batch_size=4, epochs=1, lr=2e-5), progress=False, watch=watch)
 
 
 def records(run):
@@ -103,7 +103,7 @@ def test_scripted_run_keeps_the_best_h_and_stops_after_patience(pico, data, tmp_
     # its own sample size: the step-0 cache is keyed by the sample, and these scores are made up
     watch = WatchOptions((str(data / "shapes"), str(data / "animals")), every="2", patience=3, n=5)
     run = run_finetune("tiny", [str(data / "animals")], tmp_path / "run",
-                       TrainOptions(**{**SMALL, "epochs": 4}, save_steps=2), progress=False, watch=watch)
+                       finetune_options(**{**SMALL, "epochs": 4}, save_steps=2), progress=False, watch=watch)
     rows = records(run)
     # evaluations at steps 0, 2, 4, 6, 8, 10: H 32, 64.6, 67.0 (best, step 4), 55.4, 58.3, 56.4 -> stop
     assert [r["step"] for r in rows] == [0, 2, 4, 6, 8, 10]
@@ -127,7 +127,7 @@ def test_step0_scores_are_cached_by_model_and_sample(pico, data, tmp_path, monke
 
     monkeypatch.setattr(Watch, "score", counting)
     watch = WatchOptions((str(data / "shapes"), str(data / "animals")), n=3)
-    opts = TrainOptions(**{**SMALL, "epochs": 1})
+    opts = finetune_options(**{**SMALL, "epochs": 1})
     run_finetune("tiny", [str(data / "animals")], tmp_path / "a", opts, progress=False, watch=watch)
     assert len(calls) == 2  # step 0 and the epoch's end
     run_finetune("tiny", [str(data / "animals")], tmp_path / "b", opts, progress=False, watch=watch)
@@ -142,7 +142,7 @@ def test_step0_scores_are_cached_by_model_and_sample(pico, data, tmp_path, monke
 
 def test_resume_after_a_kill_gives_the_uninterrupted_history(pico, data, tmp_path):
     watch = WatchOptions((str(data / "shapes"), str(data / "animals")), every="1")
-    opts = TrainOptions(**SMALL, save_steps=3)
+    opts = finetune_options(**SMALL, save_steps=3)
     ref = run_finetune("tiny", [str(data / "animals")], tmp_path / "ref", opts, progress=False, watch=watch)
     cut = run_finetune("tiny", [str(data / "animals")], tmp_path / "cut", opts, progress=False, watch=watch)
     for d in cut.iterdir():  # as if killed at step 7: only step-3 survives, the watch has records to step 8
@@ -249,7 +249,7 @@ def test_the_watch_samples_the_validation_split_by_default(data):
 @pytest.mark.parametrize("on", ["val", "eval"])
 def test_best_records_the_split_it_was_chosen_on(pico, data, tmp_path, on):
     watch = WatchOptions((str(data / "shapes"), str(data / "animals")), on=on)
-    run = run_finetune("tiny", [str(data / "animals")], tmp_path / "run", TrainOptions(**{**SMALL, "epochs": 1}),
+    run = run_finetune("tiny", [str(data / "animals")], tmp_path / "run", finetune_options(**{**SMALL, "epochs": 1}),
                        progress=False, watch=watch)
     chosen = json.loads((run / "best" / "mfcli.json").read_text())["metrics"]["selected_on"]
     assert [Path(f["path"]).name for f in chosen] == [f"{on}.jsonl"] * 2
@@ -259,7 +259,7 @@ def test_best_records_the_split_it_was_chosen_on(pico, data, tmp_path, on):
 
 def test_a_run_the_watch_stopped_records_what_chose_its_end(pico, data, tmp_path):
     watch = WatchOptions((str(data / "shapes"), str(data / "animals")), every="1", patience=1)
-    run = run_finetune("tiny", [str(data / "animals")], tmp_path / "run", TrainOptions(**SMALL), progress=False,
+    run = run_finetune("tiny", [str(data / "animals")], tmp_path / "run", finetune_options(**SMALL), progress=False,
                        watch=watch)
     last = run / "step-1"  # the checkpoint the stop left
     assert json.loads((last / "mfcli.json").read_text())["metrics"]["selected_on"][0]["split"] == "val"
@@ -286,7 +286,7 @@ def _weights(run):
 
 
 def test_a_watched_run_trains_the_same_weights_as_an_unwatched_one(dropout_tiny, pico, data, tmp_path):
-    opts = TrainOptions(**{**SMALL, "epochs": 1})
+    opts = finetune_options(**{**SMALL, "epochs": 1})
     plain = run_finetune(str(dropout_tiny), [str(data / "animals")], tmp_path / "plain", opts, progress=False)
     watched = run_finetune(str(dropout_tiny), [str(data / "animals")], tmp_path / "watched", opts, progress=False,
                            watch=WatchOptions((str(data / "shapes"), str(data / "animals")), every="1"))

@@ -43,6 +43,12 @@ def params_of(cls: type, *, exclude: tuple[str, ...] = ()) -> list[Param]:
             for f in dataclasses.fields(cls) if "help" in f.metadata and f.name not in exclude]
 
 
+def declaring_class(options: type, field: str) -> type:
+    """The class that declares `field` of an options dataclass: itself, or the base it inherits the field
+    from. Two plug-ins share an option (one flag) only when they share this class."""
+    return next(c for c in reversed(options.__mro__) if field in c.__dict__.get("__annotations__", {}))
+
+
 # options several commands share, defined once (cli/options.py's Seed, Device and Dtype use the same text)
 SEED_HELP = "Random seed; same inputs and seed give identical outputs."
 DEVICE_HELP = "auto (cuda when available, else cpu), cpu, cuda, cuda:N."

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 from mfcli.errors import MfcliError, UsageError
-from mfcli.merge.options import TailorOptions
+from mfcli.merge.options import TailorOptions, updated
 
 
 def validation_files(specs: tuple[str, ...]) -> list[str]:
@@ -46,7 +45,12 @@ def search_band_weights(pre: str, sfts: list[str], opts: TailorOptions, rho: flo
     from mfcli.eval.judging import judge_file
     from mfcli.merge.run import run_tailor
 
-    files = validation_files(opts.nps_search)
+    from mfcli.merge import methods
+    from mfcli.merge.contract import with_method_options
+
+    opts = with_method_options(opts, methods.get(opts.method))
+    own = opts.method_options  # NpsOptions
+    files = validation_files(own.nps_search)
     scratch = Path(tempfile.mkdtemp(prefix="mfcli-nps-"))
     judge = make_judge("exact")
     seen: dict[tuple, float] = {}
@@ -56,7 +60,7 @@ def search_band_weights(pre: str, sfts: list[str], opts: TailorOptions, rho: flo
         if w in seen:
             return seen[w]
         d = scratch / f"candidate-{len(seen)}"
-        run_tailor(pre, sfts, d, replace(opts, sparsity=rho, nps_weights=",".join(map(repr, w)), nps_search=()),
+        run_tailor(pre, sfts, d, updated(opts, sparsity=rho, nps_weights=",".join(map(repr, w)), nps_search=()),
                    budgets=[rho], progress=False)
         preds = d.with_suffix(".jsonl")
         run_emt(str(d), files, preds, EmtOptions(), progress=False)
@@ -68,13 +72,13 @@ def search_band_weights(pre: str, sfts: list[str], opts: TailorOptions, rho: flo
         return score
 
     try:
-        es = cma.CMAEvolutionStrategy([1.0] * opts.nps_bands, 0.3,
-                                      {"bounds": [0.0, 2.0], "seed": opts.seed + 1, "maxfevals": opts.nps_budget,
+        es = cma.CMAEvolutionStrategy([1.0] * own.nps_bands, 0.3,
+                                      {"bounds": [0.0, 2.0], "seed": opts.seed + 1, "maxfevals": own.nps_budget,
                                        "verbose": -9})
-        while not es.stop() and len(seen) < opts.nps_budget:
+        while not es.stop() and len(seen) < own.nps_budget:
             candidates, values = es.ask(), []
             for c in candidates:  # past the budget a candidate is not scored: told the generation's worst
-                values.append(-fitness(c) if len(seen) < opts.nps_budget else max(values, default=0.0))
+                values.append(-fitness(c) if len(seen) < own.nps_budget else max(values, default=0.0))
             es.tell(candidates, values)
         best = max(seen, key=seen.get)
         return list(best), seen[best]

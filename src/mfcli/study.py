@@ -6,7 +6,7 @@ what is missing when run again. The example shell pipelines (examples/) chain th
     study = Study("runs/x")
     data = study.prepare_tasks("counting")                       # OUT/data/<task>, the target last
     judged = [study.evaluate("tiny", data, "tiny")]              # OUT/tiny.judged.jsonl
-    run = study.finetune("tiny", "full", data[-1], "full", TrainOptions(method="full"))
+    run = study.finetune("tiny", data[-1], "full", TrainOptions(method="full"))
     study.report(judged, study.out / "report.md")
 """
 

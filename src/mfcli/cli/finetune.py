@@ -16,15 +16,12 @@ from mfcli.train import methods
 from mfcli.train.options import TrainOptions
 from mfcli.train.watch.options import WatchOptions
 
-# the flags: TrainOptions' fields, then every registered method's own options (their registration
-# keeps the names apart), so a method with options of its own is one module and no edit here
+# the flags: TrainOptions' fields, then every registered method's own options, once each (methods
+# share an option only by sharing the class that declares it: contract._check_options_class), so a
+# method with options of its own is one module and no edit here
 TRAIN_PARAMS = params_of(TrainOptions)
-OWN_PARAMS = [p for s in methods.REGISTRY.values() if s.options for p in params_of(s.options)]
+OWN_PARAMS = list({p.name: p for s in methods.REGISTRY.values() if s.options for p in params_of(s.options)}.values())
 FLAGS = {p.name: flag_of(p) for p in TRAIN_PARAMS + OWN_PARAMS}
-
-
-def _readers(option: str) -> list[str]:
-    return [n for n, s in methods.REGISTRY.items() if option in s.parameters or option in s.own_options()]
 
 
 def _train_options(values: dict) -> TrainOptions:
@@ -35,7 +32,7 @@ def _train_options(values: dict) -> TrainOptions:
     defaults = {p.name: p.default for p in TRAIN_PARAMS + OWN_PARAMS}
     ignored = methods.ignored_options(values["method"], {k for k, v in values.items() if v != defaults[k]})
     if ignored:
-        readers = "; ".join(f"{FLAGS[k]}: {', '.join(_readers(k))}" for k in ignored)
+        readers = "; ".join(f"{FLAGS[k]}: {', '.join(methods.readers(k))}" for k in ignored)
         raise UsageError(f"{', '.join(FLAGS[k] for k in ignored)} {'does' if len(ignored) == 1 else 'do'} nothing "
                          f"with --method {values['method']}.", f"Drop it, or use a method that reads it ({readers}).")
     spec = methods.get(values["method"])
@@ -47,7 +44,7 @@ def _train_options(values: dict) -> TrainOptions:
 def methods_help() -> str:
     """Each registered method, what it trains and the options it reads, for `mfcli finetune --help`."""
     def reads(s) -> str:
-        flags = [FLAGS[p] for p in (*s.parameters, *s.own_options())]
+        flags = [FLAGS[p] for p in s.own_options()]
         return f" [{', '.join(flags)}]" if flags else ""
 
     return "\n\n".join(f"{name}: {s.summary}{reads(s)}" for name, s in methods.REGISTRY.items())
@@ -66,7 +63,7 @@ WATCH = Group(params_of(WatchOptions), _watch, prefix="watch_")
 
 
 @app.command(help="Fine-tune a LLaVA-family model with a --method:\n\n" + methods_help() + "\n\n"
-                  "An option in brackets is read by that method only; set for another, it is refused. "
+                  "An option in brackets is read by the methods that list it; set for another, it is refused. "
                   "Writes DIR/epoch-1, DIR/epoch-2, ... (self-describing checkpoints; lora: peft adapters) and "
                   "DIR/train_log.jsonl. Ctrl-C writes a resumable checkpoint; --resume continues.\n\n"
                   "Example:  mfcli finetune tiny data/animals --method lora --epochs 3 --out runs/lora")

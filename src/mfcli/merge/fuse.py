@@ -13,7 +13,7 @@ import torch
 
 from mfcli.errors import MfcliError
 from mfcli.merge import methods
-from mfcli.merge.contract import DeclaredOptions, TensorReport  # noqa: F401  (TensorReport re-exported)
+from mfcli.merge.contract import DeclaredOptions, TensorReport, with_method_options  # noqa: F401  (TensorReport re-exported)
 from mfcli.merge.options import TailorOptions
 
 
@@ -45,8 +45,9 @@ def merge_state(pre: dict, sfts: list[dict], opts: TailorOptions, *, hessians: l
     per SFT, the whole task vector's magnitude cut (a method that trims the whole vector); computed here
     over `pre` when not given — the streaming driver gives the cuts of the whole model."""
     method = methods.get(opts.method)
+    opts = with_method_options(opts, method)
     report = Report()
-    declared = DeclaredOptions(opts, method)  # all a method may read: COMMON and its parameters
+    declared = DeclaredOptions(opts, method)  # all a method may read: the run's options and its own
     if method.whole_vector(declared) and cuts is None:
         from mfcli.merge.global_trim import whole_vector_cuts
 

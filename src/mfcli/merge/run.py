@@ -22,7 +22,7 @@ from mfcli.io.records import BUDGETS_SCHEMA, resolve_data_file
 from mfcli.merge import methods, stream
 from mfcli.merge.calibration import (calibration_batches, calibration_data, fisher_diagonal, loss_gradients,
                                      normalise_fishers)
-from mfcli.merge.contract import DeclaredOptions
+from mfcli.merge.contract import DeclaredOptions, with_method_options
 from mfcli.merge.fuse import Report, merge_state
 from mfcli.merge.global_trim import whole_vector_cuts
 from mfcli.merge.options import TailorOptions
@@ -111,6 +111,13 @@ class Budget:
     summary: dict
 
 
+def recorded_options(opts: TailorOptions) -> dict:
+    """One flat record of what the run read, as `mfcli tailor`'s flags name it: the run's options and the
+    method's own (its options class's fields)."""
+    own = asdict(opts.method_options) if opts.method_options is not None else {}
+    return {**{k: v for k, v in asdict(opts).items() if k != "method_options"}, **own}
+
+
 def run_tailor(pre_spec: str, sft_specs: list[str], out: str | Path, opts: TailorOptions = TailorOptions(),
                log=None, budgets: list[float] | None = None, progress: bool | None = None) -> list[Budget]:
     """Stream PRE and the SFTs tensor by tensor and the calibration data layer by layer (see stream.py).
@@ -122,11 +129,13 @@ def run_tailor(pre_spec: str, sft_specs: list[str], out: str | Path, opts: Tailo
     budgets = parse_budgets(",".join(map(repr, budgets))) if budgets else [opts.sparsity]
     refuse_existing(out)
     method = methods.get(opts.method)
-    if method.pre_side and not opts.pre_data:
+    opts = with_method_options(opts, method)  # its defaults where the caller gave none: the manifest records them
+    pre_data = DeclaredOptions(opts, method).pre_data if method.pre_side else ()
+    if method.pre_side and not pre_data:
         raise UsageError(f"--method {opts.method} weighs PRE by its own inputs on the pre-trained tasks, and "
                          "no --pre-data was given.",
                          "Pass --pre-data with prepared data of the tasks PRE knows (mfcli prepare digits …).")
-    pre_files = [str(resolve_data_file(d, "train.jsonl")) for d in opts.pre_data]
+    pre_files = [str(resolve_data_file(d, "train.jsonl")) for d in pre_data]
     pre_path = resolve_model_path(pre_spec)
     config = load_config(pre_path)
     family = family_of(config)
@@ -184,6 +193,7 @@ class StreamMerge:
         self.pre_path, self.pre, self.sources, self.opts = pre_path, pre, sources, opts
         self.config, self.family = config, family
         self.method = methods.get(opts.method)
+        self.view = DeclaredOptions(opts, self.method)  # what the method reads, for what the driver gathers for it
         self.dec_prefix = family.decoder_layers + "."
         dec_norm = canonical_name(self.dec_prefix)
         self.layers = parse_layers(opts.layers)
@@ -237,8 +247,9 @@ class StreamMerge:
                 st.grads = {pre.key_for(n): v for n, v in g.items()}
             else:
                 f = fisher_diagonal(m.model, calibration_batches(m.processor, st.data, opts.nsamples, opts.seed,
-                                                                 batch_size=1), names, opts.fisher_estimate, opts.seed)
-                if opts.fisher_normalise:
+                                                                 batch_size=1), names, self.view.fisher_estimate,
+                                     opts.seed)
+                if self.view.fisher_normalise:
                     f = normalise_fishers(f)
                 st.fisher = {pre.key_for(n): v for n, v in f.items()}
             del m
@@ -281,7 +292,7 @@ class StreamMerge:
         """lm_head's inputs (the last layer's outputs through the final norm), where they are asked for:
         --compensate-head, or a method that weighs PRE's inputs too (RegMean)."""
 
-        want = self.opts.compensate_head or self.method.pre_side
+        want = self.method.head_inputs(self.view) or self.method.pre_side
         key = self.pre.key_for(self.family.lm_head + ".weight")
         if not want or not self._changed_by_any(key):
             return
@@ -335,7 +346,7 @@ class StreamMerge:
     def write(self, out: Path, budgets: list[float], progress: bool = False) -> list[Budget]:
 
         self.capture()
-        self.cuts = self.whole_vector_cuts(budgets) if self.method.whole_vector(DeclaredOptions(self.opts, self.method)) else {}
+        self.cuts = self.whole_vector_cuts(budgets) if self.method.whole_vector(self.view) else {}
         with staged_dir(out) as root:
             dirs = [root] if len(budgets) == 1 else [root / budget_dir(r) for r in budgets]
             for d in dirs:
@@ -374,7 +385,8 @@ class StreamMerge:
         summary = {**report.summary(), "budgeted": self.method.budgeted}  # whether `sparsity` is a budget
 
         pre_manifest = read_manifest(self.pre_path)
-        m = Manifest("tailor", options=asdict(replace(self.opts, sparsity=rho)), parents=[self.pre_path] + self.sources,
+        m = Manifest("tailor", options=recorded_options(replace(self.opts, sparsity=rho)),
+                     parents=[self.pre_path] + self.sources,
                      seed=self.opts.seed, metrics=summary,
                      finetune_defaults=getattr(pre_manifest, "finetune_defaults", {}), fingerprint=inherited(pre_manifest))
         for st in self.streams:

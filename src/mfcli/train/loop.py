@@ -250,7 +250,10 @@ class Trainer:
         metrics = dict(metrics or {})
         if self.watch is not None and self.watch.stopped:  # the watch chose where this run ended: say on what
             metrics.setdefault("selected_on", self.watch.files)
-        recorded = {k: v for k, v in asdict(opts).items() if not (k == "method_options" and v is None)}
+        # one flat record of what the run read, as `mfcli finetune`'s flags name it: the loop's options and
+        # the method's own (its options class's fields)
+        recorded = {k: v for k, v in asdict(opts).items() if k != "method_options"}
+        recorded.update(asdict(opts.method_options) if opts.method_options is not None else {})
         m = Manifest(command, options={"method": opts.method, **recorded}, parents=[self.parent], seed=opts.seed,
                      metrics=metrics, finetune_defaults=self.inherited, fingerprint=self.fingerprint)
         for f in self.files:

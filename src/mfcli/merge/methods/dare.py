@@ -25,7 +25,7 @@ def random_mask(changed: torch.Tensor, rho: float, seed: int) -> torch.Tensor:
     return mask.view(changed.shape)
 
 
-@register("dare", budgeted=True, parameters=(), summary="a random rho of the changes, rescaled 1/rho")
+@register("dare", budgeted=True, summary="a random rho of the changes, rescaled 1/rho")
 def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
     union = torch.zeros_like(t.deltas[0], dtype=torch.bool)
     total = torch.zeros_like(t.deltas[0])

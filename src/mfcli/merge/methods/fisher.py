@@ -30,6 +30,7 @@ from __future__ import annotations
 import torch
 
 from mfcli.merge.contract import TensorInputs, register
+from mfcli.merge.options import FisherBudgetOptions, FisherOptions
 from mfcli.merge.masks import top_mask
 
 
@@ -51,7 +52,7 @@ def _fishers(t: TensorInputs) -> tuple[list[torch.Tensor], torch.Tensor]:
     return fishers, t.pre_fisher if t.pre_fisher is not None else zero
 
 
-@register("fisher", needs="fisher", pre_side=True, parameters=("fisher_normalise", "fisher_estimate", "fisher_floor"),
+@register("fisher", needs="fisher", pre_side=True, options=FisherOptions,
           summary="Fisher-weighted average of PRE and the SFTs (needs --pre-data)")
 def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
     fishers, pre = _fishers(t)
@@ -64,7 +65,7 @@ def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
 
 
 @register("fisher-budget", needs="fisher", pre_side=True, budgeted=True,
-          parameters=("mask_scope", "fisher_normalise", "fisher_estimate", "fisher_floor"),
+          options=FisherBudgetOptions,
           summary="fisher, keeping the top rho of each SFT's changes by F*delta^2 (mfcli's)")
 def patch_budget(t: TensorInputs, opts, rep) -> torch.Tensor:
     fishers, pre = _fishers(t)

@@ -8,9 +8,10 @@ import torch
 
 from mfcli.merge.masks import top_mask, union_patch
 from mfcli.merge.contract import TensorInputs, register
+from mfcli.merge.options import MaskScopeOptions
 
 
-@register("grafting", needs="gradient", budgeted=True, parameters=("mask_scope",), summary="top rho by |delta * grad L| (first-order loss of reverting)")
+@register("grafting", needs="gradient", budgeted=True, options=MaskScopeOptions, summary="top rho by |delta * grad L| (first-order loss of reverting)")
 def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
     masks, kept = [], []
     for d, g in zip(t.deltas, t.grads or [None] * len(t.deltas)):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from mfcli.merge.contract import TensorInputs, register
+from mfcli.merge.options import NpsOptions
 from mfcli.merge.masks import top_mask, union_patch
 
 
@@ -48,7 +49,7 @@ def nps_patch(delta: torch.Tensor, rho: float, weights: list[float], apply: str)
     return torch.where(mask, kept, torch.zeros_like(delta)), mask
 
 
-@register("nps", budgeted=True, parameters=("nps_bands", "nps_weights", "nps_apply", "nps_search", "nps_budget"),
+@register("nps", budgeted=True, options=NpsOptions,
           summary="NPS-style: magnitude bands re-weighted (CMA-ES on validation records), top rho kept")
 def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
     weights = weights_of(opts)

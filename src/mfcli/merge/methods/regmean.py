@@ -34,6 +34,7 @@ from __future__ import annotations
 import torch
 
 from mfcli.merge.contract import TensorInputs, register
+from mfcli.merge.options import RegMeanOptions
 
 
 def reduce_off_diagonal(gram: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -61,7 +62,7 @@ def regmean_delta(deltas: list[torch.Tensor], grams: list[torch.Tensor], pre_gra
     return torch.where(live.expand_as(out), out, mean)
 
 
-@register("regmean", needs="hessian", pre_side=True, parameters=("regmean_alpha", "regmean_gram"),
+@register("regmean", needs="hessian", pre_side=True, options=RegMeanOptions,
           summary="closed-form least squares on every model's own layer inputs (needs --pre-data); others averaged")
 def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
     have = t.pre_hessian is not None and t.hessians and all(h is not None for h in t.hessians)

@@ -18,11 +18,11 @@ import torch
 from mfcli.merge import obs
 from mfcli.merge.masks import normalise, top_mask, union_patch
 from mfcli.merge.contract import TensorInputs, register
+from mfcli.merge.options import ModelTailorOptions
 
 
 @register("tailor", needs="hessian", budgeted=True,
-          parameters=("variant", "omega", "score_norm", "mask_scope", "block_size", "damp", "refine_steps",
-                      "comp_penalty", "compensate", "compensate_head"),
+          options=ModelTailorOptions, head_inputs=lambda opts: opts.compensate_head,
           summary="salience + Hessian sensitivity mask, OBS compensation (--variant)")
 def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
     masks, fused = [], []

@@ -12,9 +12,10 @@ import torch
 
 from mfcli.merge.masks import top_mask, union_patch
 from mfcli.merge.contract import TensorInputs, register
+from mfcli.merge.options import TaskArithmeticOptions
 
 
-@register("task-arithmetic", budgeted=True, parameters=("lam", "ta_combine"),
+@register("task-arithmetic", budgeted=True, options=TaskArithmeticOptions,
           summary="magnitude-trimmed to rho of the changes, then lambda times the mean (or the sum)")
 def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
     masks = [top_mask(d.abs(), d != 0, opts.sparsity, "layer") for d in t.deltas]

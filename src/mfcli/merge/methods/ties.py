@@ -19,6 +19,7 @@ import torch
 
 from mfcli.merge.masks import top_mask
 from mfcli.merge.contract import TensorInputs, register
+from mfcli.merge.options import TiesOptions
 
 
 def _trim(t: TensorInputs, i: int, d: torch.Tensor, opts) -> torch.Tensor:
@@ -27,7 +28,7 @@ def _trim(t: TensorInputs, i: int, d: torch.Tensor, opts) -> torch.Tensor:
     return top_mask(d.abs(), d != 0, opts.sparsity, "layer")
 
 
-@register("ties", budgeted=True, parameters=("lam", "ties_trim"), whole_vector=lambda opts: opts.ties_trim == "global",
+@register("ties", budgeted=True, options=TiesOptions, whole_vector=lambda opts: opts.ties_trim == "global",
           summary="trim to rho of the changes, elect signs, disjoint mean, times lambda")
 def patch(t: TensorInputs, opts, rep) -> torch.Tensor:
     from peft.utils import merge_utils

@@ -5,7 +5,8 @@ import line below.
 
 from __future__ import annotations
 
-from mfcli.train.methods.contract import REGISTRY, Spec, get, ignored_options, names, register  # noqa: F401
+from mfcli.train.methods.contract import (REGISTRY, Spec, finetune_options, get, ignored_options, names,  # noqa: F401
+                                         readers, register)
 
 # importing a method registers it, in the order `--help` lists them
 from mfcli.train.methods import linear, lora, lorasculpt, lastn, full, parts, spider, dowser, mdgd, clip  # noqa: E402,F401

@@ -1,7 +1,7 @@
 """The fine-tuning-method contract, a leaf every method module imports: what the shared loop asks of a
 method (`TrainMethod`, every hook and fact it uses, nothing else), what a method declares when it
 registers (`Spec`: whether it trains an adapter, may run under FSDP, can be watched, runs on several
-processes, and the `TrainOptions` fields it reads beyond the ones every run reads), and the registry
+processes, and its own options class — every option beyond the loop's `TrainOptions`), and the registry
 (`register`, `get`, `names`). Registration refuses a second method of one name and a class that does not
 satisfy the contract, with one line saying which.
 
@@ -58,10 +58,11 @@ class RunEnd:
     manifest: Any  # (command: str) -> io.checkpoint.Manifest
 
 
-# what every run reads, whatever its method: the loop's options (train/options.py); a method declares
-# the others it reads, and `mfcli finetune` refuses one set for a method that would ignore it
-COMMON = ("method", "epochs", "lr", "batch_size", "grad_accum", "max_steps", "warmup_ratio", "weight_decay",
-          "max_grad_norm", "seed", "save_steps", "gradient_checkpointing", "fsdp", "device", "dtype")
+def common_options() -> tuple[str, ...]:
+    """What every run reads, whatever its method: the loop's options (train/options.py's TrainOptions).
+    A method's other options are its options class's fields, and `mfcli finetune` refuses one set for a
+    method whose class lacks it."""
+    return tuple(o for o in option_names() if o != "method_options")
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,10 @@ class Spec:
     fsdp: bool = False  # may be sharded with FSDP (its update is the loop's own, its weights a full model's)
     watchable: bool = True  # the forgetting watch can score it (an MLLM answering questions)
     multi_process: bool = True  # runs under torchrun / accelerate launch
-    parameters: tuple[str, ...] = ()  # the TrainOptions fields it reads beyond COMMON
     # its own options: a dataclass whose `option(...)` fields become `mfcli finetune` flags, refused for
-    # every other method; the run hands the method an instance as `opts.method_options` (peft's config_cls)
+    # every method whose class lacks them; the run hands the method an instance as `opts.method_options`
+    # (peft's config_cls). Methods share an option by sharing the class that declares it
+    # (train/methods/shared_options.py)
     options: type | None = None
 
     def make(self) -> TrainMethod:
@@ -95,16 +97,12 @@ _HOOKS = ("check_data", "load", "batcher", "units", "loss_sum", "trainable", "pr
 
 
 def register(name: str, *, summary: str, adapter: bool = False, fsdp: bool = False, watchable: bool = True,
-             multi_process: bool = True, parameters: tuple[str, ...] = (), options: type | None = None):
+             multi_process: bool = True, options: type | None = None):
     """Class decorator: register a fine-tuning method under `name`, with what it declares."""
     def wrap(cls: type) -> type:
         if name in REGISTRY:
             raise ValueError(f"fine-tuning method '{name}' is registered twice ({REGISTRY[name].cls.__name__} and "
                              f"{cls.__name__}); give the new one another name")
-        unknown = sorted(set(parameters) - set(option_names()))
-        if unknown:
-            raise ValueError(f"fine-tuning method '{name}' declares {', '.join(unknown)}, which TrainOptions "
-                             "does not have")
         _check_options_class(name, options)
         from mfcli.train.methods.base import Method
 
@@ -118,7 +116,7 @@ def register(name: str, *, summary: str, adapter: bool = False, fsdp: bool = Fal
                             f"it lacks {', '.join(absent)} (train/methods/contract.py)")
         cls.name = name
         REGISTRY[name] = Spec(name, cls, summary, adapter, fsdp and not cls.custom_update, watchable,
-                              multi_process, tuple(parameters), options)
+                              multi_process, options)
         return cls
 
     return wrap
@@ -126,26 +124,33 @@ def register(name: str, *, summary: str, adapter: bool = False, fsdp: bool = Fal
 
 def _check_options_class(name: str, options: type | None) -> None:
     """A method's own options: a dataclass whose every field has a default, named apart from every
-    TrainOptions field and every other method's option (they share `mfcli finetune`'s flags)."""
+    TrainOptions field and from every other method's option unless both come from the same class (they
+    share `mfcli finetune`'s flags: one flag, one meaning)."""
     import dataclasses
+
+    from mfcli.params import declaring_class
 
     if options is None:
         return
     if not dataclasses.is_dataclass(options):
         raise TypeError(f"fine-tuning method '{name}': options must be a dataclass of `option(...)` fields")
-    taken = {**{o: "TrainOptions" for o in option_names()},
-             **{o: f"method '{s.name}'" for s in REGISTRY.values() for o in s.own_options()}}
+    taken = {o: ("TrainOptions", None) for o in option_names()}
+    for s in REGISTRY.values():
+        for o in s.own_options():
+            origin = declaring_class(s.options, o)
+            taken.setdefault(o, (f"{origin.__name__}'s (read by {', '.join(readers(o))})", origin))
     for f in dataclasses.fields(options):
-        if f.name in taken:
-            raise ValueError(f"fine-tuning method '{name}': its option '{f.name}' is already {taken[f.name]}'s; "
-                             "name it apart")
+        owner, origin = taken.get(f.name, (None, None))
+        if owner and origin is not declaring_class(options, f.name):
+            raise ValueError(f"fine-tuning method '{name}': its option '{f.name}' is already {owner}; name it "
+                             "apart, or share the class that declares it (train/methods/shared_options.py)")
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise TypeError(f"fine-tuning method '{name}': its option '{f.name}' needs a default")
 
 
-def own_option_owner() -> dict[str, str]:
-    """Every method-own option → the method that declares it."""
-    return {o: s.name for s in REGISTRY.values() for o in s.own_options()}
+def readers(option: str) -> list[str]:
+    """The methods whose options class has `option`."""
+    return [n for n, s in REGISTRY.items() if option in s.own_options()]
 
 
 def option_names() -> tuple[str, ...]:
@@ -168,10 +173,31 @@ def get(name: str) -> Spec:
 
 
 def ignored_options(method: str, given: set[str]) -> list[str]:
-    """Of the options a user set, those `method` would ignore: neither read by every run (COMMON) nor
-    declared by the method (a TrainOptions field it reads, or one of its own options)."""
+    """Of the options a user set, those `method` would ignore: neither read by every run (TrainOptions')
+    nor in the method's options class."""
+    return sorted(given - set(common_options()) - set(get(method).own_options()))
+
+
+def finetune_options(method: str = "lora", *, method_options=None, **values):
+    """`TrainOptions` for `method` from one set of keyword options: the loop's go to TrainOptions, the
+    others to the method's options class (on top of `method_options` when given) — the library's
+    counterpart of `mfcli finetune --method M --flag ...`. An option neither reads is a TypeError."""
+    from dataclasses import replace
+
+    from mfcli.train.options import TrainOptions
+
     spec = get(method)
-    return sorted(given - set(COMMON) - set(spec.parameters) - set(spec.own_options()))
+    common = set(common_options())
+    own = {k: v for k, v in values.items() if k not in common}
+    stray = sorted(set(own) - set(spec.own_options()))
+    if stray:
+        raise TypeError(f"--method {method} reads no option {', '.join(stray)}"
+                        + (f" (read by {', '.join(sorted({r for o in stray for r in readers(o)}))})"
+                           if any(readers(o) for o in stray) else ""))
+    if own:
+        method_options = replace(method_options, **own) if method_options is not None else spec.options(**own)
+    return with_method_options(spec, TrainOptions(method=method, method_options=method_options,
+                                                  **{k: v for k, v in values.items() if k in common}))
 
 
 def with_method_options(spec: Spec, opts):

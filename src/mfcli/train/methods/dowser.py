@@ -30,10 +30,11 @@ from mfcli.errors import UsageError
 from mfcli.params import option
 from mfcli.train.methods.base import Method, default_layers
 from mfcli.train.methods.contract import register
+from mfcli.train.methods.shared_options import LayersOptions
 
 
 @dataclass(frozen=True)
-class DowserOptions:
+class DowserOptions(LayersOptions):
     dowser_ratio: float = option(0.1, "dowser: the fraction of each tuned weight matrix trained (the lowest "
                                       "scores; the paper's ρ on NVILA-Lite: 0.1).")
     dowser_prompts: int = option(16, "dowser: self-generated prompts the scores average over (N).")
@@ -41,6 +42,7 @@ class DowserOptions:
     dowser_length: int = option(24, "dowser: tokens generated per prompt.")
 
     def __post_init__(self):
+        super().__post_init__()
         if not 0.0 < self.dowser_ratio <= 1.0:
             raise UsageError(f"--dowser-ratio must be in (0, 1], got {self.dowser_ratio}.")
         if min(self.dowser_prompts, self.dowser_draws, self.dowser_length) < 1:
@@ -104,7 +106,7 @@ def all_signs(shape):
 
 
 @register("dowser", summary="the lowest-scored weights of the last N blocks' linears, scored by self-generated "
-                            "prompts' Jacobian norms (Model-Dowser-style)", fsdp=False, parameters=("layers",),
+                            "prompts' Jacobian norms (Model-Dowser-style)", fsdp=False,
           options=DowserOptions)
 class Dowser(Method):
     default_lr = 2e-5
@@ -116,7 +118,7 @@ class Dowser(Method):
     def trainable(self, model, family, opts):
         import torch
 
-        n = opts.layers or default_layers(model, family)
+        n = opts.method_options.layers or default_layers(model, family)
         layers = family.module(model, "decoder_layers")
         prefix = family.prefix("decoder_layers")
         return [f"{prefix}{i}.{name}.weight" for i in range(len(layers) - n, len(layers))

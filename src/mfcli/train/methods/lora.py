@@ -11,19 +11,16 @@ import re
 from mfcli.errors import MfcliError, UsageError
 from mfcli.train.methods.base import Method
 from mfcli.train.methods.contract import RunEnd, register
+from mfcli.train.methods.shared_options import LoraOptions
 
 
-# the TrainOptions fields LoRA reads (and every method built on it)
-LORA_OPTIONS = ("projector_lr", "lora_r", "lora_alpha", "lora_dropout", "lora_targets", "merge")
-
-
-@register("lora", summary="LoRA on the language model + the projector (peft)", adapter=True, parameters=LORA_OPTIONS)
+@register("lora", summary="LoRA on the language model + the projector (peft)", adapter=True, options=LoraOptions)
 class Lora(Method):
     default_lr = 2e-4  # LLaVA-1.5's LoRA learning rate
     default_projector_lr = 2e-5  # LLaVA-1.5's mm_projector_lr with LoRA
 
-    def target_regex(self, family, opts) -> str:
-        names = [t.strip() for t in opts.lora_targets.split(",") if t.strip()]
+    def target_regex(self, family, own: LoraOptions) -> str:
+        names = [t.strip() for t in own.lora_targets.split(",") if t.strip()]
         if not names:
             raise UsageError("--lora-targets is empty.", "Name modules, e.g. q_proj,v_proj.")
         return rf"{re.escape(family.decoder_layers)}\.\d+\..*\b({'|'.join(map(re.escape, names))})"
@@ -32,20 +29,21 @@ class Lora(Method):
         from peft import LoraConfig, PeftModel, get_peft_model
 
         projector = family.projector.split(".")[-1]
+        own = opts.method_options
         if resume_from:
             model = PeftModel.from_pretrained(model, resume_from, is_trainable=True)
         else:
-            config = LoraConfig(r=opts.lora_r, lora_alpha=opts.lora_alpha, lora_dropout=opts.lora_dropout,
-                                target_modules=self.target_regex(family, opts), modules_to_save=[projector])
+            config = LoraConfig(r=own.lora_r, lora_alpha=own.lora_alpha, lora_dropout=own.lora_dropout,
+                                target_modules=self.target_regex(family, own), modules_to_save=[projector])
             try:
                 model = get_peft_model(model, config)
             except ValueError as e:
                 if "not found" in str(e).lower() or "target modules" in str(e).lower():
-                    raise MfcliError(f"--lora-targets {opts.lora_targets} matches no module of the language model.",
+                    raise MfcliError(f"--lora-targets {own.lora_targets} matches no module of the language model.",
                                      "Use names like q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj.") from None
                 raise
         lr = opts.lr or self.default_lr
-        plr = opts.projector_lr or self.default_projector_lr
+        plr = own.projector_lr or self.default_projector_lr
         proj, rest = [], []
         for n, p in model.named_parameters():
             if p.requires_grad:
@@ -65,7 +63,7 @@ class Lora(Method):
 
     def finish(self, end: RunEnd) -> None:
         """--merge: also write DIR/merged, the adapter folded into a full checkpoint."""
-        if not end.main_process or not end.opts.merge:
+        if not end.main_process or not end.opts.method_options.merge:
             return
         from mfcli.io.checkpoint import write_checkpoint
 

@@ -28,13 +28,14 @@ from dataclasses import dataclass
 from mfcli.errors import UsageError
 from mfcli.params import option
 from mfcli.train.methods.contract import register
-from mfcli.train.methods.lora import LORA_OPTIONS, Lora
+from mfcli.train.methods.lora import Lora
+from mfcli.train.methods.shared_options import LoraOptions
 
 CMR_MODULES = ("q_proj", "k_proj", "v_proj")  # the reference's filter (l. 797)
 
 
 @dataclass(frozen=True)
-class SculptOptions:
+class SculptOptions(LoraOptions):
     sculpt_step: int = option(100, "lorasculpt: after this many optimiser steps, keep each LoRA tensor's top "
                                    "entries by magnitude (STEP_THRESHOLD).")
     sculpt_keep: float = option(0.1, "lorasculpt: the fraction of each LoRA A and B tensor kept (AB_PRESERVE_RATIO).")
@@ -42,6 +43,7 @@ class SculptOptions:
     cmr_omega: float = option(1.0, "lorasculpt: ω in M = tanh(ω·|1/log|W/‖W‖||) (OMEGA).")
 
     def __post_init__(self):
+        super().__post_init__()
         if self.sculpt_step < 0:
             raise UsageError(f"--sculpt-step must be >= 0, got {self.sculpt_step}.")
         if not 0.0 < self.sculpt_keep <= 1.0:
@@ -79,7 +81,7 @@ def top_magnitude_mask(t, keep: float):
 
 @register("lorasculpt", summary="LoRA kept sparse after a set step, with a regulariser guided by the pre-trained "
                                 "weights' magnitude (LoRASculpt, CVPR 2025)", adapter=True,
-          parameters=LORA_OPTIONS, options=SculptOptions)
+          options=SculptOptions)
 class LoraSculpt(Lora):
     def __init__(self):
         self.lora_tensors: list = []  # every LoRA A and B weight, in model order

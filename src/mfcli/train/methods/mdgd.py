@@ -31,13 +31,56 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mfcli.errors import UsageError
+from mfcli.params import option
 from mfcli.train.methods.base import last_layer_names, mdgd_default_layers, projector_names
 from mfcli.train.methods.contract import register
 from mfcli.train.methods.full import Full
-from mfcli.train.options import MDGD_VARIANTS
+from mfcli.train.methods.shared_options import LayersOptions
 
 EPS = 1e-20
-VARIANTS = MDGD_VARIANTS
+# the update: the paper's Eq. 8 projection, and two of mfcli's readings
+VARIANTS = ("paper", "pcgrad", "decoupled")
+
+
+@dataclass(frozen=True)
+class MdgdSharedOptions(LayersOptions):
+    """What MDGD and MDGD-GM both read."""
+
+    # Eq. 8-9's weight; 0 = the paper's "w/o visual align"
+    lambda_visual: float = option(1.0, "mdgd, mdgd-gm: weight λ of the visual alignment gradient (L_v is a mean "
+                                       "per element).")
+    projection: str = option("global", "mdgd, mdgd-gm: global or per-tensor projections.")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.projection not in ("global", "per-tensor"):
+            raise UsageError(f"--projection must be global or per-tensor, got '{self.projection}'.")
+
+
+@dataclass(frozen=True)
+class MdgdOptions(MdgdSharedOptions):
+    mdgd_variant: str = option("paper", "mdgd: paper (Eq. 8, project onto g⊥_pre), pcgrad (remove only the "
+                                        "conflicting part) or decoupled (g⊥ as is).")  # pcgrad, decoupled: ours
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.mdgd_variant not in VARIANTS:
+            raise UsageError(f"--mdgd-variant must be one of {', '.join(VARIANTS)}, got '{self.mdgd_variant}'.")
+
+
+@dataclass(frozen=True)
+class MdgdGmOptions(MdgdSharedOptions):
+    mask_ratio: float = option(0.1, "mdgd-gm: fraction of parameters updated per step.")  # Eq. 10-11; MDGD-GM ~10 %
+    # Fig. 3b re-selects every step; 0 selects once, at the first
+    mask_refresh: int = option(1, "mdgd-gm: re-select the mask every N steps (1: every step, 0: once).")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0.0 < self.mask_ratio <= 1.0:
+            raise UsageError(f"--mask-ratio must be in (0, 1], got {self.mask_ratio}.")
+        if self.mask_refresh < 0:
+            raise UsageError("--mask-refresh must be 0 (select once) or a positive step count.")
 
 
 def _dot(a, b, per_tensor: bool):
@@ -124,7 +167,7 @@ class Step:
 
 
 @register("mdgd", summary="MDGD Eq. 5-9: gradients decoupled from visual-representation drift",
-          parameters=("layers", "lambda_visual", "mdgd_variant", "projection"))
+          options=MdgdOptions)
 class Mdgd(Full):
     default_lr = 2e-5
     custom_update = True
@@ -135,12 +178,12 @@ class Mdgd(Full):
 
     def trainable(self, model, family, opts):
         # the paper's LLaVA setting, the last 6 of 32 decoder layers + the projector, scaled to the model
-        n = opts.layers or mdgd_default_layers(model, family)
+        n = opts.method_options.layers or mdgd_default_layers(model, family)
         return projector_names(model, family) + last_layer_names(model, family, n)
 
     # ---- the combination (pure: hand-made vectors in the tests) ----
 
-    def combine(self, grads: Gradients, opts) -> Step:
+    def combine(self, grads: Gradients, opts: MdgdOptions) -> Step:
         per_tensor = opts.projection == "per-tensor"
         g_perp = project_out(grads.g, grads.v, per_tensor)  # Eq. 6
         g_perp_pre = project_out(grads.g_pre, grads.v_pre, per_tensor)  # Eq. 7
@@ -217,10 +260,10 @@ class Mdgd(Full):
         """Set each trainable parameter's .grad to the MDGD update; return this process's task loss
         and the step's log fields."""
         grads, losses = self.gradients(ctx, micro_batches, n_tokens)
-        step = self.combine(grads, ctx.opts)
+        step = self.combine(grads, ctx.opts.method_options)
         for p, u in zip(ctx.params, step.update):
             p.grad = u
-        lam = ctx.opts.lambda_visual
+        lam = ctx.opts.method_options.lambda_visual
         extras = {"visual_loss": losses["visual_loss"], "task_grad_norm": norm(grads.g),
                   "visual_grad_norm": lam * norm(grads.v)}  # the two terms the update adds up
         if grads.g_pre is not None:
@@ -236,7 +279,7 @@ class Mdgd(Full):
 
 
 @register("mdgd-gm", summary="MDGD-GM Eq. 10-11: MDGD on a gradient-masked subset",
-          parameters=("layers", "lambda_visual", "projection", "mask_ratio", "mask_refresh"))
+          options=MdgdGmOptions)
 class MdgdGm(Mdgd):
 
     def __init__(self):
@@ -245,10 +288,10 @@ class MdgdGm(Mdgd):
         self._before = None  # parameters before the optimiser step, where entries outside the mask must not move
 
     def needs_pre_gradient(self, ctx) -> bool:
-        refresh = ctx.opts.mask_refresh
+        refresh = ctx.opts.method_options.mask_refresh
         return self.mask is None or bool(refresh and ctx.step % refresh == 0)
 
-    def combine(self, grads: Gradients, opts) -> Step:
+    def combine(self, grads: Gradients, opts: MdgdGmOptions) -> Step:
         per_tensor = opts.projection == "per-tensor"
         g_perp = project_out(grads.g, grads.v, per_tensor)  # Eq. 6
         g_perp_pre = None
@@ -261,7 +304,7 @@ class MdgdGm(Mdgd):
     def on_step(self, ctx, step: Step) -> None:
         # with a fixed mask and no weight decay, entries outside it have zero gradients and zero Adam
         # moments from the first step, so AdamW cannot move them; otherwise remember them
-        if ctx.opts.mask_refresh != 0 or ctx.opts.weight_decay:
+        if ctx.opts.method_options.mask_refresh != 0 or ctx.opts.weight_decay:
             self._before = [p.detach().clone() for p in ctx.params]
 
     def after_step(self, params) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from mfcli.train.methods.base import Method, default_layers, last_layer_names, projector_names
 from mfcli.train.methods.contract import register
+from mfcli.train.methods.shared_options import LayersOptions
 
 
 def importance(x):
@@ -51,7 +52,7 @@ def keep_coefficients(i_pre, i_ft):
 
 
 @register("spider", summary="projector + last N blocks, each step blended back toward the pre-trained weights "
-                            "by importance (SPIDER, ICML 2025)", parameters=("layers",))
+                            "by importance (SPIDER, ICML 2025)", options=LayersOptions)
 class Spider(Method):
     default_lr = 2e-5
 
@@ -61,7 +62,7 @@ class Spider(Method):
         self.g_sum: list = []  # the running sum of gradients
 
     def trainable(self, model, family, opts):
-        n = opts.layers or default_layers(model, family)
+        n = opts.method_options.layers or default_layers(model, family)
         return projector_names(model, family) + last_layer_names(model, family, n)
 
     def start(self, ctx) -> None:
