@@ -76,6 +76,56 @@ def test_a_method_with_its_own_option_is_one_module(pico, tmp_path):
     assert all((runs["1"][k] == base[k]).all() for k in base if k not in projector)  # and only it
 
 
+MERGE_PLUGIN = textwrap.dedent('''
+    """A user's merge method, as one module: every fine-tuned change scaled by --shrink."""
+    from dataclasses import dataclass
+
+    from mfcli.merge.contract import MethodOptions, register
+    from mfcli.params import option
+
+
+    @dataclass(frozen=True)
+    class ShrinkOptions(MethodOptions):
+        shrink: float = option(0.5, "shrink: multiply every fine-tuned change by this.")
+
+
+    @register("shrink", summary="every change times --shrink", options=ShrinkOptions)
+    def patch(t, opts, rep):
+        rep.kept = rep.changed
+        return opts.shrink * sum(t.deltas) / len(t.deltas)
+''')
+
+
+def test_a_merge_method_with_its_own_option_is_one_module(pico, tmp_path):
+    """The merge registry's counterpart: the option's flag, its help, refusal with another method, its
+    value in the merge, the manifest — from one plug-in module and no other edit."""
+    from mfcli.train.loop import run_finetune
+    from mfcli.train.methods import finetune_options
+
+    (tmp_path / "shrink_merge.py").write_text(MERGE_PLUGIN)
+    data = tmp_path / "data"
+    assert _mfcli(tmp_path, "prepare", "digits", "--out", data, "--limit", "60").returncode == 0
+    sft = run_finetune("tiny", [str(data)], tmp_path / "sft", finetune_options("full", max_steps=1, batch_size=8,
+                                                                               lr=1e-3), progress=False) / "step-1"
+    shown = _mfcli(tmp_path, "tailor", "--help", plugins="shrink_merge")
+    assert shown.returncode == 0 and "--shrink" in shown.stdout
+    assert "multiply every fine-tuned change" in " ".join(shown.stdout.split())
+    refused = _mfcli(tmp_path, "tailor", "tiny", sft, "--method", "dare", "--shrink", "0.3", "--out", tmp_path / "x",
+                     plugins="shrink_merge")
+    assert refused.returncode == 2 and "--shrink does nothing with --method dare" in refused.stderr
+    assert "(--shrink: shrink)" in refused.stderr and not (tmp_path / "x").exists()
+    r = _mfcli(tmp_path, "tailor", "tiny", sft, "--method", "shrink", "--shrink", "0.25", "--out", tmp_path / "m",
+               plugins="shrink_merge")
+    assert r.returncode == 0, r.stderr
+    from transformers import AutoModelForImageTextToText
+
+    pre, tuned, merged = (AutoModelForImageTextToText.from_pretrained(d).state_dict()
+                          for d in (pico["tiny"], sft, tmp_path / "m"))
+    changed = [k for k in pre if not (tuned[k] == pre[k]).all()]
+    assert changed and all(((merged[k] - pre[k]) - 0.25 * (tuned[k] - pre[k])).abs().max() < 1e-6 for k in changed)
+    assert json.loads((tmp_path / "m" / "mfcli.json").read_text())["options"]["shrink"] == 0.25
+
+
 def test_a_plugin_that_cannot_be_imported_is_one_line(tmp_path):
     r = _mfcli(tmp_path, "finetune", "--help", plugins="no_such_module")
     assert r.returncode == 1 and "plug-in 'no_such_module'" in r.stderr and "Traceback" not in r.stderr

@@ -23,10 +23,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mfcli.analysis.rank import RankOptions, run_rank
 from mfcli.data.tasks import PRETRAINED, TASKS
 from mfcli.errors import UsageError
+from mfcli.merge.options import TailorOptions
 from mfcli.study import Study
 from mfcli.train.log import LOG, WATCH_FILE
+from mfcli.train.options import TrainOptions
+from mfcli.train.watch import WatchOptions
 
 TAILOR_METHODS = ("tailor", "dare", "task-arithmetic")  # at the same kept budget (Model Tailor Tables 1-4)
 FULL_SIZE_LIMITS = {"animals": 2500}  # 2,000 training images, as studies/forgetting.py; other tasks whole
@@ -89,17 +93,12 @@ class Demo(Study):
 
     def train(self, method: str, data: Path, name: str, watch: list[Path] = ()) -> Path:
         """`watch`: the forgetting watch's data sets (the pre-trained tasks and the target), or none."""
-        from mfcli.train.options import TrainOptions
-        from mfcli.train.watch import WatchOptions
-
         o = self.opts
         return self.finetune("tiny", data, name, TrainOptions(method=method, epochs=o.epochs, seed=o.seed,
                                                               device=o.device),
                              watch=WatchOptions(tuple(str(d) for d in watch)) if watch else None)
 
     def patch(self, sfts: list[Path], method: str, name: str, data: Path | None = None) -> Path:
-        from mfcli.merge.options import TailorOptions
-
         o = self.opts
         return self.tailor("tiny", sfts, name, TailorOptions(
             sparsity=o.sparsity, method=method, nsamples=o.nsamples, seed=o.seed,
@@ -133,8 +132,6 @@ class Demo(Study):
 
         rank = self.out / "rank.jsonl"
         if self.step("rank (effective rank of the visual features)", rank.exists()):
-            from mfcli.analysis.rank import RankOptions, run_rank
-
             models = ["tiny"] + [str(tuned[m] / ep) for m in ("lora", "full", "mdgd", "mdgd-gm")]
             run_rank(models, [str(d) for d in classification], rank,
                      RankOptions(nsamples=max(o.nsamples, 16), seed=o.seed, device=o.device))

@@ -17,6 +17,10 @@ import tempfile
 from pathlib import Path
 
 from mfcli.errors import MfcliError, UsageError
+from mfcli.eval.emt import EmtOptions, run_emt
+from mfcli.eval.judges import make_judge
+from mfcli.eval.judging import judge_file
+from mfcli.merge.contract import with_method_options
 from mfcli.merge.options import TailorOptions, updated
 
 
@@ -40,13 +44,9 @@ def search_band_weights(pre: str, sfts: list[str], opts: TailorOptions, rho: flo
     """CMA-ES over the band weights at budget ρ; returns the best weights and their validation score."""
     import cma
 
-    from mfcli.eval.emt import EmtOptions, run_emt
-    from mfcli.eval.judges import make_judge
-    from mfcli.eval.judging import judge_file
     from mfcli.merge.run import run_tailor
 
     from mfcli.merge import methods
-    from mfcli.merge.contract import with_method_options
 
     opts = with_method_options(opts, methods.get(opts.method))
     own = opts.method_options  # NpsOptions

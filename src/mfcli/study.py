@@ -18,6 +18,10 @@ from pathlib import Path
 
 from mfcli.data.tasks import PRETRAINED, TASKS
 
+from mfcli.eval.judges import make_judge
+from mfcli.eval.pipeline import emt_and_judge
+from mfcli.report.table import collect
+from mfcli.train.loop import run_finetune
 from mfcli.zoo.fingerprint import pin_if_asked
 
 pin_if_asked()  # a study script run with MFCLI_PINNED=1 computes under the built-in models' pins, as `mfcli` does
@@ -57,16 +61,12 @@ class Study:
     def evaluate(self, model: str, data: list[Path], name: str | Path, judge=None) -> Path:
         """emt + the judges (exact for labels, each other kind on its metric) on `data`'s held-out splits:
         OUT/[eval_dir/]NAME.judged.jsonl, or the judged path given."""
-        from mfcli.eval.pipeline import emt_and_judge
-
         judged = Path(name) if isinstance(name, Path) else self.judged_path(name)
         self.step(f"emt {judged.name.replace('.judged.jsonl', '')}", judged.exists())
         return emt_and_judge(model, data, judged, judge=judge, device=self.device)
 
     def finetune(self, model: str, data: list[Path] | Path, run: str | Path, opts, *, watch=None) -> Path:
         """OUT/RUN (or the run dir given) to its last epoch, resumed when it was stopped."""
-        from mfcli.train.loop import run_finetune
-
         run = Path(run) if isinstance(run, Path) else self.out / "finetune" / run
         data = [data] if isinstance(data, Path) else data
         if self.step(f"finetune {run.name} ({opts.method}, {opts.epochs} epochs)",
@@ -89,7 +89,6 @@ class Study:
         target tasks when there are several (the report's H averages over them)."""
         from mfcli.report.build import build
         from mfcli.report.render import markdown, write
-        from mfcli.report.table import collect
 
         rep = build(collect([str(p) for p in inputs], targets=targets or ()), base=base)
         for o in outs:
@@ -114,8 +113,6 @@ def evaluate(model: str, data: list[Path], judged: Path, judge=None) -> Path:
 def start(out: Path, target: str | list[str], target_limit: int | None = None):
     """A study's common first steps: the prepared tasks (target(s) last), the exact judge, and the
     untouched `tiny` evaluated as the first judged file."""
-    from mfcli.eval.judges import make_judge
-
     study = Study(out)
     data = study.prepare_tasks(target, target_limit)
     judge = make_judge("exact")

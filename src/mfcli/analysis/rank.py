@@ -19,7 +19,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mfcli.errors import MfcliError, UsageError
-from mfcli.io.records import RANK_PARTIAL_SCHEMA, RankRecord
+from mfcli.io.images import load_rgb
+from mfcli.io.jsonl import dumps, write_jsonl_atomic
+from mfcli.io.records import RANK_PARTIAL_SCHEMA, RankRecord, read_eval, resolve_data_file
+from mfcli.models.chat import generation_text
+from mfcli.models.load import load_mllm, resolve_model_path
 from mfcli.params import device_option, dtype_option, option
 
 
@@ -88,8 +92,6 @@ def _features(model, processor, family, images, prompts, layers: list, device):
     """{layer: list of (image tokens × dims) float tensors, one per image}."""
     import torch
 
-    from mfcli.models.chat import generation_text
-
     texts = [generation_text(processor, p) for p in prompts]
     inputs = processor(text=texts, images=images, return_tensors="pt", padding=True)
     inputs = {k: v.to(device) for k, v in inputs.items()}
@@ -117,10 +119,8 @@ def rank_model(spec: str, tasks: dict[str, list], root_of: dict[str, Path], opts
     """Records for one model over every task; with want_tsne, also mean-pooled last-layer features."""
     import numpy as np
     import torch
-    from mfcli.io.images import load_rgb
 
     from mfcli.analysis.erank import effective_rank, effective_rank_from_sigma
-    from mfcli.models.load import load_mllm
 
     loaded = load_mllm(spec, device=opts.device, dtype=opts.dtype)
     model, processor, family = loaded.model, loaded.processor, loaded.family
@@ -195,9 +195,6 @@ def run_rank(models: list[str], data: list[str], out: str | Path, opts: RankOpti
     """Rank every model on every task's held-out records, resumable per model (OUT's partial file).
     `features`: a dict to fill with each model's mean-pooled visual features by task (for a t-SNE,
     report/plots.py), which re-ranks a model the partial file already holds."""
-    from mfcli.io.jsonl import write_jsonl_atomic
-    from mfcli.io.records import read_eval, resolve_data_file
-
     tasks: dict[str, list] = {}
     root_of: dict[str, Path] = {}
     for d in data:
@@ -207,11 +204,9 @@ def run_rank(models: list[str], data: list[str], out: str | Path, opts: RankOpti
             root_of[r.task] = f.parent
     if not tasks:
         raise MfcliError("no eval records in the DATA given.", "Pass prepared dirs (mfcli prepare) or eval.jsonl files.")
-    from mfcli.models.load import resolve_model_path
 
     for spec in models:  # every MODEL checked before any is ranked: a mistake fails now, not minutes in
         resolve_model_path(spec)
-    from mfcli.io.jsonl import dumps
 
     # a file beside OUT collects each finished model's records, so an interrupted run resumes at the
     # next model; it is only trusted for the same options and data, and removed once OUT is written

@@ -12,6 +12,8 @@ import typer
 
 from mfcli import __version__
 from mfcli.errors import MfcliError
+from mfcli.plugins import load_plugins
+from mfcli.zoo.fingerprint import pin_if_asked
 
 def _usage_name(self) -> str:
     """An argument on the usage line as click and man pages write it — `PRE SFT...`, `[DATA]...` —, not
@@ -53,8 +55,6 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 def _plugins() -> None:
     """The user's plug-ins (mfcli/plugins.py) register before the commands build their flags from the
     registries; one that fails is one line, exit 1."""
-    from mfcli.plugins import load_plugins
-
     try:
         load_plugins()
     except MfcliError as e:
@@ -80,7 +80,6 @@ from mfcli.cli import demo as _demo  # noqa: E402,F401
 def main() -> None:
     """Entry point: one line per error, exit 1 (usage 2); MFCLI_DEBUG=1 shows the traceback."""
     debug = os.environ.get("MFCLI_DEBUG", "") not in ("", "0")
-    from mfcli.zoo.fingerprint import pin_if_asked
 
     pin_if_asked()  # MFCLI_PINNED=1: the built-in models' pins for this command too (docs/methods.md)
     if not debug:  # the libraries' deprecation notices (peft, transformers) are not the user's to act on

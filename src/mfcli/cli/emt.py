@@ -14,9 +14,11 @@ from mfcli.cli import app
 from mfcli.cli.options import JUDGE_OPTIONS, JsonOut
 from mfcli.cli.params import of, options
 from mfcli.errors import UsageError
-from mfcli.eval.emt import EmtOptions
+from mfcli.eval.emt import EmtOptions, merge_predictions
 from mfcli.eval.endpoint import EndpointOptions
-from mfcli.eval.judges import JudgeOptions, label_judges
+from mfcli.eval.judges import JudgeOptions, label_judges, make_judge
+from mfcli.eval.judging import format_summary
+from mfcli.eval.pipeline import evaluate_and_judge, is_main_process
 
 
 ENDPOINT_PANEL = "endpoint"  # the served model's options: each help line starts "[endpoint]"
@@ -53,10 +55,6 @@ def emt(
                                                    )] = None,
     json_out: JsonOut = False,
 ):
-    from mfcli.eval.judges import make_judge
-    from mfcli.eval.judging import format_summary
-    from mfcli.eval.pipeline import evaluate_and_judge, is_main_process
-
     if (summary or json_out) and not judge:
         raise UsageError("--summary and --json describe the judged run: add --judge NAME.")
     # the judge first: a missing API key or an unknown name fails before any generation
@@ -80,8 +78,6 @@ def merge_preds(
     out: Annotated[Path, typer.Option("--out", "-o", help="Merged predictions JSONL.")],
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
 ):
-    from mfcli.eval.emt import merge_predictions
-
     n = merge_predictions(parts, out, overwrite=overwrite)
     print(f"merged {n} predictions from {len(parts)} shards -> {out}", file=sys.stderr)
     print(str(out))

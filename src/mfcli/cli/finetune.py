@@ -13,6 +13,7 @@ from mfcli.cli.params import Group, flag_of, options
 from mfcli.errors import UsageError
 from mfcli.params import params_of
 from mfcli.train import methods
+from mfcli.train.loop import run_finetune
 from mfcli.train.options import TrainOptions
 from mfcli.train.watch.options import WatchOptions
 
@@ -76,7 +77,5 @@ def finetune(
     resume: Annotated[bool, typer.Option(help="Continue the run in DIR from its last checkpoint.")] = False,
     watch: WatchOptions | None = None,
 ):
-    from mfcli.train.loop import run_finetune
-
     run_finetune(model, data, out, opts, resume=resume, watch=watch)
     print(str(out))

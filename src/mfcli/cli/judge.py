@@ -13,6 +13,7 @@ from mfcli.cli.options import JUDGE_OPTIONS, JsonOut, JudgeName
 from mfcli.cli.params import options
 from mfcli.errors import UsageError
 from mfcli.eval.judges import JudgeOptions, make_judge
+from mfcli.eval.judging import Fields, format_summary, judge_file
 
 @app.command(help="Score free-text answers by record kind (a label judge, VQA accuracy, CIDEr-D, option "
                   "match); print a per-task summary on stderr.\n\n"
@@ -33,8 +34,6 @@ def judge(
     options: JudgeOptions = ...,  # every judge's options (cli/params.py)
     json_out: JsonOut = False,
 ):
-    from mfcli.eval.judging import Fields, format_summary, judge_file
-
     if json_out and out == "-":
         raise UsageError("--json prints the summary on stdout, where --out - already writes the judged records.",
                          "Give --out a file, or use --summary FILE.")

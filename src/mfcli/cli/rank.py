@@ -7,9 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from mfcli.analysis.rank import RankOptions
+from mfcli.analysis.rank import RankOptions, run_rank
 from mfcli.cli import app
 from mfcli.cli.params import options
+from mfcli.report.plots import tsne_grid
 
 
 @app.command(help="Effective rank of each model's visual representation per task (MDGD Eq. 4, Fig. 4).\n\n"
@@ -26,13 +27,9 @@ def rank(
     tsne: Annotated[Optional[str], typer.Option("--tsne", help="Also draw t-SNE of the visual features, models "
                                                                "side by side, coloured by class (PNG).")] = None,
 ):
-    from mfcli.analysis.rank import run_rank
-
     features = {} if tsne else None
     run_rank(models, data, out, opts, features=features, log=lambda s: print(s, file=sys.stderr))
     if tsne:
-        from mfcli.report.plots import tsne_grid
-
         tsne_grid(features, tsne, seed=opts.seed)
     if out != "-":
         print(out)

@@ -11,6 +11,8 @@ import typer
 
 from mfcli.cli import app
 from mfcli.errors import MfcliError, UsageError
+from mfcli.report.stats import H_FORMS
+from mfcli.report.table import collect
 
 
 @app.command(help="A forgetting-first report from any mix of results: accuracy matrix with 95 % intervals, "
@@ -46,7 +48,6 @@ def report(
             = "model-tailor",
 ):
     from mfcli.report.render import FORMATS
-    from mfcli.report.stats import H_FORMS
 
     h_forms = {"both": ("model-tailor", "mdgd"), "all": tuple(H_FORMS)}.get(hscore, (hscore,))
     if any(f not in H_FORMS for f in h_forms):
@@ -57,7 +58,6 @@ def report(
         raise MfcliError(f"{out} already exists.", "Pass --overwrite to replace it, or choose another --out.")
     from mfcli.report.build import build
     from mfcli.report.render import as_json, write
-    from mfcli.report.table import collect
 
     rep = build(collect(inputs, targets=target or [], last_wins=last_wins, per_seed=per_seed, cluster=cluster), base=base)
     text = write(rep, None if json_out and out in (None, "-") else out, h_forms)

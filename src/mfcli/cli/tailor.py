@@ -13,8 +13,10 @@ import typer
 from mfcli.cli import app
 from mfcli.cli.params import Group, flag_of, options
 from mfcli.errors import UsageError
-from mfcli.merge.options import TailorOptions, option_classes
+from mfcli.io.checkpoint import refuse_existing
+from mfcli.merge.options import TailorOptions, option_classes, updated
 from mfcli.params import params_of
+from mfcli.search import search_band_weights, validation_files
 
 
 def _tailor_options(values: dict) -> TailorOptions:
@@ -38,10 +40,6 @@ def _tailor_options(values: dict) -> TailorOptions:
 
 def _nps_search(pre: str, sft: list[str], out: Path, opts: TailorOptions, budgets: list[float]) -> TailorOptions:
     """NPS-style: the band weights by CMA-ES on the validation records (mfcli/search.py), before the merge."""
-    from mfcli.io.checkpoint import refuse_existing
-    from mfcli.merge.options import updated
-    from mfcli.search import search_band_weights, validation_files
-
     own = opts.method_options  # NpsOptions
     if len(budgets) > 1:
         raise UsageError("--nps-search finds the band weights for one budget.", "Give one --sparsity.")

@@ -11,6 +11,7 @@ import typer
 from mfcli.cli import app
 from mfcli.cli.options import Out
 from mfcli.progress import show_progress
+from mfcli.zoo import write_builtin
 
 
 @app.command(help="Write a built-in model to DIR: the tiny LLaVA ('tiny'), its CLIP ('tiny-clip') or the tiny "
@@ -22,8 +23,6 @@ def zoo(
     out: Out,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild even if a cached build exists.")] = False,
 ):
-    from mfcli.zoo import write_builtin
-
     metrics, cached_at = write_builtin(name, out, rebuild=rebuild, progress=show_progress(),
                                        log=lambda m: print(m, file=sys.stderr))
     _print_metrics(name, metrics, cached_at=cached_at)

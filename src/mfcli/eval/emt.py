@@ -16,18 +16,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mfcli import __version__
+from mfcli.data.prompts import clip_prompt, noun_for
+from mfcli.dist import init_dist
 from mfcli.errors import MfcliError, UsageError
-from mfcli.eval.endpoint import EndpointOptions
+from mfcli.eval.endpoint import EndpointOptions, public_url, run_endpoint
 from mfcli.eval.predictions import generation_caps, meta_path, prepare_output, update_meta
-from mfcli.io.checkpoint import sha256_file
+from mfcli.io.checkpoint import read_manifest, sha256_file
 from mfcli.io.images import load_rgb
 from mfcli.io.jsonl import dumps, write_json_atomic, write_jsonl_atomic
 from mfcli.io.records import PRED_META_SCHEMA, EvalRecord, PredRecord, read_eval, resolve_data_file
 from mfcli.kinds import kind_of
-from mfcli.models.chat import image_token_of
-from mfcli.models.load import model_type_of
+from mfcli.models.chat import generate_answers, image_token_of
+from mfcli.models.clip import image_features, text_features
+from mfcli.models.load import load_clip, load_mllm, model_type_of, resolve_model_path
 from mfcli.params import device_option, dtype_option, option
 from mfcli.progress import show_progress
+from mfcli.provenance import inherited
 
 
 def _caps_help() -> str:
@@ -109,8 +113,6 @@ class MllmPredictor:
                              "Use a LLaVA-family checkpoint whose processor defines image_token.")
 
     def predict(self, images, queries: list[Query]) -> list[str]:
-        from mfcli.models.chat import generate_answers
-
         cap = self.max_new_tokens or max(kind_of(q.record.kind).max_new_tokens for q in queries)  # one kind per batch
         return generate_answers(self.loaded.model, self.loaded.processor, images,
                                 [q.record.prompt for q in queries], max_new_tokens=cap)
@@ -127,9 +129,6 @@ class ClipPredictor:
         if labels not in self._text:
             import torch
 
-            from mfcli.data.prompts import clip_prompt, noun_for
-            from mfcli.models.clip import text_features
-
             noun = noun_for(labels)
             tok = self.loaded.processor.tokenizer
             enc = tok([clip_prompt(noun, x) for x in labels], padding=True, return_tensors="pt").to(self.loaded.device)
@@ -139,8 +138,6 @@ class ClipPredictor:
 
     def predict(self, images, queries: list[Query]) -> list[str]:
         import torch
-
-        from mfcli.models.clip import image_features
 
         pix = self.loaded.processor(images=list(images), return_tensors="pt")["pixel_values"]
         with torch.inference_mode():
@@ -154,9 +151,6 @@ class ClipPredictor:
 
 def _settings(model_spec: str, model_path: str, kind: str, opts: EmtOptions, files: list[dict],
               shard: str | None, n: int) -> dict:
-    from mfcli.io.checkpoint import read_manifest
-    from mfcli.provenance import inherited
-
     manifest = read_manifest(model_path) if Path(model_path).is_dir() else None
     return {"model": model_spec, "model_path": str(Path(model_path).resolve()) if Path(model_path).exists()
             else model_path, "kind": kind, "data": files, "shard": shard, "n_records": n,
@@ -228,8 +222,6 @@ def check_local_only_options(opts: EmtOptions) -> None:
 
 def _run_endpoint(model_spec: str, queries: list[Query], files: list[dict], out: Path, opts: EmtOptions,
                   endpoint: EndpointOptions, progress: bool, log) -> Path:
-    from mfcli.eval.endpoint import public_url, run_endpoint
-
     if model_spec == "tiny-clip" or model_kind(model_spec) == "clip":
         raise MfcliError("the CLIP baseline scores image and label embeddings, which a chat endpoint does not "
                          "return.", "Run the CLIP baseline without --endpoint (it needs the CLIP's weights).")
@@ -288,8 +280,6 @@ def run_emt(model_spec: str, data: list[str], out: str | Path, opts: EmtOptions 
     """MODEL's answers to every record of DATA into OUT: from weights loaded here, or, with
     `endpoint.url`, from the model an OpenAI-compatible server serves under that name (eval/endpoint.py).
     `log` receives the closing line of an endpoint run."""
-    from mfcli.models.load import load_clip, load_mllm, resolve_model_path
-
     out = Path(out)
     progress = show_progress() if progress is None else progress
     if endpoint is not None and endpoint.url:
@@ -300,7 +290,6 @@ def run_emt(model_spec: str, data: list[str], out: str | Path, opts: EmtOptions 
         queries = queries[i::n]
     if endpoint is not None and endpoint.url:
         return _run_endpoint(model_spec, queries, files, out, opts, endpoint, progress, log)
-    from mfcli.dist import init_dist
 
     dist = init_dist()
     rank, world = dist.rank, dist.world

@@ -35,7 +35,11 @@ from urllib.parse import urlsplit, urlunsplit
 from mfcli import __version__
 from mfcli.errors import MfcliError, UsageError
 from mfcli.eval.predictions import complete_batches, generation_caps, prepare_output, update_meta
+from mfcli.io.images import load_rgb
+from mfcli.io.jsonl import dumps, write_jsonl_atomic
+from mfcli.io.records import PredRecord
 from mfcli.kinds import kind_of
+from mfcli.models.chat import user_messages
 from mfcli.params import option
 
 IMAGE_FORMATS = ("png", "jpeg")
@@ -83,8 +87,6 @@ def public_url(url: str) -> str:
 
 def image_data_url(path: Path, image_format: str = "png") -> str:
     """The image as the local path reads it (RGB), as a base64 data URL."""
-    from mfcli.io.images import load_rgb
-
     buf = io.BytesIO()
     img = load_rgb(path)
     if image_format == "jpeg":
@@ -96,8 +98,6 @@ def image_data_url(path: Path, image_format: str = "png") -> str:
 
 def chat_messages(prompt: str, image_url: str) -> list[dict]:
     """The local path's user turn (models/chat.user_messages) with the image as an `image_url` part."""
-    from mfcli.models.chat import user_messages
-
     turn = user_messages(prompt)[0]
     content = [{"type": "image_url", "image_url": {"url": image_url}} if part["type"] == "image" else part
                for part in turn["content"]]
@@ -259,9 +259,6 @@ class _InOrder:
 def run_endpoint(model: str, queries: list, files: list[dict], out: Path, opts, endpoint_opts: EndpointOptions,
                  progress: bool = False) -> EndpointRun:
     """Ask every query of this job (emt's `Query`s, already sharded) of the served MODEL into OUT."""
-    from mfcli.io.jsonl import dumps, write_jsonl_atomic
-    from mfcli.io.records import PredRecord
-
     endpoint = Endpoint(endpoint_opts)
     served = endpoint.check_serves(model)
     settings = settings_for(model, endpoint, served, files, opts.shard, len(queries), opts.max_new_tokens)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mfcli.errors import MfcliError
+from mfcli.eval.judges import metric_judge
 from mfcli.eval.judges.base import ERROR, VERDICTS, Item, Judgement
 from mfcli.eval.judges.registry import all_verdicts, metric_judges, verdicts_of
 from mfcli.io.jsonl import dumps, iter_jsonl, write_json_atomic, write_jsonl_atomic
@@ -94,8 +95,6 @@ def read_items(path: str, fields: Fields, forced: str | None = None) -> tuple[li
 def judge_rows(rows: list[dict], items: list[Item | None], judge) -> list[JudgedRecord]:
     """Score every item by its kind: classification items with `judge` (unless `judge` is itself a metric
     judge), the others with their kind's metric judge."""
-    from mfcli.eval.judges import metric_judge
-
     by_kind: dict[str, list[int]] = defaultdict(list)
     for i, it in enumerate(items):
         if it is not None:
@@ -122,8 +121,6 @@ def judge_rows(rows: list[dict], items: list[Item | None], judge) -> list[Judged
 def _corpus(rows: list[JudgedRecord], f: Fields) -> dict:
     """A corpus-scored task's figures (a caption task's CIDEr-D, BLEU-4, ROUGE-L), from its kind's metric
     judge; a failed generation is an empty answer."""
-    from mfcli.eval.judges import metric_judge
-
     return metric_judge(rows[0].kind).corpus(["" if r.get("error") else str(r.get(f.output) or "") for r in rows],
                                              [[str(x) for x in r.record[f.references]] for r in rows])
 

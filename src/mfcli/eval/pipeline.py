@@ -7,16 +7,16 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from mfcli.eval.emt import EmtOptions, run_emt
+from mfcli.eval.judges import make_judge
+from mfcli.eval.judging import judge_file
+
 
 def emt_and_judge(model: str, data: list, judged: str | Path, *, judge=None, device: str = "auto",
                   batch_size: int = 64) -> Path:
     """Predictions on `data`'s held-out splits beside JUDGED (NAME.judged.jsonl -> NAME.jsonl), then the
     judges (exact for labels unless `judge` says otherwise; VQA accuracy and CIDEr-D for the other kinds).
     Skipped when JUDGED exists; an interrupted emt resumes from its predictions."""
-    from mfcli.eval.emt import EmtOptions, run_emt
-    from mfcli.eval.judges import make_judge
-    from mfcli.eval.judging import judge_file
-
     judged = Path(judged)
     if not judged.exists():
         preds = judged.with_name(judged.name.replace(".judged.jsonl", ".jsonl"))
@@ -40,9 +40,6 @@ def evaluate_and_judge(model: str, data: list[str], out: Path, opts, *, endpoint
     the summary beside OUT. Returns the summary record (None without a judge, or on another process).
     The judge is built by the caller before this starts, so a missing key or an unknown name costs no
     generation."""
-    from mfcli.eval.emt import run_emt
-    from mfcli.eval.judging import judge_file
-
     run_emt(model, data, out, opts, endpoint=endpoint, log=log)
     if judge is None or os.environ.get("RANK", "0") != "0":  # torchrun / accelerate: the main process judges
         return None

@@ -7,13 +7,13 @@ from pathlib import Path
 import torch
 
 from mfcli.errors import MfcliError
+from mfcli.io.checkpoint import read_manifest
 from mfcli.models.chat import IGNORE_INDEX
+from mfcli.train.data import Batcher, load_examples
 
 
 def calibration_data(sft_path: str, opts) -> str:
     """Calibration train.jsonl: --data, or the training data recorded in SFT's manifest."""
-    from mfcli.io.checkpoint import read_manifest
-
     if opts.data:
         return opts.data
     manifest = read_manifest(sft_path)
@@ -37,8 +37,6 @@ def calibration_sample(n_total: int, n: int, seed: int) -> list[int]:
 
 def calibration_batches(processor, data: str | list[str], n: int, seed: int, batch_size: int = 8):
     """A seeded sample of n examples of `data` (one train.jsonl, or several pooled), in batches."""
-    from mfcli.train.data import Batcher, load_examples
-
     examples, _ = load_examples([data] if isinstance(data, str) else list(data))
     examples = [examples[i] for i in calibration_sample(len(examples), n, seed)]
     batcher = Batcher(processor)

@@ -18,6 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
+from mfcli.errors import UsageError, did_you_mean
+from mfcli.params import declaring_class
+
 if TYPE_CHECKING:  # annotations only: the contract imports no torch, so `mfcli tailor --help` stays light
     import torch
 
@@ -93,8 +96,6 @@ def with_method_options(opts: Any, method: "Method") -> Any:
     """`opts` (TailorOptions) with the method's own options filled in (its defaults where none were
     given); options of another method's class are refused."""
     from dataclasses import replace
-
-    from mfcli.errors import UsageError
 
     own = opts.method_options
     if own is None:
@@ -187,8 +188,6 @@ def _check_options_class(name: str, options: type | None, pre_side: bool, needs:
     class (one flag, one meaning), with the fields the driver reads on its behalf (REQUIRED_OPTIONS)."""
     import dataclasses
 
-    from mfcli.params import declaring_class
-
     own = {f.name for f in dataclasses.fields(options)} if options and dataclasses.is_dataclass(options) else set()
     for what, required in (("pre_side", pre_side), ("fisher", needs == "fisher")):
         lacking = [o for o in REQUIRED_OPTIONS[what] if required and o not in own]
@@ -217,8 +216,6 @@ def _check_options_class(name: str, options: type | None, pre_side: bool, needs:
 
 def get(name: str) -> Method:
     """A registered method by name (importing `mfcli.merge.methods` registers the built-in ones)."""
-    from mfcli.errors import UsageError, did_you_mean
-
     if name not in REGISTRY:
         raise UsageError(f"unknown merge method '{name}'.", did_you_mean(name, REGISTRY))
     return REGISTRY[name]

@@ -14,6 +14,7 @@ import torch
 from mfcli.errors import MfcliError
 from mfcli.merge import methods
 from mfcli.merge.contract import DeclaredOptions, TensorReport, with_method_options  # noqa: F401  (TensorReport re-exported)
+from mfcli.merge.global_trim import whole_vector_cuts
 from mfcli.merge.options import TailorOptions
 
 
@@ -49,8 +50,6 @@ def merge_state(pre: dict, sfts: list[dict], opts: TailorOptions, *, hessians: l
     report = Report()
     declared = DeclaredOptions(opts, method)  # all a method may read: the run's options and its own
     if method.whole_vector(declared) and cuts is None:
-        from mfcli.merge.global_trim import whole_vector_cuts
-
         keys = [k for k in pre if route is None or route(k) == "merge"]
         cuts = whole_vector_cuts(keys, lambda k, i: sfts[i][k].float() - pre[k].float(), len(sfts),
                                  [opts.sparsity])[opts.sparsity]

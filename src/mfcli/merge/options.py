@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Optional
 
-from mfcli.errors import UsageError
+from mfcli.errors import UsageError, did_you_mean
 from mfcli.merge.contract import MethodOptions, option_classes  # noqa: F401  (option_classes: the CLI's)
 from mfcli.params import option
 
@@ -69,8 +69,6 @@ class TailorOptions:
         if not 0.0 < self.sparsity <= 1.0:
             raise UsageError(f"--sparsity must be in (0, 1] (the fraction of changes kept), got {self.sparsity}.")
         if self.scope not in SCOPES:
-            from mfcli.errors import did_you_mean
-
             raise UsageError(f"unknown --scope '{self.scope}'.", did_you_mean(self.scope, SCOPES))
 
 
@@ -114,8 +112,6 @@ class ModelTailorOptions(MaskScopeOptions):
     def __post_init__(self):
         super().__post_init__()
         if self.variant not in VARIANTS:
-            from mfcli.errors import did_you_mean
-
             raise UsageError(f"unknown --variant '{self.variant}'.", did_you_mean(self.variant, VARIANTS))
         for name, default in REFINED_DEFAULTS.items():
             if self.variant == "refined" and getattr(self, name) is None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from mfcli.errors import MfcliError
+from mfcli.merge.obs import HessianAccumulator
 from mfcli.models.families import canonical_name
 
 
@@ -127,8 +128,6 @@ def load_params(module: torch.nn.Module, ckpt: LazyCheckpoint, prefix: str) -> N
 
 def linear_hooks(module: torch.nn.Module, prefix: str, names: set[str], acc: dict):
     """Forward hooks accumulating H for the nn.Linear modules whose full names are in `names`."""
-    from mfcli.merge.obs import HessianAccumulator
-
     hooks = []
     for name, mod in module.named_modules():
         full = prefix + name

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mfcli.errors import MfcliError, UsageError
+from mfcli.hub import ensure_hub_reachable
+from mfcli.models.families import family_of
 
 BUILTIN = ("tiny", "tiny-clip", "tiny-qwen2vl")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -96,7 +98,6 @@ def resolve_model_path(spec: str, *, allow_pickle: bool = False) -> str:
         return str(path)
     if path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise MfcliError(f"model '{spec}' is not a directory.", "Give a checkpoint directory, a hub id, or `tiny`.")
-    from mfcli.hub import ensure_hub_reachable
 
     ensure_hub_reachable(spec, kind="model")
     return spec
@@ -163,8 +164,6 @@ def load_mllm(spec: str, *, device: str = "auto", dtype: str = "auto", allow_pic
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars would drown our own output
-
-    from mfcli.models.families import family_of
 
     config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     family = family_of(config)

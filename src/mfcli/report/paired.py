@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mfcli.eval.metrics.caption import _library, tokenize
+
 N_RESAMPLES = 2000  # bootstrap resamples and random sign flips (exact enumeration below 2^11 clusters)
 CONFIDENCE = 0.95
 SIGN_FLIP = "sign-flip by image"  # the test's name in reports: whole clusters (images) flipped together
@@ -44,8 +46,6 @@ class CorpusCider:
 
     def __init__(self, outputs: Sequence[Sequence[str]], references: Sequence[Sequence[str]], sigma: float = 6.0):
         from scipy import sparse
-
-        from mfcli.eval.metrics.caption import _library, tokenize
 
         _library()  # pycocoevalcap present, or the one clear line that says how to install it
         from pycocoevalcap.cider.cider_scorer import precook as _ngrams  # its own n-gram counts, 1-4

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mfcli.forgetting import percent_scale
+
 # Okabe & Ito (2008), safe for the common colour-vision deficiencies; tab20 beyond eight series
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 FIG_WIDTH = 7.6  # inches: every report figure
@@ -354,7 +356,6 @@ def watch(records, path: Path, title: str) -> Path:
     """A forgetting watch: each task's score against steps (left; a caption task's CIDEr on its own
     axis), and kept and target against steps (right), the best evaluation marked."""
     plt = _plt()
-    from mfcli.forgetting import percent_scale
 
     fig, axes = _figure(plt, 4.4, 2)
     left, right = axes[0]

@@ -13,9 +13,13 @@ import json
 from pathlib import Path
 
 from mfcli.forgetting import percent_scale, watch_mixed_scale
+from mfcli.io.jsonl import write_text_atomic
 from mfcli.io.records import REPORT_SCHEMA
+from mfcli.provenance import differences
+from mfcli.report import plots as P
 from mfcli.report.build import ALPHA, Report
 from mfcli.report.paired import P_RESOLUTION
+from mfcli.report.plots import FIGURE_CSS_PX
 from mfcli.report.stats import H_FORMULAS, H_KEYS, H_LABELS
 from mfcli.report.summary import summary_lines
 from mfcli.report.table import TINY_CLIP_ABOUT
@@ -320,8 +324,6 @@ HEADLINE = "headline"
 def figures(rep: Report, folder: Path) -> dict[str, list[tuple[str, Path]]]:
     """The report's figures by the section they belong to (HEADLINE: the first screen's), written to
     `folder` (a replaced report's figures removed first)."""
-    from mfcli.report import plots as P
-
     if folder.is_dir():  # a replaced report's figures: none of them may outlive it
         for old in folder.glob("*.png"):
             old.unlink()
@@ -524,7 +526,6 @@ def build_notes(rep) -> str:
         return ""
     if len(rep.builds) == 1:
         return f"Built-in model: {_build_text(rep.builds[0])}. "
-    from mfcli.provenance import differences
 
     name = names_of(rep)
     first = rep.builds[0]["fingerprint"]
@@ -586,8 +587,6 @@ details{margin:6px 0;border-top:1px solid #ddd;padding-top:4px} summary{font-wei
 def _img(title: str, png: Path) -> str:
     """A figure embedded (so the page opens from anywhere) at the one CSS width every figure has."""
     from PIL import Image
-
-    from mfcli.report.plots import FIGURE_CSS_PX
 
     with Image.open(png) as im:
         w, h = im.size
@@ -712,8 +711,6 @@ def latex(rep: Report, h_forms=DEFAULT_H) -> str:
 
 def write(rep: Report, out: str | None, h_forms=DEFAULT_H) -> str | None:
     """Write OUT by its extension (Markdown on stdout when OUT is None or '-'); returns the text for stdout."""
-    from mfcli.io.jsonl import write_text_atomic
-
     if out in (None, "-"):
         return markdown(rep, h_forms=h_forms)
     path = Path(out)

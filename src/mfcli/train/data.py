@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mfcli.errors import MfcliError
+from mfcli.io.images import load_rgb
 from mfcli.io.records import read_train, resolve_data_file
+from mfcli.models.chat import Encoder, collate, mm_token_types
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,6 @@ def load_examples(data: list[str]) -> tuple[list[Example], list[Path]]:
 
 
 def open_image(ex: Example):
-    from mfcli.io.images import load_rgb
-
     try:
         return load_rgb(ex.image)
     except Exception as e:  # PIL raises many types for unreadable files
@@ -47,15 +47,11 @@ class Batcher:
     def __init__(self, processor):
         from PIL import Image
 
-        from mfcli.models.chat import Encoder
-
         self.processor = processor
         self.encoder = Encoder(processor, Image.new("RGB", (32, 32)))
         self.pad = processor.tokenizer.pad_token_id
 
     def __call__(self, examples: list[Example]) -> dict:
-        from mfcli.models.chat import collate, mm_token_types
-
         images = [open_image(ex) for ex in examples]
         # everything the image processor returns: LLaVA's pixel_values; Qwen2-VL's patches + image_grid_thw
         image_inputs = dict(self.processor.image_processor(images=images, return_tensors="pt"))

@@ -20,8 +20,10 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from mfcli.dist import init_dist
 from mfcli.errors import MfcliError, UsageError
 from mfcli.io.checkpoint import Manifest, read_manifest, write_checkpoint
+from mfcli.models.load import checkpoints_inside, resolve_device, resolve_model_path
 from mfcli.provenance import inherited as inherited_fingerprint
 from mfcli.io.records import TrainLogRecord
 from mfcli.models.chat import IGNORE_INDEX, image_token_of
@@ -30,11 +32,12 @@ from mfcli.train.data import load_examples
 from mfcli.train.interrupt import DeferredInterrupt
 from mfcli.train.log import LOG
 from mfcli.train.methods import get as get_method_spec
-from mfcli.train.methods.contract import RunEnd
+from mfcli.train.methods.contract import RunEnd, with_method_options
 from mfcli.train.options import TrainOptions, with_model_defaults
 from mfcli.train.schedule import warmup_cosine
 from mfcli.train.sharding import make_sharding
 from mfcli.train.state import has_state, load_state, save_state
+from mfcli.train.watch import BEST_DIR, RunView, Watch
 
 
 def nll_sum(logits, labels):
@@ -81,15 +84,11 @@ class Trainer:
         self.watch_options = watch  # train/watch/options.py's WatchOptions, or None
         self.spec = get_method_spec(opts.method)  # what the method declared when it registered
         self.method = self.spec.make()
-        from mfcli.train.methods.contract import with_method_options
 
         self.opts = with_method_options(self.spec, opts)
 
     # ---- open run: the directory, the processes, the data -------------------------------------
     def open_run(self) -> None:
-        from mfcli.dist import init_dist
-        from mfcli.models.load import resolve_model_path
-
         out, resume = self.out, self.resume
         self.dist = dist = init_dist()
         self.rank, self.world = dist.rank, dist.world
@@ -121,15 +120,11 @@ class Trainer:
             raise UsageError(f"--watch scores an MLLM's answers; --method {self.opts.method} trains another model.",
                              "Evaluate its checkpoints with `mfcli emt` instead.")
         if self.watch_options is not None:  # checked before any model is loaded: bad input costs nothing
-            from mfcli.train.watch import Watch
-
             self.watch = Watch(self.watch_options, self.files, self.out, self.dist)
 
     # ---- build: model, method, sharding, optimiser, restored state ---------------------------
     def build(self) -> None:
         import torch
-
-        from mfcli.models.load import resolve_device
 
         opts, method, rank = self.opts, self.method, self.rank
         torch.manual_seed(opts.seed)
@@ -292,8 +287,6 @@ class Trainer:
 
     def watch_view(self):
         """What the forgetting watch sees of this run (train/watch/runner.py's RunView)."""
-        from mfcli.train.watch import BEST_DIR, RunView
-
         return RunView(self.parent, self.model, self.processor, self.device, self.dist, self.sharding.fsdp,
                        self.steps_per_epoch, lambda metrics: self.save_weights(BEST_DIR, metrics))
 
@@ -412,8 +405,6 @@ class Trainer:
               "or lower --batch-size.", file=sys.stderr)
 
     def closing_line(self, started: int, step: int, last_loss: float | None, seconds: float) -> None:
-        from mfcli.models.load import checkpoints_inside
-
         inside = checkpoints_inside(self.out) if self.out.is_dir() else []
         where = f"{self.out}/ ({', '.join(d + '/' for d in inside)})" if inside else str(self.out)
         if step == started:

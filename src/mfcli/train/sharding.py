@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 
 from mfcli.errors import UsageError
+from mfcli.train.methods import REGISTRY
 
 def fsdp_requested(flag: bool) -> bool:
     """--fsdp, or `accelerate launch` with an FSDP config (it exports ACCELERATE_USE_FSDP)."""
@@ -50,8 +51,6 @@ class Fsdp(Whole):
 
     def __init__(self, dist, spec):
         if not spec.fsdp:  # declared at registration (train/methods/contract.py)
-            from mfcli.train.methods import REGISTRY
-
             shardable = ", ".join(n for n, s in REGISTRY.items() if s.fsdp)
             raise UsageError(f"--method {spec.name} does not run under FSDP.",
                              f"FSDP shards {shardable}; run {spec.name} without --fsdp (DDP).")

@@ -12,8 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mfcli.cache import cache_root
-from mfcli.errors import MfcliError, did_you_mean
+from mfcli.errors import MfcliError, UsageError, did_you_mean
+from mfcli.io.checkpoint import read_manifest, refuse_existing, staged_dir
 from mfcli.progress import show_progress
+from mfcli.zoo.fingerprint import check_against_reference
 
 ZOO = ("tiny", "tiny-clip", "tiny-qwen2vl")
 
@@ -35,9 +37,6 @@ def build_dirs(recipe=None) -> dict[str, Path]:
 
 def _check_reference(dirs: dict[str, Path], log) -> None:
     """Say once if a cached build of the reference recipe is not the one docs/results.md measured."""
-    from mfcli.io.checkpoint import read_manifest
-    from mfcli.zoo.fingerprint import check_against_reference
-
     for name, d in dirs.items():
         m = read_manifest(d)
         check_against_reference(name, (m.fingerprint if m else {}).get("built_in", {}), log)
@@ -125,9 +124,6 @@ def write_builtin(name: str, out: Path, *, rebuild: bool = False, progress: bool
     again) copied to OUT, which must not exist and is written whole or not at all. Returns its manifest's
     metrics and, when it came from the cache, where the cached build is."""
     import shutil
-
-    from mfcli.errors import UsageError
-    from mfcli.io.checkpoint import read_manifest, refuse_existing, staged_dir
 
     if name not in ZOO:
         raise UsageError(f"unknown built-in model '{name}'.", did_you_mean(name, ZOO))

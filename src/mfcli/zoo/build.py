@@ -16,13 +16,12 @@ import sys
 from pathlib import Path
 
 from mfcli.errors import MfcliError
+from mfcli.zoo.fingerprint import pinned_environment
 
 
 def build_pinned(model: str, out: dict[str, Path], recipe: dict | None = None, *, progress: bool = True) -> dict:
     """Build `model` ("tiny": out holds "tiny" and "tiny-clip"; "tiny-qwen2vl") with `recipe`'s fields
     changed from the model's recipe (the tests' shortened ones), under the pins; its figures."""
-    from mfcli.zoo.fingerprint import pinned_environment
-
     spec = {"model": model, "out": {k: str(v) for k, v in out.items()}, "recipe": recipe or {}, "progress": progress}
     env = {**os.environ, **pinned_environment()}
     r = subprocess.run([sys.executable, "-m", "mfcli.zoo.build", json.dumps(spec)], env=env, stdout=subprocess.PIPE,

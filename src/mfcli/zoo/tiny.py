@@ -33,10 +33,17 @@ import numpy as np
 
 from mfcli.data import prompts
 from mfcli.data.tasks import PRETRAINED, TASKS, split_indices
+from mfcli.eval.labels import exact_correct
+from mfcli.eval.metrics.caption import tokenize
+from mfcli.eval.metrics.vqa import vqa_accuracy
+from mfcli.io.checkpoint import Manifest, write_checkpoint
+from mfcli.models.clip import image_features, text_features
 from mfcli.zoo.fingerprint import BUILD_THREADS, describe_build
 from mfcli.kinds import CAPTION, CLASSIFICATION, VQA
-from mfcli.models.chat import IGNORE_INDEX
+from mfcli.models.chat import Encoder, IGNORE_INDEX, collate, generate_answers, mm_token_types
 from mfcli.train.schedule import warmup_cosine
+from mfcli.zoo.phrasings import Phrasing, distractor_pool
+from mfcli.zoo.vocab import BOS, CHAT_TEMPLATE, EOS, IMAGE, PAD, build_tokenizer, english_words
 
 
 @dataclass(frozen=True)
@@ -153,8 +160,6 @@ def train_clip(recipe: TinyRecipe, data: _Data, bar):
     import torch
     from transformers import CLIPConfig, CLIPModel
 
-    from mfcli.zoo.vocab import BOS, EOS, PAD, build_tokenizer
-
     tok = build_tokenizer(data.texts(), add_bos=True, add_eos=True)
     vision = dict(hidden_size=recipe.vision_width, intermediate_size=recipe.vision_width * 2,
                   num_hidden_layers=recipe.vision_layers, num_attention_heads=recipe.vision_heads,
@@ -221,8 +226,6 @@ def _subset(held: np.ndarray, max_eval: int) -> np.ndarray:
 def clip_zero_shot(clip, tok, data: _Data, prompt_of, max_eval: int) -> dict[str, float]:
     import torch
 
-    from mfcli.models.clip import image_features, text_features
-
     acc = {}
     with torch.inference_mode():
         for name in prompt_of:
@@ -243,8 +246,6 @@ def clip_zero_shot(clip, tok, data: _Data, prompt_of, max_eval: int) -> dict[str
 def assemble_llava(recipe: TinyRecipe, clip, data: _Data, image_processor):
     """(b) LLaVA from the CLIP vision tower, a fresh Llama decoder and a byte-level BPE tokenizer."""
     from transformers import LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
-
-    from mfcli.zoo.vocab import BOS, CHAT_TEMPLATE, EOS, IMAGE, PAD, build_tokenizer
 
     tok = build_tokenizer(data.texts(), add_bos=True, add_eos=False)
     ids = {t: tok.convert_tokens_to_ids(t) for t in (PAD, BOS, EOS, IMAGE)}
@@ -299,8 +300,6 @@ def train_lm(model, processor, data: _Data, examples, steps: int, recipe, bar, s
     import torch
     from PIL import Image
 
-    from mfcli.models.chat import Encoder, collate, mm_token_types
-
     enc = Encoder(processor, Image.new("RGB", (recipe.image_size, recipe.image_size)))
     pad = processor.tokenizer.pad_token_id
     params = [p for n, p in model.named_parameters() if trainable(n)]
@@ -345,9 +344,6 @@ def examples(data: _Data, kinds: tuple[str, ...], vqa_practice: int = 1
     asked: "caption" (classification images captioned with their CLIP prompt, scene-objects' captions),
     "emt" and "question" (the two fixed EMT forms), "varied" (phrasings.Phrasing: a prompt drawn at
     every use), "scene" (the scene tasks' own prompts; a VQA task's `vqa_practice` times each)."""
-    from mfcli.zoo.phrasings import Phrasing, distractor_pool
-    from mfcli.zoo.vocab import english_words
-
     phrasing = {}
     if "varied" in kinds:  # one Phrasing per (task, family), shared by that task's images
         words = english_words()
@@ -385,11 +381,6 @@ def emt_accuracy(model, processor, data: _Data, max_eval: int, batch: int = 64, 
     """Each task's held-out score: exact-match accuracy with the EMT prompt (classification), VQA
     accuracy (vqa), the share of captions equal to a reference after tokenisation (caption; `mfcli
     judge` scores captions with CIDEr-D, which needs the optional pycocoevalcap)."""
-    from mfcli.eval.labels import exact_correct
-    from mfcli.eval.metrics.caption import tokenize
-    from mfcli.eval.metrics.vqa import vqa_accuracy
-    from mfcli.models.chat import generate_answers
-
     acc = {}
     for name, d in data.tasks.items():
         t = d["task"]
@@ -419,8 +410,6 @@ def build_tiny(llava_out: Path, clip_out: Path, recipe: TinyRecipe = TinyRecipe(
     """Build both checkpoints and return the measured figures (also stored in each manifest)."""
     import torch
     from transformers import CLIPImageProcessorPil, CLIPProcessor
-
-    from mfcli.io.checkpoint import Manifest, write_checkpoint
 
     from transformers.utils import logging as hf_logging
 

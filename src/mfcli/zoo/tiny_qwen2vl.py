@@ -17,7 +17,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from mfcli.io.checkpoint import Manifest, write_checkpoint
+from mfcli.data.tasks import TASKS
+from mfcli.models.processors import ImageOnlyQwen2VLProcessor
+from mfcli.zoo.fingerprint import BUILD_THREADS, describe_build
 from mfcli.zoo.tiny import FINETUNE_DEFAULTS, _Data, emt_accuracy, examples, progress_bar, train_lm
+from mfcli.zoo.vocab import PAD, build_tokenizer
 
 # Qwen2-VL's markers, by the attribute names its processor reads
 QWEN_SPECIALS = {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>",
@@ -81,9 +86,6 @@ def qwen_inputs(recipe: TinyQwen2VLRecipe):
 def assemble(recipe: TinyQwen2VLRecipe, data: _Data, ip):
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
 
-    from mfcli.models.processors import ImageOnlyQwen2VLProcessor
-    from mfcli.zoo.vocab import PAD, build_tokenizer
-
     tok = build_tokenizer(data.texts(), add_bos=False, add_eos=False, extra_specials=QWEN_SPECIALS)
     ids = {k: tok.convert_tokens_to_ids(v) for k, v in QWEN_SPECIALS.items()}
     pad, freqs = tok.convert_tokens_to_ids(PAD), recipe.lm_width // recipe.lm_heads // 2
@@ -113,10 +115,6 @@ def build_tiny_qwen2vl(out: Path, recipe: TinyQwen2VLRecipe = TinyQwen2VLRecipe(
     """Build the checkpoint and return its measured figures (also stored in its manifest)."""
     import torch
     from transformers.utils import logging as hf_logging
-
-    from mfcli.data.tasks import TASKS
-    from mfcli.io.checkpoint import Manifest, write_checkpoint
-    from mfcli.zoo.fingerprint import BUILD_THREADS, describe_build
 
     hf_logging.disable_progress_bar()
     t0 = time.time()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from mfcli.io.images import load_rgb
 from mfcli.kinds import CLASSIFICATION, QaFields
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -89,8 +90,6 @@ def looks_like_path(spec: str) -> bool:
 
 def open_image(path: Path):
     """A loader for one image file, opened only when prepare reaches it."""
-    from mfcli.io.images import load_rgb
-
     return lambda: load_rgb(path)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from mfcli.data.sources.base import Example, Request, Source, looks_like_path, register
 from mfcli.data.sources.table import rows_to_examples
 from mfcli.errors import MfcliError
+from mfcli.hub import ensure_hub_reachable
 from mfcli.kinds import detect_kind, kind_of
 
 # The paper's datasets by their short names (EMT §4); any other id is passed through.
@@ -20,8 +21,6 @@ def _claims(req: Request) -> bool:
 
 def _load_dataset(dataset_id: str, split: str | None):
     """The dataset from the hub or its cache: one clear line for every way that fails."""
-    from mfcli.hub import ensure_hub_reachable
-
     ensure_hub_reachable(dataset_id, kind="dataset")
     try:
         import datasets

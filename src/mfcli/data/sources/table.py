@@ -9,6 +9,7 @@ from pathlib import Path
 from mfcli.data.sources.base import Example, Request, Source, open_image, register
 from mfcli.data.splits import EVAL_NAMES, TRAIN_NAMES
 from mfcli.errors import MfcliError
+from mfcli.io.jsonl import iter_jsonl
 from mfcli.kinds import QaFields, detect_kind, kind_of
 
 
@@ -34,7 +35,6 @@ def _table_rows(path: Path) -> list[tuple[str, dict]]:
             for i, row in enumerate(csv.DictReader(f), start=2):
                 rows.append((f"{path}:{i}", row))
     else:
-        from mfcli.io.jsonl import iter_jsonl
         rows = [(f"{path}:{n}", obj) for n, obj in iter_jsonl(path)]
     if not rows:
         raise MfcliError(f"{path} has no rows.", "Give one row per image; see docs/formats.md.")

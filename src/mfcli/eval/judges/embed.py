@@ -14,14 +14,17 @@ computed once per label set and answers are embedded once per distinct string: E
 
 from __future__ import annotations
 
-from mfcli.kinds import CLASSIFICATION
-
 from typing import Optional
 
+from mfcli.data.prompts import clip_prompt, noun_for
 from mfcli.errors import MfcliError
 from mfcli.eval.judges.base import EMPTY, MULTI_LABEL, Item, Judgement, from_match
-from mfcli.eval.labels import mentions
+from mfcli.eval.judges.floor import floor_for
 from mfcli.eval.judges.registry import register
+from mfcli.eval.labels import mentions
+from mfcli.kinds import CLASSIFICATION
+from mfcli.models.clip import text_features
+from mfcli.models.load import load_clip, quiet_libraries
 from mfcli.params import Param
 
 DEFAULT_MARGIN = 0.02
@@ -46,8 +49,6 @@ class MiniLMEncoder:
     def __init__(self, device: str = "cpu"):
         import torch
         from transformers import AutoModel, AutoTokenizer
-
-        from mfcli.models.load import quiet_libraries
 
         quiet_libraries()
         path = minilm_dir()
@@ -75,16 +76,12 @@ class ClipTextEncoder:
     """A CLIP text tower (`--clip-model`: dir, hub id, or tiny-clip)."""
 
     def __init__(self, spec: str, device: str = "cpu"):
-        from mfcli.models.load import load_clip
-
         loaded = load_clip(spec, device=device, dtype="float32")
         self.model, self.tok, self.device = loaded.model, loaded.processor.tokenizer, loaded.device
         self.name = f"clip:{spec}"
 
     def encode(self, texts: list[str], batch_size: int = 256):
         import torch
-
-        from mfcli.models.clip import text_features
 
         limit = getattr(self.model.config.text_config, "max_position_embeddings", 77)
         out = []
@@ -117,8 +114,6 @@ class EmbedJudge:
     @property
     def floor(self) -> float:
         if self._floor is None:
-            from mfcli.eval.judges.floor import floor_for
-
             self._floor = floor_for(self).floor
         return self._floor
 
@@ -191,8 +186,6 @@ class ClipJudge(EmbedJudge):
         super().__init__(ClipTextEncoder(clip_model, device), margin=margin, floor=floor, decisive=decisive)
 
     def label_phrases(self, labels: tuple[str, ...]) -> list[str]:
-        from mfcli.data.prompts import clip_prompt, noun_for
-
         noun = noun_for(labels)
         return [clip_prompt(noun, label.replace("_", " ")) for label in labels]
 

@@ -9,6 +9,7 @@ never written to the cache, the output or a log line.
 
 from __future__ import annotations
 
+from mfcli.cache import cache_root
 from mfcli.kinds import CLASSIFICATION
 
 import asyncio
@@ -71,8 +72,6 @@ class ReplyCache:
 
 
 def default_cache_path() -> Path:
-    from mfcli.cache import cache_root
-
     return cache_root() / "judge-cache" / "openai.jsonl"
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from mfcli.errors import MfcliError
+
 # what pycocoevalcap's PTBTokenizer removes after tokenising (its PUNCTUATIONS list)
 PTB_PUNCTUATION = {"''", "'", "``", "`", "-lrb-", "-rrb-", "-lcb-", "-rcb-", ".", "?", "!", ",", ":", "-", "--",
                    "...", ";"}
@@ -39,8 +41,6 @@ def _library():
         from pycocoevalcap.cider.cider import Cider
         from pycocoevalcap.rouge.rouge import Rouge
     except ImportError:
-        from mfcli.errors import MfcliError
-
         raise MfcliError("caption metrics need the COCO caption evaluation code (pycocoevalcap).",
                          "Install it with `pip install 'mfcli[caption]'`.") from None
     return Bleu, Cider, Rouge

@@ -5,7 +5,9 @@ method is one module here that calls `register` (and one line below), plus its t
 from mfcli.merge.contract import REGISTRY, Method, PatchFn, TensorInputs, TensorReport, get, register  # noqa: F401
 
 # importing a method module registers it; the order is the order `--help` lists them in
+from mfcli.merge.contract import with_method_options
 from mfcli.merge.methods import tailor, dare, grafting, task_arithmetic, ties, regmean, fisher, nps  # noqa: E402,F401
+from mfcli.merge.options import TailorOptions, common_options
 
 
 def own_options(method: str) -> tuple[str, ...]:
@@ -24,8 +26,6 @@ def readers(option_name: str) -> list[str]:
 def ignored_options(method: str, given: set[str]) -> list[str]:
     """Of the options a user set, those `method` would ignore: neither read by every run (TailorOptions')
     nor in the method's options class."""
-    from mfcli.merge.options import common_options
-
     return sorted(given - set(common_options()) - set(own_options(method)))
 
 
@@ -35,9 +35,6 @@ def tailor_options(method: str = "tailor", *, method_options=None, **values):
     the library's counterpart of `mfcli tailor --method M --flag ...`. An option neither reads is a
     TypeError, naming the methods that read it."""
     from dataclasses import replace
-
-    from mfcli.merge.contract import with_method_options
-    from mfcli.merge.options import TailorOptions, common_options
 
     spec = get(method)
     common = set(common_options())

@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 
 from mfcli.errors import MfcliError
+from mfcli.io.jsonl import iter_jsonl
 from mfcli.report.results import Results
 
 
@@ -50,7 +51,6 @@ class Found:
         """A .jsonl file's first record ({} for an empty file or anything else)."""
         if not (self.path.is_file() and self.suffix == ".jsonl"):
             return {}
-        from mfcli.io.jsonl import iter_jsonl
 
         return next((obj for _, obj in iter_jsonl(self.path)), {})
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 
 from mfcli.errors import MfcliError
+from mfcli.io.jsonl import iter_jsonl
 from mfcli.report.inputs.base import Found, register
 from mfcli.report.results import BINARY_METRICS, ModelInfo, Results, Row
 
@@ -23,8 +24,6 @@ def read(found: Found, res: Results) -> None:
         with open(path, newline="", encoding="utf-8") as f:
             items = list(enumerate(csv.DictReader(f), start=2))
     else:
-        from mfcli.io.jsonl import iter_jsonl
-
         items = list(iter_jsonl(path))
     for lineno, r in items:
         where = f"{path}:{lineno}"

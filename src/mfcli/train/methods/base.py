@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from mfcli.errors import MfcliError
 from mfcli.models.chat import IGNORE_INDEX
+from mfcli.models.load import load_mllm
+from mfcli.train.data import Batcher
 
 
 class Method:
@@ -23,14 +26,10 @@ class Method:
 
     def load(self, path: str, device, dtype):
         """The model to fine-tune (models/load.py's Loaded: model, processor, family)."""
-        from mfcli.models.load import load_mllm
-
         return load_mllm(path, device=device, dtype=dtype)
 
     def batcher(self, processor):
         """examples -> a dict of tensors."""
-        from mfcli.train.data import Batcher
-
         return Batcher(processor)
 
     def units(self, batcher, examples) -> int:
@@ -98,8 +97,6 @@ class Method:
 def last_layer_names(model, family, n: int) -> list[str]:
     layers = family.module(model, "decoder_layers")
     if n > len(layers):
-        from mfcli.errors import MfcliError
-
         raise MfcliError(f"--layers {n} asked for, but the model has {len(layers)} decoder layers.",
                          f"Use --layers {len(layers)} or fewer.")
     prefixes = tuple(f"{family.decoder_layers}.{i}." for i in range(len(layers) - n, len(layers)))

@@ -9,7 +9,12 @@ ViT-L/14; on `tiny-clip` this reproduces its CLIP forgetting table (evaluate eac
 
 from __future__ import annotations
 
+from mfcli.data.prompts import clip_prompt, noun_for
 from mfcli.errors import MfcliError
+from mfcli.io.records import read_dataset_info
+from mfcli.models.clip import image_features, text_features
+from mfcli.models.load import load_clip
+from mfcli.train.data import open_image
 from mfcli.train.methods.base import Method
 from mfcli.train.methods.contract import register
 
@@ -26,8 +31,6 @@ class Clip(Method):
 
     def check_data(self, files, examples) -> None:
         """Every record's label must be one of its task's labels (dataset.json beside train.jsonl)."""
-        from mfcli.io.records import read_dataset_info
-
         self.labels: dict[str, tuple[str, ...]] = {}
         for f in files:
             info = read_dataset_info(f)
@@ -41,8 +44,6 @@ class Clip(Method):
         self.tasks = sorted(self.labels)
 
     def load(self, path: str, device, dtype):
-        from mfcli.models.load import load_clip
-
         return load_clip(path, device=device, dtype=dtype)
 
     def trainable(self, model, family, opts) -> list[str]:
@@ -50,9 +51,6 @@ class Clip(Method):
 
     def start(self, ctx) -> None:
         import torch
-
-        from mfcli.data.prompts import clip_prompt, noun_for
-        from mfcli.models.clip import text_features
 
         tok = ctx.processor.tokenizer
         with torch.no_grad():
@@ -67,8 +65,6 @@ class Clip(Method):
     def batcher(self, processor):
         import torch
 
-        from mfcli.train.data import open_image
-
         def batch(examples) -> dict:
             pix = processor.image_processor(images=[open_image(e) for e in examples], return_tensors="pt")
             return {"pixel_values": pix["pixel_values"],
@@ -81,8 +77,6 @@ class Clip(Method):
 
     def loss_sum(self, ctx, model, batch):
         import torch
-
-        from mfcli.models.clip import image_features
 
         feats = image_features(model, batch["pixel_values"])
         return sum(torch.nn.functional.cross_entropy(

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from mfcli.errors import UsageError, did_you_mean
+from mfcli.params import declaring_class
+from mfcli.train.methods.base import Method
+from mfcli.train.options import TrainOptions
 
 
 @runtime_checkable
@@ -104,7 +107,6 @@ def register(name: str, *, summary: str, adapter: bool = False, fsdp: bool = Fal
             raise ValueError(f"fine-tuning method '{name}' is registered twice ({REGISTRY[name].cls.__name__} and "
                              f"{cls.__name__}); give the new one another name")
         _check_options_class(name, options)
-        from mfcli.train.methods.base import Method
 
         absent = [a for a in _FACTS + _HOOKS if not hasattr(cls, a)]
         if cls.trainable is Method.trainable and cls.prepare is Method.prepare:  # every method says what trains
@@ -127,8 +129,6 @@ def _check_options_class(name: str, options: type | None) -> None:
     TrainOptions field and from every other method's option unless both come from the same class (they
     share `mfcli finetune`'s flags: one flag, one meaning)."""
     import dataclasses
-
-    from mfcli.params import declaring_class
 
     if options is None:
         return
@@ -156,8 +156,6 @@ def readers(option: str) -> list[str]:
 def option_names() -> tuple[str, ...]:
     from dataclasses import fields
 
-    from mfcli.train.options import TrainOptions
-
     return tuple(f.name for f in fields(TrainOptions))
 
 
@@ -183,8 +181,6 @@ def finetune_options(method: str = "lora", *, method_options=None, **values):
     others to the method's options class (on top of `method_options` when given) — the library's
     counterpart of `mfcli finetune --method M --flag ...`. An option neither reads is a TypeError."""
     from dataclasses import replace
-
-    from mfcli.train.options import TrainOptions
 
     spec = get(method)
     common = set(common_options())

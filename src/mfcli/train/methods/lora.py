@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from mfcli.errors import MfcliError, UsageError
+from mfcli.io.checkpoint import write_checkpoint
 from mfcli.train.methods.base import Method
 from mfcli.train.methods.contract import RunEnd, register
 from mfcli.train.methods.shared_options import LoraOptions
@@ -65,7 +66,6 @@ class Lora(Method):
         """--merge: also write DIR/merged, the adapter folded into a full checkpoint."""
         if not end.main_process or not end.opts.method_options.merge:
             return
-        from mfcli.io.checkpoint import write_checkpoint
 
         merged = end.model.merge_and_unload()
         write_checkpoint(end.out / "merged", lambda d: (merged.save_pretrained(d), end.processor.save_pretrained(d)),

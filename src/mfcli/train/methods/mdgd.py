@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mfcli.errors import UsageError
+from mfcli.models.load import load_mllm
 from mfcli.params import option
 from mfcli.train.methods.base import last_layer_names, mdgd_default_layers, projector_names
 from mfcli.train.methods.contract import register
@@ -200,8 +201,6 @@ class Mdgd(Full):
 
     def start(self, ctx) -> None:
         """Load θ_pre, a frozen copy of the starting model, with gradients for the trained names only."""
-        from mfcli.models.load import load_mllm
-
         ref = load_mllm(ctx.parent, device=ctx.device, dtype=ctx.opts.dtype).model
         ref.eval()
         named = dict(ref.named_parameters())

@@ -25,7 +25,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
-from mfcli.errors import MfcliError, UsageError
+from mfcli.errors import MfcliError, UsageError, did_you_mean
 from mfcli.params import option
 from mfcli.train.methods.base import Method
 from mfcli.train.methods.contract import register
@@ -47,8 +47,6 @@ class PartsOptions:
 
     def __post_init__(self):
         if self.parts_recipe not in RECIPES:
-            from mfcli.errors import did_you_mean
-
             raise UsageError(f"unknown --parts-recipe '{self.parts_recipe}'.", did_you_mean(self.parts_recipe, RECIPES))
 
 

@@ -14,9 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mfcli.cache import cache_root
 from mfcli.errors import MfcliError, UsageError
+from mfcli.eval.emt import batch_queries
+from mfcli.eval.predictions import generation_caps
+from mfcli.io.checkpoint import read_manifest
+from mfcli.io.images import load_rgb
+from mfcli.io.jsonl import dumps, write_json_atomic, write_text_atomic
 from mfcli.io.records import WatchRecord, read_watch
 from mfcli.kinds import CAPTION, kind_of
+from mfcli.models.chat import generate_from_inputs, generation_inputs
 from mfcli.train.log import WATCH_FILE
 from mfcli.train.watch.options import WatchOptions, schedule
 from mfcli.train.watch.records import Tracker, live_line, make_record
@@ -75,7 +82,6 @@ class Watch:
         if captions and opts.best in ("h", "h-mdgd") and dist.rank == 0:
             print(f"watch: H averages {', '.join(captions)}'s CIDEr (×100, to 1000) with percentages, as the papers' "
                   "tables do; --watch-best h-kept is the scale-free trade-off", file=sys.stderr)
-        from mfcli.io.images import load_rgb
 
         self.images = [load_rgb(q.image_path) for q in self.queries]  # a few hundred small images, opened once
         self.tracker = Tracker(opts)
@@ -98,9 +104,6 @@ class Watch:
 
     # ---- the step-0 scores and the history -----------------------------------------------------
     def _cache_file(self, run: RunView) -> Path:
-        from mfcli.eval.predictions import generation_caps
-        from mfcli.cache import cache_root
-
         key = json.dumps({"model": str(Path(run.parent).resolve()) if Path(run.parent).exists()
                           else run.parent, "weights": _fingerprint(run.parent),
                           "sample": [[{k: f[k] for k in ("path", "sha256")} for f in self.files],
@@ -111,8 +114,6 @@ class Watch:
 
     def start(self, run: RunView, step: int) -> None:
         """Before the first step of this process: the history up to `step`, and the step-0 scores."""
-        from mfcli.io.jsonl import dumps, write_json_atomic, write_text_atomic
-
         self.steps_per_epoch = run.steps_per_epoch
         self.every_steps, self.per_epoch = schedule(self.opts.every, run.steps_per_epoch)
         history = [r for r in read_watch(self.path) if r.step <= step] if self.path.is_file() else []
@@ -162,8 +163,6 @@ class Watch:
         return self._append(run, rec)
 
     def _append(self, run: RunView, rec: WatchRecord) -> str | None:
-        from mfcli.io.jsonl import dumps
-
         rec = self.tracker.update(rec)
         # every process scored the same gathered answers, so each would decide alike; still, the decision
         # (best/, stop) is rank 0's, broadcast, so that no float or file difference can split the processes
@@ -192,9 +191,6 @@ class Watch:
         """Greedy answers for every watch query, in order. Each process answers its slice of every batch;
         the slices are gathered. The RNG and the train/eval mode are left as they were."""
         import torch
-
-        from mfcli.eval.emt import batch_queries
-        from mfcli.models.chat import generate_from_inputs, generation_inputs
 
         model, rank, world, fsdp = run.model, run.dist.rank, run.dist.world, run.fsdp
         cpu_rng = torch.get_rng_state()
@@ -247,7 +243,5 @@ def _unshard(model) -> list:
 
 
 def _best_step(best: Path) -> int | None:
-    from mfcli.io.checkpoint import read_manifest
-
     m = read_manifest(best)
     return m.metrics.get("watch", {}).get("step") if m else None

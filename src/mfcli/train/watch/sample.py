@@ -8,6 +8,11 @@ import hashlib
 from pathlib import Path
 
 from mfcli.errors import MfcliError
+from mfcli.eval.emt import Query
+from mfcli.eval.judges import make_judge
+from mfcli.eval.judges.base import Item
+from mfcli.eval.judging import judge_rows, summarize
+from mfcli.io.checkpoint import sha256_file
 from mfcli.io.records import read_dataset_info, read_eval, read_train
 from mfcli.train.watch.options import SPLIT_FILES
 
@@ -33,9 +38,6 @@ def split_of(path: Path) -> str:
 def draw_sample(data: tuple[str, ...], n: int, on: str = "val"):
     """The watch queries: per task, `n` records of its `on` split (a seeded sample, in file order)."""
     import numpy as np
-
-    from mfcli.eval.emt import Query
-    from mfcli.io.checkpoint import sha256_file
 
     queries, files, seen_tasks = [], [], {}
     for spec in data:
@@ -73,10 +75,6 @@ def draw_sample(data: tuple[str, ...], n: int, on: str = "val"):
 def score_outputs(queries, outputs: list[str]) -> tuple[dict, dict, dict]:
     """Each task's score (report scale: ×100), metric and record count, judged as `mfcli judge` does
     with the exact label judge and each other kind's metric."""
-    from mfcli.eval.judges import make_judge
-    from mfcli.eval.judges.base import Item
-    from mfcli.eval.judging import judge_rows, summarize
-
     rows, items = [], []
     for q, out in zip(queries, outputs):
         r = q.record
