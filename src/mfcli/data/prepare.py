@@ -54,7 +54,8 @@ def _records(src: Source, ex: Example, rid: str, rel: str, label: str, labels, n
     prompt = kind.prompt(ex.question, ex.options, opts.prompt or "", src.prompt)
     record = EvalRecord(rid, src.name, rel, ex.references[0], ex.options, prompt, kind=src.kind,
                         references=ex.references)
-    human = {"from": "human", "value": f"{IMAGE_TOKEN}\n{prompt}"}  # LLaVA's layout: the image first
+    # LLaVA's layout: the image first; a kind asked without an image has no placeholder
+    human = {"from": "human", "value": f"{IMAGE_TOKEN}\n{prompt}" if kind.image else prompt}
     train = [TrainRecord(rid if k == 0 else f"{rid}-{k}", rel, (human, {"from": "gpt", "value": a}), src.name,
                          kind.train_label(a))
              for k, a in enumerate(kind.train_answers(ex.references))]
@@ -111,8 +112,10 @@ def prepare(source: str, out: str | Path, opts: PrepareOptions = PrepareOptions(
                 skipped.append(rid)
                 reasons[why] += 1
                 continue
-            rel = f"images/{rid}.png"
-            (tmp / rel).write_bytes(_png_bytes(image))
+            rel = ""  # a kind asked without an image: its records name none
+            if kind.image:
+                rel = f"images/{rid}.png"
+                (tmp / rel).write_bytes(_png_bytes(image))
             label = rename(ex.label) if kind.labelled else ex.label
             counts[split][kind.bucket(ex.question, label)] += 1  # per label, question form, …
             record, train = _records(src, ex, rid, rel, label, labels, noun, prompt, opts)

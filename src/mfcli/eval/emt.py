@@ -79,7 +79,7 @@ def parse_shard(spec: str) -> tuple[int, int]:
 class Query:
     index: int  # position in the concatenated inputs: merges restore this order
     record: EvalRecord
-    image_path: Path
+    image_path: Path | None  # None: a record asked without an image (a kind with `image` False)
 
 
 def load_queries(data: list[str], limit: int | None = None) -> tuple[list[Query], list[dict]]:
@@ -93,7 +93,7 @@ def load_queries(data: list[str], limit: int | None = None) -> tuple[list[Query]
                 raise MfcliError(f"id '{rec.id}' appears in both {seen[rec.id]} and {path}.",
                                  "Ids must be unique across the inputs of one run.")
             seen[rec.id] = path
-            queries.append(Query(len(queries), rec, path.parent / rec.image))
+            queries.append(Query(len(queries), rec, path.parent / rec.image if kind_of(rec.kind).image else None))
     if not queries:
         raise MfcliError("the evaluation data holds no records.", "Run `mfcli prepare` to make some.")
     return queries, files
@@ -185,10 +185,12 @@ def predict_to_file(predictor, queries: list[Query], out: Path, settings: dict, 
             images, ok, errors = [], [], {}
             for q in qs:
                 try:
-                    images.append(load_rgb(q.image_path))
+                    if q.image_path is not None:  # one kind per batch: all with an image, or none
+                        images.append(load_rgb(q.image_path))
                     ok.append(q)
                 except Exception as e:  # missing or corrupt image: an error record, the run goes on
                     errors[q.record.id] = f"{type(e).__name__}: {e}"
+            images = images if any(q.image_path is not None for q in qs) else None
             answers = dict(zip((q.record.id for q in ok), predictor.predict(images, ok))) if ok else {}
             seconds = round(time.perf_counter() - t0, 4)
             lines = []

@@ -85,8 +85,10 @@ def public_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def image_data_url(path: Path, image_format: str = "png") -> str:
-    """The image as the local path reads it (RGB), as a base64 data URL."""
+def image_data_url(path: Path | None, image_format: str = "png") -> str | None:
+    """The image as the local path reads it (RGB), as a base64 data URL; None for a record without one."""
+    if path is None:
+        return None
     buf = io.BytesIO()
     img = load_rgb(path)
     if image_format == "jpeg":
@@ -96,9 +98,10 @@ def image_data_url(path: Path, image_format: str = "png") -> str:
     return f"data:image/{image_format};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
 
 
-def chat_messages(prompt: str, image_url: str) -> list[dict]:
-    """The local path's user turn (models/chat.user_messages) with the image as an `image_url` part."""
-    turn = user_messages(prompt)[0]
+def chat_messages(prompt: str, image_url: str | None) -> list[dict]:
+    """The local path's user turn (models/chat.user_messages) with the image as an `image_url` part; no
+    `image_url`: the question is asked without an image (the `text` kind)."""
+    turn = user_messages(prompt, image=image_url is not None)[0]
     content = [{"type": "image_url", "image_url": {"url": image_url}} if part["type"] == "image" else part
                for part in turn["content"]]
     return [{"role": turn["role"], "content": content}]
@@ -187,7 +190,7 @@ class Endpoint:
                              f"{shown or 'nothing'}.", "Pass one of those as MODEL.")
         return model
 
-    async def ask(self, client, model: str, prompt: str, image_url: str, max_tokens: int) -> str:
+    async def ask(self, client, model: str, prompt: str, image_url: str | None, max_tokens: int) -> str:
         resp = await client.chat.completions.create(model=model, messages=chat_messages(prompt, image_url),
                                                     temperature=0, max_tokens=max_tokens, seed=SEED)
         # stripped as the local path strips its decoded answers (a server keeps the leading space)

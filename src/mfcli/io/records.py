@@ -88,7 +88,7 @@ class TrainRecord:
             role = {"human": "user", "gpt": "assistant"}
             return {
                 "schema": SHAREGPT_SCHEMA, "id": self.id, "task": self.task, "label": self.label,
-                "images": [self.image],
+                "images": [self.image] if self.image else [],
                 "messages": [{"role": role[t["from"]], "content": t["value"]} for t in self.conversations],
             }
         d = asdict(self)
@@ -165,6 +165,8 @@ def parse_train(obj: dict, where: str) -> TrainRecord:
     if tag == SHAREGPT_SCHEMA:
         images = _require(obj, where, "images", list)
         messages = _require(obj, where, "messages", list)
+        if not images:
+            images = [""]  # a text record (its error below says so)
         if len(images) != 1:
             raise MfcliError(f"{where}: expected exactly one image, got {len(images)}.",
                              "mfcli trains on single-image records.")
@@ -180,6 +182,11 @@ def parse_train(obj: dict, where: str) -> TrainRecord:
                          "See docs/formats.md.")
     if not str(turns[1].get("value", "")).strip():
         raise MfcliError(f"{where}: the answer is empty.", "Give every record a non-empty answer.")
+    if not image:
+        raise MfcliError(f"{where}: a record asked without an image (the `text` kind, e.g. the built-in facts); "
+                         "mfcli fine-tunes on image records.",
+                         "Fine-tune on image data; ask text tasks with `mfcli emt` (they measure what a fine-tune "
+                         "keeps).")
     if IMAGE_TOKEN not in str(turns[0].get("value", "")):
         raise MfcliError(f"{where}: the human turn has no {IMAGE_TOKEN} placeholder.",
                          f"Put {IMAGE_TOKEN} where the image goes.")

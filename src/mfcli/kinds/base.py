@@ -60,6 +60,7 @@ class RecordKind:
     options: ClassVar[bool] = False  # the record's `labels` are its options, in letter order
     corpus: ClassVar[bool] = False  # scored per task as one corpus: a failed generation stays in it as ""
     from_conversations: ClassVar[bool] = False  # a LLaVA human/gpt pair can be one of its records
+    image: ClassVar[bool] = True  # its records show the model an image; False: asked without one (`image` "")
 
     def detect(self, row: dict, fields: QaFields) -> bool:
         """Does a raw row (a CSV/JSONL line, or a hub dataset's column names) hold this kind?"""

@@ -24,20 +24,22 @@ def prompt_text(prompt: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def user_messages(prompt: str) -> list[dict]:
-    """One user turn holding the image and the prompt."""
-    return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt_text(prompt)}]}]
+def user_messages(prompt: str, image: bool = True) -> list[dict]:
+    """One user turn holding the image (unless `image` is False: a question asked without one, the
+    `text` kind) and the prompt."""
+    text = {"type": "text", "text": prompt_text(prompt)}
+    return [{"role": "user", "content": [{"type": "image"}, text] if image else [text]}]
 
 
-def generation_text(processor, prompt: str) -> str:
-    return processor.apply_chat_template(user_messages(prompt), add_generation_prompt=True)
+def generation_text(processor, prompt: str, image: bool = True) -> str:
+    return processor.apply_chat_template(user_messages(prompt, image), add_generation_prompt=True)
 
 
-def training_text(processor, prompt: str, answer: str) -> tuple[str, str]:
+def training_text(processor, prompt: str, answer: str, image: bool = True) -> tuple[str, str]:
     """(prefix, full): the full conversation and the prefix that ends where the answer begins."""
-    prefix = generation_text(processor, prompt)
+    prefix = generation_text(processor, prompt, image)
     full = processor.apply_chat_template(
-        user_messages(prompt) + [{"role": "assistant", "content": [{"type": "text", "text": answer}]}])
+        user_messages(prompt, image) + [{"role": "assistant", "content": [{"type": "text", "text": answer}]}])
     if not full.startswith(prefix):  # templates that do not extend their own generation prompt
         raise ValueError("chat template's full conversation does not start with its generation prompt")
     return prefix, full
@@ -124,7 +126,8 @@ def mm_token_types(processor, input_ids) -> dict:
 
 
 def generation_inputs(processor, images, prompts, *, pixel_values=None) -> dict:
-    """The processor's left-padded inputs for a batch of (image, prompt) (CPU tensors).
+    """The processor's left-padded inputs for a batch of (image, prompt) (CPU tensors); `images` None
+    and no `pixel_values`: the prompts are asked without an image (the `text` kind).
 
     `pixel_values` (already processed) replaces `images`; the processor still expands the image
     placeholders, from small stand-in images."""
@@ -133,11 +136,13 @@ def generation_inputs(processor, images, prompts, *, pixel_values=None) -> dict:
     tok = processor.tokenizer
     side = tok.padding_side
     tok.padding_side = "left"
+    text_only = images is None and pixel_values is None
     if pixel_values is not None:
         images = [Image.new("RGB", (8, 8))] * len(prompts)
     try:
-        texts = [generation_text(processor, p) for p in prompts]
-        inputs = processor(text=texts, images=list(images), return_tensors="pt", padding=True)
+        texts = [generation_text(processor, p, image=not text_only) for p in prompts]
+        inputs = (processor(text=texts, return_tensors="pt", padding=True) if text_only else
+                  processor(text=texts, images=list(images), return_tensors="pt", padding=True))
     finally:
         tok.padding_side = side
     if pixel_values is not None:  # a tensor, or the image processor's outputs (Qwen2-VL: + image_grid_thw)

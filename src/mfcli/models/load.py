@@ -9,7 +9,7 @@ from mfcli.errors import MfcliError, UsageError
 from mfcli.hub import ensure_hub_reachable
 from mfcli.models.families import family_of
 
-BUILTIN = ("tiny", "tiny-clip", "tiny-qwen2vl")
+BUILTIN = ("tiny", "tiny-clip", "tiny-qwen2vl", "smol", "smol-base")  # zoo.ZOO's names (tests/test_models.py holds them equal)
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 

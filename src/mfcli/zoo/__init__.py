@@ -8,6 +8,7 @@ once, naming the difference.
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from mfcli.io.checkpoint import read_manifest, refuse_existing, staged_dir
 from mfcli.progress import show_progress
 from mfcli.zoo.fingerprint import check_against_reference
 
-ZOO = ("tiny", "tiny-clip", "tiny-qwen2vl")
+ZOO = ("tiny", "tiny-clip", "tiny-qwen2vl", "smol", "smol-base")
 
 
 def _recipe():
@@ -96,11 +97,66 @@ def ensure_qwen2vl_built(*, rebuild: bool = False, progress: bool = True, log=No
     return out
 
 
+def smol_dirs(recipe=None) -> dict[str, Path]:
+    """Where `smol` and `smol-base` are cached: keyed by smol's recipe, tiny's (its vision tower is
+    tiny's) and the pins."""
+    from mfcli.zoo.smol import SmolRecipe
+
+    base = cache_root() / f"zoo-smol-r{(recipe or SmolRecipe()).version}-t{_recipe().version}-p{PINS_VERSION}"
+    return {"smol": base / "smol", "smol-base": base / "smol-base"}
+
+
+_WARNED: set[str] = set()
+
+
+def _check_libraries(name: str, d: Path, log) -> None:
+    """Say once, naming them, when a cached build was made with other libraries than this process has:
+    its weights would differ if built here (zoo/fingerprint.py), so its numbers are another build's."""
+    from mfcli.provenance import library_versions
+
+    m = read_manifest(d)
+    built = ((m.fingerprint if m else {}).get("built_in") or {}).get("libraries") or {}
+    now = library_versions()
+    diff = [f"{k} {built.get(k)} (built) vs {now.get(k)} (now)" for k in sorted(set(built) | set(now))
+            if built.get(k) != now.get(k)]
+    if diff and name not in _WARNED:
+        _WARNED.add(name)
+        (log or (lambda m: print(m, file=sys.stderr)))(
+            f"note: the cached {name} was built with other libraries ({'; '.join(diff)}); numbers measured on it "
+            f"are that build's. Rebuild it here with `mfcli zoo {name} --rebuild`.")
+
+
+def ensure_smol_built(name: str = "smol", *, rebuild: bool = False, progress: bool = True, log=None) -> Path:
+    """The cached `smol` or `smol-base` (zoo/smol.py), built on first use on tiny's vision tower (tiny
+    built first if needed): `smol` builds both; `smol-base` alone is the assembly, seconds."""
+    from mfcli.zoo.smol import gguf_path
+
+    dirs = smol_dirs()
+    out = dirs[name]
+    if not rebuild and (out / "mfcli.json").is_file():
+        _check_libraries(name, out, log)
+        return out
+    gguf_path()  # the wheel and gguf are there, before anything is built
+    tiny = ensure_built(progress=progress, log=log)["tiny"]
+    with _lock(out.parent / f".build-{name}.lock"):
+        if rebuild or not (out / "mfcli.json").is_file():
+            from mfcli.zoo.build import build_pinned
+
+            if log:
+                log("Building the built-in smol: LLaVA on SmolLM2-135M-Instruct (once, about an hour on 2 cores; "
+                    f"cached in {out.parent}) ..." if name == "smol" else
+                    f"Assembling the built-in smol-base (once; cached in {out.parent}) ...")
+            build_pinned(name, {**dirs, "tiny": tiny}, progress=progress)
+    return out
+
+
 def is_built(name: str) -> bool:
     """Whether the cache already holds a complete build of the built-in `name` (tiny and tiny-clip are
     built together)."""
     if name == "tiny-qwen2vl":
         return (qwen2vl_dir() / "mfcli.json").is_file()
+    if name in ("smol", "smol-base"):
+        return (smol_dirs()[name] / "mfcli.json").is_file()
     return all((d / "mfcli.json").is_file() for d in build_dirs().values())
 
 
@@ -109,12 +165,12 @@ def ensure_zoo(name: str, *, rebuild: bool = False, progress: bool = True, log=N
         raise MfcliError(f"unknown built-in model '{name}'.", did_you_mean(name, ZOO))
     if name == "tiny-qwen2vl":
         return ensure_qwen2vl_built(rebuild=rebuild, progress=progress, log=log)
+    if name in ("smol", "smol-base"):
+        return ensure_smol_built(name, rebuild=rebuild, progress=progress, log=log)
     return ensure_built(rebuild=rebuild, progress=progress, log=log)[name]
 
 
 def builtin_path(name: str) -> Path:
-    import sys
-
     return ensure_zoo(name, log=lambda m: print(m, file=sys.stderr), progress=show_progress())
 
 

@@ -20,7 +20,8 @@ from mfcli.zoo.fingerprint import pinned_environment
 
 
 def build_pinned(model: str, out: dict[str, Path], recipe: dict | None = None, *, progress: bool = True) -> dict:
-    """Build `model` ("tiny": out holds "tiny" and "tiny-clip"; "tiny-qwen2vl") with `recipe`'s fields
+    """Build `model` ("tiny": out holds "tiny" and "tiny-clip"; "tiny-qwen2vl"; "smol": out holds "smol" and
+    the tiny build whose vision tower it takes) with `recipe`'s fields
     changed from the model's recipe (the tests' shortened ones), under the pins; its figures."""
     spec = {"model": model, "out": {k: str(v) for k, v in out.items()}, "recipe": recipe or {}, "progress": progress}
     env = {**os.environ, **pinned_environment()}
@@ -45,6 +46,14 @@ def _main(spec: dict) -> dict:
 
         return build_tiny_qwen2vl(out["tiny-qwen2vl"], TinyQwen2VLRecipe(**spec["recipe"]), progress=spec["progress"],
                                   log=log)
+    if spec["model"] in ("smol", "smol-base"):
+        from mfcli.zoo.smol import SmolRecipe, build_smol, build_smol_base
+
+        recipe = SmolRecipe(**spec["recipe"])
+        if spec["model"] == "smol-base":
+            return build_smol_base(out["smol-base"], out["tiny"], recipe)
+        return build_smol(out["smol"], out["tiny"], recipe, progress=spec["progress"], log=log,
+                          base_out=out.get("smol-base"))
     raise SystemExit(f"unknown built-in model {spec['model']!r}")
 
 

@@ -19,7 +19,7 @@ IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".
 class Example:
     key: str  # stable id stem: index in the source, or the source's own id
     label: str  # classification: the label; else the first reference
-    load: object  # () -> PIL.Image, may raise on a corrupt file
+    load: object  # () -> PIL.Image, may raise on a corrupt file; None: no image (the `text` kind)
     question: str = ""  # vqa / choice
     references: tuple[str, ...] = ()  # vqa: answers; caption: captions; choice: (letter,)
     options: tuple[str, ...] = ()  # choice
@@ -95,6 +95,9 @@ def open_image(path: Path):
 
 def iter_loaded(examples: list[Example]) -> Iterator[tuple[Example, Image.Image | None, str | None]]:
     for ex in examples:
+        if ex.load is None:  # a record asked without an image (the `text` kind)
+            yield ex, None, None
+            continue
         try:
             yield ex, ex.load(), None
         except Exception as e:  # PIL raises several types for truncated/corrupt files

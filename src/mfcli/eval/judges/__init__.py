@@ -8,4 +8,4 @@ from mfcli.eval.judges.registry import (JUDGES, Judge, JudgeOptions, judge_param
                                         make_judge, metric_judge, metric_judges, register)
 
 # importing a judge module registers it; this order is the order --help lists judges and their options in
-from mfcli.eval.judges import exact, embed, openai_judge, cascade, vqa, caption, choice  # noqa: E402,F401
+from mfcli.eval.judges import exact, embed, openai_judge, cascade, vqa, caption, choice, text  # noqa: E402,F401
