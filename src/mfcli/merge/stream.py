@@ -46,6 +46,22 @@ class LazyCheckpoint:
                 raise MfcliError(f"{self.path}: tensors '{self.by_norm[n]}' and '{k}' cannot be told apart.",
                                  "Report this checkpoint layout as a bug.")
             self.by_norm[n] = k
+        self._alias_tied_head()
+
+    def _alias_tied_head(self) -> None:
+        """A model that ties its output head to its input embeddings (SmolLM2 and so `smol`; Qwen2-VL-2B)
+        stores that tensor once, as the embeddings: the head's name then reads it. `keys()` still lists
+        it once, so a merge treats the shared tensor once."""
+        config = self.path / "config.json"
+        if not config.is_file():
+            return
+        c = json.loads(config.read_text())
+        if not (c.get("tie_word_embeddings") or (c.get("text_config") or {}).get("tie_word_embeddings")):
+            return
+        heads = [n for n in self.by_norm if n.endswith("lm_head.weight")]
+        embeds = [k for n, k in self.by_norm.items() if n.endswith("embed_tokens.weight")]
+        if not heads and len(embeds) == 1:
+            self.by_norm[canonical_name("lm_head.weight")] = embeds[0]
 
     def keys(self) -> list[str]:
         return list(self.file_of)

@@ -83,7 +83,8 @@ class Watch:
             print(f"watch: H averages {', '.join(captions)}'s CIDEr (×100, to 1000) with percentages, as the papers' "
                   "tables do; --watch-best h-kept is the scale-free trade-off", file=sys.stderr)
 
-        self.images = [load_rgb(q.image_path) for q in self.queries]  # a few hundred small images, opened once
+        # a few hundred small images, opened once (None for a record asked without one: the `text` kind)
+        self.images = [load_rgb(q.image_path) if q.image_path is not None else None for q in self.queries]
         self.tracker = Tracker(opts)
         self.path = self.out / WATCH_FILE
         self.every_steps: int | None = None
@@ -205,7 +206,8 @@ class Watch:
                 cap = kind_of(part[0].record.kind).max_new_tokens
                 inputs = self._inputs.get(b)
                 if inputs is None:  # the processor's work is the same every evaluation: kept, within a cap
-                    inputs = generation_inputs(run.processor, [self.images[q.index] for q in part],
+                    images = [self.images[q.index] for q in part]  # one kind per batch: all images, or none
+                    inputs = generation_inputs(run.processor, None if images[0] is None else images,
                                                [q.record.prompt for q in part])
                     size = sum(v.numel() * v.element_size() for v in inputs.values())
                     if self._input_bytes + size <= INPUT_CACHE_BYTES:

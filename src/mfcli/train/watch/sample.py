@@ -14,6 +14,7 @@ from mfcli.eval.judges.base import Item
 from mfcli.eval.judging import judge_rows, summarize
 from mfcli.io.checkpoint import sha256_file
 from mfcli.io.records import read_dataset_info, read_eval, read_train
+from mfcli.kinds import kind_of
 from mfcli.train.watch.options import SPLIT_FILES
 
 SAMPLE_SEED = 29  # the watch sample's seed: fixed, so every run of a study is watched on the same records
@@ -68,7 +69,7 @@ def draw_sample(data: tuple[str, ...], n: int, on: str = "val"):
             chosen = sorted(np.random.default_rng([SAMPLE_SEED, seed]).permutation(len(idx))[:n])
             for j in chosen:
                 r = records[idx[j]]
-                queries.append(Query(len(queries), r, path.parent / r.image))
+                queries.append(Query(len(queries), r, path.parent / r.image if kind_of(r.kind).image else None))
     return queries, files
 
 

