@@ -201,3 +201,13 @@ def test_tiny_is_asked_facts_without_an_image(pico, data, tmp_path):
     r = run_cli("emt", "tiny", data / "facts", "--out", tmp_path / "f.jsonl", "--judge", "exact")
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "f.summary.json").read_text())["tasks"]["facts"]["metric"] == "exact_match"
+
+
+def test_the_watch_asks_facts_without_an_image(pico, data, tmp_path):
+    """`--watch data/facts`: the watch scores the image-less task beside the image ones (val.jsonl)."""
+    r = run_cli("finetune", "tiny", data / "counting", "--method", "full", "--max-steps", "2", "--batch-size", "4",
+                "--watch", data / "digits", "--watch", data / "facts", "--watch", data / "counting",
+                "--watch-n", "8", "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(x) for x in (tmp_path / "run" / "watch.jsonl").read_text().splitlines()]
+    assert rows and all("facts" in row["scores"] for row in rows)
