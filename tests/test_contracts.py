@@ -182,7 +182,7 @@ def test_the_method_registry_refuses_what_breaks_its_contract():
         register("t-custom", summary="x")(CustomWithoutUpdate)
     with pytest.raises(ValueError, match="registered twice"):
         register("lora", summary="x")(Fine)
-    with pytest.raises(ValueError, match="'epochs' is already TrainOptions;"):
+    with pytest.raises(ValueError, match="'epochs' is already one of TrainOptions' fields;"):
         register("t-clash", summary="x", options=Clash)(Fine)
     with pytest.raises(ValueError, match=r"'layers' is already LayersOptions's \(read by lastn, spider, dowser, mdgd, mdgd-gm\)"):
         register("t-layers", summary="x", options=OwnLayers)(Fine)

@@ -49,6 +49,32 @@ def declaring_class(options: type, field: str) -> type:
     return next(c for c in reversed(options.__mro__) if field in c.__dict__.get("__annotations__", {}))
 
 
+def check_plugin_options(what: str, options: type, common: tuple[str, ...], common_owner: str,
+                         registered: list[tuple[str, type]], hint: str) -> None:
+    """A plug-in's options class against its family (both method registries use it): a dataclass whose
+    every field has a default, named apart from the command's shared options (`common`, `common_owner`'s)
+    and from the other plug-ins' classes (`registered`: (name, class)) unless the field comes from the
+    same declaring class — one flag, one meaning. `what` names the plug-in in the error; `hint` says where
+    shared classes live."""
+    if not dataclasses.is_dataclass(options):
+        raise TypeError(f"{what}: options must be a dataclass of `option(...)` fields ({hint})")
+    origin_of: dict[str, type | None] = {o: None for o in common}
+    readers: dict[str, list[str]] = {}
+    for plugin, cls in registered:
+        for f in dataclasses.fields(cls):
+            origin_of.setdefault(f.name, declaring_class(cls, f.name))
+            readers.setdefault(f.name, []).append(plugin)
+    for f in dataclasses.fields(options):
+        if f.name in origin_of and origin_of[f.name] is not declaring_class(options, f.name):
+            origin = origin_of[f.name]
+            owner = (common_owner if origin is None else
+                     f"{origin.__name__}'s (read by {', '.join(readers.get(f.name, []))})")
+            raise ValueError(f"{what}: its option '{f.name}' is already {owner}; name it apart, or share the class "
+                             f"that declares it ({hint})")
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise TypeError(f"{what}: its option '{f.name}' needs a default")
+
+
 # options several commands share, defined once (cli/options.py's Seed, Device and Dtype use the same text)
 SEED_HELP = "Random seed; same inputs and seed give identical outputs."
 DEVICE_HELP = "auto (cuda when available, else cpu), cpu, cuda, cuda:N."

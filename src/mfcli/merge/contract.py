@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from mfcli.errors import UsageError, did_you_mean
-from mfcli.params import declaring_class
+from mfcli.params import check_plugin_options
 
 if TYPE_CHECKING:  # annotations only: the contract imports no torch, so `mfcli tailor --help` stays light
     import torch
@@ -200,18 +200,8 @@ def _check_options_class(name: str, options: type | None, pre_side: bool, needs:
     if not (dataclasses.is_dataclass(options) and issubclass(options, MethodOptions)):
         raise TypeError(f"merge method '{name}': options must be a MethodOptions dataclass of `option(...)` fields "
                         "(merge/options.py)")
-    taken = {o: ("one of every run's options", None) for o in RUN_OPTIONS}
-    for m in REGISTRY.values():
-        for f in dataclasses.fields(m.options) if m.options else ():
-            origin = declaring_class(m.options, f.name)
-            taken.setdefault(f.name, (f"{origin.__name__}'s", origin))
-    for f in dataclasses.fields(options):
-        owner, origin = taken.get(f.name, (None, None))
-        if owner and origin is not declaring_class(options, f.name):
-            raise ValueError(f"merge method '{name}': its option '{f.name}' is already {owner}; name it apart, or "
-                             "share the class that declares it (merge/options.py)")
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise TypeError(f"merge method '{name}': its option '{f.name}' needs a default")
+    check_plugin_options(f"merge method '{name}'", options, RUN_OPTIONS, "one of every run's options",
+                         [(m.name, m.options) for m in REGISTRY.values() if m.options], "merge/options.py")
 
 
 def get(name: str) -> Method:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from mfcli.errors import UsageError, did_you_mean
-from mfcli.params import declaring_class
+from mfcli.params import check_plugin_options
 from mfcli.train.methods.base import Method
 from mfcli.train.options import TrainOptions
 
@@ -128,24 +128,10 @@ def _check_options_class(name: str, options: type | None) -> None:
     """A method's own options: a dataclass whose every field has a default, named apart from every
     TrainOptions field and from every other method's option unless both come from the same class (they
     share `mfcli finetune`'s flags: one flag, one meaning)."""
-    import dataclasses
-
-    if options is None:
-        return
-    if not dataclasses.is_dataclass(options):
-        raise TypeError(f"fine-tuning method '{name}': options must be a dataclass of `option(...)` fields")
-    taken = {o: ("TrainOptions", None) for o in option_names()}
-    for s in REGISTRY.values():
-        for o in s.own_options():
-            origin = declaring_class(s.options, o)
-            taken.setdefault(o, (f"{origin.__name__}'s (read by {', '.join(readers(o))})", origin))
-    for f in dataclasses.fields(options):
-        owner, origin = taken.get(f.name, (None, None))
-        if owner and origin is not declaring_class(options, f.name):
-            raise ValueError(f"fine-tuning method '{name}': its option '{f.name}' is already {owner}; name it "
-                             "apart, or share the class that declares it (train/methods/shared_options.py)")
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise TypeError(f"fine-tuning method '{name}': its option '{f.name}' needs a default")
+    if options is not None:
+        check_plugin_options(f"fine-tuning method '{name}'", options, option_names(), "one of TrainOptions' fields",
+                             [(s.name, s.options) for s in REGISTRY.values() if s.options],
+                             "train/methods/shared_options.py")
 
 
 def readers(option: str) -> list[str]:
