@@ -19,7 +19,7 @@ from mfcli.train.loop import run_finetune
 from mfcli.train.methods import finetune_options
 from mfcli.study import evaluate, report, start
 
-# name → TrainOptions fields besides epochs, lr, batch size and seed; spelled out, so a variant means
+# name → finetune_options keywords besides epochs, lr, batch size and seed; spelled out, so a variant means
 # the same whatever the product's defaults are. tiny has 2 decoder layers: MDGD's default set
 # (6/32 of them, at least 1) is the last layer + projector, the same set as lastn with --layers 1.
 MDGD = dict(mdgd_variant="paper", lambda_visual=1.0, projection="global", layers=1)

@@ -28,7 +28,7 @@ from mfcli.train.methods import finetune_options
 from mfcli.study import evaluate, report, start
 from validation import carve
 
-# name → TailorOptions fields (besides sparsity, data, seed); every field spelled out, so a variant
+# name → tailor_options keywords (besides sparsity, data, seed); every option spelled out, so a variant
 # means the same whatever the product's defaults are
 VARIANTS = {
     "paper": dict(method="tailor", variant="paper"),  # Model Tailor as published

@@ -339,3 +339,14 @@ def test_an_option_the_method_ignores_is_refused(tmp_path):
     r = run_cli("tailor", "tiny", tmp_path / "sft", "--method", "dare", "--regmean-alpha", "0.3", "--out", tmp_path / "o")
     assert r.returncode == 2 and "--regmean-alpha does nothing with --method dare" in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_the_merge_contract_knows_every_run_option():
+    """merge/contract.py refuses a method option named like one of TailorOptions' fields without importing
+    merge/options.py (the contract is a leaf): its RUN_OPTIONS must be those fields."""
+    from dataclasses import fields
+
+    from mfcli.merge.contract import RUN_OPTIONS
+    from mfcli.merge.options import TailorOptions
+
+    assert RUN_OPTIONS == tuple(f.name for f in fields(TailorOptions))
