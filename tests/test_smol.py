@@ -106,6 +106,64 @@ def test_every_command_runs_on_smol(smol, data, tmp_path):
     assert r.returncode == 0, r.stderr and "facts" in (tmp_path / "r.md").read_text()
 
 
+def _finetune_methods() -> list[str]:
+    from mfcli.train.methods import REGISTRY
+
+    return [n for n, s in REGISTRY.items() if s.watchable]  # every method that trains an MLLM (clip: a CLIP)
+
+
+def _merge_methods() -> list[str]:
+    from mfcli.merge.methods import REGISTRY
+
+    return list(REGISTRY)
+
+
+@needs_wheel
+@pytest.mark.parametrize("method", _finetune_methods())
+def test_every_finetune_method_runs_on_smol(smol, data, tmp_path, method):
+    r = run_cli("finetune", "smol", data / "counting", "--method", method, "--max-steps", "1", "--batch-size", "4",
+                "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "run" / "step-1" / "mfcli.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def smol_sft(smol, data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("smolsft") / "full"
+    r = run_cli("finetune", "smol", data / "counting", "--method", "full", "--max-steps", "2", "--batch-size", "4",
+                "--lr", "1e-3", "--out", out)
+    assert r.returncode == 0, r.stderr
+    return out / "step-2"
+
+
+@needs_wheel
+@pytest.mark.parametrize("method", _merge_methods())
+def test_every_merge_method_runs_on_smol(smol_sft, data, tmp_path, method):
+    extra = {"regmean": ["--pre-data", data / "digits"], "fisher": ["--pre-data", data / "digits"],
+             "fisher-budget": ["--pre-data", data / "digits"], "nps": ["--nps-weights", "1,1,1,1"]}.get(method, [])
+    budget = [] if method in ("regmean", "fisher") else ["--sparsity", "0.1"]
+    r = run_cli("tailor", "smol", smol_sft, "--method", method, *budget, "--nsamples", "4",
+                "--data", data / "counting" / "train.jsonl", *extra, "--out", tmp_path / "m")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "m" / "mfcli.json").read_text())["options"]["method"] == method
+
+
+@needs_wheel
+def test_tailor_scope_paper_and_the_watch_on_smol(smol, smol_sft, data, tmp_path):
+    """--scope paper (projector, embeddings, decoder layers, lm_head: one tied tensor here) keeps the
+    vision tower and the final norm at their fine-tuned values; the watch scores smol's answers, facts
+    among them."""
+    r = run_cli("tailor", "smol", smol_sft, "--scope", "paper", "--sparsity", "0.1", "--nsamples", "4",
+                "--data", data / "counting" / "train.jsonl", "--out", tmp_path / "paper")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("finetune", "smol", data / "counting", "--method", "lora", "--max-steps", "2", "--batch-size", "4",
+                "--watch", data / "digits", "--watch", data / "facts", "--watch", data / "counting", "--watch-n", "4",
+                "--out", tmp_path / "watched")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(x) for x in (tmp_path / "watched" / "watch.jsonl").read_text().splitlines()]
+    assert rows and all({"digits", "facts", "counting"} <= set(row["scores"]) for row in rows)
+
+
 @needs_wheel
 def test_lora_on_smol_under_two_processes(smol, data, tmp_path):
     """DDP: `finetune smol` under torchrun on 2 processes."""
