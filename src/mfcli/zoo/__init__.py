@@ -135,6 +135,7 @@ def ensure_smol_built(name: str = "smol", *, rebuild: bool = False, progress: bo
     out = dirs[name]
     if not rebuild and (out / "mfcli.json").is_file():
         _check_libraries(name, out, log)
+        _check_reference({name: out}, log)
         return out
     gguf_path()  # the wheel and gguf are there, before anything is built
     tiny = ensure_built(progress=progress, log=log)["tiny"]
@@ -147,6 +148,7 @@ def ensure_smol_built(name: str = "smol", *, rebuild: bool = False, progress: bo
                     f"cached in {out.parent}) ..." if name == "smol" else
                     f"Assembling the built-in smol-base (once; cached in {out.parent}) ...")
             build_pinned(name, {**dirs, "tiny": tiny}, progress=progress)
+    _check_reference({name: out}, log)
     return out
 
 
