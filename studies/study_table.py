@@ -34,17 +34,18 @@ def main():
     ap.add_argument("--epoch", type=int, default=None, help="only the judged files of this epoch (NAME-E)")
     ap.add_argument("--columns", default=None, help="tasks, comma-separated, in the table's order")
     ap.add_argument("--targets", default=None, help="the target tasks, when the study has several")
+    ap.add_argument("--base", default="tiny", help="the base model: its judged file is STUDY/BASE.judged.jsonl")
     args = ap.parse_args()
 
-    files = glob.glob(str(args.study / "tiny.judged.jsonl")) + glob.glob(str(args.study / "seed-*" / "*.judged.jsonl"))
+    files = glob.glob(str(args.study / f"{args.base}.judged.jsonl")) + glob.glob(str(args.study / "seed-*" / "*.judged.jsonl"))
     if args.epoch is not None:
-        files = [f for f in files if f.endswith("tiny.judged.jsonl") or re.search(rf"-{args.epoch}\.judged\.jsonl$", f)]
+        files = [f for f in files if f.endswith(f"{args.base}.judged.jsonl") or re.search(rf"-{args.epoch}\.judged\.jsonl$", f)]
     targets = args.targets.split(",") if args.targets else ()
     res = collect(sorted(files), targets=targets)
-    full = build(res, base="tiny")
+    full = build(res, base=args.base)
     percent = [r for r in res.rows if r.metric not in CAPTION_METRICS]
     res.rows = percent
-    pct = build(res, base="tiny")
+    pct = build(res, base=args.base)
     columns = args.columns.split(",") if args.columns else full.tasks
     print("| model | " + " | ".join(columns) + " | pre (%) | kept (%) | H |")
     print("|---|" + "---:|" * (len(columns) + 3))
