@@ -302,3 +302,22 @@ def test_served_model_agrees_with_the_local_path(pico, tmp_path):
     sb = json.loads((tmp_path / "served.summary.json").read_text())["tasks"]
     for task in sa:
         assert abs(sa[task]["score"] - sb[task]["score"]) <= 0.01, (task, sa[task], sb[task])
+
+
+def test_a_text_record_is_asked_without_an_image(tmp_path):
+    """The `text` kind (the built-in facts) over --endpoint: the user turn holds only the prompt — no
+    image_url part — as the local path asks it."""
+    from mfcli.data.prepare import PrepareOptions, prepare
+    from mfcli.models.chat import prompt_text
+
+    prepare("facts", tmp_path / "facts", PrepareOptions())
+    with FakeOpenAI() as server:
+        r = run_cli("emt", "fake-vlm", tmp_path / "facts", "--endpoint", server.url, "--out", tmp_path / "f.jsonl",
+                    "--request-retries", "0")
+        assert r.returncode == 0, r.stderr
+        sent = chat_requests(server)
+    records = [json.loads(x) for x in (tmp_path / "facts" / "eval.jsonl").read_text().splitlines()]
+    assert len(sent) == len(records)
+    assert all([p["type"] for p in q["messages"][0]["content"]] == ["text"] for q in sent)
+    assert {q["messages"][0]["content"][0]["text"] for q in sent} == {prompt_text(x["prompt"]) for x in records}
+    assert all(q["max_tokens"] == 16 for q in sent)
