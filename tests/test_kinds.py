@@ -157,7 +157,7 @@ def test_a_metric_judge_refuses_records_of_another_kind(tmp_path):
     # a foreign file: answers and references, no kind — the judge says how to score them
     foreign = _jsonl(tmp_path / "f.jsonl", [{"output": "yes", "references": ["yes", "no", "yes"]}])
     r = run_cli("judge", foreign, "--out", tmp_path / "j.jsonl")
-    assert r.returncode == 1 and "--judge vqa, --judge caption or --judge choice" in r.stderr
+    assert r.returncode == 1 and "--judge vqa, --judge caption, --judge choice or --judge text" in r.stderr
     r = run_cli("judge", foreign, "--judge", "vqa", "--out", tmp_path / "j.jsonl", "--json")
     assert r.returncode == 0, r.stderr
     # two of three annotators said "yes": the leave-one-out subsets give 1/3, 2/3, 1/3

@@ -24,7 +24,7 @@ from mfcli.kinds.base import field_name, question_of
 
 def test_the_kinds_and_their_generation_caps():
     # EMT's answers are one sentence (32); lmms-eval caps short answers and letters at 16, captions at 64
-    assert generation_caps() == {"classification": 32, "vqa": 16, "caption": 64, "choice": 16}
+    assert generation_caps() == {"classification": 32, "vqa": 16, "caption": 64, "choice": 16, "text": 16}
     assert [k for k, v in KINDS.items() if v.labelled] == ["classification"]
     assert [k for k, v in KINDS.items() if v.corpus] == ["caption"]  # CIDEr's document frequencies: per task
     assert [k for k, v in KINDS.items() if v.options] == ["choice"]
@@ -179,7 +179,7 @@ def test_a_new_kind_reaches_the_command_line(number_kind, tmp_path):
     r = run_cli("prepare", _counting_table(tmp_path), "--kind", "number", "--out", tmp_path / "out")
     assert r.returncode == 0, r.stderr
     r = run_cli("prepare", "digits", "--kind", "sound", "--out", tmp_path / "x")
-    assert "classification, vqa, caption, choice, number" in r.stderr
+    assert "classification, vqa, caption, choice, text, number" in r.stderr
 
 
 # ---- each kind's own row reader ---------------------------------------------------------------

@@ -74,7 +74,30 @@ def _close_process_group() -> None:
         td.destroy_process_group()
 
 
+_STARTED = False  # this process joined a process group (init_dist under torchrun / accelerate launch)
+
+
+def leave(code: int) -> None:
+    """End a process that joined a process group: close the group, flush, and exit at once with `code`,
+    skipping the interpreter's teardown. Closing the group at exit alone (atexit) still let rank 1 abort
+    now and then after its work was done and written — gloo's threads torn down during finalisation:
+    "terminate called without an active exception", exit -6, seen in CI (2026-12-07) — which failed a
+    run that had succeeded. A process outside a group returns and exits as usual."""
+    if not _STARTED:
+        return
+    import sys
+
+    _close_process_group()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a closed stream: nothing left to flush
+            pass
+    os._exit(code)
+
+
 def init_dist() -> Dist:
+    global _STARTED
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist()
@@ -88,6 +111,7 @@ def init_dist() -> Dist:
         # a process group left alive at interpreter exit can abort the process after its work is done
         # (gloo: "terminate called without an active exception", exit -6): close it on the way out
         atexit.register(_close_process_group)
+        _STARTED = True
     if cuda:
         torch.cuda.set_device(local)
     return Dist(td.get_rank(), td.get_world_size(), f"cuda:{local}" if cuda else "cpu")

@@ -11,6 +11,7 @@ import sys
 import typer
 
 from mfcli import __version__
+from mfcli.dist import leave
 from mfcli.errors import MfcliError
 from mfcli.plugins import load_plugins
 from mfcli.zoo.fingerprint import pin_if_asked
@@ -78,7 +79,17 @@ from mfcli.cli import demo as _demo  # noqa: E402,F401
 
 
 def main() -> None:
-    """Entry point: one line per error, exit 1 (usage 2); MFCLI_DEBUG=1 shows the traceback."""
+    """Entry point: one line per error, exit 1 (usage 2); MFCLI_DEBUG=1 shows the traceback. A process of
+    a torchrun / accelerate launch group leaves through dist.leave (no interpreter teardown)."""
+    try:
+        _main()
+    except SystemExit as e:
+        leave(e.code if isinstance(e.code, int) else (0 if e.code is None else 1))
+        raise
+    leave(0)
+
+
+def _main() -> None:
     debug = os.environ.get("MFCLI_DEBUG", "") not in ("", "0")
 
     pin_if_asked()  # MFCLI_PINNED=1: the built-in models' pins for this command too (docs/methods.md)
