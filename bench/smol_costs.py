@@ -50,7 +50,6 @@ pre, sft, data, out = sys.argv[1], sys.argv[2], sys.argv[3], Path(sys.argv[4])
 t = time.perf_counter()
 run_tailor(pre, [sft], out, tailor_options(method="tailor", sparsity=0.1, nsamples=32, data=data), progress=False)
 seconds = time.perf_counter() - t
-m = json.loads((out / "mfcli.json").read_text())
 print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 

