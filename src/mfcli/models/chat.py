@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 IGNORE_INDEX = -100  # label value the loss skips (prompt and image tokens)
+TEXT_ONLY = "text-only"  # Encoder's size key for a conversation without an image
 
 
 def image_token_of(processor) -> str | None:
@@ -89,8 +90,13 @@ class Encoder:
         return self._processor_ids(text, size) if n is None else self._tokenizer_ids(text, n)
 
     def _encode_uncached(self, prompt: str, answer: str, size) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        prefix, full = training_text(self.processor, prompt, answer)
-        ids, n_prefix = self._ids(full, size), len(self._ids(prefix, size))
+        if size == TEXT_ONLY:  # no image in the conversation: the tokenizer alone
+            prefix, full = training_text(self.processor, prompt, answer, image=False)
+            tok = self.processor.tokenizer
+            ids, n_prefix = list(tok(full)["input_ids"]), len(tok(prefix)["input_ids"])
+        else:
+            prefix, full = training_text(self.processor, prompt, answer)
+            ids, n_prefix = self._ids(full, size), len(self._ids(prefix, size))
         labels = [IGNORE_INDEX] * n_prefix + ids[n_prefix:]  # loss on the answer tokens only
         return tuple(ids), tuple(labels)
 
@@ -98,6 +104,10 @@ class Encoder:
                ) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """(ids, labels) for an image of `size` (width, height; None: the dummy image's)."""
         return self._encode(prompt, answer, size)
+
+    def encode_text(self, prompt: str, answer: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(ids, labels) of a conversation without an image (smol's text-only instruction turns)."""
+        return self._encode(prompt, answer, TEXT_ONLY)
 
 
 def collate(batch: list[tuple[tuple[int, ...], tuple[int, ...]]], pad_id: int):

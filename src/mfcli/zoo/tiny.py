@@ -294,11 +294,22 @@ def length_grouped_batches(examples, enc, batch: int, groups: int, rng):
             yield [picks[k] for k in rows], [encoded[k] for k in rows]
 
 
+def text_batches(conversations, enc, batch: int, rng):
+    """Endless batches of (prompt, answer) conversations without an image, drawn uniformly."""
+    while True:
+        yield [enc.encode_text(*conversations[int(i)]) for i in rng.integers(len(conversations), size=batch)]
+
+
 def train_lm(model, processor, data: _Data, examples, steps: int, recipe, bar, stage: str, seed: int, *,
              image_inputs=llava_inputs, trainable=_frozen_vision, length_groups: int = 1, log=None,
-             log_every: int = 50):
+             log_every: int = 50, texts=(), text_every: int = 0):
     """Teacher-forced training of the `trainable` parameters on (task, index, prompt, answer) examples;
-    `log` (a build without a bar) gets a line every `log_every` steps."""
+    `log` (a build without a bar) gets a line every `log_every` steps.
+
+    `texts`, (prompt, answer) conversations without an image, add one text-only batch after every
+    `text_every` image batches — LLaVA-1.5's mixture, batched by modality as its
+    `group_by_modality_length` does — drawn from a generator of their own, so the image batches are
+    those of a run without them."""
     import torch
     from PIL import Image
 
@@ -311,12 +322,18 @@ def train_lm(model, processor, data: _Data, examples, steps: int, recipe, bar, s
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(steps, recipe.warmup))
     rng = np.random.default_rng(seed)
     batches = length_grouped_batches(examples, enc, recipe.batch, length_groups, rng)
+    mixed = bool(texts) and text_every > 0
+    text_stream = text_batches(texts, enc, recipe.batch, np.random.default_rng([seed, 1])) if mixed else None
     model.train()
-    for _ in range(steps):
-        picks, encoded = next(batches)
-        input_ids, labels, attention = collate(encoded, pad)
-        pixels = torch.stack([data.tasks[t]["pixels"][i] for t, i, _, _ in picks])
-        hidden = model.model(input_ids=input_ids, attention_mask=attention, **image_inputs(pixels),
+    for step in range(steps):
+        if mixed and step % (text_every + 1) == text_every:
+            input_ids, labels, attention = collate(next(text_stream), pad)
+            inputs = {}
+        else:
+            picks, encoded = next(batches)
+            input_ids, labels, attention = collate(encoded, pad)
+            inputs = image_inputs(torch.stack([data.tasks[t]["pixels"][i] for t, i, _, _ in picks]))
+        hidden = model.model(input_ids=input_ids, attention_mask=attention, **inputs,
                              **mm_token_types(processor, input_ids)).last_hidden_state
         loss = answer_loss(model.lm_head, hidden, labels)
         opt.zero_grad(set_to_none=True)
