@@ -343,8 +343,8 @@ def train_lm(model, processor, data: _Data, examples, steps: int, recipe, bar, s
         sched.step()
         bar.update(1)
         bar.set_postfix(stage=stage, loss=f"{loss.item():.3f}")
-        if log is not None and (bar.n % log_every == 0):
-            log(f"    {stage}: step {bar.n}, loss {loss.item():.3f}")
+        if log is not None and (step + 1) % log_every == 0:  # a disabled bar does not count: the step does
+            log(f"    {stage}: step {step + 1} of {steps}, loss {loss.item():.3f}")
     model.eval()
 
 
