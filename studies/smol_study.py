@@ -1,16 +1,20 @@
 """The papers' findings on `smol`, the built-in LLaVA on a real pre-trained language model (issue 40;
 docs/results.md, "The built-in smol").
 
-    MFCLI_PINNED=1 python studies/smol_study.py --target counting --seeds 0 --epochs 1 --out runs/smol-study
+    MFCLI_PINNED=1 python studies/smol_study.py --target counting --seeds 0,1,2 --epochs 1 --out runs/smol/study
+    MFCLI_PINNED=1 python studies/smol_study.py --seeds 0 --methods mdgd,lastn-2,lastn-8,tailor-lastn-2,tailor-lastn-8,regmean --out runs/smol/study
 
-On the target's training split (prepare's train.jsonl), per seed: `full` and `lora` fine-tunes of smol
-at its recommended settings (LLaVA-1.5's rates), and Model Tailor at 10 % of the `full` fine-tune's
-changes with both decorators (calibrated on 128 of the target's training records). Every model is
-scored on every task's held-out split — the pre-trained image tasks capped at --pretrained-limit
-examples each (emt on a 135M model is minutes per thousand records on 2 cores), the target in full —
-and on `facts`, what the language model knows without an image; smol-base (SmolLM2 untouched) is
-asked `facts` too. The table, the front and the paired tests are `mfcli report`'s (OUT/report.md,
-OUT/report.json), the base `smol`. Steps whose outputs exist are skipped.
+On the target's training split (prepare's train.jsonl), per seed, the fine-tunes of FINETUNES at smol's
+recommended settings (LLaVA-1.5's rates; `lastn-K` trains the last K of the 30 decoder layers, the
+depth question), and the merges of MERGES, each of one fine-tune's changes (Model Tailor at 10 % with
+both decorators on `full`; the refined patch on each `lastn-K`, so the depth question asks Model Tailor
+too; RegMean of smol and `full` with smol's own statistics on the pre-trained image tasks), calibrated
+on 128 of the target's training records. Every model is scored on every task's held-out split — the
+pre-trained image tasks capped at --pretrained-limit examples at prepare (emt on a 135M model is
+minutes per thousand records on 2 cores), the target in full — and on `facts`, what the language model
+knows without an image; smol-base (SmolLM2 untouched) is asked `facts` too. The table, the front and
+the paired tests are `mfcli report`'s (OUT/report.md, OUT/report.json), the base `smol`. Steps whose
+outputs exist are skipped, so a second call with other --methods or --seeds adds to the same study.
 """
 
 import argparse
@@ -22,8 +26,16 @@ from mfcli.merge.methods import tailor_options
 from mfcli.study import Study
 from mfcli.train.methods import finetune_options
 
-FINETUNES = {"full": dict(method="full"), "lora": dict(method="lora")}  # smol's recommendations fill the rest
-MERGES = {"tailor-paper": dict(method="tailor", variant="paper"), "tailor-refined": dict(method="tailor", variant="refined")}
+# name → the fine-tune's options (smol's recommendations fill the rest)
+FINETUNES = {"full": dict(method="full"), "lora": dict(method="lora"), "mdgd": dict(method="mdgd"),
+             "lastn-2": dict(method="lastn", layers=2), "lastn-8": dict(method="lastn", layers=8)}
+# name → (the fine-tune it merges, its options); `pre_data` is filled with the pre-trained image tasks
+MERGES = {"tailor-paper": ("full", dict(method="tailor", variant="paper", sparsity=0.1)),
+          "tailor-refined": ("full", dict(method="tailor", variant="refined", sparsity=0.1)),
+          "tailor-lastn-2": ("lastn-2", dict(method="tailor", variant="refined", sparsity=0.1)),
+          "tailor-lastn-8": ("lastn-8", dict(method="tailor", variant="refined", sparsity=0.1)),
+          "regmean": ("full", dict(method="regmean"))}
+DEFAULT_METHODS = "full,lora,tailor-paper,tailor-refined"
 
 
 def main() -> None:
@@ -32,33 +44,42 @@ def main() -> None:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--pretrained-limit", type=int, default=500, help="examples kept per pre-trained image task")
-    ap.add_argument("--methods", default=",".join([*FINETUNES, *MERGES]))
+    ap.add_argument("--methods", default=DEFAULT_METHODS, help=f"of {', '.join([*FINETUNES, *MERGES])}")
     ap.add_argument("--out", type=Path, default=Path("runs/smol-study"))
     args = ap.parse_args()
+    wanted = args.methods.split(",")
+    unknown = set(wanted) - set(FINETUNES) - set(MERGES)
+    if unknown:
+        ap.error(f"unknown methods {sorted(unknown)}")
     study = Study(args.out)
     pretrained = [t for t, v in TASKS.items() if v.role == PRETRAINED]
-    data = [study.prepare(t, args.pretrained_limit) for t in pretrained] + [study.prepare("facts")]
+    images = [study.prepare(t, args.pretrained_limit) for t in pretrained]
+    data = images + [study.prepare("facts")]
     target = study.prepare(args.target)
     data.append(target)
     judge = make_judge("exact")
     judged = [study.evaluate("smol-base", [args.out / "data" / "facts"], args.out / "smol-base.judged.jsonl", judge),
               study.evaluate("smol", data, args.out / "smol.judged.jsonl", judge)]
-    wanted = args.methods.split(",")
+    needed = set(wanted) | {MERGES[m][0] for m in wanted if m in MERGES}
     for seed in (int(s) for s in args.seeds.split(",")):
         root = args.out / f"seed-{seed}"
+        runs = {}
         for name, fields in FINETUNES.items():
-            if name in wanted or (name == "full" and any(m in wanted for m in MERGES)):
-                run = study.finetune("smol", target, root / name,
-                                     finetune_options(**fields, seed=seed, epochs=args.epochs))
+            if name in needed:
+                runs[name] = study.finetune("smol", target, root / name,
+                                            finetune_options(**fields, seed=seed, epochs=args.epochs)) / f"epoch-{args.epochs}"
                 if name in wanted:
-                    judged.append(study.evaluate(str(run / f"epoch-{args.epochs}"), data,
-                                                 root / f"{name}.judged.jsonl", judge))
-        sft = root / "full" / f"epoch-{args.epochs}"
-        for name, fields in MERGES.items():
+                    judged.append(study.evaluate(str(runs[name]), data, root / f"{name}.judged.jsonl", judge))
+        for name, (source, fields) in MERGES.items():
             if name in wanted:
-                d = study.tailor("smol", [sft], root / name,
-                                 tailor_options(**fields, sparsity=0.1, seed=seed, data=str(target / "train.jsonl")))
+                extra = {"pre_data": tuple(map(str, images))} if fields["method"] == "regmean" else {}
+                d = study.tailor("smol", [runs[source]], root / name,
+                                 tailor_options(**fields, **extra, seed=seed, data=str(target / "train.jsonl")))
                 judged.append(study.evaluate(str(d), data, root / f"{name}.judged.jsonl", judge))
+    # the report reads every judged file of the study, whichever call wrote it
+    judged = sorted(set(judged) | set(args.out.glob("seed-*/*.judged.jsonl")))
+    judged = [args.out / "smol-base.judged.jsonl", args.out / "smol.judged.jsonl"] + \
+        [j for j in judged if j.parent != args.out]
     study.report(judged, [args.out / "report.md", args.out / "report.json"], base="smol", echo=True)
 
 

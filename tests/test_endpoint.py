@@ -279,23 +279,26 @@ def test_help_says_which_options_belong_to_the_endpoint_and_which_to_the_judge()
 
 def test_served_model_agrees_with_the_local_path(pico, tmp_path):
     """The pico model (the suite's stand-in for tiny) served by `transformers serve`, asked through
-    --endpoint, against the same model loaded here, on two kinds. Both decode greedily with the same chat
-    template and pixels; the local path batches with left padding, the server asks one at a time, which can
-    move a float's last bit — so agreement is asked of 99 % of records, not all (on this machine: all)."""
+    --endpoint, against the same model loaded here, on three kinds — `text` (the built-in facts) asked
+    without an image on both paths. Both decode greedily with the same chat template and pixels; the local
+    path batches with left padding, the server asks one at a time, which can move a float's last bit — so
+    agreement is asked of 99 % of records, not all (on this machine: all)."""
     from mfcli.data.prepare import PrepareOptions, prepare
 
     data = tmp_path / "data"
     prepare("digits", data / "digits", PrepareOptions(limit=1000))  # 200 held-out records
     prepare("scene-vqa", data / "vqa", PrepareOptions(limit=500))  # 100
+    prepare("facts", data / "facts", PrepareOptions())  # 51
+    tasks = [data / "digits", data / "vqa", data / "facts"]
     local, served = tmp_path / "local.jsonl", tmp_path / "served.jsonl"
-    r = run_cli("emt", "tiny", data / "digits", data / "vqa", "--out", local, "--judge", "exact")
+    r = run_cli("emt", "tiny", *tasks, "--out", local, "--judge", "exact")
     assert r.returncode == 0, r.stderr
     with TransformersServe(pico["tiny"], tmp_path / "serve.log") as server:
-        r = run_cli("emt", str(pico["tiny"]), data / "digits", data / "vqa", "--endpoint", server.url,
+        r = run_cli("emt", str(pico["tiny"]), *tasks, "--endpoint", server.url,
                     "--out", served, "--judge", "exact", "--in-flight", "4")
     assert r.returncode == 0, r.stderr
     a, b = rows(local), rows(served)
-    assert len(a) == len(b) == 300 and {x["kind"] for x in a} == {"classification", "vqa"}
+    assert len(a) == len(b) == 351 and {x["kind"] for x in a} == {"classification", "vqa", "text"}
     assert [x["id"] for x in a] == [x["id"] for x in b]
     assert agreement(a, b) >= 0.99, [(x["output"], y["output"]) for x, y in zip(a, b) if x["output"] != y["output"]]
     sa = json.loads((tmp_path / "local.summary.json").read_text())["tasks"]
