@@ -3,13 +3,15 @@ docs/results.md, "The built-in smol").
 
     MFCLI_PINNED=1 python studies/smol_study.py --target counting --seeds 0,1,2 --epochs 1 --out runs/smol/study
     MFCLI_PINNED=1 python studies/smol_study.py --seeds 0 --methods mdgd,lastn-2,lastn-8,tailor-lastn-2,tailor-lastn-8,regmean --out runs/smol/study
+    MFCLI_PINNED=1 python studies/smol_study.py --seeds 0 --methods full-watch --out runs/smol/study
 
 On the target's training split (prepare's train.jsonl), per seed, the fine-tunes of FINETUNES at smol's
 recommended settings (LLaVA-1.5's rates; `lastn-K` trains the last K of the 30 decoder layers, the
 depth question), and the merges of MERGES, each of one fine-tune's changes (Model Tailor at 10 % with
 both decorators on `full`; the refined patch on each `lastn-K`, so the depth question asks Model Tailor
 too; RegMean of smol and `full` with smol's own statistics on the pre-trained image tasks), calibrated
-on 128 of the target's training records. Every model is scored on every task's held-out split — the
+on 128 of the target's training records; `full-watch` (finding 2b) is `full` for --watch-epochs
+under the forgetting watch, its best/ and its last epoch both scored. Every model is scored on every task's held-out split — the
 pre-trained image tasks capped at --pretrained-limit examples at prepare (emt on a 135M model is
 minutes per thousand records on 2 cores), the target in full — and on `facts`, what the language model
 knows without an image; smol-base (SmolLM2 untouched) is asked `facts` too. The table, the front and
@@ -25,6 +27,7 @@ from mfcli.eval.judges import make_judge
 from mfcli.merge.methods import tailor_options
 from mfcli.study import Study
 from mfcli.train.methods import finetune_options
+from mfcli.train.watch.options import WatchOptions
 
 # name → the fine-tune's options (smol's recommendations fill the rest)
 FINETUNES = {"full": dict(method="full"), "lora": dict(method="lora"), "mdgd": dict(method="mdgd"),
@@ -35,6 +38,9 @@ MERGES = {"tailor-paper": ("full", dict(method="tailor", variant="paper", sparsi
           "tailor-lastn-2": ("lastn-2", dict(method="tailor", variant="refined", sparsity=0.1)),
           "tailor-lastn-8": ("lastn-8", dict(method="tailor", variant="refined", sparsity=0.1)),
           "regmean": ("full", dict(method="regmean"))}
+# finding 2b: `full` for --watch-epochs under the forgetting watch (each epoch's end; every task's
+# validation split, --watch-n records each, H), best/ and the last epoch both scored held out
+WATCHED = {"full-watch": dict(method="full")}
 DEFAULT_METHODS = "full,lora,tailor-paper,tailor-refined"
 
 
@@ -44,11 +50,13 @@ def main() -> None:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--pretrained-limit", type=int, default=500, help="examples kept per pre-trained image task")
-    ap.add_argument("--methods", default=DEFAULT_METHODS, help=f"of {', '.join([*FINETUNES, *MERGES])}")
+    ap.add_argument("--methods", default=DEFAULT_METHODS, help=f"of {', '.join([*FINETUNES, *MERGES, *WATCHED])}")
+    ap.add_argument("--watch-epochs", type=int, default=3)
+    ap.add_argument("--watch-n", type=int, default=50, help="validation records the watch scores per task")
     ap.add_argument("--out", type=Path, default=Path("runs/smol-study"))
     args = ap.parse_args()
     wanted = args.methods.split(",")
-    unknown = set(wanted) - set(FINETUNES) - set(MERGES)
+    unknown = set(wanted) - set(FINETUNES) - set(MERGES) - set(WATCHED)
     if unknown:
         ap.error(f"unknown methods {sorted(unknown)}")
     study = Study(args.out)
@@ -76,6 +84,13 @@ def main() -> None:
                 d = study.tailor("smol", [runs[source]], root / name,
                                  tailor_options(**fields, **extra, seed=seed, data=str(target / "train.jsonl")))
                 judged.append(study.evaluate(str(d), data, root / f"{name}.judged.jsonl", judge))
+        for name, fields in WATCHED.items():
+            if name in wanted:
+                watch = WatchOptions(tuple(map(str, data)), n=args.watch_n)
+                run = study.finetune("smol", target, root / name,
+                                     finetune_options(**fields, seed=seed, epochs=args.watch_epochs), watch=watch)
+                for ckpt, which in ((run / "best", "best"), (run / f"epoch-{args.watch_epochs}", "last")):
+                    judged.append(study.evaluate(str(ckpt), data, root / f"{name}-{which}.judged.jsonl", judge))
     # the report reads every judged file of the study, whichever call wrote it
     judged = sorted(set(judged) | set(args.out.glob("seed-*/*.judged.jsonl")))
     judged = [args.out / "smol-base.judged.jsonl", args.out / "smol.judged.jsonl"] + \
