@@ -6,7 +6,6 @@ to do on demand (429s, 500s, a refused key, dropped connections, a kill mid-run)
 import base64
 import io
 import json
-import os
 import signal
 import socket
 import subprocess
