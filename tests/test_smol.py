@@ -86,8 +86,12 @@ def test_smol_is_a_llava_on_smollm2_with_tiny_s_vision_tower(pico, smol):
 @pytest.mark.slow
 @needs_wheel
 def test_every_command_runs_on_smol(smol, data, tmp_path):
-    """emt (images and the image-less facts), judge, finetune (lora, lastn), tailor, rank, report."""
+    """zoo, emt (images and the image-less facts), judge, finetune (lora, lastn), tailor, rank, report."""
     run = tmp_path / "run"
+    r = run_cli("zoo", "smol", "--out", tmp_path / "m")
+    assert r.returncode == 0, r.stderr
+    assert "facts (no image, 51 held out): SmolLM2 untouched" in r.stderr  # the build's own knowledge check
+    assert (tmp_path / "m" / "model.safetensors").is_file() or list((tmp_path / "m").glob("*.safetensors"))
     r = run_cli("emt", "smol", data / "digits", data / "facts", "--out", tmp_path / "smol.jsonl", "--judge", "exact")
     assert r.returncode == 0, r.stderr
     rows = [json.loads(x) for x in (tmp_path / "smol.jsonl").read_text().splitlines()]

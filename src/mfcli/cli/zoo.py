@@ -40,6 +40,10 @@ def _print_metrics(name: str, metrics: dict, cached_at: Path | None = None) -> N
     print(f"{name}: {what}", file=sys.stderr)
     for task, acc in sorted(rows.items(), key=lambda kv: (roles.get(kv[0], "") != "pretrained", kv[0])):
         print(f"  {task:<10} {roles.get(task, ''):<11} {100 * acc:6.1f} %", file=sys.stderr)
+    facts = metrics.get("facts")
+    if facts:  # smol: what its language model knows, before and after the build (the `text` judge)
+        print(f"  facts (no image, {facts['held_out']} held out): SmolLM2 untouched {100 * facts['smollm2']:.1f} %, "
+              f"{name} {100 * facts['smol']:.1f} %", file=sys.stderr)
     seconds = metrics.get("build_seconds")
     if isinstance(seconds, dict):  # per stage (smol): the total, then the stages
         seconds = f"{seconds['total']} ({', '.join(f'{k} {v}' for k, v in seconds.items() if k != 'total')})"

@@ -257,7 +257,7 @@ def build_smol(out: Path, tiny_dir: Path, recipe: SmolRecipe = SmolRecipe(), *, 
     facts_before = facts_accuracy(model, processor)  # SmolLM2 untouched, asked as `mfcli emt` asks
     conversations = (self_answers(model, processor, conversation_prompts(), recipe.text_max_tokens)
                      if recipe.text_every else [])
-    seconds["self_answers"] = round(time.time() - t, 1)
+    seconds["self_answers"] = round(time.time() - t, 1)  # the facts measure before it included
     stage = (lambda text: None) if progress or log is None else log
     with progress_bar(recipe.align_steps + recipe.instruct_steps, progress) as bar:
         bar.set_description("building smol")
