@@ -297,7 +297,7 @@ def test_the_distillation_prompts_ask_nothing_facts_asks():
     asked = {f.question for f in facts()} | {vqa_prompt(f.question) for f in facts()}
     assert len(prompts) >= 300 and len(set(prompts)) == len(prompts) and not asked & set(prompts)
     vocabulary = smol_text.facts_vocabulary()
-    assert {"paris", "lion", "teacher", "spider", "mice", "honey", "cold"} <= vocabulary
+    assert {"paris", "lion", "teacher", "spider", "mice", "honey", "cold", "first", "after"} <= vocabulary
     assert not vocabulary & {"what", "is", "the", "capital"}  # form words are not subjects
     for subjects, form, _ in smol_text.FORMS:
         for subject in subjects:

@@ -56,9 +56,10 @@ FORMS = (
     (FOODS, "Describe {w} in one sentence.", False),
 )
 
-# the words of `facts`' questions that say what is asked, not about what: not subjects
-_FORM_WORDS = frozenset("""a an the of is are in on to do does you we what which who how many much called call
-is it its there their from for at by person known as says say first last after before""".split())
+# the words of `facts`' questions that say what is asked, not about what: not subjects (a word that is
+# also one of its subjects or answers — "in"/"out", "first"/"last", "before"/"after" — is not here)
+_FORM_WORDS = frozenset("""a an the of is are on to do does you we what which who how many much called call
+it its there their from for at by person known as says say""".split())
 
 
 def with_article(noun: str) -> str:
