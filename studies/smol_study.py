@@ -4,12 +4,14 @@ docs/results.md, "The built-in smol").
     MFCLI_PINNED=1 python studies/smol_study.py --target counting --seeds 0,1,2 --epochs 1 --out runs/smol/study
     MFCLI_PINNED=1 python studies/smol_study.py --seeds 0 --methods mdgd,lastn-2,lastn-8,tailor-lastn-2,tailor-lastn-8,regmean --out runs/smol/study
     MFCLI_PINNED=1 python studies/smol_study.py --seeds 0 --methods full-watch --out runs/smol/study
+    MFCLI_PINNED=1 python studies/smol_study.py --seeds 0,1,2 --methods nocomp,dare,ties,task-arithmetic,grafting --out runs/smol/study
 
 On the target's training split (prepare's train.jsonl), per seed, the fine-tunes of FINETUNES at smol's
 recommended settings (LLaVA-1.5's rates; `lastn-K` trains the last K of the 30 decoder layers, the
 depth question), and the merges of MERGES, each of one fine-tune's changes (Model Tailor at 10 % with
 both decorators on `full`; the refined patch on each `lastn-K`, so the depth question asks Model Tailor
-too; RegMean of smol and `full` with smol's own statistics on the pre-trained image tasks), calibrated
+too; RegMean of smol and `full` with smol's own statistics on the pre-trained image tasks; the
+baselines at Model Tailor's 10 % budget), calibrated
 on 128 of the target's training records; `full-watch` (finding 2b) is `full` for --watch-epochs
 under the forgetting watch, its best/ and its last epoch both scored. Every model is scored on every task's held-out split — the
 pre-trained image tasks capped at --pretrained-limit examples at prepare (emt on a 135M model is
@@ -37,7 +39,15 @@ MERGES = {"tailor-paper": ("full", dict(method="tailor", variant="paper", sparsi
           "tailor-refined": ("full", dict(method="tailor", variant="refined", sparsity=0.1)),
           "tailor-lastn-2": ("lastn-2", dict(method="tailor", variant="refined", sparsity=0.1)),
           "tailor-lastn-8": ("lastn-8", dict(method="tailor", variant="refined", sparsity=0.1)),
-          "regmean": ("full", dict(method="regmean"))}
+          "regmean": ("full", dict(method="regmean")),
+          # finding 3's baselines at Model Tailor's budget (10 % of `full`'s changed entries, each to the
+          # entry): the Eq. 9-11 mask without compensation (the paper's Table 4 ablation), DARE's random
+          # 10 % rescaled, TIES and task arithmetic trimmed by magnitude, grafting by |Δ · ∇L|
+          "nocomp": ("full", dict(method="tailor", compensate=False, sparsity=0.1)),
+          "dare": ("full", dict(method="dare", sparsity=0.1)),
+          "ties": ("full", dict(method="ties", sparsity=0.1)),
+          "task-arithmetic": ("full", dict(method="task-arithmetic", sparsity=0.1)),
+          "grafting": ("full", dict(method="grafting", sparsity=0.1))}
 # finding 2b: `full` for --watch-epochs under the forgetting watch (each epoch's end; every task's
 # validation split, --watch-n records each, H), best/ and the last epoch both scored held out
 WATCHED = {"full-watch": dict(method="full")}

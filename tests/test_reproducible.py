@@ -77,6 +77,30 @@ def test_a_cached_build_unlike_the_reference_is_said_once_naming_the_difference(
     assert fingerprint.check_against_reference("tiny-clip", want, said.append) == [] and len(said) == 1
 
 
+def test_a_cached_build_is_checked_against_the_libraries_it_names(tmp_path, monkeypatch):
+    """A build names the libraries that can move its weights (smol: gguf too, which reads its GGUF); a
+    cached build is compared on those, so a gguf upgrade is said for smol and never for tiny."""
+    import mfcli.zoo as zoo
+    from mfcli.provenance import library_versions
+
+    monkeypatch.setattr(zoo, "_WARNED", set())
+    now = library_versions(("torch", "numpy"))
+
+    def cached(name, libraries):
+        d = tmp_path / name
+        d.mkdir()
+        fp = {"built_in": {"model": name, "libraries": libraries}}
+        (d / "mfcli.json").write_text(json.dumps(asdict(Manifest(f"zoo {name}", fingerprint=fp))))
+        return d
+
+    said = []
+    zoo._check_libraries("tiny", cached("tiny", now), said.append)
+    assert said == []  # no gguf in tiny's list: whatever gguf is installed, tiny is not told
+    zoo._check_libraries("smol", cached("smol", {**now, "gguf": "0.0.1"}), said.append)
+    assert len(said) == 1 and f"gguf 0.0.1 vs {library_versions(('gguf',))['gguf']}" in said[0] and "--rebuild" in said[0]
+    assert "torch" not in said[0]
+
+
 def _model(tmp_path, name, digest, model="tiny", kernel="AVX2"):
     d = tmp_path / name
     d.mkdir()

@@ -80,6 +80,9 @@ def test_smol_is_a_llava_on_smollm2_with_tiny_s_vision_tower(pico, smol):
     assert m["options"]["language_model"]["file"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
     assert len(m["options"]["language_model"]["sha256"]) == 64
     assert m["fingerprint"]["built_in"]["model"] == "smol" and set(m["metrics"]["build_seconds"]) >= {"align", "instruct"}
+    # gguf dequantises the GGUF's weights, so its version is one of those the build's fingerprint names
+    from importlib.metadata import version
+    assert m["fingerprint"]["built_in"]["libraries"]["gguf"] == version("gguf")
     assert m["finetune_defaults"]["lora"]["lora_r"] == 16
 
 
@@ -102,6 +105,9 @@ def test_every_command_runs_on_smol(smol, data, tmp_path):
         r = run_cli("finetune", "smol", data / "counting", "--method", method, "--max-steps", "2", "--batch-size", "4",
                     "--out", run / method)
         assert r.returncode == 0, r.stderr
+    # a fine-tune records what it computed with, peft among it (LoRA's adapters are peft's)
+    env = json.loads((run / "lora" / "step-2" / "mfcli.json").read_text())["fingerprint"]["environment"]
+    assert env["libraries"]["peft"] and env["libraries"]["torch"]
     r = run_cli("tailor", "smol", run / "lastn" / "step-2", "--sparsity", "0.1", "--nsamples", "4",
                 "--data", data / "counting" / "train.jsonl", "--out", tmp_path / "tailored")
     assert r.returncode == 0, r.stderr

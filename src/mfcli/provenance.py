@@ -10,14 +10,19 @@ import os
 import platform
 from pathlib import Path
 
+# What every process computes with (a built-in model's build among them: Pillow and numpy draw the
+# synthetic tasks). A build that reads more names it too (smol reads its GGUF with gguf); a fine-tune or a
+# merge records RUN_LIBRARIES, since LoRA's adapters are peft's.
 LIBRARIES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "pillow", "scikit-learn")
+RUN_LIBRARIES = (*LIBRARIES, "peft")
 
 
-def library_versions() -> dict[str, str | None]:
+def library_versions(names: tuple[str, ...] | None = None) -> dict[str, str | None]:
+    """The installed versions of `names` (LIBRARIES when None); None for one not installed."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for name in LIBRARIES:
+    for name in names or LIBRARIES:
         try:
             out[name] = version(name)
         except PackageNotFoundError:
@@ -25,11 +30,11 @@ def library_versions() -> dict[str, str | None]:
     return out
 
 
-def environment() -> dict:
-    """What this process computes with: libraries, kernel level, BLAS mode, threads, machine."""
+def environment(libraries: tuple[str, ...] = LIBRARIES) -> dict:
+    """What this process computes with: `libraries`' versions, kernel level, BLAS mode, threads, machine."""
     import torch
 
-    return {"libraries": library_versions(), "python": platform.python_version(),
+    return {"libraries": library_versions(libraries), "python": platform.python_version(),
             "machine": platform.machine(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "mkl_cbwr": os.environ.get("MKL_CBWR"), "threads": torch.get_num_threads()}
 
@@ -61,7 +66,7 @@ def weights_digest(model_dir: str | Path) -> str:
 def inherited(parent_manifest) -> dict:
     """A child checkpoint's fingerprint: its parent's built-in model, and this process's environment."""
     base = (getattr(parent_manifest, "fingerprint", None) or {}).get("built_in") if parent_manifest else None
-    return {**({"built_in": base} if base else {}), "environment": environment()}
+    return {**({"built_in": base} if base else {}), "environment": environment(RUN_LIBRARIES)}
 
 
 COMPARED = ("weights_sha256", "cpu_capability", "mkl_cbwr", "threads", "machine")

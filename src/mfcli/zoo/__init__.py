@@ -116,7 +116,7 @@ def _check_libraries(name: str, d: Path, log) -> None:
 
     m = read_manifest(d)
     built = ((m.fingerprint if m else {}).get("built_in") or {}).get("libraries") or {}
-    diff = differences({"libraries": built}, {"libraries": library_versions()})  # "lib built vs now"
+    diff = differences({"libraries": built}, {"libraries": library_versions(tuple(built) or None)})  # "lib built vs now"
     if diff and name not in _WARNED:
         _WARNED.add(name)
         (log or (lambda m: print(m, file=sys.stderr)))(

