@@ -44,7 +44,12 @@ FIGURES = {
     # 6. a caption target: Model Tailor's Table 2 in miniature
     "fig-caption-tailor.png": (["runs/{study}-caption-tailor/tiny.judged.jsonl",
                                 "runs/{study}-caption-tailor/seed-*/*.judged.jsonl"], "tradeoff.png", None),
+    # 7. the findings on smol, the LLaVA on SmolLM2 (issue 40): fine-tunes and merges of one target
+    "fig-smol.png": (["runs/smol/study/smol.judged.jsonl", "runs/smol/study/seed-*/*.judged.jsonl"],
+                     "tradeoff.png", None),
 }
+# docs name → the base model its report measures against, where it is not tiny
+BASES = {"fig-smol.png": "smol"}
 
 # docs name → a picture `mfcli demo`'s own report drew, copied as it is (the README's demo picture)
 DEMO_PICTURES = {"demo-epochs.png": "runs/demo-{study}/report_files/epochs.png"}
@@ -64,7 +69,7 @@ def main():
         if len(files) < 2:
             print(f"{name}: skipped, no study at {patterns[0]} (run its bench first)", file=sys.stderr)
             continue
-        rep = build(collect(files, targets=targets or ()), base="tiny")
+        rep = build(collect(files, targets=targets or ()), base=BASES.get(name, "tiny"))
         with tempfile.TemporaryDirectory() as tmp:
             made = dict((p.name, p) for _, p in plots(rep, Path(tmp)))
             if figure not in made:

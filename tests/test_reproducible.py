@@ -75,6 +75,12 @@ def test_a_cached_build_unlike_the_reference_is_said_once_naming_the_difference(
     assert fingerprint.check_against_reference("tiny", {**got, "recipe": {"version": 6, "clip_steps": 30}},
                                                said.append) == []  # another recipe (the tests' pico): not compared
     assert fingerprint.check_against_reference("tiny-clip", want, said.append) == [] and len(said) == 1
+    # a library the cached build did not record (made before the fingerprint named it) is not a difference;
+    # one it recorded as not installed is
+    from mfcli.provenance import differences
+    newer = {**want, "libraries": {**want["libraries"], "gguf": "0.19.0"}}
+    assert differences(want, newer) == []
+    assert differences({**want, "libraries": {**want["libraries"], "gguf": None}}, newer) == ["gguf None vs 0.19.0"]
 
 
 def test_a_cached_build_is_checked_against_the_libraries_it_names(tmp_path, monkeypatch):

@@ -81,7 +81,9 @@ def differences(got: dict, want: dict) -> list[str]:
             if k == "weights_sha256":
                 a, b = (x[:12] + "…" if x else x for x in (a, b))
             out.append(f"{k} {a} vs {b}")
+    # a library one side did not record (a build made before its fingerprint named it) cannot be told
+    # apart, so only those both record are compared; one recorded as not installed (None) is compared
     libs_a, libs_b = got.get("libraries", {}), want.get("libraries", {})
-    out += [f"{lib} {libs_a.get(lib)} vs {libs_b.get(lib)}" for lib in sorted(set(libs_a) | set(libs_b))
-            if libs_a.get(lib) != libs_b.get(lib)]
+    out += [f"{lib} {libs_a[lib]} vs {libs_b[lib]}" for lib in sorted(set(libs_a) & set(libs_b))
+            if libs_a[lib] != libs_b[lib]]
     return out
