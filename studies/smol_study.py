@@ -6,7 +6,8 @@ docs/results.md, "The built-in smol").
     MFCLI_PINNED=1 python studies/smol_study.py --seeds 0 --methods full-watch --out runs/smol/study
     MFCLI_PINNED=1 python studies/smol_study.py --seeds 0,1,2 --methods nocomp,dare,ties,task-arithmetic,grafting --out runs/smol/study
     MFCLI_PINNED=1 python studies/smol_study.py --seeds 0 --methods mdgd,mdgd-lr2e-4 --split val --out runs/smol/study
-    MFCLI_PINNED=1 python studies/smol_study.py --seeds 0 --methods mdgd-decoupled-lr2e-4,lastn-6-lr2e-4 --split val --out runs/smol/study
+    MFCLI_PINNED=1 python studies/smol_study.py --seeds 0 --methods mdgd-decoupled-lr2e-4,lastn-6-lr2e-4,lastn-6-lr1e-4 --split val --out runs/smol/study
+    MFCLI_PINNED=1 python studies/smol_study.py --seeds 0,1,2 --methods mdgd-decoupled-lr2e-4,lastn-6-lr2e-4,lastn-6-lr1e-4 --out runs/smol/study
 
 On the target's training split (prepare's train.jsonl), per seed, the fine-tunes of FINETUNES at smol's
 recommended settings (LLaVA-1.5's rates; `lastn-K` trains the last K of the 30 decoder layers, the
@@ -43,6 +44,9 @@ FINETUNES = {"full": dict(method="full"), "lora": dict(method="lora"), "mdgd": d
              # layers and projector, the same rate, no decoupling): finding 4 asks the pair
              "mdgd-decoupled-lr2e-4": dict(method="mdgd", mdgd_variant="decoupled", lr=2e-4),
              "lastn-6-lr2e-4": dict(method="lastn", layers=6, lr=2e-4),
+             # the control at half the rate: the paper's claim is "at similar target accuracy", and at the
+             # same rate the control learns more than MDGD (validation: 50.0 against 42.4 on counting)
+             "lastn-6-lr1e-4": dict(method="lastn", layers=6, lr=1e-4),
              "lastn-2": dict(method="lastn", layers=2), "lastn-8": dict(method="lastn", layers=8)}
 # name → (the fine-tune it merges, its options); `pre_data` is filled with the pre-trained image tasks
 MERGES = {"tailor-paper": ("full", dict(method="tailor", variant="paper", sparsity=0.1)),
