@@ -39,8 +39,8 @@ FINETUNES = {"full": dict(method="full"), "lora": dict(method="lora"), "mdgd": d
              # MDGD at LoRA's rate, ten times smol's recommendation: at 2e-5 its last 6 layers learn
              # nothing in one epoch (finding 4); the rate is chosen between the two on validation (--split val)
              "mdgd-lr2e-4": dict(method="mdgd", lr=2e-4),
-             # neither rate learns with Eq. 8's projection (nor did it on tiny: docs/results.md, "MDGD on
-             # tiny"), so the decoupled reading at 2e-4 beside its same-parameter control (the same last 6
+             # neither rate learns with Eq. 8's projection (on tiny it learns little: docs/results.md, "MDGD
+             # on tiny"), so the decoupled reading at 2e-4 beside its same-parameter control (the same last 6
              # layers and projector, the same rate, no decoupling): finding 4 asks the pair
              "mdgd-decoupled-lr2e-4": dict(method="mdgd", mdgd_variant="decoupled", lr=2e-4),
              "lastn-6-lr2e-4": dict(method="lastn", layers=6, lr=2e-4),
