@@ -12,13 +12,10 @@ import argparse
 from pathlib import Path
 
 from mfcli.train.loop import run_finetune
-from mfcli.train.methods import finetune_options
-from mfcli.study import evaluate, report, start
+from mfcli.study import evaluate, finetune_options_for, report, start
 
 
-
-
-def main():
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser()
     ap.add_argument("--target", default="animals")
     ap.add_argument("--methods", default="lora,lastn,full")
@@ -32,7 +29,19 @@ def main():
     ap.add_argument("--layers", type=int, default=None)
     ap.add_argument("--seeds", default="0", help="fine-tuning seeds; several give mean ± sd")
     ap.add_argument("--out", default="runs/forgetting")
-    args = ap.parse_args()
+    return ap
+
+
+def options(args, method: str, seed: int):
+    """One fine-tune's options: the study's flags, each method taking those it reads (LoRA's rank is
+    nothing to `full`)."""
+    return finetune_options_for(method, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                                projector_lr=args.projector_lr, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
+                                layers=args.layers, seed=seed)
+
+
+def main():
+    args = parser().parse_args()
     out = Path(args.out)
     data, judge, judged = start(out, args.target, target_limit=args.limit)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -41,10 +50,7 @@ def main():
         for method in args.methods.split(","):
             run = root / method
             if not (run / f"epoch-{args.epochs}").exists():  # a partial run resumes from its checkpoint
-                run_finetune("tiny", [str(data[-1])], run,
-                             finetune_options(method=method, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                                          projector_lr=args.projector_lr, lora_r=args.lora_r,
-                                          lora_alpha=args.lora_alpha, layers=args.layers, seed=seed),
+                run_finetune("tiny", [str(data[-1])], run, options(args, method, seed),
                              resume=run.exists(), progress=False)
             for e in range(1, args.epochs + 1):
                 judged.append(evaluate(str(run / f"epoch-{e}"), data, root / f"{method}-{e}.judged.jsonl", judge))

@@ -51,3 +51,32 @@ def test_the_front_table_from_a_report(tmp_path, monkeypatch, capsys):
     runpy.run_path(str(ROOT / "studies" / "front_table.py"), run_name="__main__")
     rows = capsys.readouterr().out.splitlines()[2:]
     assert rows == ["| regmean |  | 97.0 | 20.0 |  | ✓ |", "| tailor | 0.1 | 90.0 ± 1.5 | 30.0 ± 2.0 | 55.4 | ✓ |"]
+
+
+def test_a_study_gives_each_method_the_options_it_reads():
+    """A study runs several methods with one set of flags: each takes what it reads, the rest is dropped
+    (not refused, as `mfcli finetune` refuses it), and an unset flag (None) is the method's default."""
+    from mfcli.study import finetune_options_for
+
+    lora = finetune_options_for("lora", lr=1e-4, lora_r=16, lora_alpha=32, layers=3, projector_lr=None)
+    assert (lora.lr, lora.method_options.lora_r, lora.method_options.lora_alpha) == (1e-4, 16, 32)
+    assert lora.method_options.projector_lr is None and not hasattr(lora.method_options, "layers")
+    lastn = finetune_options_for("lastn", lr=1e-4, lora_r=16, layers=3)
+    assert lastn.method_options.layers == 3 and not hasattr(lastn.method_options, "lora_r")
+    full = finetune_options_for("full", lr=1e-4, batch_size=8, lora_r=16, layers=3)
+    assert (full.method, full.lr, full.batch_size) == ("full", 1e-4, 8)
+
+
+def test_the_forgetting_study_builds_a_fine_tune_for_every_method(monkeypatch):
+    """studies/forgetting.py with its default flags (LoRA's rank and alpha among them) builds the options
+    of every registered method, each with the study's seed, epochs and lr — the study ran no method at
+    all while it passed every flag to every method."""
+    from mfcli.train.methods import names
+
+    monkeypatch.syspath_prepend(str(ROOT / "studies"))
+    study = runpy.run_path(str(ROOT / "studies" / "forgetting.py"), run_name="forgetting")
+    args = study["parser"]().parse_args(["--lr", "3e-4", "--epochs", "2"])
+    for method in names():
+        opts = study["options"](args, method, 7)
+        assert (opts.method, opts.seed, opts.epochs, opts.lr) == (method, 7, 2, 3e-4)
+    assert study["options"](args, "lora", 0).method_options.lora_r == 16

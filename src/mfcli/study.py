@@ -124,6 +124,18 @@ def report(judged: list[Path], out: Path, base: str = "tiny", targets: list[str]
     Study(out).report(judged, [out / "report.md", out / "report.json"], base, targets, echo=True)
 
 
+def finetune_options_for(method: str, **values):
+    """`finetune_options` for one of the several methods a study runs with one set of flags: each method
+    takes the options it reads and the others are dropped — `--methods full,lora --lora-r 16` sets LoRA's
+    rank and nothing of full's — where `finetune_options` and `mfcli finetune` refuse an option the method
+    does not read. A value of None is the method's default, as an unset flag is."""
+    from mfcli.train.methods import get
+    from mfcli.train.methods.contract import common_options, finetune_options
+
+    reads = set(common_options()) | set(get(method).own_options())
+    return finetune_options(method, **{k: v for k, v in values.items() if k in reads and v is not None})
+
+
 def mean_sd(xs: list[float], digits: int = 1) -> str:
     """"mean ± sample sd" of a study's per-seed figures (the value alone for one seed)."""
     import statistics
