@@ -22,7 +22,9 @@ from mfcli.study import evaluate, report, start
 # name → finetune_options keywords besides epochs, lr, batch size and seed; spelled out, so a variant means
 # the same whatever the product's defaults are. tiny has 2 decoder layers: MDGD's default set
 # (6/32 of them, at least 1) is the last layer + projector, the same set as lastn with --layers 1.
-MDGD = dict(mdgd_variant="paper", lambda_visual=1.0, projection="global", layers=1)
+# MDGD-GM reads all of them but the variant (it has its own update, Eq. 10-11).
+MDGD_GM = dict(lambda_visual=1.0, projection="global", layers=1)
+MDGD = dict(MDGD_GM, mdgd_variant="paper")
 VARIANTS = {
     "full": dict(method="full"),
     "lastn": dict(method="lastn", layers=1),
@@ -37,12 +39,12 @@ VARIANTS = {
     "mdgd-decoupled-l0.3": dict(method="mdgd", **{**MDGD, "mdgd_variant": "decoupled", "lambda_visual": 0.3}),
     "mdgd-decoupled-l3": dict(method="mdgd", **{**MDGD, "mdgd_variant": "decoupled", "lambda_visual": 3.0}),
     "mdgd-decoupled-all-layers": dict(method="mdgd", **{**MDGD, "mdgd_variant": "decoupled", "layers": 2}),
-    "mdgd-gm": dict(method="mdgd-gm", **MDGD, mask_ratio=0.1, mask_refresh=1),
-    "mdgd-gm-fixed": dict(method="mdgd-gm", **MDGD, mask_ratio=0.1, mask_refresh=0),
+    "mdgd-gm": dict(method="mdgd-gm", **MDGD_GM, mask_ratio=0.1, mask_refresh=1),
+    "mdgd-gm-fixed": dict(method="mdgd-gm", **MDGD_GM, mask_ratio=0.1, mask_refresh=0),
     # the whole language model (tiny's 2 layers) + projector, as `full` trains
     "mdgd-all-layers": dict(method="mdgd", **{**MDGD, "layers": 2}),
     "mdgd-pcgrad-all-layers": dict(method="mdgd", **{**MDGD, "mdgd_variant": "pcgrad", "layers": 2}),
-    "mdgd-gm-all-layers": dict(method="mdgd-gm", **{**MDGD, "layers": 2}, mask_ratio=0.1, mask_refresh=1),
+    "mdgd-gm-all-layers": dict(method="mdgd-gm", **{**MDGD_GM, "layers": 2}, mask_ratio=0.1, mask_refresh=1),
     # full and LoRA at a lower learning rate: the same target accuracy as MDGD's best, for a fair forgetting comparison
     "full-lr1e-4": dict(method="full", lr=1e-4),
     "full-lr2e-4": dict(method="full", lr=2e-4),
@@ -55,6 +57,9 @@ VARIANTS = {
 }
 
 
+def variant_options(name: str, lr: float, seed: int):
+    """The fine-tune `name` of VARIANTS at the study's lr, batch size 8 and one epoch unless it says."""
+    return finetune_options(**{"lr": lr, "batch_size": 8, "seed": seed, "epochs": 1, **VARIANTS[name]})
 
 
 def main():
@@ -75,8 +80,8 @@ def main():
             ckpt = root / name / f"epoch-{fields['epochs']}"
             if not ckpt.exists():
                 print(f"seed {seed}: {name}", file=sys.stderr)
-                run_finetune("tiny", [str(target_data)], root / name,
-                             finetune_options(**{"lr": args.lr, "batch_size": 8, "seed": seed, **fields}), progress=False)
+                run_finetune("tiny", [str(target_data)], root / name, variant_options(name, args.lr, seed),
+                             progress=False)
             judged.append(evaluate(str(ckpt), data, root / f"{name}.judged.jsonl", judge))
     report(judged, out)
 

@@ -19,9 +19,8 @@ import sys
 from pathlib import Path
 
 from mfcli.data.tasks import PRETRAINED, TASKS
-from mfcli.merge.methods import tailor_options
 from mfcli.merge.run import budget_dir, run_tailor
-from mfcli.study import evaluate, report
+from mfcli.study import evaluate, report, tailor_options_for
 
 from mfcli.eval.judges import make_judge
 
@@ -37,6 +36,13 @@ UNBUDGETED = {"regmean": dict(method="regmean", regmean_gram="sum"),
               "regmean-ref": dict(method="regmean", regmean_gram="mean"),
               "fisher": dict(method="fisher", fisher_normalise=False),
               "fisher-ref": dict(method="fisher", fisher_normalise=True, fisher_estimate="sampled")}
+
+
+def merge_options(name: str, *, sparsity: float, calib: str, seed: int, pre_data: tuple[str, ...]):
+    """The merge `name` (BUDGETED or UNBUDGETED) calibrated on `calib`; the pre-trained tasks' data goes
+    to the methods that read it (RegMean, Fisher, fisher-budget)."""
+    return tailor_options_for(sparsity=sparsity, data=calib, seed=seed, pre_data=pre_data,
+                              **{**BUDGETED, **UNBUDGETED}[name])
 
 
 def main() -> None:
@@ -63,13 +69,12 @@ def main() -> None:
         sft = study / f"seed-{seed}" / "sft" / "epoch-1"
         judged.append(evaluate(str(sft), data, out / f"seed-{seed}" / "sft.judged.jsonl", judge))
         for name in args.methods.split(","):
-            fields = {**BUDGETED, **UNBUDGETED}[name]
             d = out / f"seed-{seed}" / name
             sweep = name in BUDGETED
             if not d.exists():
                 print(f"seed {seed}: {name}", file=sys.stderr, flush=True)
-                run_tailor("tiny", [str(sft)], d, tailor_options(sparsity=budgets[0], data=calib, seed=seed,
-                                                               pre_data=pre_data, **fields),
+                run_tailor("tiny", [str(sft)], d, merge_options(name, sparsity=budgets[0], calib=calib, seed=seed,
+                                                                pre_data=pre_data),
                            budgets=budgets if sweep else None)
             # one budget is written in place, several each in its own OUT/sparsity-ρ (merge/run.py)
             for ckpt, tag in ([(d / budget_dir(b) if len(budgets) > 1 else d, f"{name}@{b:g}") for b in budgets]

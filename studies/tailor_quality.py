@@ -49,6 +49,16 @@ FINETUNES = {"full-lr2e-4": dict(method="full", lr=2e-4), "full-lr1e-4": dict(me
 SFT = dict(method="full", epochs=1, lr=5e-4, batch_size=8)
 
 
+def finetune_of(name: str, seed: int):
+    """The SFT (`sft`) or a plain fine-tune of FINETUNES, on the SFT's settings otherwise."""
+    return finetune_options(**({**SFT, **FINETUNES[name]} if name != "sft" else SFT), seed=seed)
+
+
+def variant_options(name: str, sparsity: float, calib: str, seed: int):
+    """The merge `name` of VARIANTS at `sparsity`, calibrated on `calib` (a train.jsonl)."""
+    return tailor_options(sparsity=sparsity, data=calib, seed=seed, **VARIANTS[name])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--target", default="counting")
@@ -80,19 +90,18 @@ def main():
     scored = out / "val" if args.split == "val" else out
     for seed in [int(s) for s in args.seeds.split(",")]:
         root = out / f"seed-{seed}"
-        runs = {"sft": SFT} | {name: {**SFT, **FINETUNES[name]} for name in filter(None, args.finetunes.split(","))}
-        for name, fields in runs.items():
+        for name in ["sft", *filter(None, args.finetunes.split(","))]:
             ckpt = root / name / "epoch-1"
             if not ckpt.exists():
                 print(f"seed {seed}: fine-tune {name}", file=sys.stderr)
-                run_finetune("tiny", [str(train_data)], root / name, finetune_options(**fields, seed=seed), progress=False)
+                run_finetune("tiny", [str(train_data)], root / name, finetune_of(name, seed), progress=False)
             judged.append(evaluate(str(ckpt), data, scored / f"seed-{seed}" / f"{name}.judged.jsonl", judge))
         for name in args.variants.split(","):
             d = root / name
             if not d.exists():
                 print(f"seed {seed}: {name}", file=sys.stderr)
-                run_tailor("tiny", [str(root / "sft" / "epoch-1")], d, tailor_options(
-                    sparsity=args.sparsity, data=str(train_data / "train.jsonl"), seed=seed, **VARIANTS[name]))
+                run_tailor("tiny", [str(root / "sft" / "epoch-1")], d,
+                           variant_options(name, args.sparsity, str(train_data / "train.jsonl"), seed))
             judged.append(evaluate(str(d), data, scored / f"seed-{seed}" / f"{name}.judged.jsonl", judge))
     report(judged, scored)
 

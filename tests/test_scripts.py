@@ -80,3 +80,35 @@ def test_the_forgetting_study_builds_a_fine_tune_for_every_method(monkeypatch):
         opts = study["options"](args, method, 7)
         assert (opts.method, opts.seed, opts.epochs, opts.lr) == (method, 7, 2, 3e-4)
     assert study["options"](args, "lora", 0).method_options.lora_r == 16
+
+
+def _study(name, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "studies"))  # as `python studies/x.py` puts its folder first
+    return runpy.run_path(str(ROOT / "studies" / f"{name}.py"), run_name=name)
+
+
+def test_every_fine_tune_and_merge_a_study_names_builds(monkeypatch):
+    """Each named fine-tune and merge of the studies behind docs/results.md builds its options as the
+    study does — an option its method does not read is refused by the library, and two studies ran no
+    MDGD-GM and no Model Tailor sweep while they passed one (MDGD's variant, RegMean's pre-trained data)."""
+    mdgd = _study("mdgd_quality", monkeypatch)
+    for name in mdgd["VARIANTS"]:
+        opts = mdgd["variant_options"](name, 5e-4, 3)
+        assert opts.seed == 3 and opts.method == mdgd["VARIANTS"][name]["method"]
+    assert mdgd["variant_options"]("mdgd-gm", 5e-4, 0).method_options.mask_ratio == 0.1
+    assert mdgd["variant_options"]("mdgd-decoupled-all-layers", 5e-4, 0).method_options.mdgd_variant == "decoupled"
+
+    front = _study("merge_front", monkeypatch)
+    for name in {**front["BUDGETED"], **front["UNBUDGETED"]}:
+        opts = front["merge_options"](name, sparsity=0.1, calib="c.jsonl", seed=1, pre_data=("a", "b"))
+        assert (opts.data, opts.seed) == ("c.jsonl", 1)
+        reads_pre = hasattr(opts.method_options, "pre_data")
+        assert reads_pre == (opts.method in ("regmean", "fisher", "fisher-budget"))
+        assert not reads_pre or opts.method_options.pre_data == ("a", "b")
+
+    tailor = _study("tailor_quality", monkeypatch)
+    for name in tailor["VARIANTS"]:
+        assert tailor["variant_options"](name, 0.1, "c.jsonl", 2).sparsity == 0.1
+    for name in ["sft", *tailor["FINETUNES"]]:
+        assert tailor["finetune_of"](name, 2).method == "full"
+    assert tailor["finetune_of"]("full-lr2e-4", 2).lr == 2e-4 and tailor["finetune_of"]("sft", 2).lr == 5e-4

@@ -136,6 +136,17 @@ def finetune_options_for(method: str, **values):
     return finetune_options(method, **{k: v for k, v in values.items() if k in reads and v is not None})
 
 
+def tailor_options_for(method: str, **values):
+    """`tailor_options` for one of the several merge methods a study runs with one set of options: each
+    takes those it reads (RegMean and Fisher the pre-trained tasks' data, Model Tailor not), the others
+    are dropped, as in `finetune_options_for`."""
+    from mfcli.merge.methods import own_options, tailor_options
+    from mfcli.merge.options import common_options
+
+    reads = set(common_options()) | set(own_options(method))
+    return tailor_options(method, **{k: v for k, v in values.items() if k in reads and v is not None})
+
+
 def mean_sd(xs: list[float], digits: int = 1) -> str:
     """"mean ± sample sd" of a study's per-seed figures (the value alone for one seed)."""
     import statistics
