@@ -2,7 +2,7 @@
 study dirs the studies/ scripts leave behind — each through `mfcli report`'s own figures, so a picture
 shows what a user's report shows.
 
-    python studies/docs_figures.py            # after the benches named in FIGURES have run
+    python studies/docs_figures.py            # after the studies named in FIGURES have run (results.md's commands)
 
 A figure whose study dir is missing is reported and skipped; the others are still drawn. The effective
 rank's picture (docs/fig-erank.png) is studies/rank_study.py's `--png`: it averages rank records over seeds.
@@ -59,7 +59,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", default="docs")
     ap.add_argument("--only", default=None, help="names from FIGURES, comma-separated")
-    ap.add_argument("--study", default="r6", help="the study dirs' prefix: runs/STUDY-animals, … (the recipe)")
+    ap.add_argument("--study", default="p", help="the study dirs' prefix: runs/STUDY-animals, … (p: build P's, "
+                                             "the --out of docs/results.md's commands)")
     args = ap.parse_args()
     names = args.only.split(",") if args.only else list(FIGURES)
     for name in (n for n in names if n in FIGURES):
