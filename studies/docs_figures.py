@@ -44,6 +44,11 @@ FIGURES = {
     # 6. a caption target: Model Tailor's Table 2 in miniature
     "fig-caption-tailor.png": (["runs/{study}-caption-tailor/tiny.judged.jsonl",
                                 "runs/{study}-caption-tailor/seed-*/*.judged.jsonl"], "tradeoff.png", None),
+    # 7b. data-aware merging beside Model Tailor, every method over its budgets (issue 30)
+    "fig-front-counting.png": (["runs/{study}-tailor/front/tiny.judged.jsonl",
+                                "runs/{study}-tailor/front/seed-*/*.judged.jsonl"], "front.png", None),
+    "fig-front-caption.png": (["runs/{study}-caption-tailor/front/tiny.judged.jsonl",
+                               "runs/{study}-caption-tailor/front/seed-*/*.judged.jsonl"], "front.png", None),
     # 7. the findings on smol, the LLaVA on SmolLM2 (issue 40): fine-tunes and merges of one target
     "fig-smol.png": (["runs/smol/study/smol.judged.jsonl", "runs/smol/study/seed-*/*.judged.jsonl"],
                      "tradeoff.png", None),
