@@ -96,9 +96,9 @@ def test_full_fine_tune_learns_animals_through_both_emt_forms(built, tmp_path):
     finetune tiny data/animals --method full` with no flags (tiny's recommended settings, the 8,000
     training images, 3 epochs), then `emt` on the 2,000 held-out images asked (a) EMT's fine-tuning
     question, the training records' own form, and (b) the EMT prompt listing the labels, the papers'
-    evaluation. Recipe 6, seed 0 (this test's): 87.4 % and 74.3 % — 267 of the 2,000 EMT-prompt answers
-    are a bare "." — where seeds 1 and 2 read 85.7 and 86.2 % through the EMT prompt (3 seeds: 82.1 ±
-    6.7; asked the question, 87.4 ± 0.4); recipe 5, seed 0: 87.8 and 86.3 %. Recipe 4, with the image
+    evaluation. Recipe 6, build P (pinned), seed 0 (this test's): 85.85 % and 83.85 %; 3 seeds 85.7 ± 0.3
+    and 84.3 ± 0.4. Unpinned build B, seed 0: 87.4 % and 74.3 % — 267 of the 2,000 EMT-prompt answers a
+    bare "." (3 seeds: 87.4 ± 0.4 and 82.1 ± 6.7); recipe 5, seed 0: 87.8 and 86.3 %. Recipe 4, with the image
     before the instruction, read 88.3 % and 57.8 %: what the fine-tune learnt through the question reached
     the longer prompt only in part
     (docs/results.md, "animals through the EMT prompt"). The bars: issue 10's 85 % on the training form;
