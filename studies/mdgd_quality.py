@@ -76,12 +76,11 @@ def main():
     for seed in [int(s) for s in args.seeds.split(",")]:
         root = out / f"seed-{seed}"
         for name in args.variants.split(","):
-            fields = {"epochs": 1, **VARIANTS[name]}
-            ckpt = root / name / f"epoch-{fields['epochs']}"
+            opts = variant_options(name, args.lr, seed)
+            ckpt = root / name / f"epoch-{opts.epochs}"
             if not ckpt.exists():
                 print(f"seed {seed}: {name}", file=sys.stderr)
-                run_finetune("tiny", [str(target_data)], root / name, variant_options(name, args.lr, seed),
-                             progress=False)
+                run_finetune("tiny", [str(target_data)], root / name, opts, progress=False)
             judged.append(evaluate(str(ckpt), data, root / f"{name}.judged.jsonl", judge))
     report(judged, out)
 
